@@ -1,0 +1,1 @@
+"""winogen.fpga: synthesis and place-and-route flows, hand-off bundles and reports."""

@@ -1,0 +1,1 @@
+"""winogen.hw: Amaranth components. Every constant and width comes from :mod:`winogen.gen`."""

@@ -1,0 +1,1 @@
+"""winogen.sim: cocotb testbenches, stream drivers and the Verilator build cache."""
