@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 import numbers
 
-__all__ = ["Interval", "signed_range", "signed_width", "matvec_intervals",
+__all__ = ["Interval", "signed_range", "signed_width", "matvec_intervals", "transform_intervals",
+           "transform2d_intervals",
            "matrix_row_norms", "transform_bits"]
 
 
@@ -201,4 +202,34 @@ def transform_intervals(matrix, element, dims=1):
     out = []
     for i in range(len(rows)):
         out.extend(matvec_intervals(rows, [first[i]] * ncols))
+    return out
+
+
+def transform2d_intervals(matrix, elements):
+    """Output intervals of ``M X Mᵀ`` when each element of ``X`` has its own range.
+
+    Parameters
+    ----------
+    matrix : rows × cols integer matrix ``M``
+    elements : sequence of Interval
+        The ``cols × cols`` element ranges of ``X``, row-major.
+
+    Returns
+    -------
+    list of Interval
+        ``rows × rows`` ranges, row-major. Tight: the first pass combines
+        elements of one column of ``X`` and the second pass combines values that
+        depend on disjoint columns, so every extreme is reachable.
+    """
+    rows = [list(row) for row in matrix]
+    ncols = len(rows[0])
+    elements = list(elements)
+    if len(elements) != ncols * ncols:
+        raise ValueError(f"elements must hold {ncols * ncols} intervals, not {len(elements)}")
+    # Z = M X: Z[i][l] combines column l of X.
+    columns = [[elements[k * ncols + l] for k in range(ncols)] for l in range(ncols)]
+    z = [matvec_intervals(rows, columns[l]) for l in range(ncols)]  # z[l][i]
+    out = []
+    for i in range(len(rows)):
+        out.extend(matvec_intervals(rows, [z[l][i] for l in range(ncols)]))
     return out

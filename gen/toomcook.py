@@ -278,13 +278,25 @@ class ToomCook:
         """The integer form: integer ``Aᵀ``, ``G``, ``Bᵀ`` and the diagonal ``scale``."""
         return self.matrices("F")
 
-    def hardware(self):
-        """Integer transforms with the scale folded into ``G`` over one denominator ``D``."""
+    def hardware(self, fold="A"):
+        """Integer transforms with the scale over one denominator ``D``.
+
+        ``scale = t / D`` with integer ``t``; ``fold`` says which matrix takes
+        ``t``: ``"A"`` (columns of ``Aᵀ``, the default: the output transform is
+        adds and shifts anyway, and the Hadamard operands stay narrow, which is
+        what DSP blocks want) or ``"G"`` (rows of ``G``).
+        """
+        if fold not in ("A", "G"):
+            raise ValueError(f"fold must be one of A, G, not {fold!r}")
         s = self._scale
         D = lcm(*(x.denominator for x in s))
         t = [int(x * D) for x in s]
-        G = tuple(tuple(int(x) * t[i] for x in self._G_int[i]) for i in range(self.n))
-        return HardwareTransforms(AT=rq.as_int_rows(self._AT_int), G=G,
+        AT, G = self._AT_int, self._G_int
+        if fold == "G":
+            G = [[x * t[i] for x in G[i]] for i in range(self.n)]
+        else:
+            AT = [[row[i] * t[i] for i in range(self.n)] for row in AT]
+        return HardwareTransforms(AT=rq.as_int_rows(AT), G=rq.as_int_rows(G),
                                   BT=rq.as_int_rows(self._BT_int), denominator=D)
 
     def linear(self):
