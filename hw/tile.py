@@ -1,0 +1,239 @@
+"""Tile engines: one ``m × m`` output tile per clock from an ``n × n`` input tile.
+
+:class:`WinogradTile` computes ``Y = Aᵀ[pe(U, Bᵀ d B)]A`` (then removes the
+integer scale) with ``n²`` PEs; :class:`DirectTile` computes the same outputs
+with ``m² r²`` PEs. Both have the same three streams, so they are drop-in
+replacements for each other:
+
+``tiles``
+    ``In(stream.Signature(ArrayLayout(signed(data_width), n*n)))``: one input
+    tile per beat, row-major (element ``i*n + j`` is ``d[i][j]``; element 0 in
+    the least significant bits).
+``weights``
+    ``In(stream.Signature(ArrayLayout(signed(w), k)))``: the filter, row-major.
+    Raw ``r × r`` weights (direct engine, or ``filter_transform="online"``), or
+    the ``n × n`` transformed filter ``U = G g Gᵀ`` (``"offline"``).
+``outputs``
+    ``Out(stream.Signature(ArrayLayout(signed(output_width), m*m)))``.
+
+A weight beat applies to every tile accepted after it and to none before it:
+while a weight beat is offered, no tile is accepted; the weight is accepted
+once no earlier tile is still waiting to read the filter register.
+
+Pipelining: every block is a free-running pipeline of a fixed latency, and the
+whole datapath advances on one enable, ``en = ~outputs.valid | outputs.ready``
+(a stall freezes every stage, so nothing is dropped or duplicated). With
+``outputs.ready`` held high the engine accepts one tile per clock.
+"""
+
+from amaranth.hdl import EnableInserter, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gen.bounds import Interval
+from ..gen.config import TileConfig
+from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
+from .pe import PEArray
+
+__all__ = ["WinogradTile", "DirectTile", "make_tile_engine"]
+
+
+def _signature(config):
+    count, width = config.weight_payload
+    return {
+        "tiles": In(stream.Signature(data.ArrayLayout(signed(config.data_width), config.n ** 2))),
+        "weights": In(stream.Signature(data.ArrayLayout(signed(width), count))),
+        "outputs": Out(stream.Signature(data.ArrayLayout(signed(config.output_width),
+                                                         config.m ** 2))),
+    }
+
+
+class _TileEngine(wiring.Component):
+    """Stream control shared by the tile engines (see the module docstring)."""
+
+    def __init__(self, config):
+        if not isinstance(config, TileConfig):
+            raise TypeError(f"config must be a TileConfig, not {config!r}")
+        self.config = config
+        super().__init__(_signature(config))
+
+    @property
+    def latency(self):
+        return self.config.latency
+
+    # Subclasses fill these in.
+    def _datapath(self, m, tile, filter_reg):
+        """Build the stallable datapath; return the output array value."""
+        raise NotImplementedError
+
+    def _filter_path(self, m):
+        """Return (filter value to latch, load latency in cycles)."""
+        return self.weights.payload, 0
+
+    def _filter_readers(self):
+        """Pipeline stages (indices into the valid chain) whose tiles still read the filter."""
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        latency = cfg.latency
+        if latency < 1:
+            raise ValueError("the tile engine needs at least one register stage in total")
+
+        en = Signal()            # advance the datapath this cycle
+        m.d.comb += en.eq(~self.outputs.valid | self.outputs.ready)
+
+        # Filter register, loaded through the (possibly pipelined) filter path.
+        filter_value, load_latency = self._filter_path(m)
+        filter_reg = Signal.like(filter_value, name="filter_reg", reset_less=False)
+        loading = Signal()
+        weight_accept = Signal()
+        if load_latency:
+            in_flight = Signal(load_latency, name="weight_in_flight")
+            m.d.sync += in_flight.eq((in_flight << 1) | weight_accept)
+            m.d.comb += loading.eq(in_flight.any())
+            with m.If(in_flight[-1]):
+                m.d.sync += filter_reg.eq(filter_value)
+        else:
+            with m.If(weight_accept):
+                m.d.sync += filter_reg.eq(filter_value)
+
+        # Valid chain of the stallable datapath.
+        valid = Signal(latency, name="stage_valid")
+        tile_accept = Signal()
+        with m.If(en):
+            m.d.sync += valid.eq((valid << 1) | tile_accept)
+        m.d.comb += self.outputs.valid.eq(valid[-1])
+
+        readers = self._filter_readers()
+        tiles_waiting_for_filter = valid[:readers].any() if readers else 0
+        m.d.comb += [
+            self.weights.ready.eq(~loading & ~tiles_waiting_for_filter),
+            weight_accept.eq(self.weights.valid & self.weights.ready),
+            # A pending weight beat has priority, so a busy tile stream cannot starve it.
+            self.tiles.ready.eq(en & ~loading & ~self.weights.valid),
+            tile_accept.eq(self.tiles.valid & self.tiles.ready),
+        ]
+
+        datapath = Module()
+        result = self._datapath(datapath, self.tiles.payload, filter_reg)
+        m.submodules.datapath = EnableInserter(en)(datapath)
+        m.d.comb += self.outputs.payload.eq(result)
+        return m
+
+
+class WinogradTile(_TileEngine):
+    """Winograd F(m×m, r×r) tile engine with ``n²`` PEs.
+
+    Parameters
+    ----------
+    config : TileConfig
+        With ``algorithm="winograd"``.
+
+    Members
+    -------
+    tiles : In(stream.Signature(ArrayLayout(signed(data_width), n*n)))
+    weights : In(stream.Signature(ArrayLayout(signed(w), k)))
+    outputs : Out(stream.Signature(ArrayLayout(signed(output_width), m*m)))
+    """
+
+    def __init__(self, config):
+        if getattr(config, "algorithm", None) != "winograd":
+            raise ValueError(f"config.algorithm must be 'winograd' for WinogradTile, "
+                             f"not {getattr(config, 'algorithm', None)!r}")
+        super().__init__(config)
+        cfg = config
+        hw = cfg.hardware
+        self.input_transform = ConstTransform2D(hw.BT, cfg.data_interval, stages=cfg.input_stages)
+        self.pe_array = PEArray(cfg.pe, cfg.v_intervals, cfg.u_intervals, stages=cfg.pe_stages)
+        self.output_transform = ConstTransform2D(hw.AT, cfg.product_intervals,
+                                                 stages=cfg.output_stages)
+        self.filter_transform = None
+        if cfg.filter_transform == "online":
+            self.filter_transform = ConstTransform2D(hw.G, cfg.weight_interval,
+                                                     stages=cfg.filter_stages)
+        self.dividers = None
+        if cfg.removes_scale:
+            self.dividers = [ExactDivider(cfg.scale_divisor, iv, stages=cfg.descale_stages)
+                             for iv in cfg.scaled_output_intervals]
+
+    def _filter_path(self, m):
+        if self.filter_transform is None:
+            return self.weights.payload, 0
+        m.submodules.filter_transform = ft = self.filter_transform
+        m.d.comb += ft.x.eq(self.weights.payload)
+        # U leaves the filter transform `filter_stages` cycles after the weight beat.
+        return ft.y, ft.latency
+
+    def _filter_readers(self):
+        # Tiles still inside the input transform have not latched U yet.
+        return self.config.input_stages
+
+    def _datapath(self, m, tile, filter_reg):
+        cfg = self.config
+        m.submodules.input_transform = it = self.input_transform
+        m.submodules.pe_array = pes = self.pe_array
+        m.submodules.output_transform = ot = self.output_transform
+        m.d.comb += [
+            it.x.eq(tile),
+            pes.a.eq(it.y),
+            pes.b.eq(filter_reg),
+            ot.x.eq(pes.p),
+        ]
+        if self.dividers is None:
+            return ot.y
+        result = Signal(data.ArrayLayout(signed(cfg.output_width), cfg.m ** 2), name="descaled")
+        for i, div in enumerate(self.dividers):
+            m.submodules[f"descale{i}"] = div
+            m.d.comb += [div.x.eq(ot.y[i]), result[i].eq(div.y)]
+        return result
+
+
+class DirectTile(_TileEngine):
+    """Direct-convolution tile engine with ``m² r²`` PEs and the Winograd engine's streams.
+
+    Parameters
+    ----------
+    config : TileConfig
+        With ``algorithm="direct"``.
+    """
+
+    def __init__(self, config):
+        if getattr(config, "algorithm", None) != "direct":
+            raise ValueError(f"config.algorithm must be 'direct' for DirectTile, "
+                             f"not {getattr(config, 'algorithm', None)!r}")
+        super().__init__(config)
+        cfg = config
+        mm, rr = cfg.m ** 2, cfg.r ** 2
+        self.pe_array = PEArray(cfg.pe, [cfg.data_interval] * (mm * rr),
+                                [cfg.weight_interval] * (mm * rr), stages=cfg.pe_stages)
+        term = self.pe_array.output_intervals[0]
+        self.adder_trees = [ConstMatVec([[1] * rr], [term] * rr, stages=cfg.output_stages)
+                            for _ in range(mm)]
+
+    def _datapath(self, m, tile, filter_reg):
+        cfg = self.config
+        n, r, mo = cfg.n, cfg.r, cfg.m
+        m.submodules.pe_array = pes = self.pe_array
+        # PE (i, j, a, b) multiplies d[i + a][j + b] by g[a][b].
+        lane = 0
+        for i in range(mo):
+            for j in range(mo):
+                for a in range(r):
+                    for b in range(r):
+                        m.d.comb += [pes.a[lane].eq(tile[(i + a) * n + (j + b)]),
+                                     pes.b[lane].eq(filter_reg[a * r + b])]
+                        lane += 1
+        result = Signal(data.ArrayLayout(signed(cfg.output_width), mo * mo), name="sums")
+        for k, tree in enumerate(self.adder_trees):
+            m.submodules[f"sum{k}"] = tree
+            for t in range(r * r):
+                m.d.comb += tree.x[t].eq(pes.p[k * r * r + t])
+            m.d.comb += result[k].eq(tree.y[0])
+        return result
+
+
+def make_tile_engine(config):
+    """The tile engine component for ``config`` (Winograd or direct)."""
+    return WinogradTile(config) if config.algorithm == "winograd" else DirectTile(config)
