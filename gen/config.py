@@ -124,6 +124,9 @@ class TileConfig:
                     f"points {tc.points_text} need an exact division by {d}² to remove the scale, "
                     f"which descale='shift' cannot do; use points whose denominator is a power "
                     f"of two (e.g. preset lavin for F(2,3)), descale='auto' or keep_scale=True")
+        if self.latency < 1:
+            raise ValueError("the register stages of the engine must add up to at least 1, not 0 "
+                             "(set --pipeline or a --*-stages option to 1 or more)")
         if self.name is not None and not (isinstance(self.name, str) and self.name.isidentifier()):
             raise ValueError(f"name must be a Verilog identifier, not {self.name!r}")
 

