@@ -51,11 +51,23 @@ def _signature(config):
 class _TileEngine(wiring.Component):
     """Stream control shared by the tile engines (see the module docstring)."""
 
+    algorithm = None
+
     def __init__(self, config):
+        # A component refused here was never meant to be elaborated: no unused warning.
+        self._MustUse__silence = True
         if not isinstance(config, TileConfig):
             raise TypeError(f"config must be a TileConfig, not {config!r}")
+        if config.algorithm != self.algorithm:
+            raise ValueError(f"config.algorithm must be {self.algorithm!r} for "
+                             f"{type(self).__name__}, not {config.algorithm!r}")
         self.config = config
+        self._MustUse__silence = False
         super().__init__(_signature(config))
+
+    def _build_blocks(self):
+        """Create the datapath blocks (at elaboration, so unused engines warn about nothing)."""
+        raise NotImplementedError
 
     @property
     def latency(self):
@@ -78,8 +90,7 @@ class _TileEngine(wiring.Component):
         m = Module()
         cfg = self.config
         latency = cfg.latency
-        if latency < 1:
-            raise ValueError("the tile engine needs at least one register stage in total")
+        self._build_blocks()
 
         en = Signal()            # advance the datapath this cycle
         m.d.comb += en.eq(~self.outputs.valid | self.outputs.ready)
@@ -138,12 +149,10 @@ class WinogradTile(_TileEngine):
     outputs : Out(stream.Signature(ArrayLayout(signed(output_width), m*m)))
     """
 
-    def __init__(self, config):
-        if getattr(config, "algorithm", None) != "winograd":
-            raise ValueError(f"config.algorithm must be 'winograd' for WinogradTile, "
-                             f"not {getattr(config, 'algorithm', None)!r}")
-        super().__init__(config)
-        cfg = config
+    algorithm = "winograd"
+
+    def _build_blocks(self):
+        cfg = self.config
         hw = cfg.hardware
         self.input_transform = ConstTransform2D(hw.BT, cfg.data_interval, stages=cfg.input_stages)
         self.pe_array = PEArray(cfg.pe, cfg.v_intervals, cfg.u_intervals, stages=cfg.pe_stages)
@@ -199,12 +208,10 @@ class DirectTile(_TileEngine):
         With ``algorithm="direct"``.
     """
 
-    def __init__(self, config):
-        if getattr(config, "algorithm", None) != "direct":
-            raise ValueError(f"config.algorithm must be 'direct' for DirectTile, "
-                             f"not {getattr(config, 'algorithm', None)!r}")
-        super().__init__(config)
-        cfg = config
+    algorithm = "direct"
+
+    def _build_blocks(self):
+        cfg = self.config
         mm, rr = cfg.m ** 2, cfg.r ** 2
         self.pe_array = PEArray(cfg.pe, [cfg.data_interval] * (mm * rr),
                                 [cfg.weight_interval] * (mm * rr), stages=cfg.pe_stages)
