@@ -317,6 +317,10 @@ class ExactDivider(wiring.Component):
         The range of ``x``; it must contain a multiple of ``divisor``.
     stages : int
         Pipeline registers (latency in cycles); 0 is purely combinational.
+    output_interval : Interval, optional
+        The range of the quotient when it is known to be narrower than
+        ``input_interval / divisor``; the result is exact whenever the true
+        quotient lies in it.
 
     Members
     -------
@@ -338,7 +342,7 @@ class ExactDivider(wiring.Component):
         Adders, subtractors and negators instantiated.
     """
 
-    def __init__(self, divisor, input_interval, *, stages=0):
+    def __init__(self, divisor, input_interval, *, stages=0, output_interval=None):
         self._stages = _check_stages(stages)
         if isinstance(divisor, bool) or not isinstance(divisor, numbers.Integral) or divisor < 1:
             raise ValueError(f"divisor must be a positive integer, not {divisor!r}")
@@ -350,6 +354,12 @@ class ExactDivider(wiring.Component):
             raise ValueError(f"input_interval must contain a multiple of {divisor}, "
                              f"not {input_interval!r}")
         self.output_interval = Interval(lo, hi)
+        if output_interval is not None:
+            # A tighter range known from elsewhere (e.g. the exact convolution bound)
+            # narrows every adder: the arithmetic is modulo 2**width anyway.
+            if not isinstance(output_interval, Interval):
+                raise TypeError(f"output_interval must be an Interval, not {output_interval!r}")
+            self.output_interval = output_interval
         self.divide_plan = exact_divide_plan(divisor, self.output_interval.width)
         self._plan = self.divide_plan.plan
         super().__init__({

@@ -164,7 +164,8 @@ class WinogradTile(_TileEngine):
                                                      stages=cfg.filter_stages)
         self.dividers = None
         if cfg.removes_scale:
-            self.dividers = [ExactDivider(cfg.scale_divisor, iv, stages=cfg.descale_stages)
+            self.dividers = [ExactDivider(cfg.scale_divisor, iv, stages=cfg.descale_stages,
+                                          output_interval=cfg.output_interval)
                              for iv in cfg.scaled_output_intervals]
 
     def _filter_path(self, m):
