@@ -1,0 +1,98 @@
+"""The `winogen` command line: help, outputs, and one-line errors with exit status 2."""
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from winogen.gen.toomcook import ToomCook
+
+WINOGEN = str(Path(sys.executable).with_name("winogen"))
+
+
+def run(*args, cwd=None):
+    return subprocess.run([WINOGEN, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_lists_subcommands():
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ("matrices", "accuracy", "generate", "synth"):
+        assert command in out.stdout
+
+
+def test_matrices_json_is_exact_and_matches_the_api():
+    out = run("matrices", "--m", "4", "--r", "3", "--points", "0,-1,1,1/2,-3,inf", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    tc = ToomCook(4, 3, "0,-1,1,1/2,-3,inf")
+    mats = tc.matrices("G")
+    assert data["points"] == ["0", "-1", "1", "1/2", "-3", "inf"]
+    assert [[Fraction(x) for x in row] for row in data["G"]] == mats.G
+    assert [[Fraction(x) for x in row] for row in data["BT"]] == mats.BT
+    assert data["scale"] == ["1"] * 6
+
+
+def test_matrices_integer_form_has_scale():
+    out = run("matrices", "--m", "2", "--r", "3", "--preset", "lavin", "--form", "integer", "--json")
+    data = json.loads(out.stdout)
+    assert all(Fraction(x).denominator == 1 for row in data["G"] for x in row)
+    assert [Fraction(s) for s in data["scale"]] == list(ToomCook(2, 3, preset="lavin").integer().scale)
+    text = run("matrices", "--m", "2", "--r", "3", "--preset", "lavin")
+    assert "Bᵀ" in text.stdout and "1/2" in text.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["matrices", "--m", "0", "--r", "3"], "m must be a positive integer, not 0"),
+    (["matrices", "--m", "2", "--r", "0"], "r must be a positive integer, not 0"),
+    (["matrices", "--m", "12", "--r", "6"], "must be at most 16, not 17"),
+    (["matrices", "--m", "2", "--r", "3", "--points", "0,1,1,inf"], "points must be distinct"),
+    (["matrices", "--m", "2", "--r", "3", "--points", "0,1,x,inf"], "not 'x'"),
+    (["matrices", "--m", "2", "--r", "3", "--points", "0,1,inf"], "exactly n = m + r - 1 = 4"),
+    (["matrices", "--m", "2", "--r", "3", "--points", "0,1,-1,2,inf"], "exactly n = m + r - 1 = 4"),
+    (["matrices", "--m", "2", "--r", "3", "--preset", "nope"], "invalid choice"),
+    (["generate", "tile", "--m", "4", "--r", "3", "--data-width", "1", "-o", "x"],
+     "data_width must be an integer from 2 to 16, not 1"),
+    (["generate", "tile", "--m", "4", "--r", "3", "--weight-width", "33", "-o", "x"],
+     "weight_width must be an integer from 2 to 16, not 33"),
+    (["generate", "tile", "--m", "14", "--r", "5", "-o", "x"], "must be at most 16, not 18"),
+    (["generate", "tile", "--m", "4", "--r", "3", "--preset", "barabasz", "--descale", "shift",
+      "-o", "x"], "exact division by 168"),
+    (["generate", "tile", "--m", "4", "--r", "3", "--pipeline", "0", "-o", "x"],
+     "must add up to at least 1"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("winogen: error: ")
+    assert needle in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_generate_tile_writes_verilog_and_manifest(tmp_path):
+    out = run("generate", "tile", "--m", "2", "--r", "3", "--preset", "lavin", "-o", str(tmp_path / "o"))
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / "o" / "wino_f2x2_3x3_mul_d8w8.json").read_text())
+    assert manifest["multipliers"] == 16
+    assert manifest["initiation_interval"] == 1
+    verilog = (tmp_path / "o" / manifest["verilog"][0]).read_text()
+    assert "module wino_f2x2_3x3_mul_d8w8" in verilog
+    ports = {p["name"]: p for p in manifest["ports"]}
+    assert ports["tiles__payload"]["width"] == 16 * 8
+    assert ports["outputs__payload"]["width"] == 4 * manifest["widths"]["output"]
+
+
+def test_generate_into_unwritable_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = run("generate", "tile", "--m", "2", "--r", "3", "-o", str(blocker / "sub"))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "not writable" in out.stderr

