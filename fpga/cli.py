@@ -76,6 +76,8 @@ def add_synth_parser(subparsers):
                    help="clock constraint for nextpnr in MHz (ignored for xilinx7)")
     p.add_argument("--nodsp", action="store_true",
                    help="map multipliers to LUT logic instead of DSP blocks")
+    p.add_argument("--no-place", dest="place", action="store_false",
+                   help="stop after Yosys: resource counts without place and route (fast)")
     p.add_argument("--json", action="store_true",
                    help="print the report JSON to stdout instead of the summary table")
     p.set_defaults(func=run_synth)
@@ -103,7 +105,7 @@ def _summary(report, out_dir):
         if cp is not None:
             lines.append(f"  path   {cp['from']} -> {cp['to']} ({cp['delay_ns']:.2f} ns)")
     else:
-        lines.append("  fmax   not estimated (pre-place)")
+        lines.append(f"  fmax   not estimated ({r['estimate']})")
     times = ", ".join(f"{k} {v:.1f} s" for k, v in r["wall_time_s"].items())
     lines.append(f"  time   {times}")
     lines.append(f"  report {Path(out_dir) / 'reports' / (r['target'] + '.md')}")
@@ -135,7 +137,7 @@ def run_synth(args):
               file=sys.stderr, flush=True)
 
     report = synth(args.out_dir, args.target, device=args.device, freq_mhz=args.freq,
-                   nodsp=args.nodsp, progress=progress)
+                   nodsp=args.nodsp, progress=progress, place=args.place)
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["fits"]:

