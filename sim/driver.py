@@ -1,0 +1,223 @@
+"""Run one convolution layer on an emitted layer engine under Verilator, from NumPy arrays.
+
+:func:`run_layer` is the user-facing driver: it generates the engine for a
+:class:`~winogen.gen.layer.LayerConfig` (cached by configuration), builds it with
+:mod:`winogen.sim.build` (cached by Verilog text), streams the given activations and
+weights through the cocotb testbench :mod:`winogen.sim.tb_layer` in its driver mode and
+returns what the hardware produced, cropped to the output map, with the measured cycles.
+It asserts nothing about the values: the caller compares.
+
+The stream formatting functions (:func:`weight_beats`, :func:`activation_beats`,
+:func:`assemble_outputs`) are the engine's stream orders written once in Python; the
+testbench and the Amaranth-simulator tests use them too.
+"""
+
+import functools
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..gen.fixedpoint import TileModel
+from ..gen.layer import LayerConfig, LayerRun
+
+__all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs",
+           "output_beats", "engine_files", "run_layer"]
+
+
+def _check_config(config):
+    if not isinstance(config, LayerConfig):
+        raise TypeError(f"config must be a LayerConfig, not {config!r}")
+    return config
+
+
+def config_beat(run):
+    """The ``config`` stream payload of ``run`` (a dict of its fields)."""
+    return {"height": run.height, "width": run.width, "cin": run.cin, "cout": run.cout,
+            "padding": run.padding, "shift": run.shift}
+
+
+def weight_beats(config, w):
+    """Weight-stream payloads for filters ``w`` (C_out, C_in, r, r), ``for co: for ci``.
+
+    Raw ``r×r`` row-major, or ``U = G g Gᵀ`` (``n×n``) for a Winograd engine whose
+    filter transform is offline. Each payload is a list of ints.
+    """
+    c = _check_config(config)
+    w = np.asarray(w, dtype=np.int64)
+    if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
+        raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
+    if c.algorithm == "winograd" and c.tile.filter_transform == "offline":
+        w = TileModel(c.tile).filter_transform(w)
+    return [[int(v) for v in w[co, ci].flat]
+            for co in range(w.shape[0]) for ci in range(w.shape[1])]
+
+
+def activation_beats(config, x, *, rng=None):
+    """Activation-stream payloads for ``x`` (C_in, H, W): ``for y: for x: for g``.
+
+    Lane ``i`` of group ``g`` is channel ``g·P_in + i``. Lanes beyond ``C_in`` are zero, or
+    random values from ``rng`` (a :class:`numpy.random.Generator`) to check that the
+    engine ignores them.
+    """
+    c = _check_config(config)
+    x = np.asarray(x, dtype=np.int64)
+    cin, height, width = x.shape
+    groups = math.ceil(cin / c.p_in)
+    padded = np.zeros((groups * c.p_in, height, width), dtype=np.int64)
+    if rng is not None:
+        iv = c.tile.data_interval
+        padded[:] = rng.integers(iv.lo, iv.hi + 1, padded.shape)
+    padded[:cin] = x
+    # (y, x, g, lane) order
+    beats = padded.reshape(groups, c.p_in, height, width).transpose(2, 3, 0, 1)
+    return beats.reshape(-1, c.p_in).tolist()
+
+
+def output_beats(config, run):
+    """The number of output beats of ``run``."""
+    c = _check_config(config)
+    return run.tile_rows(c) * run.tile_cols(c) * math.ceil(run.cout / c.p_out)
+
+
+def assemble_outputs(config, run, beats):
+    """The output map (C_out, H_out, W_out) from the output payloads (lists of ints).
+
+    Beats come ``for ty: for tx: for cog``; element ``j·m·m + i·m + k`` is
+    ``Y[cog·P_out + j, ty·m + i, tx·m + k]``. Edge-tile positions beyond the map and
+    lanes beyond ``C_out`` are cropped.
+    """
+    c = _check_config(config)
+    rows, cols = run.tile_rows(c), run.tile_cols(c)
+    groups = math.ceil(run.cout / c.p_out)
+    expected = rows * cols * groups
+    if len(beats) != expected:
+        raise ValueError(f"expected {expected} output beats, not {len(beats)}")
+    mo = c.m
+    a = np.array(beats, dtype=object).reshape(rows, cols, groups, c.p_out, mo, mo)
+    # -> (cog, j, ty, i, tx, k)
+    y = a.transpose(2, 3, 0, 4, 1, 5).reshape(groups * c.p_out, rows * mo, cols * mo)
+    cout, hout, wout = run.output_shape(c)
+    y = y[:cout, :hout, :wout]
+    try:
+        return y.astype(np.int64)
+    except OverflowError:
+        return y
+
+
+# -- the Verilator driver ------------------------------------------------------------------------
+
+
+def _engine_key(config):
+    return hashlib.sha256(json.dumps(config.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def _generated(config, root):
+    from ..hw.layer import generate_layer
+    out = Path(root) / f"{config.module_name}-{_engine_key(config)}"
+    vpath, jpath = out / f"{config.module_name}.v", out / f"{config.module_name}.json"
+    if not (vpath.is_file() and jpath.is_file()):
+        # Generate into a fresh folder and move it into place: concurrent callers
+        # either see nothing or a complete pair.
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=out.parent))
+        generate_layer(config, tmp)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            pass    # another process won the race; its files are identical
+    return vpath, jpath
+
+
+def engine_files(config, *, cache_dir=None):
+    """The generated Verilog and manifest of ``config``, generated once per configuration.
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        Verilog file and manifest, under ``<cache>/engines`` (``cache_dir`` or the parent of
+        :func:`winogen.sim.build.cache_root`).
+    """
+    from .build import cache_root
+    _check_config(config)
+    root = Path(cache_dir) if cache_dir is not None else cache_root().parent / "engines"
+    return _generated(config, str(root.resolve()))
+
+
+def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=None):
+    """Run one layer on the emitted engine for ``config`` under Verilator.
+
+    Parameters
+    ----------
+    config : LayerConfig
+    x : array_like, shape (C_in, H, W)
+        Activations (integers in the data width).
+    w : array_like, shape (C_out, C_in, r, r)
+        Raw weights (integers in the weight width); transformed here when the engine
+        expects offline-transformed filters.
+    padding, shift : int
+        Run-time padding (0 or ``r // 2``) and requantization shift.
+    stall : float
+        Probability of random gaps on the input streams and of back-pressure on the
+        output stream, each cycle.
+    seed : int
+        Seed of the stall patterns.
+    workdir : path, optional
+        Folder for the run (arrays, logs); a temporary folder by default, removed after.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (C_out, H_out, W_out)
+        What the hardware produced.
+    cycles : dict
+        Measured cycles of each phase (``config``, ``weights``, ``activations``,
+        ``compute``) and the cycle model's ``compute_ideal``.
+
+    Raises
+    ------
+    ValueError
+        If the arrays do not fit the engine (shape, maxima, value ranges).
+    """
+    from . import build as vbuild
+    c = _check_config(config)
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.ndim != 3 or w.ndim != 4:
+        raise ValueError(f"x must be (C_in, H, W) and w (C_out, C_in, r, r), not {x.shape} "
+                         f"and {w.shape}")
+    run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift).check(c)
+    if w.shape[1:] != (run.cin, c.r, c.r):
+        raise ValueError(f"w must have shape ({run.cout}, {run.cin}, {c.r}, {c.r}), not {w.shape}")
+    for name, values, iv in (("x", x, c.tile.data_interval), ("w", w, c.tile.weight_interval)):
+        if values.size and (values.min() < iv.lo or values.max() > iv.hi):
+            raise ValueError(f"{name} must lie in [{iv.lo}, {iv.hi}] for this engine, not "
+                             f"[{values.min()}, {values.max()}]")
+
+    vpath, jpath = engine_files(c)
+    top = json.loads(Path(jpath).read_text())["top"]
+    handle = vbuild.build([vpath], top)
+
+    keep = workdir is not None
+    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-layer-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "x.npy", x.astype(np.int64))
+    np.save(folder / "w.npy", w.astype(np.int64))
+    (folder / "run.json").write_text(json.dumps({
+        "padding": padding, "shift": shift, "stall": stall, "seed": seed}) + "\n")
+    try:
+        vbuild.run(handle, "winogen.sim.tb_layer", testcase="driver", seed=seed,
+                   test_dir=folder / "sim",
+                   extra_env={"WINOGEN_MANIFEST": str(jpath),
+                              "WINOGEN_DRIVER_DIR": str(folder)})
+        y = np.load(folder / "y.npy", allow_pickle=False)
+        cycles = json.loads((folder / "cycles.json").read_text())
+    finally:
+        if not keep:
+            import shutil
+            shutil.rmtree(folder, ignore_errors=True)
+    return y, cycles
