@@ -102,9 +102,21 @@ def check_points(points, n):
     return points
 
 
-# The canonical sequence of small points, in the order Lavin & Gray and wincnn
-# take them: small magnitudes first, each with its negative, then reciprocals.
-def _canonical_sequence():
+# Toom-Cook's canonical points: the small integers 0, 1, -1, 2, -2, ... and
+# infinity. Lavin & Gray's published F(2,3) and F(4,3) use exactly these.
+def _integer_sequence():
+    yield Fraction(0)
+    k = 1
+    while True:
+        yield Fraction(k)
+        yield Fraction(-k)
+        k += 1
+
+
+# Small magnitudes first, each with its negative, then its reciprocal (wincnn's
+# habit): 0, ±1, ±2, ±1/2, ±3, ±1/3, ... Keeps the dynamic range lower than
+# integers alone for large tiles.
+def _reciprocal_sequence():
     yield Fraction(0)
     k = 1
     while True:
@@ -116,9 +128,13 @@ def _canonical_sequence():
         k += 1
 
 
-def _canonical(n):
-    seq = _canonical_sequence()
+def _take(sequence, n):
+    seq = sequence()
     return tuple(next(seq) for _ in range(n - 1)) + (INF,)
+
+
+def _canonical(n):
+    return _take(_integer_sequence, n)
 
 
 def _f(*values):
@@ -147,15 +163,20 @@ def _barabasz(n):
     return _BARABASZ[n]
 
 
+def _reciprocal(n):
+    return _take(_reciprocal_sequence, n)
+
+
 def _default(n):
-    # The accuracy-optimised points where the literature gives them, else the
-    # canonical small points (which also keep integer matrices small).
-    return _BARABASZ.get(n, _canonical(n))
+    # The accuracy-optimised points where the literature gives them, else small
+    # points with reciprocals (lower dynamic range than integers alone).
+    return _BARABASZ.get(n, _reciprocal(n))
 
 
 PRESETS = {
     "lavin": _lavin,
     "canonical": _lavin,
+    "reciprocal": _reciprocal,
     "barabasz": _barabasz,
     "default": _default,
 }
