@@ -221,7 +221,17 @@ def test_float_arithmetics_are_close(m, r, preset):
     scale = np.abs(expected).max()
     # Tolerances in units of the output's full scale, far above the error
     # bounds of these tile sizes and far below a wrong result.
-    for arithmetic, tolerance in (("float64", 1e-12), ("float32", 1e-4), ("float16", 5e-2)):
+    # The integer points 0, ±1, ±2, ±3 of F(6,3) "lavin" lose about ten times more
+    # in float32, and float16 is useless with them (errors beyond full scale):
+    # exactly why better points exist; that case only checks float16 is worse.
+    integer_f63 = tc.n >= 8 and preset == "lavin"
+    loose = 20 if integer_f63 else 1
+    cases = (("float64", 1e-12), ("float32", 1e-4 * loose)) + (() if integer_f63 else (("float16", 5e-2),))
+    if integer_f63:
+        err16 = np.abs(winograd_conv2d(x, g, tc, padding, arithmetic="float16").astype(np.float64) - expected).max()
+        err32 = np.abs(winograd_conv2d(x, g, tc, padding, arithmetic="float32").astype(np.float64) - expected).max()
+        assert err16 > 100 * err32
+    for arithmetic, tolerance in cases:
         y = winograd_conv2d(x, g, tc, padding, arithmetic=arithmetic)
         assert y.dtype == np.dtype(arithmetic)
         assert np.abs(y.astype(np.float64) - expected).max() <= tolerance * scale, arithmetic
