@@ -149,7 +149,7 @@ def test_cli_markdown(capsys):
     (("--r", "three"), "r must be a positive integer, not 'three'"),
     (("--dtype", "bfloat16"), "dtype must be one of float16, float32, float64, not 'bfloat16'"),
     (("--presets", "lavin,foo"), "presets must be a comma-separated list of presets from "
-                                 "barabasz, canonical, default, lavin, not 'lavin,foo'"),
+                                 "barabasz, canonical, default, lavin, reciprocal, not 'lavin,foo'"),
     (("--seed", "-1"), "seed must be a non-negative integer, not '-1'"),
     (("--data", "random,lena"), "data must be a comma-separated list of datasets from "
                                 "random, camera, astronaut, not 'random,lena'"),
