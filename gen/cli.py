@@ -115,6 +115,7 @@ _EXTENSIONS = [
     ("winogen.gen.accuracy", "add_accuracy_parser"),
     ("winogen.gen.generate_cli", "add_generate_parser"),
     ("winogen.fpga.cli", "add_synth_parser"),
+    ("winogen.fpga.explore", "add_explore_parser"),
 ]
 
 
