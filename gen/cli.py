@@ -13,7 +13,7 @@ import sys
 
 from .points import PRESETS
 
-__all__ = ["main", "build_parser", "CLIError", "dumps_json"]
+__all__ = ["main", "build_parser", "CLIError", "dumps_json", "int_argument"]
 
 
 class CLIError(Exception):
@@ -26,16 +26,25 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(message)
 
 
-def _positive_int(name):
+def int_argument(name, accepted="a positive integer", minimum=None):
+    """An argparse type: an integer, with the Amaranth-style message on bad text.
+
+    Range checks belong to the configuration objects (one message everywhere);
+    ``minimum`` is for arguments that no configuration object sees.
+    """
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, not {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, not {value}")
+            raise argparse.ArgumentTypeError(f"{name} must be {accepted}, not {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be {accepted}, not {value}")
         return value
     return parse
+
+
+def _positive_int(name):
+    return int_argument(name, minimum=1)
 
 
 def _add_algorithm_args(p, *, r_required=True):

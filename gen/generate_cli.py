@@ -8,6 +8,7 @@ import argparse
 import importlib
 import sys
 
+from .cli import int_argument
 from .config import TileConfig
 from .pe import PE_KINDS
 from .points import PRESETS
@@ -16,31 +17,15 @@ __all__ = ["add_generate_parser", "tile_config_from_args", "add_tile_arguments"]
 
 
 def _width(name):
-    def parse(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer from 2 to 16, not {text!r}") from None
-    return parse
+    return int_argument(name, "an integer from 2 to 16")
 
 
 def _stages(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer from 0 to 8, not {text!r}") from None
-        return value
-    return parse
+    return int_argument(name, "an integer from 0 to 8")
 
 
 def _int(name):
-    def parse(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, not {text!r}") from None
-    return parse
+    return int_argument(name)
 
 
 def add_tile_arguments(p):

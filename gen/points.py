@@ -102,39 +102,29 @@ def check_points(points, n):
     return points
 
 
-# Toom-Cook's canonical points: the small integers 0, 1, -1, 2, -2, ... and
-# infinity. Lavin & Gray's published F(2,3) and F(4,3) use exactly these.
-def _integer_sequence():
+# Toom-Cook's canonical points are the small integers 0, 1, -1, 2, -2, ... and
+# infinity; Lavin & Gray's published F(2,3) and F(4,3) use exactly these. The
+# reciprocal sequence (wincnn's habit) follows each k >= 2 by ±1/k: 0, ±1, ±2,
+# ±1/2, ±3, ±1/3, ..., which keeps the dynamic range of large tiles lower.
+def _small_points(reciprocals):
     yield Fraction(0)
     k = 1
     while True:
         yield Fraction(k)
         yield Fraction(-k)
-        k += 1
-
-
-# Small magnitudes first, each with its negative, then its reciprocal (wincnn's
-# habit): 0, ±1, ±2, ±1/2, ±3, ±1/3, ... Keeps the dynamic range lower than
-# integers alone for large tiles.
-def _reciprocal_sequence():
-    yield Fraction(0)
-    k = 1
-    while True:
-        yield Fraction(k)
-        yield Fraction(-k)
-        if k > 1:
+        if reciprocals and k > 1:
             yield Fraction(1, k)
             yield Fraction(-1, k)
         k += 1
 
 
-def _take(sequence, n):
-    seq = sequence()
+def _take(reciprocals, n):
+    seq = _small_points(reciprocals)
     return tuple(next(seq) for _ in range(n - 1)) + (INF,)
 
 
 def _canonical(n):
-    return _take(_integer_sequence, n)
+    return _take(False, n)
 
 
 def _f(*values):
@@ -164,7 +154,7 @@ def _barabasz(n):
 
 
 def _reciprocal(n):
-    return _take(_reciprocal_sequence, n)
+    return _take(True, n)
 
 
 def _default(n):
