@@ -51,13 +51,16 @@ def pack_signed(values, width):
         If an element is not an integer.
     """
     _check_positive("width", width)
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return _pack(values, width, -(1 << (width - 1)), (1 << (width - 1)) - 1, "a signed")
+
+
+def _pack(values, width, lo, hi, kind):
     mask = (1 << width) - 1
     packed = 0
     for index, value in enumerate(values):
         value = _as_int(value)
         if not lo <= value <= hi:
-            raise ValueError(f"Element {index} is {value}, which does not fit in a signed "
+            raise ValueError(f"Element {index} is {value}, which does not fit in {kind} "
                              f"{width}-bit integer [{lo}, {hi}]")
         packed |= (value & mask) << (index * width)
     return packed
@@ -112,14 +115,7 @@ def pack_unsigned(values, width):
         If an element is not an integer.
     """
     _check_positive("width", width)
-    packed = 0
-    for index, value in enumerate(values):
-        value = _as_int(value)
-        if not 0 <= value < (1 << width):
-            raise ValueError(f"Element {index} is {value}, which does not fit in an unsigned "
-                             f"{width}-bit integer [0, {(1 << width) - 1}]")
-        packed |= value << (index * width)
-    return packed
+    return _pack(values, width, 0, (1 << width) - 1, "an unsigned")
 
 
 def unpack_unsigned(value, width, count):
