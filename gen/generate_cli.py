@@ -96,7 +96,28 @@ def _cmd_generate_tile(args):
           f"II {manifest['initiation_interval']}, output {config.output_width} bits")
     print(f"wrote {vpath}")
     print(f"wrote {jpath}")
+    _write_bundle(args, manifest)
     return 0
+
+
+def _add_output_arguments(p):
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder (created if missing)")
+    hand = p.add_argument_group("hand-off bundle")
+    hand.add_argument("--bundle", action="store_true",
+                      help="also write the hand-off bundle: <name>.f, FuseSoC .core, "
+                           ".sdc/.xdc/.lpf constraints, Vivado Tcl, README.md")
+    hand.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+                      help="clock of the bundle's constraints (default: %(default)s)")
+    hand.add_argument("--part", default=None,
+                      help="Vivado part of the bundle (default: xc7a35tcpg236-1)")
+
+
+def _write_bundle(args, manifest):
+    if args.bundle:
+        bundle = importlib.import_module("winogen.fpga.bundle")
+        for path in bundle.write_bundle(args.output, manifest, freq_mhz=args.freq, part=args.part):
+            print(f"wrote {path}")
 
 
 def add_generate_parser(sub):
@@ -108,7 +129,6 @@ def add_generate_parser(sub):
                          description="A tile engine: n×n input tiles in, m×m output tiles out, "
                                      "one per clock, with valid/ready streams.")
     add_tile_arguments(t)
-    t.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output folder (created if missing)")
+    _add_output_arguments(t)
     t.set_defaults(func=_cmd_generate_tile)
     return p

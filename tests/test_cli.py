@@ -21,7 +21,7 @@ def run(*args, cwd=None):
 def test_help_lists_subcommands():
     out = run("--help")
     assert out.returncode == 0
-    for command in ("matrices", "accuracy", "generate", "synth"):
+    for command in ("matrices", "accuracy", "generate", "synth", "explore"):
         assert command in out.stdout
 
 

@@ -1,0 +1,311 @@
+"""Design-space exploration (winogen.fpga.explore): sweep, cache, tables, plots, errors."""
+
+import csv
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from winogen.fpga.explore import COLUMNS, GRID_KEYS, PUBLISHED, cycle_figures, explore
+from winogen.gen.config import TileConfig
+
+pytestmark = pytest.mark.synth
+
+WINOGEN = str(Path(sys.executable).with_name("winogen"))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# Eight tiny engines: F(2,2) and F(2,3) at 4 bits, Winograd and direct, pipeline 1 and 2.
+GRID = {"m": [2], "r": [2, 3], "widths": [4], "algorithms": ["winograd", "direct"],
+        "pipeline": [1, 2]}
+GRID_TOML = """\
+m = 2
+r = [2, 3]
+widths = [4]
+algorithms = ["winograd", "direct"]
+pipeline = [1, 2]
+"""
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def num(text):
+    return None if text == "" else float(text)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("explore")
+    lines = []
+    t0 = time.monotonic()
+    rows = explore(GRID, out, target="ecp5", place=False, progress=lines.append)
+    first = time.monotonic() - t0
+    t0 = time.monotonic()
+    again = explore(GRID, out, target="ecp5", place=False)
+    second = time.monotonic() - t0
+    return out, rows, again, first, second, lines
+
+
+def test_outputs_exist(sweep):
+    out = sweep[0]
+    for name in ("explore.csv", "explore.json", "explore.md", "plots.json", "lut_vs_dsp.png",
+                 "throughput_vs_resources.png", "ops_per_dsp.png", "latency_vs_fmax.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+
+
+def test_rows_cover_the_grid(sweep):
+    out, rows, *_ = sweep
+    table = read_csv(out / "explore.csv")
+    assert list(table[0]) == list(COLUMNS)
+    expected = set(itertools.product(GRID["algorithms"], GRID["m"], GRID["r"], GRID["pipeline"]))
+    got = [(r["algorithm"], int(r["m"]), int(r["r"]), int(r["pipeline"])) for r in table]
+    assert len(got) == len(expected) == len(rows) == 8 and set(got) == expected
+    assert len({r["label"] for r in table}) == len(table)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "cached"} for r in rs]
+    assert strip(json.loads((out / "explore.json").read_text())["rows"]) == strip(rows)
+    assert all(r["error"] == "" and r["fits"] == "True" for r in table)
+
+
+def test_figures_follow_from_the_configuration(sweep):
+    out, rows, *_ = sweep
+    for row in rows:
+        m, r, n = row["m"], row["r"], row["m"] + row["r"] - 1
+        cfg = TileConfig(m, r, 4, 4, algorithm=row["algorithm"],
+                         input_stages=row["pipeline"], output_stages=row["pipeline"],
+                         filter_stages=row["pipeline"], pe_stages=min(row["pipeline"], 2),
+                         descale_stages=min(row["pipeline"], 1))
+        assert row["multipliers"] == (n * n if row["algorithm"] == "winograd" else m * m * r * r)
+        assert row["latency"] == cfg.latency
+        assert row["outputs_per_cycle"] == m * m
+        assert row["ops_per_cycle"] == 2 * m * m * r * r
+        # 4-bit products still map to MULT18X18D blocks, one per multiplier.
+        assert row["dsp"] == row["multipliers"]
+        assert row["ops_per_dsp_cycle"] == pytest.approx(row["ops_per_cycle"] / row["dsp"])
+        assert row["fmax_mhz"] is None and row["gops"] is None  # not placed
+        # The row is the cached synthesis report, not a recomputation.
+        (report,) = (out / "cache" / row["key"]).glob("design/reports/ecp5.json")
+        res = json.loads(report.read_text())["resources"]
+        assert {k: row[k] for k in res} == res
+    # Winograd beats direct on operations per DSP for every F(m, r), by (m r / n)².
+    for r in GRID["r"]:
+        w = [x for x in rows if x["r"] == r and x["algorithm"] == "winograd"]
+        d = [x for x in rows if x["r"] == r and x["algorithm"] == "direct"]
+        n = 2 + r - 1
+        for a, b in zip(w, d):
+            assert a["ops_per_dsp_cycle"] / b["ops_per_dsp_cycle"] == pytest.approx((2 * r / n) ** 2)
+
+
+def test_second_run_is_cached_and_fast(sweep):
+    out, rows, again, first, second, lines = sweep
+    assert all(not r["cached"] for r in rows) and all(r["cached"] for r in again)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "cached"} for r in rs]
+    assert strip(again) == strip(rows)
+    assert second < 0.1 * first, (first, second)
+    # One progress line per configuration, with its elapsed time.
+    done = [ln for ln in lines if ln.startswith("[")]
+    assert len(done) == len(rows) and all(" s (total " in ln for ln in done)
+
+
+def test_pngs_are_valid(sweep):
+    out = sweep[0]
+    plots = json.loads((out / "plots.json").read_text())
+    assert set(plots["plots"]) == {"lut_vs_dsp", "throughput_vs_resources", "ops_per_dsp",
+                                   "latency_vs_fmax"}
+    for entry in plots["plots"].values():
+        path = out / entry["file"]
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        pixels = mpimg.imread(path)
+        assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 300
+        assert np.ptp(pixels[..., :3]) > 0.5  # something is drawn
+
+
+def test_plots_hold_every_row(sweep):
+    out = sweep[0]
+    table = read_csv(out / "explore.csv")
+    plots = json.loads((out / "plots.json").read_text())["plots"]
+    rows_by_label = {r["label"]: r for r in table}
+
+    def pairs(xkey, ykey):
+        return sorted((num(r[xkey]), num(r[ykey])) for r in table)
+
+    for entry in plots.values():
+        assert entry["omitted"] == []
+        for panel in entry["panels"]:
+            assert panel["points"] == len(table)
+            assert sorted(panel["labels"]) == sorted(rows_by_label)
+    (panel,) = plots["lut_vs_dsp"]["panels"]
+    assert sorted(map(tuple, panel["xy"])) == pairs("dsp", "lut")
+    for panel in plots["throughput_vs_resources"]["panels"]:
+        assert panel["y"] == "ops_per_cycle"  # no Fmax without place and route
+        assert sorted(map(tuple, panel["xy"])) == pairs(panel["x"], "ops_per_cycle")
+        # The marked front is exactly the non-dominated set (fewer resources, more ops).
+        pts = [(num(r[panel["x"]]), num(r["ops_per_cycle"])) for r in table]
+        front = {p for p in pts if not any(q[0] <= p[0] and q[1] >= p[1] and q != p
+                                           for q in pts)}
+        assert set(map(tuple, panel["pareto"])) == front
+    (panel,) = plots["ops_per_dsp"]["panels"]
+    heights = [y for _, y in sorted(panel["xy"])]
+    assert heights == pytest.approx([num(rows_by_label[lab]["ops_per_dsp_cycle"])
+                                     for lab in panel["labels"]])
+    (panel,) = plots["latency_vs_fmax"]["panels"]
+    assert panel["x"] == "pipeline"  # Fmax not measured
+    assert sorted(map(tuple, panel["xy"])) == pairs("pipeline", "latency")
+
+
+def test_markdown_table_and_comparison(sweep):
+    out = sweep[0]
+    text = (out / "explore.md").read_text()
+    table = read_csv(out / "explore.csv")
+    for row in table:
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"| {row['label']} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2] == row["lut"] and cells[4] == row["dsp"]
+    for pub in PUBLISHED:
+        assert pub["design"] in text and f"{pub['gops_per_dsp']:.2f}" in text
+    best = max(table, key=lambda r: float(r["ops_per_dsp_cycle"]))
+    assert f"**{float(best['ops_per_dsp_cycle']):.2f}** ({best['label']}" in text
+
+
+def test_cli_with_toml_grid_reuses_the_cache(sweep, tmp_path):
+    # A copy of the cache: the sweep's own folder stays as the other tests expect it.
+    out = tmp_path / "copy"
+    shutil.copytree(sweep[0] / "cache", out / "cache")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID_TOML)
+    run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "--no-place", "--freq", "150",
+                          "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    progress = [ln for ln in run.stderr.splitlines() if "] " in ln]
+    # The clock does not matter without place and route: everything is reused.
+    assert len(progress) == 8 and all(": cached " in ln for ln in progress)
+    assert "8 configurations" in run.stdout
+
+
+def test_nodsp_is_a_different_configuration(sweep, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(sweep[0] / "cache", out / "cache")
+    grid = {"m": 2, "r": 2, "widths": 4, "algorithms": ["winograd", "direct"], "pipeline": 1}
+    rows = explore(grid, out, place=False, nodsp=True, jobs=2)  # two at once
+    assert [r["algorithm"] for r in rows] == ["winograd", "direct"]
+    for row in rows:
+        assert not row["cached"] and row["dsp"] == 0 and row["lut"] > 0
+        assert row["ops_per_dsp_cycle"] is None
+    plots = json.loads((out / "plots.json").read_text())["plots"]
+    assert plots["lut_vs_dsp"]["panels"][0]["points"] == 2
+    assert plots["ops_per_dsp"]["panels"][0]["points"] == 0
+    assert plots["ops_per_dsp"]["omitted"] == [
+        {"label": r["label"], "reason": "no DSP blocks used (multipliers in LUT logic)"}
+        for r in rows]
+
+
+def test_placed_sweep_reports_fmax_and_gops(tmp_path):
+    grid = {"m": 2, "r": 2, "widths": 4, "algorithms": ["winograd", "direct"], "pipeline": 1}
+    rows = explore(grid, tmp_path, place=True, freq_mhz=100)
+    plots = json.loads((tmp_path / "plots.json").read_text())["plots"]
+    for row in rows:
+        assert row["fmax_mhz"] > 0 and row["constraint_mhz"] == 100
+        assert row["timing_met"] == (row["fmax_mhz"] >= 100)
+        assert row["gops"] == pytest.approx(row["ops_per_cycle"] * row["fmax_mhz"] / 1000)
+        assert row["gops_per_dsp"] == pytest.approx(row["gops"] / row["dsp"])
+        assert row["latency_ns"] == pytest.approx(row["latency"] * 1000 / row["fmax_mhz"])
+    (panel,) = plots["latency_vs_fmax"]["panels"]
+    assert panel["x"] == "fmax_mhz"
+    assert sorted(map(tuple, panel["xy"])) == sorted((r["fmax_mhz"], r["latency"]) for r in rows)
+    assert [p["y"] for p in plots["throughput_vs_resources"]["panels"]] == ["gops", "gops"]
+    gops_panel = plots["ops_per_dsp"]["panels"][1]
+    assert sorted(y for _, y in gops_panel["xy"]) == pytest.approx(
+        sorted(r["gops_per_dsp"] for r in rows))
+    text = (tmp_path / "explore.md").read_text()
+    best = max(rows, key=lambda r: r["gops_per_dsp"])
+    assert f"| this sweep, best: {best['label']} | {best['gops_per_dsp']:.2f} |" in text
+
+
+def test_layer_cycle_model():
+    from winogen.gen.layer import LayerConfig, LayerRun
+    layer = LayerConfig(TileConfig(2, 3, 8, 8), max_height=8, max_width=6, max_cin=4,
+                        max_cout=2, p_in=2, p_out=1)
+    fig = cycle_figures(layer, latency=10)
+    # Same padding: 8x6 outputs in 4x3 tiles of 2x2, 2 input-channel groups, 2 outputs.
+    compute = 4 * 3 * 2 * 2
+    total = 1 + 4 * 2 + 8 * 6 * 2 + compute + 10
+    assert fig["compute_cycles"] == compute and fig["layer_cycles"] == total
+    assert fig["outputs_per_cycle"] == pytest.approx(2 * 8 * 6 / total)
+    assert fig["macs_per_cycle"] == pytest.approx(2 * 8 * 6 * 4 * 9 / total)
+    valid = cycle_figures(layer, 10, LayerRun(8, 6, 4, 2, padding=0))
+    assert valid["compute_cycles"] == 3 * 2 * 2 * 2
+    tile = cycle_figures(TileConfig(4, 3), latency=7)
+    assert tile["outputs_per_cycle"] == 16 and tile["macs_per_cycle"] == 16 * 9
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"m": [2], "foo": [1]}, r"^grid key must be one of .*, not 'foo'$"),
+    ({"m": [0]}, r"^m must be positive integers, not 0$"),
+    ({"m": "2,x"}, r"^m must be positive integers, not 'x'$"),
+    ({"widths": ["8y4"]}, r"^widths must be integers from 2 to 16 or DxW pairs such as 8x4, "
+                          r"not '8y4'$"),
+    ({"algorithms": ["fft"]}, r"^algorithms must be among winograd, direct, not 'fft'$"),
+    ({"pipeline": [9]}, r"^pipeline must be integers from 0 to 8, not 9$"),
+    ({"m": [2], "r": [3], "algorithms": "direct", "pipeline": 0},
+     r"^configuration direct F\(2,3\) 8x8-bit, pipeline 0 is invalid: "),
+    ({"layer": {"max_depth": 3}}, r"^layer key must be one of .*, not 'max_depth'$"),
+    ({"m": []}, r"^m must list at least one value, not \[\]$"),
+])
+def test_bad_grid(grid, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        explore(grid, tmp_path, place=False)
+    assert not (tmp_path / "explore.csv").exists()
+
+
+def test_bad_flow_and_output(tmp_path):
+    with pytest.raises(ValueError, match=r"^freq_mhz must be a positive number of MHz, not -1$"):
+        explore({"m": 2}, tmp_path, freq_mhz=-1)
+    with pytest.raises(ValueError, match=r"^target must be one of ecp5, ice40, xilinx7, not 'asic'$"):
+        explore({"m": 2}, tmp_path, target="asic")
+    with pytest.raises(ValueError, match=r"^jobs must be an integer from 1 to 64, not 0$"):
+        explore({"m": 2}, tmp_path, jobs=0)
+    with pytest.raises(ValueError, match=r"^device must be one of "):
+        explore({"m": 2}, tmp_path, device="LFE5U-99F")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"^output folder must be writable, not "):
+        explore({"m": 2}, blocker / "sub", place=False)
+
+
+def test_without_layer_engines(monkeypatch):
+    import argparse
+    from winogen.fpga import explore as mod
+    monkeypatch.setattr(mod, "layers_available", lambda: False)
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    p = mod.add_explore_parser(sub)
+    assert "Tile engines only" in p.description
+    flags = {flag for action in p._actions for flag in action.option_strings}
+    assert "--pin" not in flags and "--layer" not in flags and "--m" in flags
+    with pytest.raises(ValueError, match=r"^engine must be tile in this installation "):
+        mod.normalize_grid({"pin": [2]})
+    assert mod.normalize_grid({"m": [2]})["engine"] == ["tile"]
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('m = [2]\ncolour = "red"\n')
+    run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "-o", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"winogen: error: grid key must be one of {', '.join(GRID_KEYS)}"
+        f", layer, run, not 'colour'"]
+    grid.write_text("m = [2\n")
+    run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "-o", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
+    assert run.stderr.startswith("winogen: error: grid must be a valid TOML file, not ")
