@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from ..gen.fixedpoint import TileModel
 from ..gen.layer import LayerConfig, LayerRun
 
 __all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs",
-           "output_beats", "engine_files", "run_layer"]
+           "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer"]
 
 
 def _check_config(config):
@@ -111,42 +112,87 @@ def assemble_outputs(config, run, beats):
 
 # -- the Verilator driver ------------------------------------------------------------------------
 
+#: Verilator arguments of layer-engine builds (after :data:`winogen.sim.build.DEFAULT_BUILD_ARGS`,
+#: with only the top level public). Verilator's ``merge_cond`` pass, which only merges
+#: adjacent ``if`` chains, is quadratic on these wide datapaths (63 of 74 s of Verilator on a
+#: 576-PE engine, 8.5 s without it); the model is compiled at ``-O0`` (5x faster to compile
+#: than ``-O1`` on the 17 MB of C++ of that engine; the simulation is dominated by Python).
+LAYER_BUILD_ARGS = ("-fno-merge-cond", "-CFLAGS", "-O0")
+
+
+@functools.lru_cache(maxsize=None)
+def _generator_digest():
+    """Digest of everything the emitted Verilog depends on besides the configuration."""
+    from ..hw.generate import tool_versions
+    import winogen.gen
+    import winogen.hw
+    h = hashlib.sha256(json.dumps(tool_versions(), sort_keys=True).encode())
+    for package in (winogen.gen, winogen.hw):
+        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
 
 def _engine_key(config):
-    return hashlib.sha256(json.dumps(config.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+    material = {"config": config.to_json(), "generator": _generator_digest()}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=None)
 def _generated(config, root):
     from ..hw.layer import generate_layer
+    from .build import lint
     out = Path(root) / f"{config.module_name}-{_engine_key(config)}"
     vpath, jpath = out / f"{config.module_name}.v", out / f"{config.module_name}.json"
     if not (vpath.is_file() and jpath.is_file()):
-        # Generate into a fresh folder and move it into place: concurrent callers
-        # either see nothing or a complete pair.
+        # Generate and lint in a fresh folder, then move it into place: concurrent callers
+        # see nothing or a complete, linted pair.
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=out.parent))
-        generate_layer(config, tmp)
         try:
-            os.replace(tmp, out)
-        except OSError:
-            pass    # another process won the race; its files are identical
+            v, _, manifest = generate_layer(config, tmp)
+            lint([v], manifest["top"])
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                if not (vpath.is_file() and jpath.is_file()):
+                    raise
+                # another process won the race; its files are identical
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return vpath, jpath
 
 
 def engine_files(config, *, cache_dir=None):
-    """The generated Verilog and manifest of ``config``, generated once per configuration.
+    """The generated and linted Verilog and manifest of ``config``, made once per configuration.
+
+    Generation (and ``verilator --lint-only -Wall``) runs once per configuration and version
+    of the generator (the sources of :mod:`winogen.gen` and :mod:`winogen.hw` and the tool
+    versions are part of the key).
 
     Returns
     -------
     (pathlib.Path, pathlib.Path)
         Verilog file and manifest, under ``<cache>/engines`` (``cache_dir`` or the parent of
         :func:`winogen.sim.build.cache_root`).
+
+    Raises
+    ------
+    winogen.sim.build.LintError
+        If the emitted Verilog does not lint clean.
     """
     from .build import cache_root
     _check_config(config)
     root = Path(cache_dir) if cache_dir is not None else cache_root().parent / "engines"
     return _generated(config, str(root.resolve()))
+
+
+def build_engine(config, *, cache_dir=None):
+    """Generate (cached), lint and build (cached) the engine; return ``(handle, manifest_path)``."""
+    from . import build as vbuild
+    vpath, jpath = engine_files(config, cache_dir=cache_dir)
+    top = json.loads(Path(jpath).read_text())["top"]
+    return vbuild.build([vpath], top, build_args=LAYER_BUILD_ARGS), jpath
 
 
 def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=None):
@@ -182,6 +228,10 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
     ------
     ValueError
         If the arrays do not fit the engine (shape, maxima, value ranges).
+    RuntimeError
+        If the engine flags the layer (``status.errors``), which the checks above exclude.
+    AssertionError
+        If the simulation fails (e.g. a stream protocol violation or a missing output).
     """
     from . import build as vbuild
     c = _check_config(config)
@@ -198,9 +248,7 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
             raise ValueError(f"{name} must lie in [{iv.lo}, {iv.hi}] for this engine, not "
                              f"[{values.min()}, {values.max()}]")
 
-    vpath, jpath = engine_files(c)
-    top = json.loads(Path(jpath).read_text())["top"]
-    handle = vbuild.build([vpath], top)
+    handle, jpath = build_engine(c)
 
     keep = workdir is not None
     folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-layer-"))
@@ -214,10 +262,13 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
                    test_dir=folder / "sim",
                    extra_env={"WINOGEN_MANIFEST": str(jpath),
                               "WINOGEN_DRIVER_DIR": str(folder)})
-        y = np.load(folder / "y.npy", allow_pickle=False)
         cycles = json.loads((folder / "cycles.json").read_text())
+        errors = cycles.pop("errors")
+        if errors:
+            raise RuntimeError(f"the engine flagged the layer as invalid (status.errors = "
+                               f"{errors:#b}, bits as in winogen.gen.layer.RUN_ERRORS)")
+        y = np.load(folder / "y.npy", allow_pickle=False)
     finally:
         if not keep:
-            import shutil
             shutil.rmtree(folder, ignore_errors=True)
     return y, cycles

@@ -1,0 +1,358 @@
+"""cocotb testbench for emitted layer engines (Winograd and direct).
+
+Like :mod:`winogen.sim.tb_tile`, the testbench knows nothing but the manifest: the
+:class:`~winogen.gen.layer.LayerConfig`, the port packing and the status fields are
+rebuilt from it. Many layers run in sequence on one build (the layer shape is a run-time
+parameter), each bit-exact against :func:`~winogen.gen.layer.layer_golden`.
+
+Tests
+-----
+``layers``
+    Runs the layers of ``WINOGEN_LAYERS`` in order: random activations and weights (the
+    extremes of the ranges for a ``"pattern": "extreme"`` spec), config, weights and
+    activations driven with random gaps and the outputs taken with random back-pressure
+    (probability ``stall``), output map reassembled and cropped, compared with
+    ``layer_golden`` and, for specs with ``"scipy": true``, with a ``scipy.signal.correlate``
+    reference. Cycles of each phase go to ``WINOGEN_CYCLES_OUT``.
+``error_flags``
+    Every out-of-range config representable in the config fields (height and width above
+    the maxima or too small, C_in/C_out 0 or above the maxima, bad padding, shift too
+    large) sets exactly the bits of :meth:`~winogen.gen.layer.LayerRun.errors`, starts
+    nothing, accepts no weights or activations and emits nothing; then a valid layer runs.
+``driver``
+    The mode of :func:`winogen.sim.driver.run_layer`: streams ``x.npy``/``w.npy`` with the
+    parameters of ``run.json`` from ``WINOGEN_DRIVER_DIR`` and writes what the hardware
+    produced to ``y.npy`` and the cycles to ``cycles.json`` there; asserts nothing about
+    the values.
+
+Environment
+-----------
+WINOGEN_MANIFEST
+    Path of the engine's manifest.
+WINOGEN_LAYERS
+    JSON list of layer specs ``{"height", "width", "cin", "cout", "padding", "shift",
+    "stall", "seed"}`` (optional ``"scipy"``, ``"pattern"``).
+WINOGEN_CYCLES_OUT
+    Optional path: a JSON list with the measured and modelled cycles of each layer.
+WINOGEN_DRIVER_DIR
+    Folder of the driver mode.
+"""
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from ..gen.layer import LayerConfig, LayerRun, RUN_ERRORS, layer_golden
+from .driver import activation_beats, assemble_outputs, output_beats, weight_beats
+from .packing import pack_signed, unpack_signed
+from .streams import StreamSink, StreamSource
+
+__all__ = ["load_config", "LayerHarness", "scipy_reference"]
+
+
+def load_config(manifest):
+    """The :class:`LayerConfig` a manifest was generated from."""
+    return LayerConfig.from_json(manifest["parameters"])
+
+
+def _manifest():
+    path = os.environ.get("WINOGEN_MANIFEST")
+    if not path:
+        raise RuntimeError("WINOGEN_MANIFEST must name the engine's manifest JSON")
+    return json.loads(Path(path).read_text())
+
+
+def scipy_reference(x, w, padding):
+    """Independent reference: ``scipy.signal.correlate`` per channel pair, summed."""
+    from scipy.signal import correlate
+    x = np.pad(np.asarray(x, dtype=np.int64), ((0, 0), (padding, padding), (padding, padding)))
+    w = np.asarray(w, dtype=np.int64)
+    cout, cin = w.shape[:2]
+    out = []
+    for co in range(cout):
+        acc = sum(correlate(x[ci], w[co, ci], mode="valid", method="direct")
+                  for ci in range(cin))
+        out.append(acc)
+    return np.array(out, dtype=np.int64)
+
+
+class _Record:
+    def __init__(self):
+        self.cycle = 0
+        self.phase_cycles = {}
+        self.first_compute = None
+        self.last_output = None
+
+
+class LayerHarness:
+    """Clock, reset, stream drivers, packing and cycle accounting for one engine instance."""
+
+    def __init__(self, dut, manifest):
+        self.dut = dut
+        self.manifest = manifest
+        self.cfg = load_config(manifest)
+        self.ports = {p["name"]: p for p in manifest["ports"]}
+        self.phases = manifest["phases"]
+        self.status_fields = manifest["status_fields"]
+        self.clock = Clock(dut.clk, 10, unit="ns")
+
+    async def start(self):
+        cocotb.start_soon(self.clock.start())
+        await self.reset()
+
+    async def reset(self, cycles=2):
+        dut = self.dut
+        dut.rst.value = 1
+        for name in ("config", "weights", "activations"):
+            getattr(dut, f"{name}__valid").value = 0
+        dut.outputs__ready.value = 0
+        await ClockCycles(dut.clk, cycles)
+        dut.rst.value = 0
+        await RisingEdge(dut.clk)
+
+    # -- packing -----------------------------------------------------------------------------
+
+    def pack(self, port, values):
+        p = self.ports[f"{port}__payload"]["packing"]
+        values = list(values)
+        assert len(values) == p["elements"], (port, len(values), p["elements"])
+        return pack_signed(values, p["element_width"])
+
+    def pack_config(self, run):
+        """The config payload of ``run``; each field must fit its width."""
+        value = 0
+        for name, field in self.manifest["config_fields"].items():
+            v = int(getattr(run, name))
+            assert 0 <= v < (1 << field["width"]), (name, v, field)
+            value |= v << field["offset"]
+        return value
+
+    def representable(self, run):
+        return all(0 <= getattr(run, name) < (1 << field["width"])
+                   for name, field in self.manifest["config_fields"].items())
+
+    def status(self, name):
+        field = self.status_fields[name]
+        return (int(self.dut.status.value) >> field["offset"]) & ((1 << field["width"]) - 1)
+
+    def unpack_outputs(self, values):
+        p = self.ports["outputs__payload"]["packing"]
+        return [unpack_signed(v, p["element_width"], p["elements"]) for v in values]
+
+    # -- one layer ---------------------------------------------------------------------------
+
+    async def _monitor(self, rec):
+        dut = self.dut
+        compute = self.phases["compute"]
+        while True:
+            await ReadOnly()
+            phase = self.status("phase")
+            rec.phase_cycles[phase] = rec.phase_cycles.get(phase, 0) + 1
+            if phase == compute and rec.first_compute is None:
+                rec.first_compute = rec.cycle
+            if int(dut.outputs__valid.value) and int(dut.outputs__ready.value):
+                rec.last_output = rec.cycle
+            await RisingEdge(dut.clk)
+            rec.cycle += 1
+
+    async def run_layer(self, run, x, w, *, stall=0.0, seed=0, strict=True):
+        """Stream one layer through the engine; return (output map, status errors, cycles).
+
+        With ``strict`` a config beat flagged as erroneous fails the test; otherwise the
+        layer stops there and ``(None, errors, {})`` is returned.
+        """
+        dut, cfg = self.dut, self.cfg
+        clk = dut.clk
+        rng = np.random.default_rng(seed)
+        config = StreamSource(dut, "config", clk, rng=random.Random(f"{seed}/config"))
+        weights = StreamSource(dut, "weights", clk, stall_prob=stall,
+                               rng=random.Random(f"{seed}/weights"))
+        acts = StreamSource(dut, "activations", clk, stall_prob=stall,
+                            rng=random.Random(f"{seed}/activations"))
+        sink = StreamSink(dut, "outputs", clk, stall_prob=stall,
+                          rng=random.Random(f"{seed}/outputs"))
+        rec = _Record()
+        monitor = cocotb.start_soon(self._monitor(rec))
+        sink.start()
+        await config.send([self.pack_config(run)])
+        await ReadOnly()
+        errors = self.status("errors")
+        await RisingEdge(clk)
+        if errors and not strict:
+            sink.stop()
+            monitor.cancel()
+            return None, errors, {}
+        assert errors == 0, f"status.errors = {errors:#b} for a valid layer {run}"
+        wbeats = [self.pack("weights", b) for b in weight_beats(cfg, w)]
+        # lanes beyond C_in carry random values: the engine must ignore them
+        abeats = [self.pack("activations", b) for b in activation_beats(cfg, x, rng=rng)]
+        await weights.send(wbeats)
+        await acts.send(abeats)
+        expect = output_beats(cfg, run)
+        model = cfg.cycles(run)
+        await sink.wait_for(expect, timeout_cycles=20 * model["compute_ideal"] + 500)
+        # back to idle, and nothing more comes out
+        for _ in range(cfg.r + 8):
+            await ReadOnly()
+            if not self.status("busy"):
+                break
+            await RisingEdge(clk)
+        await RisingEdge(clk)
+        await ClockCycles(clk, 4)
+        await ReadOnly()
+        assert not self.status("busy"), "engine still busy after the last output beat"
+        await RisingEdge(clk)
+        sink.stop()
+        monitor.cancel()
+        assert len(sink.received) == expect, (f"{len(sink.received)} output beats, "
+                                              f"expected {expect}")
+        y = assemble_outputs(cfg, run, self.unpack_outputs(sink.received))
+        cycles = {
+            "config": config.wait_cycles + 1,
+            "weights": rec.phase_cycles.get(self.phases["weights"], 0),
+            "activations": rec.phase_cycles.get(self.phases["activations"], 0),
+            "compute": rec.last_output - rec.first_compute + 1,
+            "compute_ideal": model["compute_ideal"],
+            "weights_model": model["weights"],
+            "activations_model": model["activations"],
+            "latency": self.manifest["latency"],
+        }
+        cycles["utilisation"] = cycles["compute_ideal"] / cycles["compute"]
+        return y, errors, cycles
+
+
+def _random_layer(cfg, run, rng, pattern="random"):
+    dv, wv = cfg.tile.data_interval, cfg.tile.weight_interval
+    xs, ws = (run.cin, run.height, run.width), (run.cout, run.cin, cfg.r, cfg.r)
+    if pattern == "extreme":
+        # the extremes: every product at its bound, in both signs
+        x = np.where(rng.random(xs) < 0.5, dv.lo, dv.hi)
+        w = np.where(rng.random(ws) < 0.5, wv.lo, wv.hi)
+        return x, w
+    return rng.integers(dv.lo, dv.hi + 1, xs), rng.integers(wv.lo, wv.hi + 1, ws)
+
+
+def _run_of(spec):
+    return LayerRun(spec["height"], spec["width"], spec["cin"], spec["cout"],
+                    spec.get("padding", 0), spec.get("shift", 0))
+
+
+@cocotb.test()
+async def layers(dut):
+    """The layers of WINOGEN_LAYERS, in sequence, bit-exact against layer_golden."""
+    manifest = _manifest()
+    h = LayerHarness(dut, manifest)
+    await h.start()
+    specs = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
+    assert specs, "WINOGEN_LAYERS must list at least one layer"
+    report = []
+    for spec in specs:
+        run = _run_of(spec).check(h.cfg)
+        seed = spec.get("seed", 0)
+        x, w = _random_layer(h.cfg, run, np.random.default_rng(seed), spec.get("pattern", "random"))
+        y, _, cycles = await h.run_layer(run, x, w, stall=spec.get("stall", 0.0), seed=seed)
+        golden = layer_golden(h.cfg, run, x, w)
+        assert y.shape == golden.shape, (spec, y.shape, golden.shape)
+        bad = np.argwhere(y != golden)
+        assert bad.size == 0, (f"{spec}: {len(bad)} outputs differ, first at {bad[0].tolist()}: "
+                               f"got {y[tuple(bad[0])]}, expected {golden[tuple(bad[0])]}")
+        if spec.get("scipy"):
+            ref = scipy_reference(x, w, run.padding)
+            assert h.cfg.output_width is None and not (h.cfg.algorithm == "winograd"
+                                                       and h.cfg.tile.keep_scale)
+            assert (y == ref).all(), f"{spec}: differs from scipy.signal.correlate"
+        dut._log.info("layer %s: cycles %s", spec, cycles)
+        report.append({"spec": spec, "cycles": cycles})
+    out = os.environ.get("WINOGEN_CYCLES_OUT")
+    if out:
+        Path(out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _bad_runs(h):
+    c = h.cfg
+    p = max(c.paddings)
+    ok = dict(height=min(c.max_height, 4 + 2 * c.r), width=min(c.max_width, 3 + c.r),
+              cin=1, cout=1, padding=p, shift=0)
+    runs = [
+        dict(ok, height=c.max_height + 1), dict(ok, width=c.max_width + 1),
+        dict(ok, height=0), dict(ok, cin=0), dict(ok, cout=0),
+        dict(ok, cin=c.max_cin + 1), dict(ok, cout=c.max_cout + 1),
+        dict(ok, padding=0, height=c.r - 1), dict(ok, padding=0, width=c.r - 1),
+        dict(ok, shift=c.max_shift + 1),
+        dict(ok, height=0, width=0, cin=0, cout=0),
+    ]
+    width = h.manifest["config_fields"]["padding"]["width"]
+    runs += [dict(ok, padding=v) for v in range(1 << width) if v not in c.paddings]
+    runs = [LayerRun(**r) for r in runs]
+    return [r for r in runs if r.errors(c) and h.representable(r)]
+
+
+@cocotb.test()
+async def error_flags(dut):
+    """Out-of-range configs set the right error bits and start nothing; a valid one runs."""
+    manifest = _manifest()
+    h = LayerHarness(dut, manifest)
+    await h.start()
+    c = h.cfg
+    bad = _bad_runs(h)
+    flagged = set()
+    for run in bad:
+        config = StreamSource(dut, "config", dut.clk)
+        await config.send([h.pack_config(run)])
+        # Offer weights and activations and take outputs: nothing may move.
+        dut.weights__valid.value = 1
+        dut.activations__valid.value = 1
+        dut.outputs__ready.value = 1
+        for _ in range(8):
+            await ReadOnly()
+            expected = sum(1 << RUN_ERRORS[name] for name in run.errors(c))
+            errors = h.status("errors")
+            assert errors == expected, f"{run}: errors {errors:#b}, expected {expected:#b}"
+            assert not int(dut.weights__ready.value), f"{run}: weights accepted"
+            assert not int(dut.activations__ready.value), f"{run}: activations accepted"
+            assert not int(dut.outputs__valid.value), f"{run}: output produced"
+            assert not h.status("busy") and h.status("phase") == h.phases["idle"]
+            assert int(dut.config__ready.value), f"{run}: config not ready when idle"
+            await RisingEdge(dut.clk)
+        dut.weights__valid.value = 0
+        dut.activations__valid.value = 0
+        dut.outputs__ready.value = 0
+        flagged.update(run.errors(c))
+        dut._log.info("%s -> %s", run, run.errors(c))
+    for name in ("height", "width", "cin", "cout"):
+        assert name in flagged, f"no representable bad config exercised {name!r}"
+    # Errors are sticky until the next config beat, which clears them.
+    spec = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
+    run = _run_of(spec[0]) if spec else LayerRun(min(c.max_height, 7), min(c.max_width, 5),
+                                                 min(c.max_cin, 3), min(c.max_cout, 2),
+                                                 max(c.paddings))
+    x, w = _random_layer(c, run, np.random.default_rng(11))
+    y, errors, _ = await h.run_layer(run, x, w, stall=0.2, seed=11)
+    assert errors == 0
+    assert (y == layer_golden(c, run, x, w)).all(), "valid layer after errors differs"
+
+
+@cocotb.test()
+async def driver(dut):
+    """Driver mode: stream the arrays of WINOGEN_DRIVER_DIR and save what comes out."""
+    folder = Path(os.environ["WINOGEN_DRIVER_DIR"])
+    manifest = _manifest()
+    h = LayerHarness(dut, manifest)
+    await h.start()
+    x = np.load(folder / "x.npy")
+    w = np.load(folder / "w.npy")
+    params = json.loads((folder / "run.json").read_text())
+    run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], params["padding"],
+                   params["shift"])
+    y, errors, cycles = await h.run_layer(run, x, w, stall=params["stall"], seed=params["seed"],
+                                          strict=False)
+    if y is not None:
+        np.save(folder / "y.npy", np.asarray(y, dtype=np.int64))
+    (folder / "cycles.json").write_text(json.dumps({"errors": errors, **cycles}, indent=2) + "\n")
