@@ -13,7 +13,9 @@ from .config import TileConfig
 from .pe import PE_KINDS
 from .points import PRESETS
 
-__all__ = ["add_generate_parser", "tile_config_from_args", "add_tile_arguments"]
+__all__ = ["add_generate_parser", "add_simulate_parser", "tile_config_from_args",
+           "add_tile_arguments", "add_layer_arguments", "layer_config_from_args",
+           "parse_random_layer"]
 
 
 def _width(name):
@@ -28,8 +30,11 @@ def _int(name):
     return int_argument(name)
 
 
-def add_tile_arguments(p):
-    """Arguments shared by every command that builds a :class:`TileConfig`."""
+def add_tile_arguments(p, *, algorithm=True):
+    """Arguments shared by every command that builds a :class:`TileConfig`.
+
+    ``algorithm=False`` leaves out ``--algorithm`` (the layer commands name it).
+    """
     alg = p.add_argument_group("algorithm")
     alg.add_argument("--m", type=_int("m"), required=True, help="outputs per tile and dimension")
     alg.add_argument("--r", type=_int("r"), required=True, help="filter size per dimension")
@@ -38,9 +43,10 @@ def add_tile_arguments(p):
                      help="interpolation points, e.g. 0,-1,1,1/2,-3,inf")
     pts.add_argument("--preset", choices=sorted(PRESETS), default="default",
                      help="named point set (default: %(default)s)")
-    alg.add_argument("--algorithm", choices=("winograd", "direct"), default="winograd",
-                     help="Winograd (n² PEs) or the direct baseline (m²r² PEs) with the same "
-                          "streams (default: %(default)s)")
+    if algorithm:
+        alg.add_argument("--algorithm", choices=("winograd", "direct"), default="winograd",
+                         help="Winograd (n² PEs) or the direct baseline (m²r² PEs) with the "
+                              "same streams (default: %(default)s)")
     alg.add_argument("--pe", choices=sorted(PE_KINDS), default="mul",
                      help="processing-element kind (default: %(default)s)")
     num = p.add_argument_group("arithmetic")
@@ -120,6 +126,129 @@ def _write_bundle(args, manifest):
             print(f"wrote {path}")
 
 
+def add_layer_arguments(p):
+    """Arguments of the layer engines (on top of :func:`add_tile_arguments`)."""
+    lay = p.add_argument_group("layer engine")
+    lay.add_argument("--max-width", type=_int("max_width"), default=32,
+                     help="largest feature-map width W (default: %(default)s)")
+    lay.add_argument("--max-height", type=_int("max_height"), default=32,
+                     help="largest feature-map height H (default: %(default)s)")
+    lay.add_argument("--max-cin", type=_int("max_cin"), default=16,
+                     help="largest input-channel count (default: %(default)s)")
+    lay.add_argument("--max-cout", type=_int("max_cout"), default=16,
+                     help="largest output-channel count (default: %(default)s)")
+    lay.add_argument("--pin", type=_int("p_in"), default=1,
+                     help="input channels processed per cycle (default: %(default)s)")
+    lay.add_argument("--pout", type=_int("p_out"), default=1,
+                     help="output channels processed per cycle (default: %(default)s)")
+    lay.add_argument("--output-width", type=int_argument("output_width", "an integer from 2 to 32"),
+                     default=None, help="build the requantization stage: shift, round, saturate "
+                                        "to this width (default: full-precision outputs)")
+    lay.add_argument("--rounding", choices=("half_even", "half_up"), default="half_even",
+                     help="rounding of the requantization shift (default: %(default)s)")
+
+
+def layer_config_from_args(args, algorithm):
+    from .layer import LayerConfig
+    tile_args = argparse.Namespace(**{**vars(args), "algorithm": algorithm, "name": None})
+    tile = tile_config_from_args(tile_args)
+    return LayerConfig(tile=tile, max_height=args.max_height, max_width=args.max_width,
+                       max_cin=args.max_cin, max_cout=args.max_cout, p_in=args.pin,
+                       p_out=args.pout, output_width=args.output_width,
+                       rounding=args.rounding, name=args.name)
+
+
+def _layer_summary(cfg, manifest):
+    return (f"{manifest['name']}: {cfg.algorithm} layer engine F({cfg.m},{cfg.r}), "
+            f"P_in {cfg.p_in} x P_out {cfg.p_out}, {cfg.multipliers} PEs ({cfg.tile.pe}), "
+            f"max {cfg.max_cin}x{cfg.max_height}x{cfg.max_width} -> {cfg.max_cout}, "
+            f"outputs {cfg.result_width} bits")
+
+
+def _cmd_generate_layer(args):
+    config = layer_config_from_args(args, "winograd" if args.engine == "conv" else "direct")
+    layer = importlib.import_module("winogen.hw.layer")
+    vpath, jpath, manifest = layer.generate_layer(config, args.output)
+    print(_layer_summary(config, manifest))
+    print(f"wrote {vpath}")
+    print(f"wrote {jpath}")
+    _write_bundle(args, manifest)
+    return 0
+
+
+def parse_random_layer(text):
+    """``"CINxHxW:COUT"`` → (cin, height, width, cout)."""
+    import re
+    match = re.fullmatch(r"\s*(\d+)x(\d+)x(\d+):(\d+)\s*", text or "")
+    if not match:
+        raise ValueError(f"random_layer must look like CINxHxW:COUT (e.g. 3x16x16:8), not {text!r}")
+    return tuple(int(v) for v in match.groups())
+
+
+def _cmd_simulate_layer(args):
+    import numpy as np
+    from .layer import LayerRun, layer_golden
+    config = layer_config_from_args(args, "winograd" if args.engine == "conv" else "direct")
+    cin, height, width, cout = parse_random_layer(args.random_layer)
+    padding = config.r // 2 if args.padding is None else args.padding
+    run = LayerRun(height, width, cin, cout, padding, args.shift).check(config)
+    if not 0.0 <= args.stall < 1.0:
+        raise ValueError(f"stall must be a probability in [0, 1), not {args.stall!r}")
+    rng = np.random.default_rng(args.seed)
+    t = config.tile
+    x = rng.integers(t.data_interval.lo, t.data_interval.hi + 1, (cin, height, width))
+    w = rng.integers(t.weight_interval.lo, t.weight_interval.hi + 1, (cout, cin, t.r, t.r))
+    driver = importlib.import_module("winogen.sim.driver")
+    print(f"simulating {cin}x{height}x{width} -> {cout} (padding {padding}) on "
+          f"{config.module_name} under Verilator (first build takes a minute) ...",
+          file=sys.stderr, flush=True)
+    y, cycles = driver.run_layer(config, x, w, padding=padding, shift=args.shift,
+                                 stall=args.stall, seed=args.seed)
+    expected = layer_golden(config, run, x, w)
+    ok = y.shape == expected.shape and bool(np.all(y == expected))
+    ideal = cycles.get("compute_ideal")
+    utilization = ideal / cycles["compute"] if ideal and cycles.get("compute") else None
+    report = {"engine": config.module_name, "layer": [cin, height, width, cout],
+              "padding": padding, "pass": ok, "cycles": cycles, "utilization": utilization,
+              "mismatches": int(np.sum(y != expected)) if y.shape == expected.shape else None}
+    if args.json:
+        import json
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'PASS' if ok else 'FAIL'}: output {y.shape} "
+              f"{'bit-exact against' if ok else 'differs from'} the golden model")
+        print("cycles: " + ", ".join(f"{k} {v}" for k, v in cycles.items()))
+        if utilization is not None:
+            print(f"compute utilization {100 * utilization:.1f}% of ideal "
+                  f"(tiles x channel passes = {ideal})")
+    return 0 if ok else 1
+
+
+def add_simulate_parser(sub):
+    p = sub.add_parser("simulate", help="run a layer through an emitted engine under Verilator",
+                       description="Generate a layer engine, build it with Verilator (cached), "
+                                   "stream a random layer through it and compare with the golden "
+                                   "model. Prints pass/fail and the measured cycles.")
+    kinds = p.add_subparsers(dest="engine", metavar="ENGINE", parser_class=type(p))
+    kinds.required = True
+    for engine, text in (("conv", "Winograd layer engine"), ("direct", "direct-convolution layer engine")):
+        e = kinds.add_parser(engine, help=text, description=f"Simulate a {text}.")
+        add_tile_arguments(e, algorithm=False)
+        add_layer_arguments(e)
+        e.add_argument("--random-layer", required=True, metavar="CINxHxW:COUT",
+                       help="random layer to run, e.g. 3x16x16:8")
+        e.add_argument("--padding", type=int_argument("padding", "0 or r // 2"), default=None,
+                       help="run-time padding (default: r // 2, 'same')")
+        e.add_argument("--shift", type=int_argument("shift", "a non-negative integer"), default=0,
+                       help="requantization shift (with --output-width)")
+        e.add_argument("--stall", type=float, default=0.0,
+                       help="probability of random stalls on every stream (default: 0)")
+        e.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        e.add_argument("--json", action="store_true", help="print a JSON report")
+        e.set_defaults(func=_cmd_simulate_layer)
+    return p
+
+
 def add_generate_parser(sub):
     p = sub.add_parser("generate", help="generate Verilog and a manifest",
                        description="Generate an engine as Verilog plus a JSON manifest.")
@@ -131,4 +260,14 @@ def add_generate_parser(sub):
     add_tile_arguments(t)
     _add_output_arguments(t)
     t.set_defaults(func=_cmd_generate_tile)
+    for engine, text in (("conv", "Winograd layer engine (WinogradConv)"),
+                         ("direct", "direct-convolution layer engine (DirectConv), same streams")):
+        e = kinds.add_parser(engine, help=text,
+                             description=f"A {text}: whole feature maps in, output maps out, "
+                                         f"P_in x P_out channel parallelism, BRAM buffers.")
+        add_tile_arguments(e, algorithm=False)
+        add_layer_arguments(e)
+        _add_output_arguments(e)
+        e.set_defaults(func=_cmd_generate_layer)
+    add_simulate_parser(sub)
     return p

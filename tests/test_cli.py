@@ -96,3 +96,43 @@ def test_generate_into_unwritable_folder_is_one_line(tmp_path):
     out = run("generate", "tile", "--m", "2", "--r", "3", "-o", str(blocker / "sub"))
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "not writable" in out.stderr
+
+
+LAYER_ARGS = ["--m", "2", "--r", "5", "--data-width", "6", "--weight-width", "6",
+              "--max-height", "12", "--max-width", "12", "--max-cin", "4", "--max-cout", "4",
+              "--output-width", "10", "--rounding", "half_up"]
+
+
+def test_generate_conv_and_direct_write_manifests(tmp_path):
+    for engine in ("conv", "direct"):
+        out = run("generate", engine, *LAYER_ARGS, "--pin", "2", "-o", str(tmp_path / engine))
+        assert out.returncode == 0, out.stderr
+        manifests = list((tmp_path / engine).glob("*.json"))
+        assert len(manifests) == 1
+        manifest = json.loads(manifests[0].read_text())
+        assert manifest["parameters"]["tile"]["algorithm"] == ("winograd" if engine == "conv" else "direct")
+        assert manifest["parameters"]["p_in"] == 2
+        assert (tmp_path / engine / manifest["verilog"][0]).is_file()
+
+
+@pytest.mark.verilator
+def test_simulate_random_layer_passes_against_the_golden_model():
+    # The same engine as test_layer_verilator's direct25_p1 build: a cache hit there.
+    out = run("simulate", "direct", *LAYER_ARGS, "--random-layer", "3x9x11:4", "--padding", "2",
+              "--shift", "3", "--stall", "0.2", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["pass"] is True and report["mismatches"] == 0
+    assert report["cycles"]["compute"] >= report["cycles"]["compute_ideal"] > 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--random-layer", "3x9"], "random_layer must look like CINxHxW:COUT"),
+    (["--random-layer", "5x9x9:4"], "cin must be 1..4 for this engine, not 5"),
+    (["--random-layer", "3x13x9:4"], "height must be 1..12 for this engine, not 13"),
+    (["--random-layer", "3x9x9:4", "--padding", "1"], "padding must be 0 or 2"),
+])
+def test_simulate_refuses_impossible_layers(args, needle):
+    out = run("simulate", "direct", *LAYER_ARGS, *args)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert needle in out.stderr
