@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 import numbers
 
+from .addernet import adder_matrices as _adder_matrices, integer_adder_transforms
 from .bounds import Interval, signed_range, transform2d_intervals, transform_intervals
 from .pe import pe_kind, PE_KINDS
 from .points import format_point, parse_points, PRESETS
-from .toomcook import ToomCook
+from .toomcook import HardwareTransforms, ToomCook
 
 __all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "MIN_WIDTH", "MAX_WIDTH"]
 
@@ -74,6 +75,14 @@ class TileConfig:
         constant division; ``"shift"``: allow shifts only (refuses odd ``D``).
     input_stages, pe_stages, output_stages, filter_stages, descale_stages : int
         Register stages of each block (the pipelining knobs).
+    adder_matrices : str or tuple
+        Winograd transforms of ``pe="adder"`` engines (see
+        :mod:`winogen.gen.addernet`): ``"standard"`` (Lavin's F(2,3)),
+        ``"balanced"`` (F(2,3)) or user matrices ``(AT, G, BT)``. The engine
+        computes ``Aᵀ'[-|U' - V'|]A'`` with the integer matrices of
+        :func:`~winogen.gen.addernet.integer_adder_transforms` and removes no
+        scale (the PE is not bilinear); ``points``, ``preset``, ``fold``,
+        ``keep_scale`` and ``descale`` do not apply to it.
     name : str, optional
         Verilog module name; derived from the parameters by default.
     """
@@ -94,6 +103,7 @@ class TileConfig:
     output_stages: int = 2
     filter_stages: int = 2
     descale_stages: int = 1
+    adder_matrices: object = "standard"
     name: str = None
 
     def __post_init__(self):
@@ -108,6 +118,17 @@ class TileConfig:
         _check_choice("fold", self.fold, ("A", "G"))
         _check_choice("preset", self.preset, tuple(sorted(PRESETS)))
         pe_kind(self.pe)
+        if isinstance(self.adder_matrices, str):
+            if self.adder_matrices not in ("standard", "balanced"):
+                raise ValueError(f"adder_matrices must be one of standard, balanced or (AT, G, BT), "
+                                 f"not {self.adder_matrices!r}")
+        else:
+            # user matrices: normalised to exact rationals (JSON round trip: strings)
+            set_("adder_matrices", _adder_matrices(self.adder_matrices, self.m, self.r))
+        if self.adder_matrices != "standard" and self.pe != "adder":
+            raise ValueError(f"adder_matrices applies to pe='adder' only, not pe={self.pe!r}")
+        if self.pe == "adder" and self.algorithm == "winograd":
+            _adder_matrices(self.adder_matrices, self.m, self.r)
         if not isinstance(self.keep_scale, bool):
             raise TypeError(f"keep_scale must be a bool, not {self.keep_scale!r}")
         for stage in ("input_stages", "pe_stages", "output_stages", "filter_stages",
@@ -142,7 +163,23 @@ class TileConfig:
 
     @cached_property
     def hardware(self):
+        if self.is_adder_winograd:
+            AT, G, BT, _ = self._adder_transforms
+            return HardwareTransforms(AT=AT, G=G, BT=BT, denominator=1)
         return self.toomcook.hardware(self.fold)
+
+    @property
+    def is_adder_winograd(self):
+        return self.pe == "adder" and self.algorithm == "winograd"
+
+    @cached_property
+    def _adder_transforms(self):
+        return integer_adder_transforms(*_adder_matrices(self.adder_matrices, self.m, self.r))
+
+    @property
+    def adder_output_scale(self):
+        """``k²``: an adder Winograd output over the rational ``Aᵀ[-|U-V|]A`` (else None)."""
+        return self._adder_transforms[3] if self.is_adder_winograd else None
 
     @property
     def pe_kind(self):
@@ -153,7 +190,10 @@ class TileConfig:
         if self.name:
             return self.name
         tag = "wino" if self.algorithm == "winograd" else "direct"
-        return f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self.pe}_d{self.data_width}w{self.weight_width}"
+        pe = self.pe
+        if self.is_adder_winograd:
+            pe += "_" + (self.adder_matrices[:3] if isinstance(self.adder_matrices, str) else "usr")
+        return f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{pe}_d{self.data_width}w{self.weight_width}"
 
     @property
     def multipliers(self):
@@ -206,7 +246,8 @@ class TileConfig:
     @cached_property
     def output_interval(self):
         """Range of every output element as it leaves the engine."""
-        if self.algorithm == "winograd" and self.keep_scale:
+        if self.algorithm == "winograd" and (self.keep_scale or self.is_adder_winograd):
+            # adder: the output is Aᵀ'[-|U' - V'|]A' as is (no scale is ever removed)
             lo = min(iv.lo for iv in self.scaled_output_intervals)
             hi = max(iv.hi for iv in self.scaled_output_intervals)
             return Interval(lo, hi)
@@ -265,6 +306,8 @@ class TileConfig:
             value = getattr(self, f.name)
             if f.name == "points":
                 value = [format_point(p) for p in self.toomcook.points]
+            if f.name == "adder_matrices" and not isinstance(value, str):
+                value = [[[str(x) for x in row] for row in M] for M in value]
             out[f.name] = value
         out["name"] = self.module_name
         return out

@@ -49,6 +49,8 @@ def add_tile_arguments(p, *, algorithm=True):
                               "same streams (default: %(default)s)")
     alg.add_argument("--pe", choices=sorted(PE_KINDS), default="mul",
                      help="processing-element kind (default: %(default)s)")
+    alg.add_argument("--adder-matrices", choices=("standard", "balanced"), default="standard",
+                     help="Winograd F(2,3) transforms of --pe adder engines (default: %(default)s)")
     num = p.add_argument_group("arithmetic")
     num.add_argument("--data-width", type=_width("data_width"), default=8,
                      help="signed activation width, 2..16 (default: %(default)s)")
@@ -90,7 +92,8 @@ def tile_config_from_args(args):
         m=args.m, r=args.r, data_width=args.data_width, weight_width=args.weight_width,
         points=args.points, preset=args.preset, algorithm=args.algorithm, pe=args.pe,
         filter_transform=args.filter_transform, keep_scale=args.keep_scale == "yes",
-        descale=args.descale, fold=args.fold, name=args.name, **stages)
+        descale=args.descale, fold=args.fold, name=args.name,
+        adder_matrices=args.adder_matrices, **stages)
 
 
 def _cmd_generate_tile(args):

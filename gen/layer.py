@@ -72,6 +72,9 @@ class LayerConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)
         if not isinstance(self.tile, TileConfig):
             raise TypeError(f"tile must be a TileConfig, not {self.tile!r}")
+        if not self.tile.pe_kind.bilinear:
+            raise ValueError(f"layer engines must use a bilinear PE kind such as 'mul', not "
+                             f"pe={self.tile.pe!r} (they zero unused lanes, assuming pe(0, w) = 0)")
         for key in ("max_height", "max_width"):
             set_(key, _check_int(key, getattr(self, key), 1, 4096))
         for key in ("max_cin", "max_cout"):

@@ -10,6 +10,12 @@ Kinds
 -----
 ``"mul"``
     ``p = a * b`` — the multiply-accumulate engines.
+``"adder"``
+    ``p = -|a - b|`` — AdderNet (Chen et al., 2020): engines sum negated
+    absolute differences instead of products. Not bilinear: ``pe(0, b)`` is
+    ``-|b|``, not 0, and scaling an operand does not scale the term, so an
+    engine can neither remove a Winograd scale by dividing the result nor
+    treat zero inputs as neutral.
 """
 
 import numpy as np
@@ -28,9 +34,14 @@ class PEKind:
         The kind's CLI name.
     uses_multiplier : bool
         Whether the hardware PE holds a multiplier.
+    bilinear : bool
+        Whether ``combine`` is bilinear (``pe(0, b) == pe(a, 0) == 0`` and
+        ``pe(s a, t b) == s t pe(a, b)``): engines may then fold scales into the
+        transforms and zero unused lanes.
     """
     name = None
     uses_multiplier = False
+    bilinear = True
     description = ""
 
     def combine(self, a, b):
@@ -57,7 +68,20 @@ class MultiplyPE(PEKind):
         return a * b
 
 
-PE_KINDS = {kind.name: kind for kind in (MultiplyPE(),)}
+class AbsDiffPE(PEKind):
+    name = "adder"
+    uses_multiplier = False
+    bilinear = False
+    description = "negated absolute difference, p = -|a - b| (AdderNet)"
+
+    def combine(self, a, b):
+        return -np.abs(np.asarray(a) - np.asarray(b))
+
+    def output_interval(self, a, b):
+        return -(a - b).abs()
+
+
+PE_KINDS = {kind.name: kind for kind in (MultiplyPE(), AbsDiffPE())}
 
 
 def pe_kind(name):

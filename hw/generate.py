@@ -99,9 +99,15 @@ def tile_manifest(config, component):
                                    else "raw filter g"),
                         "description": "a weight beat applies to every tile accepted after it"},
             "outputs": {"shape": [cfg.m, cfg.m], "element_width": cfg.output_width,
-                        "description": ("Y = correlation of the tile with the filter" if not
-                                        (cfg.algorithm == "winograd" and cfg.keep_scale) else
-                                        f"Y * {cfg.scale_divisor} (scale kept)")},
+                        "description": (
+                            f"Y' = A'^T [-|U' - V'|] A' (Winograd AdderNet, {cfg.adder_output_scale} "
+                            f"times the rational result; no scale removed)"
+                            if cfg.is_adder_winograd else
+                            "Y = -sum |d - g| over each r x r window (AdderNet)"
+                            if cfg.pe == "adder" else
+                            "Y = correlation of the tile with the filter" if not
+                            (cfg.algorithm == "winograd" and cfg.keep_scale) else
+                            f"Y * {cfg.scale_divisor} (scale kept)")},
         },
         "handshake": "a beat transfers on a rising clk edge where valid and ready are both 1; "
                      "valid never waits for ready, and payload is held while valid and not ready",
@@ -116,7 +122,8 @@ def tile_manifest(config, component):
         "scale": {"divisor": cfg.scale_divisor, "kept": bool(cfg.keep_scale),
                   "removal": ("none" if cfg.scale_divisor == 1 or cfg.keep_scale else
                               "shift" if cfg.scale_divisor & (cfg.scale_divisor - 1) == 0 else
-                              "shift and exact constant division")},
+                              "shift and exact constant division"),
+                  "adder_output_scale": cfg.adder_output_scale},
         "weights": {"filter_transform": cfg.filter_transform if cfg.algorithm == "winograd" else "none",
                     "storage_growth": cfg.filter_storage_growth},
         "lint_waivers": LINT_WAIVERS,

@@ -14,14 +14,14 @@ so every engine works with every kind:
 PEs are free-running pipelines; engines stall them with ``EnableInserter``.
 """
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Mux, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gen.bounds import Interval
 from ..gen.pe import pe_kind as _pe_kind
 
-__all__ = ["ProcessingElement", "MultiplyPE", "PE_COMPONENTS", "make_pe", "PEArray"]
+__all__ = ["ProcessingElement", "MultiplyPE", "AbsDiffPE", "PE_COMPONENTS", "make_pe", "PEArray"]
 
 
 def _check_interval(name, value):
@@ -101,7 +101,18 @@ class MultiplyPE(ProcessingElement):
         return a * b
 
 
-PE_COMPONENTS = {cls.kind: cls for cls in (MultiplyPE,)}
+class AbsDiffPE(ProcessingElement):
+    """``p = -|a - b|``: one subtractor and a conditional negation, no multiplier (AdderNet)."""
+    kind = "adder"
+
+    def combine(self, m, a, b):
+        diff = Signal(signed(max(a.shape().width, b.shape().width) + 1), name="diff")
+        m.d.comb += diff.eq(a - b)
+        # -|diff|: diff itself when negative, its negation otherwise
+        return Mux(diff[-1], diff, -diff)
+
+
+PE_COMPONENTS = {cls.kind: cls for cls in (MultiplyPE, AbsDiffPE)}
 
 
 def make_pe(kind, a_interval, b_interval, *, stages=0):
