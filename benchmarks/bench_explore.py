@@ -21,16 +21,7 @@ from pathlib import Path
 
 from winogen.fpga.explore import explore
 
-
-def parse_sizes(text):
-    sizes = []
-    for item in text.split(","):
-        try:
-            m, r = (int(v) for v in item.lower().split("x"))
-        except ValueError:
-            raise SystemExit(f"bench_explore: --sizes must look like 2x3,4x3, not {text!r}")
-        sizes.append((m, r))
-    return sizes
+from bench_tiles import parse_sizes  # the benchmarks folder is on sys.path when run as a script
 
 
 def main(argv=None):

@@ -111,11 +111,14 @@ def test_multiplier_count_and_pe_seam():
     assert TileConfig(4, 3, algorithm="direct").multipliers == 144
 
 
-def test_pe_array_registers_and_values():
+@pytest.mark.parametrize("kind", ["mul", "adder"])
+def test_pe_array_registers_and_values(kind):
+    # Per-element ranges differ; the extremes of each range are among the samples.
     from winogen.gen.bounds import Interval
+    from winogen.gen.pe import pe_kind
     a_iv, b_iv = [Interval(-100, 50), Interval(-8, 7)], [Interval(-3, 9), Interval(-128, 127)]
-    pes = PEArray("mul", a_iv, b_iv, stages=2)
-    samples = [(-100, 9, -8, -128), (50, -3, 7, 127), (0, 0, -1, 1)]
+    pes = PEArray(kind, a_iv, b_iv, stages=2)
+    samples = [(-100, 9, -8, -128), (50, -3, 7, 127), (0, 0, -1, 1), (3, 3, 5, 5)]
     out = []
 
     async def tb(ctx):
@@ -129,9 +132,10 @@ def test_pe_array_registers_and_values():
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    # latency 2: the product of sample k appears after tick k + 2
+    combine = pe_kind(kind).combine
+    # latency 2: the term of sample k appears after tick k + 2
     for k, (a0, b0, a1, b1) in enumerate(samples):
-        assert out[k + 1] == [a0 * b0, a1 * b1]
+        assert out[k + 1] == [int(combine(a0, b0)), int(combine(a1, b1))]
 
 
 def test_engine_rejects_wrong_config():
