@@ -1350,6 +1350,7 @@ def layer_manifest(config, component):
         "memory_bits": c.memory_bits,
         "memories": memory_shapes(c),
         "cycle_model": dict(_CYCLE_MODEL),
+        "expected_cycles": _expected_cycles(c),
         "latency": engine_latency(c),
         "pipeline": {"address": 1, "memory_read": 1, "tile_register": 1,
                      "core": core_latency(c),
@@ -1359,6 +1360,17 @@ def layer_manifest(config, component):
         "tools": tool_versions(),
     }
     return manifest
+
+
+def _expected_cycles(config):
+    """The cycle model evaluated on the largest layer, padding r//2 ("same")."""
+    from ..gen.layer import LayerRun
+    c = config
+    run = LayerRun(c.max_height, c.max_width, c.max_cin, c.max_cout, padding=c.r // 2)
+    cycles = c.cycles(run)
+    cycles["compute"] = cycles["compute_ideal"] + engine_latency(c)
+    return {"layer": {"height": run.height, "width": run.width, "cin": run.cin,
+                      "cout": run.cout, "padding": run.padding}, **cycles}
 
 
 def generate_layer(config, out_dir):
