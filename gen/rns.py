@@ -1,0 +1,741 @@
+"""Residue number system (RNS) arithmetic for exact large-tile Winograd.
+
+After Liu & Mattina, "Efficient Residue Number System Based Winograd
+Convolution" (ECCV 2020). Large tiles such as F(10,3) or F(14,3) are useless in
+floating point and need very wide integers in binary, because their transforms
+grow quickly. In an RNS with pairwise coprime moduli ``m_1 … m_k`` an integer
+``x`` is carried as its residues ``x mod m_i``; additions and multiplications
+run independently and narrowly per modulus, and the Chinese remainder theorem
+(CRT) recovers ``x`` uniquely within the dynamic range of ``M = Π m_i``.
+
+Conventions
+-----------
+* The dynamic range is signed: ``[-⌊M/2⌋, ⌈M/2⌉ - 1]``. A negative ``x`` is
+  represented by ``x mod M`` (``M + x``), so residues are always in ``[0, m_i)``.
+* Reduction mod ``m_i`` is a ring homomorphism, so intermediate values may
+  wrap freely: only the *final* value must lie in the dynamic range. That is
+  why :func:`required_range` bounds the result, not the transform stages.
+* Residue arrays put the modulus axis first: shape ``(k,) + x.shape``.
+
+Two ways to map a Winograd algorithm into the residue rings (``method``):
+
+``"scaled"``
+    The integer matrices of :meth:`ToomCook.hardware` reduced mod each
+    modulus. The RNS then computes ``D² Y`` (``D`` per dimension), which is
+    reverse converted and divided by ``D²`` exactly. Works with any moduli
+    (powers of two and ``2ᵏ ± 1`` included) but ``D²`` widens the range.
+``"inverse"``
+    Each rational entry ``a/b`` becomes ``a · b⁻¹ mod m_i``. The RNS computes
+    ``Y`` itself, so the range is the plain correlation range, but every
+    denominator must be invertible mod every modulus (odd moduli without the
+    small primes of the points: no ``2ᵏ``, no ``255 = 3·5·17``).
+"""
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd, lcm, prod
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .bounds import Interval, signed_range, signed_width, transform2d_intervals, transform_intervals
+from .models import (_check_layer, _check_padding, _check_toomcook, _is_integer_array,
+                     _output_shape, _pad_spatial, _python_ints)
+from .toomcook import FRACTION_PLACEMENTS
+
+__all__ = ["ModuliSet", "MODULI_PRESETS", "moduli_preset", "is_special", "METHODS", "BOUNDS",
+           "to_residues", "from_residues_crt", "from_residues_mrc", "mixed_radix_digits",
+           "check_range", "required_range", "result_range", "RNSTransforms", "rns_transforms",
+           "rns_winograd_tile", "rns_winograd_conv2d"]
+
+#: Ways of mapping a Toom-Cook algorithm into the residue rings.
+METHODS = ("scaled", "inverse")
+
+#: How :func:`required_range` bounds the scaled result.
+BOUNDS = ("exact", "transform")
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+# Integers below 2**53 are exact in float64, and so is a GEMM whose partial
+# sums stay below it: the channel sums can use BLAS, bit for bit the same.
+_FLOAT64_EXACT_INT = 2 ** 53
+
+#: Named moduli sets. "special-k" are the {2ᵏ-1, 2ᵏ, 2ᵏ+1} sets of cheap
+#: end-around-carry hardware; "8bit-*"/"16bit-*" are the largest pairwise
+#: coprime moduli of that width; "*-primes-*" are odd primes, coprime to
+#: every denominator of F(m, r) up to n = 16 (largest prime factor 17), so
+#: they also serve method "inverse".
+MODULI_PRESETS = {
+    "special-8": (255, 256, 257),
+    "8bit-4": (251, 253, 255, 256),
+    "8bit-8": (256, 255, 253, 251, 247, 241, 239, 233),
+    "8bit-primes-4": (251, 241, 239, 233),
+    "8bit-primes-8": (251, 241, 239, 233, 229, 227, 223, 211),
+    "special-16": (65535, 65536, 65537),
+    "16bit-8": (65536, 65535, 65533, 65531, 65527, 65521, 65519, 65509),
+}
+
+
+def is_special(m):
+    """Whether ``m`` is ``2ᵏ - 1``, ``2ᵏ`` or ``2ᵏ + 1`` (k ≥ 1): adders with end-around carry."""
+    if not isinstance(m, numbers.Integral) or isinstance(m, bool) or m < 2:
+        return False
+    m = int(m)
+    return any(x > 0 and x & (x - 1) == 0 for x in (m - 1, m, m + 1))
+
+
+def _check_modulus(m):
+    if not isinstance(m, numbers.Integral) or isinstance(m, bool) or m < 2:
+        raise ValueError(f"moduli must be integers of at least 2, not {m!r}")
+    return int(m)
+
+
+class ModuliSet:
+    """A validated set of pairwise coprime moduli.
+
+    Parameters
+    ----------
+    moduli : sequence of int
+        At least one integer ≥ 2, pairwise coprime; the order is kept (it is
+        the digit order of the mixed-radix conversion).
+
+    Members
+    -------
+    moduli : tuple of int
+    product : int
+        ``M``, the number of distinct representable values.
+    dynamic_range : Interval
+        ``[-⌊M/2⌋, ⌈M/2⌉ - 1]``.
+    bits : int
+        The widest two's complement width the dynamic range holds: ``⌊log2 M⌋``.
+    """
+
+    def __init__(self, moduli):
+        if isinstance(moduli, ModuliSet):
+            moduli = moduli.moduli
+        if isinstance(moduli, (str, bytes)) or not hasattr(moduli, "__iter__"):
+            raise ValueError(f"moduli must be a sequence of integers, not {moduli!r}")
+        mods = tuple(_check_modulus(m) for m in moduli)
+        if not mods:
+            raise ValueError("moduli must hold at least one modulus, not an empty set")
+        for i, a in enumerate(mods):
+            for b in mods[i + 1:]:
+                g = gcd(a, b)
+                if g != 1:
+                    raise ValueError(f"moduli must be pairwise coprime, not {a} and {b} (gcd {g})")
+        self.moduli = mods
+        self.product = prod(mods)
+        M = self.product
+        self.dynamic_range = Interval(-(M // 2), (M + 1) // 2 - 1)
+        self.bits = M.bit_length() - 1
+        # CRT weights: M_i = M / m_i and c_i = M_i⁻¹ mod m_i.
+        self._crt = tuple((M // m, pow(M // m, -1, m)) for m in mods)
+        # Mixed radix: inv[i][j] = m_j⁻¹ mod m_i for j < i.
+        self._mrc_inv = tuple(tuple(pow(mods[j], -1, mods[i]) for j in range(i))
+                              for i in range(len(mods)))
+
+    is_special = staticmethod(is_special)
+
+    @property
+    def special(self):
+        """Per modulus, whether it is of the cheap form ``2ᵏ - 1``, ``2ᵏ``, ``2ᵏ + 1``."""
+        return tuple(is_special(m) for m in self.moduli)
+
+    def covers(self, interval):
+        """Whether every value of ``interval`` is representable."""
+        iv = _as_interval(interval)
+        return self.dynamic_range.lo <= iv.lo and iv.hi <= self.dynamic_range.hi
+
+    def __iter__(self):
+        return iter(self.moduli)
+
+    def __len__(self):
+        return len(self.moduli)
+
+    def __getitem__(self, i):
+        return self.moduli[i]
+
+    def __eq__(self, other):
+        return isinstance(other, ModuliSet) and other.moduli == self.moduli
+
+    def __hash__(self):
+        return hash(self.moduli)
+
+    def __repr__(self):
+        return f"ModuliSet({list(self.moduli)})"
+
+
+def moduli_preset(name):
+    """The :class:`ModuliSet` of a name in :data:`MODULI_PRESETS`."""
+    if not isinstance(name, str) or name not in MODULI_PRESETS:
+        raise ValueError(f"moduli preset must be one of {', '.join(MODULI_PRESETS)}, not {name!r}")
+    return ModuliSet(MODULI_PRESETS[name])
+
+
+def _as_moduli(moduli):
+    """A :class:`ModuliSet` from a set, a sequence of ints or a preset name."""
+    if isinstance(moduli, ModuliSet):
+        return moduli
+    if isinstance(moduli, str):
+        return moduli_preset(moduli)
+    return ModuliSet(moduli)
+
+
+def _as_interval(value):
+    if isinstance(value, Interval):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        return Interval(int(value[0]), int(value[1]))
+    raise TypeError(f"expected an Interval or a (lo, hi) pair, not {value!r}")
+
+
+def _check_method(method):
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    return method
+
+
+# --------------------------------------------------------------------------
+# Forward and reverse conversion
+# --------------------------------------------------------------------------
+
+def _fits_int64(*bounds):
+    return all(b <= _INT64_MAX for b in bounds)
+
+
+def _residue_dtype(ms, terms=1):
+    """int64 when ``terms`` products of two residues sum without overflow, else object."""
+    return np.int64 if _fits_int64((max(ms.moduli) - 1) ** 2 * max(terms, 1)) else object
+
+
+def _column(values, ndim, dtype):
+    """``values`` as a ``(k, 1, …, 1)`` array broadcasting against a residue array."""
+    return np.array(values, dtype=dtype).reshape((-1,) + (1,) * (ndim - 1))
+
+
+def _integer_array(name, x):
+    x = np.asarray(x)
+    if not _is_integer_array(x):
+        raise TypeError(f"{name} must be an array of integers, not an array of {x.dtype}")
+    if x.dtype.kind == "u" and x.dtype.itemsize == 8:
+        x = _python_ints(x)       # uint64 mixed with int64 would turn into float64
+    elif x.dtype.kind in "iu":
+        x = x.astype(np.int64)
+    return x
+
+
+def _extremes(x):
+    """``(min, max)`` of an integer array as Python ints, ``(0, 0)`` when empty."""
+    if x.size == 0:
+        return 0, 0
+    return int(x.min()), int(x.max())
+
+
+def to_residues(x, moduli, *, check=True):
+    """Forward conversion: the residues ``x mod m_i`` of signed integers.
+
+    Parameters
+    ----------
+    x : int or array_like of int
+        Integer array (any integer dtype or object of Python ints).
+    moduli : ModuliSet, sequence of int or preset name
+    check : bool
+        Refuse values outside the dynamic range (they would alias). Pass
+        False to reduce arbitrary integers (a homomorphism, as hardware does).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,) + x.shape
+        Residues in ``[0, m_i)``: int64 unless a modulus exceeds int64
+        arithmetic (then object). A negative ``x`` maps to ``M + x``.
+    """
+    ms = _as_moduli(moduli)
+    x = _integer_array("x", x)
+    if check:
+        lo, hi = _extremes(x)
+        dr = ms.dynamic_range
+        if lo < dr.lo or hi > dr.hi:
+            bad = lo if lo < dr.lo else hi
+            raise ValueError(f"x must lie in the dynamic range [{dr.lo}, {dr.hi}] of moduli "
+                             f"{list(ms.moduli)}, not {bad}")
+    dtype = _residue_dtype(ms)
+    if dtype is object and x.dtype != object:
+        x = _python_ints(x)
+    # Python and NumPy % both return the sign of the (positive) divisor.
+    out = np.stack([x % m for m in ms.moduli])
+    return out.astype(dtype) if dtype is np.int64 else out
+
+
+def _check_residues(res, ms):
+    res = _integer_array("res", res)
+    if res.ndim < 1 or res.shape[0] != len(ms):
+        raise ValueError(f"res must have shape ({len(ms)}, ...) for moduli {list(ms.moduli)}, "
+                         f"not {res.shape}")
+    for i, m in enumerate(ms.moduli):
+        lo, hi = _extremes(res[i])
+        if lo < 0 or hi >= m:
+            raise ValueError(f"residues modulo {m} must lie in [0, {m - 1}], "
+                             f"not {lo if lo < 0 else hi}")
+    dtype = _residue_dtype(ms)
+    if dtype is object and res.dtype != object:
+        res = _python_ints(res)
+    return res.astype(dtype) if dtype is np.int64 else res
+
+
+def _signed(x, ms):
+    """``x`` in ``[0, M)`` to the signed dynamic range."""
+    return np.where(x > ms.dynamic_range.hi, x - ms.product, x)
+
+
+def _result(x, ms):
+    """int64 when the dynamic range fits, else object; a Python int for a scalar."""
+    if x.ndim == 0:
+        return int(x)
+    if _fits_int64(ms.product) and x.dtype == object:
+        return x.astype(np.int64)
+    return x
+
+
+def from_residues_crt(res, moduli):
+    """Reverse conversion by the Chinese remainder theorem.
+
+    ``x = Σ_i M_i · |r_i · M_i⁻¹|_{m_i}  mod M`` with ``M_i = M / m_i``; each
+    term is below ``M``, so only the final sum needs a reduction mod ``M``.
+
+    Parameters
+    ----------
+    res : array_like of int, shape (k, ...)
+        Residues, ``res[i]`` in ``[0, m_i)``.
+    moduli : ModuliSet, sequence of int or preset name
+
+    Returns
+    -------
+    numpy.ndarray of shape ``res.shape[1:]`` or int
+        The signed values in the dynamic range: int64 when ``M`` fits in
+        int64, else object of Python ints.
+    """
+    ms = _as_moduli(moduli)
+    res = _check_residues(res, ms)
+    if res.dtype != object and not _fits_int64(len(ms) * ms.product):
+        res = _python_ints(res)
+    x = 0
+    for i, (m, (Mi, ci)) in enumerate(zip(ms.moduli, ms._crt)):
+        x = x + (res[i] * ci % m) * Mi
+    # 0-d inputs come back as plain ints: keep the dtype the bounds were checked for.
+    return _result(_signed(np.asarray(x % ms.product, dtype=res.dtype), ms), ms)
+
+
+def mixed_radix_digits(res, moduli):
+    """The mixed-radix digits of the residues (the digits hardware converters produce).
+
+    ``x = a_0 + a_1 m_0 + a_2 m_0 m_1 + … + a_{k-1} m_0 ⋯ m_{k-2}`` with
+    ``0 ≤ a_i < m_i`` and ``x`` in ``[0, M)``. Digit ``a_i`` follows from the
+    residues by ``a_i = |(… (r_i - a_0) m_0⁻¹ - a_1) m_1⁻¹ … - a_{i-1}) m_{i-1}⁻¹|_{m_i}``:
+    only arithmetic mod ``m_i``, no wide operations. The top digit tells the
+    sign: ``x`` is negative iff ``x ≥ ⌈M/2⌉``.
+
+    Parameters
+    ----------
+    res : array_like of int, shape (k, ...)
+    moduli : ModuliSet, sequence of int or preset name
+
+    Returns
+    -------
+    numpy.ndarray, shape (k, ...)
+        ``a_i`` in ``[0, m_i)``, same dtype as the residues.
+    """
+    ms = _as_moduli(moduli)
+    res = _check_residues(res, ms)
+    digits = []
+    for i, m in enumerate(ms.moduli):
+        t = res[i]
+        for j, inv in enumerate(ms._mrc_inv[i]):
+            t = (t - digits[j] % m) % m * inv % m
+        digits.append(t)
+    return np.stack(digits)
+
+
+def from_residues_mrc(res, moduli):
+    """Reverse conversion by mixed radix: :func:`mixed_radix_digits`, then Horner.
+
+    Parameters
+    ----------
+    res : array_like of int, shape (k, ...)
+    moduli : ModuliSet, sequence of int or preset name
+
+    Returns
+    -------
+    numpy.ndarray of shape ``res.shape[1:]`` or int
+        The signed values in the dynamic range, as :func:`from_residues_crt`.
+    """
+    ms = _as_moduli(moduli)
+    a = mixed_radix_digits(res, ms)
+    if a.dtype != object and not _fits_int64(ms.product):
+        a = _python_ints(a)
+    x = a[-1]
+    for i in range(len(ms) - 2, -1, -1):
+        x = x * ms.moduli[i] + a[i]
+    return _result(_signed(np.asarray(x, dtype=a.dtype), ms), ms)
+
+
+# --------------------------------------------------------------------------
+# Ranges
+# --------------------------------------------------------------------------
+
+def _need(iv):
+    """The smallest ``M`` whose signed dynamic range holds ``iv``."""
+    return max(2 * max(-iv.lo, 0), 2 * max(iv.hi, 0) + 1, 1)
+
+
+def check_range(moduli, interval):
+    """Refuse a moduli set whose dynamic range does not cover ``interval``.
+
+    Parameters
+    ----------
+    moduli : ModuliSet, sequence of int or preset name
+    interval : Interval or (lo, hi)
+        The values that must be representable (see :func:`required_range`).
+
+    Returns
+    -------
+    ModuliSet
+        The validated set.
+
+    Raises
+    ------
+    ValueError
+        When ``M`` is too small, naming both ranges.
+    """
+    ms = _as_moduli(moduli)
+    iv = _as_interval(interval)
+    if not ms.covers(iv):
+        need = _need(iv)
+        raise ValueError(f"moduli product {ms.product} must cover the result range "
+                         f"[{iv.lo}, {iv.hi}] (needs ≥ {need}, {(need - 1).bit_length()} bits), "
+                         f"not {ms.product} ({ms.bits} bits, moduli {list(ms.moduli)})")
+    return ms
+
+
+def result_range(tc, data_interval, weight_interval, channels=1, method="scaled",
+                 bound="exact"):
+    """Range of the value the RNS must represent, for given operand ranges.
+
+    Parameters
+    ----------
+    tc : ToomCook
+    data_interval, weight_interval : Interval
+        Ranges of the activations and weights.
+    channels : int
+        Input channels summed in the Winograd domain before reverse conversion.
+    method : str
+        ``"scaled"``: the result carries ``D²``; ``"inverse"``: it is ``Y``.
+    bound : str
+        ``"exact"`` (default): the tight range of the final value, ``D²`` (or
+        1) times the correlation range ``channels · r² · [d]·[g]``. Enough,
+        because only the final value must not wrap. ``"transform"``: the
+        interval bound of ``Aᵀ[Σ (G g Gᵀ) ⊙ (Bᵀ d B)]A`` stage by stage
+        (:func:`~winogen.gen.bounds.transform2d_intervals`), what a binary
+        datapath of the scaled result would need; never smaller. Method
+        ``"inverse"`` has no integer stages and always uses ``"exact"``.
+
+    Returns
+    -------
+    Interval
+    """
+    tc = _check_toomcook(tc)
+    method = _check_method(method)
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {', '.join(BOUNDS)}, not {bound!r}")
+    if not isinstance(channels, numbers.Integral) or isinstance(channels, bool) or channels < 1:
+        raise ValueError(f"channels must be a positive integer, not {channels!r}")
+    d_iv, w_iv = _as_interval(data_interval), _as_interval(weight_interval)
+    hw = tc.hardware()
+    if method == "scaled" and bound == "transform":
+        # Operand intervals must contain 0 for the row-norm bounds of bounds.py.
+        d_iv, w_iv = d_iv.hull(0), w_iv.hull(0)
+        u = transform_intervals(hw.G, w_iv, dims=2)
+        v = transform_intervals(hw.BT, d_iv, dims=2)
+        out = transform2d_intervals(hw.AT, [(a * b).times(channels) for a, b in zip(u, v)])
+        return Interval(min(iv.lo for iv in out), max(iv.hi for iv in out))
+    y = (d_iv * w_iv).times(tc.r * tc.r * channels)
+    return y.scale(hw.scale_divisor(2)) if method == "scaled" else y
+
+
+def required_range(tc, data_width, weight_width, channels=1, method="scaled", bound="exact"):
+    """Range the moduli must cover for ``data_width``/``weight_width``-bit signed operands.
+
+    :func:`result_range` for the full two's complement ranges; pass the
+    result to :func:`check_range`. ``required_range(...).width`` is the range
+    in bits.
+    """
+    return result_range(tc, signed_range(data_width), signed_range(weight_width), channels,
+                        method, bound)
+
+
+# --------------------------------------------------------------------------
+# Modular transforms
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RNSTransforms:
+    """Winograd transforms reduced into each residue ring.
+
+    Members
+    -------
+    moduli : ModuliSet
+    method : str
+        ``"scaled"`` or ``"inverse"``.
+    AT, G, BT : tuple
+        One integer matrix (tuple of tuples, entries in ``[0, m_i)``) per
+        modulus, in the order of ``moduli``.
+    denominator : int
+        ``D`` for ``"scaled"`` (the reverse-converted result is ``D^dims · Y``),
+        1 for ``"inverse"``.
+    """
+    moduli: ModuliSet
+    method: str
+    AT: tuple
+    G: tuple
+    BT: tuple
+    denominator: int
+
+    def scale_divisor(self, dims=2):
+        """What to divide out (exactly) after reverse conversion: ``D^dims``."""
+        return self.denominator ** dims
+
+    def stacked(self):
+        """``(AT, G, BT)`` as arrays of shape ``(k, rows, cols)`` (int64, or object)."""
+        # Each matrix product sums n products of two residues.
+        dtype = _residue_dtype(self.moduli, len(self.BT[0]))
+        return tuple(np.array(M, dtype=dtype) for M in (self.AT, self.G, self.BT))
+
+
+def _reduce(matrix, m):
+    return tuple(tuple(int(x) % m for x in row) for row in matrix)
+
+
+def _reduce_rational(matrix, m):
+    # a/b -> a·b⁻¹ mod m; the caller has checked that b is invertible.
+    return tuple(tuple(Fraction(x).numerator * pow(Fraction(x).denominator, -1, m) % m
+                       for x in row) for row in matrix)
+
+
+def rns_transforms(tc, moduli, method="scaled", *, fractions="G"):
+    """The transforms of ``tc`` modulo each modulus.
+
+    Parameters
+    ----------
+    tc : ToomCook
+    moduli : ModuliSet, sequence of int or preset name
+    method : str
+        ``"scaled"``: :meth:`ToomCook.hardware` matrices reduced mod ``m_i``;
+        ``"inverse"``: rational entries ``a/b`` mapped to ``a · b⁻¹ mod m_i``.
+    fractions : str
+        For ``"inverse"``: where the fractions live (``"G"``, ``"A"`` or
+        ``"B"``, see :meth:`ToomCook.matrices`); ``"G"`` keeps them in the
+        filter transform, which is usually done offline.
+
+    Returns
+    -------
+    RNSTransforms
+
+    Raises
+    ------
+    ValueError
+        For ``"inverse"`` when a denominator shares a factor with a modulus,
+        naming both.
+    """
+    tc = _check_toomcook(tc)
+    ms = _as_moduli(moduli)
+    method = _check_method(method)
+    if method == "scaled":
+        hw = tc.hardware()
+        mats = (hw.AT, hw.G, hw.BT)
+        per = [tuple(_reduce(M, m) for m in ms.moduli) for M in mats]
+        return RNSTransforms(ms, method, *per, denominator=hw.denominator)
+    if fractions not in FRACTION_PLACEMENTS or fractions == "F":
+        raise ValueError(f"fractions must be one of G, A, B for method 'inverse', "
+                         f"not {fractions!r}")
+    wm = tc.matrices(fractions)
+    mats = (wm.AT, wm.G, wm.BT)
+    dens = sorted({Fraction(x).denominator for M in mats for row in M for x in row})
+    for b in dens:
+        for m in ms.moduli:
+            if gcd(b, m) != 1:
+                raise ValueError(
+                    f"method 'inverse' needs every denominator of {tc.name} invertible modulo "
+                    f"every modulus, not denominator {b} modulo {m} (gcd {gcd(b, m)}); use method "
+                    f"'scaled' or moduli coprime to {lcm(*dens)}")
+    per = [tuple(_reduce_rational(M, m) for m in ms.moduli) for M in mats]
+    return RNSTransforms(ms, method, *per, denominator=1)
+
+
+def _mod_apply(mats, x, mods, axis):
+    """``y_i = (M_i x_i) mod m_i`` along ``axis`` (-2 or -1) of ``x`` of shape (k, ..., a, b)."""
+    shape = (mats.shape[0],) + (1,) * (x.ndim - 3) + mats.shape[1:]
+    M = mats.reshape(shape)
+    y = np.matmul(M, x) if axis == -2 else np.matmul(x, np.swapaxes(M, -1, -2))
+    return y % mods
+
+
+def _mod_transform2d(mats, x, ms):
+    """``M_i X_i M_iᵀ mod m_i`` over the last two axes of each ``x[i]``."""
+    mods = _column(ms.moduli, x.ndim, mats.dtype)
+    return _mod_apply(mats, _mod_apply(mats, x, mods, -2), mods, -1)
+
+
+def _divide_exact(y, divisor):
+    if divisor == 1:
+        return y
+    if np.any(y % divisor != 0):
+        raise AssertionError(f"RNS Winograd result is not divisible by {divisor}: "
+                             f"the transforms are inconsistent")
+    return y // divisor
+
+
+def _operand_interval(x):
+    lo, hi = _extremes(x)
+    return Interval(min(lo, 0), max(hi, 0))
+
+
+def _finish(y):
+    """Python ints back to int64 when every value fits, for convenient comparison."""
+    if isinstance(y, np.ndarray) and y.dtype == object and y.size:
+        if max(abs(int(y.max())), abs(int(y.min()))) <= _INT64_MAX:
+            return y.astype(np.int64)
+    return y
+
+
+# --------------------------------------------------------------------------
+# Golden models
+# --------------------------------------------------------------------------
+
+def rns_winograd_tile(d, g, tc, moduli, method="scaled"):
+    """Bit-exact RNS F(m × m, r × r) on a batch of tiles.
+
+    Forward conversion of ``d`` and ``g``, per modulus ``V = Bᵀ d B``,
+    ``U = G g Gᵀ``, ``U ⊙ V`` and ``Aᵀ (U ⊙ V) A`` all mod ``m_i``, then CRT
+    and (``"scaled"``) the exact division by ``D²``.
+
+    Parameters
+    ----------
+    d : array_like of int, shape (..., n, n)
+    g : array_like of int, shape (..., r, r)
+        Leading axes broadcast against ``d``'s.
+    tc : ToomCook
+    moduli : ModuliSet, sequence of int or preset name
+    method : str
+        ``"scaled"`` or ``"inverse"`` (see :func:`rns_transforms`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., m, m)
+        The valid correlation of each tile, int64 (object past int64).
+
+    Raises
+    ------
+    ValueError
+        When the moduli do not cover :func:`result_range` for the actual
+        operand ranges (the result could wrap), or ``"inverse"`` cannot apply.
+    """
+    tc = _check_toomcook(tc)
+    ms = _as_moduli(moduli)
+    d, g = _integer_array("d", d), _integer_array("g", g)
+    if d.ndim < 2 or d.shape[-2:] != (tc.n, tc.n):
+        raise ValueError(f"d must have shape (..., {tc.n}, {tc.n}) for {tc.name}, not {d.shape}")
+    if g.ndim < 2 or g.shape[-2:] != (tc.r, tc.r):
+        raise ValueError(f"g must have shape (..., {tc.r}, {tc.r}) for {tc.name}, not {g.shape}")
+    try:
+        np.broadcast_shapes(d.shape[:-2], g.shape[:-2])
+    except ValueError:
+        raise ValueError(f"the leading axes of d and g must broadcast, not shapes {d.shape} "
+                         f"and {g.shape}") from None
+    tr = rns_transforms(tc, ms, method)
+    check_range(ms, result_range(tc, _operand_interval(d), _operand_interval(g), 1, method))
+    AT, G, BT = tr.stacked()
+    V = _mod_transform2d(BT, to_residues(d, ms, check=False), ms)
+    U = _mod_transform2d(G, to_residues(g, ms, check=False), ms)
+    # Broadcast the tile axes of d and g behind the leading modulus axis.
+    nd = max(U.ndim, V.ndim)
+    U = U.reshape(U.shape[:1] + (1,) * (nd - U.ndim) + U.shape[1:])
+    V = V.reshape(V.shape[:1] + (1,) * (nd - V.ndim) + V.shape[1:])
+    P = U * V % _column(ms.moduli, nd, AT.dtype)
+    y = from_residues_crt(_mod_transform2d(AT, P, ms), ms)
+    return _finish(_divide_exact(np.asarray(y), tr.scale_divisor(2)))
+
+
+def rns_winograd_conv2d(x, w, tc, moduli, padding=0, *, method="scaled"):
+    """Bit-exact RNS Winograd convolution (correlation) of a whole layer.
+
+    Same tiling and layout as :func:`winogen.gen.models.winograd_conv2d`
+    (NCHW, stride 1, zero padding, last tiles completed with zeros). Per
+    modulus the products are summed over input channels in the Winograd
+    domain, ``M_i[o] = Σ_c U_i[o, c] ⊙ V_i[c] mod m_i``, so one reverse
+    conversion serves all channels.
+
+    Parameters
+    ----------
+    x : array_like of int, shape (N, C_in, H, W) or (C_in, H, W)
+    w : array_like of int, shape (C_out, C_in, r, r)
+    tc : ToomCook
+    moduli : ModuliSet, sequence of int or preset name
+    padding : int
+    method : str
+        ``"scaled"`` or ``"inverse"``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        int64 (object past int64), equal to the direct correlation.
+
+    Raises
+    ------
+    ValueError
+        When the moduli do not cover :func:`result_range` for the actual
+        operand ranges and ``C_in`` channels.
+    """
+    tc = _check_toomcook(tc)
+    ms = _as_moduli(moduli)
+    xb, w, batched = _check_layer(x, w, 2)
+    padding = _check_padding(padding)
+    xb, w = _integer_array("x", xb), _integer_array("w", w)
+    if w.shape[2:] != (tc.r, tc.r):
+        raise ValueError(f"w must hold {tc.r}×{tc.r} kernels for {tc.name}, not shape {w.shape}")
+    m, r, n, k = tc.m, tc.r, tc.n, len(ms)
+    out_shape = _output_shape(xb.shape[2:], w.shape[2:], padding)
+    batch, c_in, c_out = xb.shape[0], xb.shape[1], w.shape[0]
+    tr = rns_transforms(tc, ms, method)
+    check_range(ms, result_range(tc, _operand_interval(xb), _operand_interval(w), c_in, method))
+    AT, G, BT = tr.stacked()
+
+    # Residues first: padding zeros are residue zeros, and tiles stay narrow.
+    rx = to_residues(xb, ms, check=False)                    # (k, N, C, H, W)
+    tiles_per_axis = [-(-size // m) for size in out_shape]
+    widths = [(padding, t * m + r - 1 - size - padding)
+              for t, size in zip(tiles_per_axis, xb.shape[2:])]
+    rx = _pad_spatial(rx, widths)
+    tiles = sliding_window_view(rx, (n, n), axis=(-2, -1))[..., ::m, ::m, :, :]
+    V = _mod_transform2d(BT, tiles, ms)                      # (k, N, C, T1, T2, n, n)
+    U = _mod_transform2d(G, to_residues(w, ms, check=False), ms)  # (k, O, C, n, n)
+
+    P, n_tiles = n * n, int(np.prod(tiles_per_axis))
+    U = U.reshape(k, c_out, c_in, P).transpose(0, 3, 1, 2)   # (k, P, O, C)
+    V = V.reshape(k, batch, c_in, n_tiles, P).transpose(0, 4, 2, 1, 3).reshape(k, P, c_in, -1)
+    mods = _column(ms.moduli, 4, AT.dtype)
+    top = (max(ms.moduli) - 1) ** 2 * c_in
+    if top < _FLOAT64_EXACT_INT:
+        # Every partial sum is an integer below 2**53: float64 BLAS is exact.
+        Mw = np.matmul(U.astype(np.float64), V.astype(np.float64)).astype(np.int64) % mods
+    else:
+        if U.dtype != object and not _fits_int64(top):
+            U, V, mods = _python_ints(U), _python_ints(V), mods.astype(object)
+        Mw = np.matmul(U, V) % mods                          # (k, P, O, N·T)
+    Mw = Mw.reshape((k, n, n, c_out, batch) + tuple(tiles_per_axis))
+    Mw = Mw.transpose(0, 4, 3, 5, 6, 1, 2)                   # (k, N, O, T1, T2, n, n)
+    if Mw.dtype != AT.dtype:
+        Mw = _python_ints(Mw) if AT.dtype == object else Mw.astype(AT.dtype)
+    Y = from_residues_crt(_mod_transform2d(AT, Mw, ms), ms)  # (N, O, T1, T2, m, m)
+    Y = _divide_exact(Y, tr.scale_divisor(2))
+    Y = Y.transpose(0, 1, 2, 4, 3, 5).reshape((batch, c_out) + tuple(t * m for t in tiles_per_axis))
+    Y = _finish(Y[:, :, :out_shape[0], :out_shape[1]].copy())
+    return Y if batched else Y[0]
