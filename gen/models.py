@@ -90,6 +90,19 @@ def _check_toomcook(tc):
     return tc
 
 
+def _check_tiles(d, g, tc):
+    """Tiles ``d`` (..., n, n) and filters ``g`` (..., r, r) whose leading axes broadcast."""
+    if d.ndim < 2 or d.shape[-2:] != (tc.n, tc.n):
+        raise ValueError(f"d must have shape (..., {tc.n}, {tc.n}) for {tc.name}, not {d.shape}")
+    if g.ndim < 2 or g.shape[-2:] != (tc.r, tc.r):
+        raise ValueError(f"g must have shape (..., {tc.r}, {tc.r}) for {tc.name}, not {g.shape}")
+    try:
+        np.broadcast_shapes(d.shape[:-2], g.shape[:-2])
+    except ValueError:
+        raise ValueError(f"the leading axes of d and g must broadcast, not shapes {d.shape} "
+                         f"and {g.shape}") from None
+
+
 def _check_arithmetic(arithmetic):
     if not isinstance(arithmetic, str) or arithmetic not in ARITHMETICS:
         raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETICS)}, not {arithmetic!r}")
@@ -616,15 +629,7 @@ def winograd_tile(d, g, tc, *, arithmetic="exact"):
     tc = _check_toomcook(tc)
     arithmetic = _check_arithmetic(arithmetic)
     d, g = _as_array("d", d), _as_array("g", g)
-    if d.ndim < 2 or d.shape[-2:] != (tc.n, tc.n):
-        raise ValueError(f"d must have shape (..., {tc.n}, {tc.n}) for {tc.name}, not {d.shape}")
-    if g.ndim < 2 or g.shape[-2:] != (tc.r, tc.r):
-        raise ValueError(f"g must have shape (..., {tc.r}, {tc.r}) for {tc.name}, not {g.shape}")
-    try:
-        np.broadcast_shapes(d.shape[:-2], g.shape[:-2])
-    except ValueError:
-        raise ValueError(f"the leading axes of d and g must broadcast, not shapes {d.shape} "
-                         f"and {g.shape}") from None
+    _check_tiles(d, g, tc)
     d, g, (AT, G, BT, divisor), _ = _prepare(d, g, tc, arithmetic, 1, 2)
     M = _transform(G, g, 2) * _transform(BT, d, 2)
     return _divide_exact(_transform(AT, M, 2), divisor)

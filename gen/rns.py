@@ -40,8 +40,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .bounds import Interval, signed_range, signed_width, transform2d_intervals, transform_intervals
-from .models import (_check_layer, _check_padding, _check_toomcook, _is_integer_array,
-                     _output_shape, _pad_spatial, _python_ints)
+from .models import (_check_layer, _check_padding, _check_tiles, _check_toomcook,
+                     _is_integer_array, _output_shape, _pad_spatial, _python_ints)
 from .toomcook import FRACTION_PLACEMENTS
 
 __all__ = ["ModuliSet", "MODULI_PRESETS", "moduli_preset", "is_special", "METHODS", "BOUNDS",
@@ -641,15 +641,7 @@ def rns_winograd_tile(d, g, tc, moduli, method="scaled"):
     tc = _check_toomcook(tc)
     ms = _as_moduli(moduli)
     d, g = _integer_array("d", d), _integer_array("g", g)
-    if d.ndim < 2 or d.shape[-2:] != (tc.n, tc.n):
-        raise ValueError(f"d must have shape (..., {tc.n}, {tc.n}) for {tc.name}, not {d.shape}")
-    if g.ndim < 2 or g.shape[-2:] != (tc.r, tc.r):
-        raise ValueError(f"g must have shape (..., {tc.r}, {tc.r}) for {tc.name}, not {g.shape}")
-    try:
-        np.broadcast_shapes(d.shape[:-2], g.shape[:-2])
-    except ValueError:
-        raise ValueError(f"the leading axes of d and g must broadcast, not shapes {d.shape} "
-                         f"and {g.shape}") from None
+    _check_tiles(d, g, tc)
     tr = rns_transforms(tc, ms, method)
     check_range(ms, result_range(tc, _operand_interval(d), _operand_interval(g), 1, method))
     AT, G, BT = tr.stacked()
