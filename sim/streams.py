@@ -116,7 +116,25 @@ async def stream_get(dut, name, *, clk=None):
     return value
 
 
-class StreamSource:
+class _StreamEnd:
+    """What a source and a sink share: the port handles, the stall pattern, a background task."""
+    role = None
+
+    def __init__(self, dut, name, clk, stall_prob, rng):
+        self.name = name
+        self.clk = clk
+        self.valid, self.ready, self.payload = stream_handles(dut, name)
+        self.stall_prob = _check_prob(stall_prob)
+        self.rng = _default_rng(name, self.role) if rng is None else rng
+        self._task = None
+
+    def _cancel(self):
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+
+class StreamSource(_StreamEnd):
     """Drives an input stream of the device, with random gaps between payloads.
 
     Parameters
@@ -145,18 +163,15 @@ class StreamSource:
     wait_cycles : :class:`int`
         Cycles spent offering a payload the device did not accept (back-pressure seen).
     """
+    role = "source"
+
     def __init__(self, dut, name, clk, *, stall_prob=0.0, rng=None, garbage=True):
-        self.name = name
-        self.clk = clk
-        self.valid, self.ready, self.payload = stream_handles(dut, name)
-        self.stall_prob = _check_prob(stall_prob)
-        self.rng = _default_rng(name, "source") if rng is None else rng
+        super().__init__(dut, name, clk, stall_prob, rng)
         self.garbage = bool(garbage)
         self.width = len(self.payload)
         self.sent = []
         self.gap_cycles = 0
         self.wait_cycles = 0
-        self._task = None
         self.idle()
 
     def idle(self):
@@ -197,13 +212,11 @@ class StreamSource:
 
     def stop(self):
         """Cancel a background :meth:`send` and withdraw ``valid``, e.g. before a reset."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        self._task = None
+        self._cancel()
         self.idle()
 
 
-class StreamSink:
+class StreamSink(_StreamEnd):
     """Receives an output stream of the device with random back-pressure, checking the rules.
 
     Parameters
@@ -237,17 +250,14 @@ class StreamSink:
         From the background task (failing the test) when ``valid`` is withdrawn or the payload
         changes before a transfer.
     """
+    role = "sink"
+
     def __init__(self, dut, name, clk, *, stall_prob=0.0, rng=None):
-        self.name = name
-        self.clk = clk
-        self.valid, self.ready, self.payload = stream_handles(dut, name)
-        self.stall_prob = _check_prob(stall_prob)
-        self.rng = _default_rng(name, "sink") if rng is None else rng
+        super().__init__(dut, name, clk, stall_prob, rng)
         self.received = []
         self.cycles = 0
         self.transfer_cycles = []
         self.backpressure_cycles = 0
-        self._task = None
         self.ready.value = 0
 
     async def _monitor(self):
@@ -289,9 +299,7 @@ class StreamSink:
 
     def stop(self):
         """Stop receiving and drop ``ready`` (e.g. before a reset)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        self._task = None
+        self._cancel()
         self.ready.value = 0
 
     async def wait_for(self, count, *, timeout_cycles):
