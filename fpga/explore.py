@@ -50,7 +50,7 @@ from ..gen.config import ALGORITHMS, FILTER_TRANSFORMS, TileConfig
 from ..gen.pe import PE_KINDS
 from ..gen.points import PRESETS
 from .synth import DEFAULT_FREQ_MHZ, TARGETS, SynthError, parse_device, synth
-from .yosys import find_tool
+from .yosys import find_tool, prepare_writable_folder
 
 __all__ = ["GRID_KEYS", "PUBLISHED", "explore", "load_grid", "normalize_grid", "configurations",
            "layers_available", "cycle_figures", "write_plots", "render_markdown", "add_explore_parser",
@@ -591,10 +591,7 @@ def _load_record(cdir, key):
 
 def _check_writable(out):
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        prepare_writable_folder(out)
     except OSError as exc:
         raise ValueError(f"output folder must be writable, not {str(out)!r} "
                          f"({exc.strerror or exc})") from None

@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .yosys import (SynthError, first_error, parse_stat_json, quote, relative_inside,
-                    run_tool, stat_cells, tool_versions)
+from .yosys import (SynthError, first_error, parse_stat_json, prepare_writable_folder, quote,
+                    relative_inside, run_tool, stat_cells, tool_versions)
 
 __all__ = ["SynthError", "Device", "TARGETS", "DEFAULT_FREQ_MHZ", "HEARTBEAT_S", "parse_device",
            "load_manifest", "synth", "render_markdown"]
@@ -529,10 +529,7 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     work = reports / target
     work_rel = f"reports/{target}"
     try:
-        work.mkdir(parents=True, exist_ok=True)
-        probe = work / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        prepare_writable_folder(work)
     except OSError as e:
         raise SynthError(f"out_dir {str(out_dir)!r} must be writable "
                          f"({e.filename}: {e.strerror or e})") from None

@@ -149,6 +149,14 @@ def first_error(text, default="no error message"):
     return default
 
 
+def prepare_writable_folder(folder):
+    """Create ``folder`` if needed and prove it is writable; raises :class:`OSError` if not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".write-test"
+    probe.write_text("")
+    probe.unlink()
+
+
 def relative_inside(path, cwd, what):
     """Express ``path`` relative to ``cwd``; the tools cannot see files outside it."""
     cwd = Path(cwd).resolve()
