@@ -129,6 +129,13 @@ class TileConfig:
             raise ValueError(f"adder_matrices applies to pe='adder' only, not pe={self.pe!r}")
         if self.pe == "adder" and self.algorithm == "winograd":
             _adder_matrices(self.adder_matrices, self.m, self.r)
+            # The adder transforms fix their own matrices and never remove a scale:
+            # options that would silently do nothing are refused instead.
+            for option, value, default in (("keep_scale", self.keep_scale, False),
+                                           ("descale", self.descale, "auto")):
+                if value != default:
+                    raise ValueError(f"{option} does not apply to Winograd adder engines (they "
+                                     f"remove no scale), not {value!r}")
         if not isinstance(self.keep_scale, bool):
             raise TypeError(f"keep_scale must be a bool, not {self.keep_scale!r}")
         for stage in ("input_stages", "pe_stages", "output_stages", "filter_stages",

@@ -229,3 +229,9 @@ def test_cli_generates_adder_tile(tmp_path):
               "--output", str(out)])
         manifest = json.loads(next(out.glob("*.json")).read_text())
         assert manifest["pe"] == "adder" and manifest["multipliers"] == 0
+
+
+@pytest.mark.parametrize("option,value", [("keep_scale", True), ("descale", "shift")])
+def test_winograd_adder_refuses_options_it_would_ignore(option, value):
+    with pytest.raises(ValueError, match=f"{option} does not apply to Winograd adder engines"):
+        TileConfig(2, 3, 8, 8, pe="adder", **{option: value})
