@@ -7,6 +7,20 @@ pipelining — with the compile-time maxima, the parallelism and the optional
 requantization stage, and derives the accumulator width, memory sizes and the
 cycle model. :class:`LayerRun` is one layer's run-time parameters, checked
 against a config exactly as the hardware checks them.
+
+PE kinds
+--------
+Every PE kind of :mod:`winogen.gen.pe` is accepted. For a bilinear kind
+(``"mul"``) a channel lane beyond ``C_in`` is neutralised by zeroing its input
+(``pe(0, w) = 0``). For a non-bilinear kind (``"adder"``, ``p = -|a - b|``)
+``pe(0, w) = -|w|`` is not neutral, so the engine *masks* such lanes: their PE
+terms are replaced by 0 before any sum (:attr:`LayerConfig.masks_lanes`). Zero
+padding, by contrast, is data: padded zeros enter the PEs as zeros, as in the
+reference AdderNet ``adder.py`` (see :mod:`winogen.gen.addernet`). The golden
+model of an adder layer is :func:`~winogen.gen.addernet.adder_direct_conv2d`
+(direct) or :func:`~winogen.gen.addernet.adder_winograd_conv2d` with the tile's
+matrices (Winograd: no scale is removed, the output is ``k²`` times the rational
+Winograd-AdderNet value), then the same requantization.
 """
 
 from dataclasses import dataclass, field, fields, replace
@@ -72,9 +86,6 @@ class LayerConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)
         if not isinstance(self.tile, TileConfig):
             raise TypeError(f"tile must be a TileConfig, not {self.tile!r}")
-        if not self.tile.pe_kind.bilinear:
-            raise ValueError(f"layer engines must use a bilinear PE kind such as 'mul', not "
-                             f"pe={self.tile.pe!r} (they zero unused lanes, assuming pe(0, w) = 0)")
         for key in ("max_height", "max_width"):
             set_(key, _check_int(key, getattr(self, key), 1, 4096))
         for key in ("max_cin", "max_cout"):
@@ -109,12 +120,23 @@ class LayerConfig:
         return self.tile.algorithm
 
     @property
+    def masks_lanes(self):
+        """Whether unused channel lanes are masked at the PE terms (non-bilinear PE kinds).
+
+        A bilinear kind gets zero inputs on those lanes instead (``pe(0, w) = 0``).
+        """
+        return not self.tile.pe_kind.bilinear
+
+    @property
     def module_name(self):
         if self.name:
             return self.name
         tag = "winoconv" if self.algorithm == "winograd" else "directconv"
         t = self.tile
-        return (f"{tag}_f{t.m}x{t.m}_{t.r}x{t.r}_{t.pe}_d{t.data_width}w{t.weight_width}"
+        pe = t.pe
+        if t.is_adder_winograd:
+            pe += "_" + (t.adder_matrices[:3] if isinstance(t.adder_matrices, str) else "usr")
+        return (f"{tag}_f{t.m}x{t.m}_{t.r}x{t.r}_{pe}_d{t.data_width}w{t.weight_width}"
                 f"_p{self.p_in}x{self.p_out}")
 
     @property
@@ -145,12 +167,15 @@ class LayerConfig:
     def accumulator_intervals(self):
         """Range of each accumulator element after summing ``max_cin`` channels.
 
-        Winograd: ``n²`` Winograd-domain elements; direct: one per output.
+        Winograd: ``n²`` Winograd-domain elements; direct: one per output. Each
+        term's range comes from the PE kind's ``output_interval``, widened to
+        contain 0 (a masked or zeroed lane adds 0).
         """
         t = self.tile
+        zero = Interval(0, 0)
         if t.algorithm == "winograd":
-            return [iv.times(self.max_cin) for iv in t.product_intervals]
-        term = t.pe_kind.output_interval(t.data_interval, t.weight_interval)
+            return [iv.hull(zero).times(self.max_cin) for iv in t.product_intervals]
+        term = t.pe_kind.output_interval(t.data_interval, t.weight_interval).hull(zero)
         return [term.times(self.max_cin * self.r ** 2)] * (self.m ** 2)
 
     @property
@@ -164,10 +189,15 @@ class LayerConfig:
 
     @cached_property
     def exact_output_interval(self):
-        """Range of one exact output: ``r² · max_cin`` PE terms."""
+        """Range of one output before requantization.
+
+        ``r² · max_cin`` PE terms, except for Winograd engines that keep the scale
+        and Winograd adder engines, whose output is ``Aᵀ M A`` of the accumulated
+        tile as is (:attr:`scaled_output_intervals`).
+        """
         t = self.tile
         term = t.pe_kind.output_interval(t.data_interval, t.weight_interval)
-        if t.algorithm == "winograd" and t.keep_scale:
+        if t.algorithm == "winograd" and (t.keep_scale or t.is_adder_winograd):
             lo = min(iv.lo for iv in self.scaled_output_intervals)
             hi = max(iv.hi for iv in self.scaled_output_intervals)
             return Interval(lo, hi)
@@ -336,10 +366,15 @@ def requantize(values, shift, width, rounding="half_even"):
 def layer_golden(config, run, x, w):
     """The engine's exact output for activations ``x`` (C_in, H, W) and weights ``w`` (C_out, C_in, r, r).
 
-    Exact integer correlation with zero padding (the Winograd engine computes
-    the same numbers exactly), scaled by ``D²`` if the scale is kept, then
+    Multiply engines: the exact integer correlation with zero padding (the
+    Winograd engine computes the same numbers exactly), scaled by ``D²`` if the
+    scale is kept. Adder engines: :func:`~winogen.gen.addernet.adder_direct_conv2d`
+    (direct; padded zeros contribute ``|0 - w|``) or
+    :func:`~winogen.gen.addernet.adder_winograd_conv2d` with the tile's matrices
+    (Winograd; its integer form, ``k²`` times the rational value). Then
     requantized when the engine has the stage.
     """
+    from .addernet import adder_direct_conv2d, adder_winograd_conv2d
     from .models import direct_conv2d
     run.check(config)
     x = np.asarray(x)
@@ -348,8 +383,17 @@ def layer_golden(config, run, x, w):
         raise ValueError(f"activations must have shape {(run.cin, run.height, run.width)}, not {x.shape}")
     if w.shape != (run.cout, run.cin, config.r, config.r):
         raise ValueError(f"weights must have shape {(run.cout, run.cin, config.r, config.r)}, not {w.shape}")
-    y = direct_conv2d(x.astype(np.int64), w.astype(np.int64), padding=run.padding)
     t = config.tile
+    x, w = x.astype(np.int64), w.astype(np.int64)
+    if t.pe == "adder":
+        if t.algorithm == "winograd":
+            y, _ = adder_winograd_conv2d(x, w, t.adder_matrices, padding=run.padding)
+        else:
+            y = adder_direct_conv2d(x, w, padding=run.padding)
+    elif t.pe == "mul":
+        y = direct_conv2d(x, w, padding=run.padding)
+    else:
+        raise ValueError(f"layer_golden has no model for pe={t.pe!r}")
     if t.algorithm == "winograd" and t.keep_scale:
         y = y * t.scale_divisor
     if config.output_width is not None:

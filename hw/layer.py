@@ -58,6 +58,17 @@ word (a ``max_tile_cols``-way choice by ``tx``), zeroes rows outside ``[0, H)``,
 outside ``[0, W)`` and lanes ``>= C_in``, then rotates the rows into tile order. Padding
 is never stored.
 
+PE kinds
+--------
+The cores build a ``PEArray`` of the tile's PE kind. A zero input is neutral for a
+bilinear kind (``mul``), so zeroed lanes ``>= C_in`` add nothing. For a non-bilinear kind
+(``adder``, ``p = -|a - b|``, where ``pe(0, w) = -|w|``) the cores also *mask* the PE terms
+of those lanes to 0 before the lane sums (:attr:`~winogen.gen.layer.LayerConfig.masks_lanes`;
+lane 0 always holds a channel and is never masked), while padded and out-of-map positions
+stay zeros that do enter the PEs, as the AdderNet golden models define. Output lanes
+``>= C_out`` need no mask: they are discarded. The Winograd adder core uses the integer
+adder transforms of the tile (``A'``, ``G'``, ``B'``, no scale removal).
+
 Pipeline and stalls
 -------------------
 The scheduler issues one step ``(ty, tx, cog, cig)`` per cycle (``cig`` innermost). Stage
@@ -89,6 +100,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..gen.bounds import Interval
 from ..gen.layer import LayerConfig, RUN_ERRORS
 from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
 from .emit import LINT_WAIVERS, to_verilog
@@ -811,6 +823,7 @@ def _core_signature(config):
         "weights": In(data.ArrayLayout(data.ArrayLayout(signed(width), count),
                                        c.p_out * c.p_in)),
         "valid": In(1), "first": In(1), "last": In(1),
+        "lane_valid": In(c.p_in),
         "result": Out(data.ArrayLayout(signed(c.full_output_width), c.p_out * c.m * c.m)),
         "result_valid": Out(1),
     }
@@ -827,6 +840,10 @@ class _Core(wiring.Component):
         The step's stored filters, sampled ``weight_delay`` cycles after ``tiles``.
     valid, first, last : In(1)
         The step's flags, with ``tiles``.
+    lane_valid : In(p_in)
+        Per input lane: its channel is ``< C_in``, with ``tiles``. Used by non-bilinear
+        PE kinds (:attr:`~winogen.gen.layer.LayerConfig.masks_lanes`), whose terms on
+        unused lanes are masked to 0; bilinear kinds get zero tiles there instead.
     result : Out(ArrayLayout(signed(full_output_width), p_out*m*m))
         The output tile of each output channel lane, ``latency`` cycles after the step
         with ``last``.
@@ -845,6 +862,29 @@ class _Core(wiring.Component):
     @property
     def latency(self):
         return core_latency(self.config)
+
+    def _masked_terms(self, m, pes, lane_of, delay):
+        """The PE terms, those of lanes beyond ``C_in`` replaced by 0 when the kind needs it.
+
+        ``lane_of(k)`` is the input lane of PE ``k``; ``delay`` the cycles from ``tiles``
+        to the PE outputs. Lane 0 always holds a channel (``C_in >= 1``) and is never
+        masked. Returns ``(terms, intervals)``; a masked term's range includes 0.
+        """
+        c = self.config
+        terms, intervals = list(pes.p), list(pes.output_intervals)
+        if not c.masks_lanes or c.p_in == 1:
+            return terms, intervals
+        keep = _delay(m, self.lane_valid, delay, "lane_valid")
+        zero = Interval(0, 0)
+        for k, iv in enumerate(intervals):
+            i = lane_of(k)
+            if i == 0:
+                continue
+            iv = iv.hull(zero)
+            term = Signal(signed(iv.width), name=f"term{k}")
+            m.d.comb += term.eq(Mux(keep[i], pes.p[k], 0))
+            terms[k], intervals[k] = term, iv
+        return terms, intervals
 
 
 class WinogradCore(_Core):
@@ -892,6 +932,10 @@ class WinogradCore(_Core):
                     m.d.comb += [pes.a[lane].eq(v[i][e]),
                                  pes.b[lane].eq(self.weights[j * p_in + i][e])]
 
+        # Non-bilinear PEs: the terms of lanes beyond C_in are masked to 0.
+        terms, term_iv = self._masked_terms(m, pes, lambda k: (k // n2) % p_in,
+                                            t.input_stages + t.pe_stages)
+
         # Sum over the P_in input lanes, per output lane and Winograd-domain element.
         sum_stages = lane_sum_stages(c)
         partial, partial_iv = [], []
@@ -899,14 +943,14 @@ class WinogradCore(_Core):
             for e in range(n2):
                 lanes = [(j * p_in + i) * n2 + e for i in range(p_in)]
                 if p_in == 1:
-                    partial.append(pes.p[lanes[0]])
-                    partial_iv.append(pes.output_intervals[lanes[0]])
+                    partial.append(terms[lanes[0]])
+                    partial_iv.append(term_iv[lanes[0]])
                     continue
-                tree = ConstMatVec([[1] * p_in], [pes.output_intervals[k] for k in lanes],
+                tree = ConstMatVec([[1] * p_in], [term_iv[k] for k in lanes],
                                    stages=sum_stages)
                 m.submodules[f"lane_sum_o{j}_e{e}"] = tree
                 for i, k in enumerate(lanes):
-                    m.d.comb += tree.x[i].eq(pes.p[k])
+                    m.d.comb += tree.x[i].eq(terms[k])
                 partial.append(tree.y[0])
                 partial_iv.append(tree.output_intervals[0])
 
@@ -979,17 +1023,19 @@ class DirectCore(_Core):
                                     pes.a[lane].eq(self.tiles[i][(oi + a) * n + oj + b]),
                                     pes.b[lane].eq(self.weights[j * p_in + i][a * r + b]),
                                 ]
-        term = pes.output_intervals[0]
+        # Non-bilinear PEs: the terms of lanes beyond C_in are masked to 0.
+        terms, term_iv = self._masked_terms(m, pes, lambda k: (k // (mm * rr)) % p_in,
+                                            t.pe_stages)
         partial, partial_iv = [], []
         for j in range(p_out):
             for k in range(mm):
-                tree = ConstMatVec([[1] * (p_in * rr)], [term] * (p_in * rr),
+                lanes = [((j * p_in + i) * mm + k) * rr + tap
+                         for i in range(p_in) for tap in range(rr)]
+                tree = ConstMatVec([[1] * (p_in * rr)], [term_iv[lane] for lane in lanes],
                                    stages=t.output_stages)
                 m.submodules[f"sum_o{j}_k{k}"] = tree
-                for i in range(p_in):
-                    for tap in range(rr):
-                        lane = ((j * p_in + i) * mm + k) * rr + tap
-                        m.d.comb += tree.x[i * rr + tap].eq(pes.p[lane])
+                for x, lane in enumerate(lanes):
+                    m.d.comb += tree.x[x].eq(terms[lane])
                 partial.append(tree.y[0])
                 partial_iv.append(tree.output_intervals[0])
 
@@ -1214,6 +1260,8 @@ class _LayerEngine(wiring.Component):
         pipe.d.comb += core.tiles.eq(ext.tiles)
         pipe.d.sync += [core.valid.eq(s1.valid), core.first.eq(s1.first),
                         core.last.eq(s1.last)]
+        if c.masks_lanes:
+            pipe.d.sync += core.lane_valid.eq(s1.lane_valid)
 
         if c.output_width is not None:
             pipe.submodules.requantizer = rq = Requantizer(
@@ -1308,7 +1356,8 @@ def layer_manifest(config, component):
         "top": c.module_name,
         "parameters": c.to_json(),
         "algorithm": {"name": f"F({c.m}x{c.m}, {c.r}x{c.r})", "kind": c.algorithm,
-                      "m": c.m, "r": c.r, "n": c.n},
+                      "m": c.m, "r": c.r, "n": c.n,
+                      **({"hardware": t.hardware.to_json()} if c.algorithm == "winograd" else {})},
         "ports": port_table(component),
         "config_fields": {name: {"offset": field.offset, "width": field.width}
                           for name, field in config_layout(c)},
@@ -1328,6 +1377,7 @@ def layer_manifest(config, component):
                        "Y[cog*P_out + j, ty*m + i, tx*m + k]; positions beyond the output map "
                        "and lanes >= C_out are to be discarded",
         },
+        "function": _function(c),
         "handshake": "a beat transfers on a rising clk edge where valid and ready are both 1; "
                      "valid never waits for ready, and payload is held while valid and not ready",
         "flow": "config -> C_out*C_in weight beats -> activation beats -> compute (output "
@@ -1336,6 +1386,7 @@ def layer_manifest(config, component):
         "multipliers": c.multipliers if t.pe_kind.uses_multiplier else 0,
         "processing_elements": c.multipliers,
         "pe": t.pe,
+        "unused_lanes": ("PE terms masked to 0" if c.masks_lanes else "inputs zeroed"),
         "widths": {
             "data": t.data_width, "weight": t.weight_width, "weight_payload": wwidth,
             "stored_weight": c.stored_weight[1],
@@ -1346,7 +1397,8 @@ def layer_manifest(config, component):
         "requantization": (None if c.output_width is None else
                            {"output_width": c.output_width, "rounding": c.rounding,
                             "max_shift": c.max_shift}),
-        "scale": {"divisor": t.scale_divisor, "kept": bool(t.keep_scale)},
+        "scale": {"divisor": t.scale_divisor, "kept": bool(t.keep_scale),
+                  "adder_output_scale": t.adder_output_scale},
         "memory_bits": c.memory_bits,
         "memories": memory_shapes(c),
         "cycle_model": dict(_CYCLE_MODEL),
@@ -1360,6 +1412,22 @@ def layer_manifest(config, component):
         "tools": tool_versions(),
     }
     return manifest
+
+
+def _function(config):
+    """What the engine computes, before the optional requantization (manifest text)."""
+    t = config.tile
+    if t.is_adder_winograd:
+        return (f"Winograd AdderNet per output tile: Y' = A'^T [sum over C_in of -|U' - V'|] A', "
+                f"U' = G' g G'^T, V' = B'^T d B' (algorithm.hardware), d the zero-padded input "
+                f"tile (zeros also beyond the map), {t.adder_output_scale} times the rational "
+                f"result, no scale removed (winogen.gen.addernet.adder_winograd_conv2d)")
+    if t.pe == "adder":
+        return ("AdderNet: Y = -sum over C_in, r x r of |x - w|, padded zeros included "
+                "(winogen.gen.addernet.adder_direct_conv2d)")
+    if t.algorithm == "winograd" and t.keep_scale:
+        return f"correlation with zero padding, times {t.scale_divisor} (scale kept)"
+    return "correlation with zero padding (PyTorch conv2d, stride 1)"
 
 
 def _expected_cycles(config):

@@ -210,8 +210,6 @@ def test_config_validation_and_manifest_fields():
         TileConfig(2, 3, pe="adder", adder_matrices="fancy")
     with pytest.raises(ValueError, match="must have shapes"):
         TileConfig(4, 3, pe="adder", adder_matrices=adder_matrices("standard"))
-    with pytest.raises(ValueError, match="bilinear PE kind"):
-        LayerConfig(tile=TileConfig(2, 3, pe="adder"))
     cfg = TileConfig(2, 3, pe="adder", adder_matrices=adder_matrices("balanced"))
     assert not cfg.removes_scale and cfg.scale_divisor == 1 and cfg.adder_output_scale == 4
     again = TileConfig(**{**cfg.to_json(), "name": None})
