@@ -32,6 +32,7 @@ Two ways to map a Winograd algorithm into the residue rings (``method``):
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from math import gcd, lcm, prod
 import numbers
@@ -47,7 +48,9 @@ from .toomcook import FRACTION_PLACEMENTS
 __all__ = ["ModuliSet", "MODULI_PRESETS", "moduli_preset", "is_special", "METHODS", "BOUNDS",
            "to_residues", "from_residues_crt", "from_residues_mrc", "mixed_radix_digits",
            "check_range", "required_range", "result_range", "RNSTransforms", "rns_transforms",
-           "rns_winograd_tile", "rns_winograd_conv2d"]
+           "rns_winograd_tile", "rns_winograd_conv2d", "residue_width", "residue_port_interval",
+           "residue_constant", "FoldStep", "ReductionPlan", "plan_reduction", "RNS_METHODS",
+           "RNSTileConfig", "RNSTileModel"]
 
 #: Ways of mapping a Toom-Cook algorithm into the residue rings.
 METHODS = ("scaled", "inverse")
@@ -731,3 +734,491 @@ def rns_winograd_conv2d(x, w, tc, moduli, padding=0, *, method="scaled"):
     Y = Y.transpose(0, 1, 2, 4, 3, 5).reshape((batch, c_out) + tuple(t * m for t in tiles_per_axis))
     Y = _finish(Y[:, :, :out_shape[0], :out_shape[1]].copy())
     return Y if batched else Y[0]
+
+
+# --------------------------------------------------------------------------
+# Hardware plans: modular reduction and residue constants
+# --------------------------------------------------------------------------
+
+def residue_width(m):
+    """Bits of an unsigned residue modulo ``m``: ``(m - 1).bit_length()`` (at least 1)."""
+    return max((int(m) - 1).bit_length(), 1)
+
+
+def residue_port_interval(m):
+    """Range of a residue port modulo ``m``: every value its ``residue_width`` bits can hold.
+
+    Hardware blocks accept any value of the port (not only ``[0, m)``) and
+    reduce it exactly, so a corrupted residue is still some residue of the
+    same channel: a fault stays confined to its channel.
+    """
+    return Interval(0, (1 << residue_width(m)) - 1)
+
+
+def _csd_weight(k):
+    from .csd import csd_digits
+    return len(csd_digits(k))
+
+
+def residue_constant(value, m):
+    """The cheapest integer congruent to ``value`` mod ``m`` for shift-add hardware.
+
+    Among ``value mod m`` and ``value mod m - m``: fewest nonzero CSD digits,
+    then the smaller magnitude.
+    """
+    v = int(value) % m
+    return min((v, v - m), key=lambda c: (_csd_weight(c), abs(c)))
+
+
+@dataclass(frozen=True)
+class FoldStep:
+    """``x = h·2ᵏ + l`` (``l`` the low ``k`` bits) becomes ``l + c·h``, congruent mod ``m``.
+
+    Members
+    -------
+    k : int
+    c : int
+        ``2ᵏ mod m``, as a cheap signed representative.
+    input, high, output : Interval
+        Ranges of ``x``, of ``h = x >> k`` and of ``l + c·h``.
+    """
+    k: int
+    c: int
+    input: Interval
+    high: Interval
+    output: Interval
+
+
+@dataclass(frozen=True)
+class ReductionPlan:
+    """Exact reduction of an integer in ``input`` to ``[0, m)``, without division.
+
+    Folds (:class:`FoldStep`) shrink the range with shift-adds: for special
+    moduli they cost nothing or one adder (``2ᵏ``: ``c = 0``, keep the low
+    bits; ``2ᵏ - 1``: ``c = 1``, end-around carry; ``2ᵏ + 1``: ``c = -1``);
+    for a generic ``m = 2ᵏ - c`` with small ``c`` a few shift-adds. Then the
+    result is ``x - j·m`` for the one ``j`` in ``[j_lo, j_hi]`` that lands in
+    ``[0, m)``: ``j_hi - j_lo`` constant comparisons.
+    """
+    modulus: int
+    input: Interval
+    folds: tuple
+    final: Interval
+    j_lo: int
+    j_hi: int
+
+    @property
+    def width(self):
+        return residue_width(self.modulus)
+
+    @property
+    def comparisons(self):
+        return self.j_hi - self.j_lo
+
+    def evaluate(self, x):
+        """The plan executed on Python ints, as hardware does (for tests)."""
+        x = int(x)
+        if x not in self.input:
+            raise ValueError(f"x must lie in {self.input}, not {x}")
+        for f in self.folds:
+            x = (x & ((1 << f.k) - 1)) + f.c * (x >> f.k)
+        j = self.j_lo
+        for t in range(self.j_lo + 1, self.j_hi + 1):
+            if x >= t * self.modulus:
+                j = t
+        return x - j * self.modulus
+
+
+def _fold_choices(m):
+    """(k, c) fold options for ``m``: ``2ᵏ ≡ c`` with k near the width of ``m``."""
+    bl = m.bit_length()
+    out = []
+    for k in (bl - 1, bl):
+        if k >= 1:
+            out.append((k, residue_constant(1 << k, m)))
+    return out
+
+
+def _candidates(iv, m):
+    return iv.hi // m - iv.lo // m + 1
+
+
+def plan_reduction(interval, m):
+    """A :class:`ReductionPlan` for values in ``interval`` modulo ``m``.
+
+    Parameters
+    ----------
+    interval : Interval
+        Range of the value to reduce (any sign).
+    m : int
+        Modulus, at least 2.
+    """
+    m = _check_modulus(m)
+    iv = _as_interval(interval)
+    folds = []
+    current = iv
+    for _ in range(64):
+        if _candidates(current, m) <= 2:
+            break
+        best = None
+        for k, c in _fold_choices(m):
+            high = Interval(current.lo >> k, current.hi >> k)
+            out = Interval(0, (1 << k) - 1) + high.scale(c)
+            cost = (_candidates(out, m), _csd_weight(c), k)
+            if best is None or cost < best[0]:
+                best = (cost, FoldStep(k, c, current, high, out))
+        step = best[1]
+        if _candidates(step.output, m) >= _candidates(current, m):
+            break
+        folds.append(step)
+        current = step.output
+    return ReductionPlan(m, iv, tuple(folds), current, current.lo // m, current.hi // m)
+
+
+# --------------------------------------------------------------------------
+# RNS tile engine configuration
+# --------------------------------------------------------------------------
+
+RNS_METHODS = ("auto",) + METHODS
+
+
+def _check_count(name, value, lo, hi=None):
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= lo
+    if ok and hi is not None:
+        ok = value <= hi
+    if not ok:
+        accepted = f"an integer from {lo} to {hi}" if hi is not None else (
+            "a positive integer" if lo == 1 else f"an integer of at least {lo}")
+        raise ValueError(f"{name} must be {accepted}, not {value!r}")
+    return int(value)
+
+
+def _inverse_ok(tc, ms):
+    try:
+        rns_transforms(tc, ms, "inverse")
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class RNSTileConfig:
+    """An RNS Winograd tile engine: the one object behind its model, hardware, manifest and tests.
+
+    Every residue channel (one per modulus) computes ``V = Bᵀ d B``,
+    ``P = U ⊙ V`` (modular multipliers), optionally ``Σ_c P_c`` over
+    ``channels`` input channels, and ``Aᵀ P A``, all mod its modulus; a
+    mixed-radix converter turns the residues back into signed binary, and
+    method ``"scaled"`` divides the known scale ``D²`` out exactly.
+
+    Parameters
+    ----------
+    m, r : int
+        Output tile and filter size; ``n = m + r - 1 <= 16``.
+    data_width, weight_width : int
+        Signed widths of activations and weights, 2 to 16.
+    moduli : str or sequence of int
+        A preset name of :data:`MODULI_PRESETS` or pairwise coprime moduli.
+        The last ``redundant_moduli`` of them are redundant.
+    method : str
+        ``"scaled"``, ``"inverse"`` (see :func:`rns_transforms`) or
+        ``"auto"``: ``"inverse"`` when every denominator is invertible
+        modulo every modulus (the smaller range), else ``"scaled"``.
+    redundant_moduli : int
+        0 or 1. With 1, the engine checks each output tile: the value
+        reconstructed from all moduli must lie in the exact result range
+        (the redundant digit agrees with the reduced-set value), else the
+        ``error`` flag rises. Any fault confined to one residue channel is
+        then detected, and a tile without the flag is exact.
+    channels : int
+        Input channels accumulated (mod each modulus, in the Winograd domain)
+        per output tile, 1 to 64.
+    points, preset : optional
+        Interpolation points, as for :class:`~winogen.gen.config.TileConfig`.
+    input_stages, pe_stages, accumulate_stages, output_stages, convert_stages, descale_stages : int
+        Register stages of each block (0 to 8; ``accumulate_stages`` is 1
+        when ``channels > 1`` and ignored otherwise; ``convert_stages`` at
+        most one per modulus).
+    name : str, optional
+        Verilog module name.
+    """
+    m: int
+    r: int
+    data_width: int = 8
+    weight_width: int = 8
+    moduli: object = "8bit-primes-4"
+    method: str = "auto"
+    redundant_moduli: int = 0
+    channels: int = 1
+    points: object = None
+    preset: str = "default"
+    input_stages: int = 2
+    pe_stages: int = 2
+    output_stages: int = 2
+    convert_stages: int = 2
+    descale_stages: int = 1
+    name: str = None
+
+    def __post_init__(self):
+        from .config import MAX_WIDTH, MIN_WIDTH
+        from .points import parse_points, PRESETS
+        set_ = lambda k, v: object.__setattr__(self, k, v)
+        set_("m", _check_count("m", self.m, 1))
+        set_("r", _check_count("r", self.r, 1))
+        set_("data_width", _check_count("data_width", self.data_width, MIN_WIDTH, MAX_WIDTH))
+        set_("weight_width", _check_count("weight_width", self.weight_width, MIN_WIDTH, MAX_WIDTH))
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(sorted(PRESETS))}, "
+                             f"not {self.preset!r}")
+        if self.points is not None:
+            set_("points", parse_points(self.points))
+        set_("moduli", _as_moduli(self.moduli).moduli)
+        if not isinstance(self.method, str) or self.method not in RNS_METHODS:
+            raise ValueError(f"method must be one of {', '.join(RNS_METHODS)}, not {self.method!r}")
+        set_("redundant_moduli", _check_count("redundant_moduli", self.redundant_moduli, 0, 1))
+        set_("channels", _check_count("channels", self.channels, 1, 64))
+        for stage in ("input_stages", "pe_stages", "output_stages", "convert_stages",
+                      "descale_stages"):
+            set_(stage, _check_count(stage, getattr(self, stage), 0, 8))
+        if self.name is not None and not (isinstance(self.name, str) and self.name.isidentifier()):
+            raise ValueError(f"name must be a Verilog identifier, not {self.name!r}")
+        k = len(self.moduli)
+        if self.redundant_moduli >= k:
+            raise ValueError(f"redundant_moduli must leave at least one non-redundant modulus, "
+                             f"not {self.redundant_moduli} of {k} moduli {list(self.moduli)}")
+        if self.convert_stages > k:
+            raise ValueError(f"convert_stages must be an integer from 0 to {k} (one per modulus), "
+                             f"not {self.convert_stages!r}")
+        tc = self.toomcook                        # validates n <= 16 and the points
+        if self.method == "inverse":
+            rns_transforms(tc, self.moduli_set, "inverse")   # one line naming the denominator
+        base = self.base_moduli
+        R = self.result_interval
+        if not base.covers(R):
+            need = _need(R)
+            hint = ""
+            if self.method_used == "scaled" and _inverse_ok(tc, self.moduli_set):
+                inv = result_range(tc, self.data_interval, self.weight_interval, self.channels,
+                                   "inverse")
+                hint = f"; method 'inverse' needs {(_need(inv) - 1).bit_length()} bits"
+            what = "non-redundant moduli" if self.redundant_moduli else "moduli"
+            raise ValueError(
+                f"{what} {list(base.moduli)} must cover the {self.method_used} result range "
+                f"[{R.lo}, {R.hi}] of {tc.name} with {self.data_width}-bit data, "
+                f"{self.weight_width}-bit weights and {self.channels} channel(s) (needs ≥ {need}, "
+                f"{(need - 1).bit_length()} bits), not product {base.product} "
+                f"({base.bits} bits){hint}")
+        if self.redundant_moduli:
+            M, size = self.moduli_set.product, R.hi - R.lo + 1
+            for mi in self.moduli:
+                if M // mi < size:
+                    raise ValueError(
+                        f"redundant moduli must detect every single-channel fault: the product "
+                        f"of the moduli other than {mi} must be at least the result range's "
+                        f"{size} values, not {M // mi}")
+        if self.latency < 1:
+            raise ValueError("the register stages of the engine must add up to at least 1, not 0")
+
+    # -- algorithm and number system -----------------------------------------------------------
+
+    @property
+    def n(self):
+        return self.m + self.r - 1
+
+    @property
+    def algorithm(self):
+        return "winograd"
+
+    @property
+    def pe(self):
+        return "rns"
+
+    @cached_property
+    def toomcook(self):
+        from .toomcook import ToomCook
+        return ToomCook(self.m, self.r, self.points, preset=self.preset)
+
+    @cached_property
+    def moduli_set(self):
+        return ModuliSet(self.moduli)
+
+    @cached_property
+    def base_moduli(self):
+        """The non-redundant moduli: their product covers the result range."""
+        return ModuliSet(self.moduli[:len(self.moduli) - self.redundant_moduli])
+
+    @cached_property
+    def method_used(self):
+        if self.method != "auto":
+            return self.method
+        return "inverse" if _inverse_ok(self.toomcook, self.moduli_set) else "scaled"
+
+    @cached_property
+    def transforms(self):
+        """:class:`RNSTransforms` for every modulus (redundant ones included)."""
+        return rns_transforms(self.toomcook, self.moduli_set, self.method_used)
+
+    @property
+    def scale_divisor(self):
+        return self.transforms.scale_divisor(2)
+
+    @property
+    def data_interval(self):
+        return signed_range(self.data_width)
+
+    @property
+    def weight_interval(self):
+        return signed_range(self.weight_width)
+
+    @cached_property
+    def result_interval(self):
+        """Exact range of the reverse-converted value (``D²·Y`` for method "scaled")."""
+        return result_range(self.toomcook, self.data_interval, self.weight_interval,
+                            self.channels, self.method_used)
+
+    @cached_property
+    def output_interval(self):
+        """Exact range of an output element: the correlation summed over the channels."""
+        return (self.data_interval * self.weight_interval).times(self.r * self.r * self.channels)
+
+    @property
+    def output_width(self):
+        return self.output_interval.width
+
+    @property
+    def residue_widths(self):
+        return tuple(residue_width(mi) for mi in self.moduli)
+
+    @property
+    def weight_payload(self):
+        """(element count, element width) of a weight beat: ``U`` residues of every channel."""
+        return len(self.moduli) * self.channels * self.n ** 2, max(self.residue_widths)
+
+    @property
+    def multipliers(self):
+        """Modular multipliers: ``n²`` per modulus."""
+        return len(self.moduli) * self.n ** 2
+
+    @property
+    def multiplier_width(self):
+        return max(self.residue_widths)
+
+    @property
+    def accumulates(self):
+        return self.channels > 1
+
+    @property
+    def latency(self):
+        """Cycles from accepting a tile (the last channel's) to its output."""
+        return (self.input_stages + self.pe_stages + int(self.accumulates) + self.output_stages
+                + self.convert_stages + (self.descale_stages if self.scale_divisor != 1 else 0))
+
+    @property
+    def initiation_interval(self):
+        """Input beats per output tile at full rate (one tile beat per channel)."""
+        return self.channels
+
+    @property
+    def module_name(self):
+        if self.name:
+            return self.name
+        tag = f"rns{len(self.moduli)}" + (f"r{self.redundant_moduli}" if self.redundant_moduli else "")
+        ch = f"_c{self.channels}" if self.channels > 1 else ""
+        return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self.method_used[:3]}"
+                f"_d{self.data_width}w{self.weight_width}{ch}")
+
+    def replace(self, **changes):
+        from dataclasses import replace
+        return replace(self, **changes)
+
+    def to_json(self):
+        from dataclasses import fields
+        from .points import format_point
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "points":
+                value = [format_point(p) for p in self.toomcook.points]
+            elif f.name == "moduli":
+                value = list(value)
+            out[f.name] = value
+        out["name"] = self.module_name
+        return out
+
+    @classmethod
+    def from_json(cls, params):
+        params = dict(params)
+        params["moduli"] = tuple(params["moduli"])
+        return cls(**params)
+
+
+class RNSTileModel:
+    """Bit-exact model of an :class:`RNSTileConfig` engine: weight beats, residues and outputs.
+
+    Parameters
+    ----------
+    config : RNSTileConfig
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, RNSTileConfig):
+            raise TypeError(f"config must be an RNSTileConfig, not {config!r}")
+        self.config = config
+        self.AT, self.G, self.BT = (np.array(M, dtype=object) for M in (
+            config.transforms.AT, config.transforms.G, config.transforms.BT))
+
+    def _per_modulus(self, mats, x):
+        """``M_i X_i M_iᵀ mod m_i`` for x of shape (k, ..., c, c)."""
+        out = []
+        for i, mi in enumerate(self.config.moduli):
+            M = mats[i]
+            xi = np.asarray(x[i], dtype=object)
+            out.append(np.matmul(np.matmul(M, xi), M.T) % mi)
+        return np.stack(out)
+
+    def filter_residues(self, g):
+        """``U_i = G_i g G_iᵀ mod m_i``: shape (k, ..., n, n) for ``g`` of shape (..., r, r)."""
+        g = _integer_array("g", g)
+        return self._per_modulus(self.G, to_residues(g, self.config.moduli, check=False))
+
+    def weight_beat(self, g):
+        """The weight-stream elements for filters ``g`` of shape (channels, r, r) (or (r, r)).
+
+        Element ``(i·channels + c)·n² + j`` is ``U_i[c]`` at row-major index ``j``.
+        """
+        cfg = self.config
+        g = np.asarray(g)
+        if g.ndim == 2:
+            g = g[None]
+        if g.shape != (cfg.channels, cfg.r, cfg.r):
+            raise ValueError(f"g must have shape ({cfg.channels}, {cfg.r}, {cfg.r}), not {g.shape}")
+        return [int(v) for v in self.filter_residues(g).flat]
+
+    def input_residues(self, d):
+        """``V_i = B_iᵀ d B_i mod m_i``, shape (k, ..., n, n)."""
+        return self._per_modulus(self.BT, to_residues(_integer_array("d", d), self.config.moduli,
+                                                     check=False))
+
+    def output_residues(self, d, g):
+        """Residues of the reconstructed value before descaling, shape (k, T, m, m).
+
+        ``d``: (T, channels, n, n) or (T, n, n); ``g``: (channels, r, r) or (r, r).
+        """
+        cfg = self.config
+        d, g = np.asarray(d), np.asarray(g)
+        if d.ndim == 3:
+            d = d[:, None]
+        if g.ndim == 2:
+            g = g[None]
+        V = self.input_residues(d)                        # (k, T, C, n, n)
+        U = self.filter_residues(g)                       # (k, C, n, n)
+        mods = np.array(cfg.moduli, dtype=object).reshape(-1, 1, 1, 1)
+        P = (U[:, None] * V).sum(axis=2) % mods           # (k, T, n, n)
+        return self._per_modulus(self.AT, P)
+
+    def __call__(self, d, g):
+        """Output tiles, shape (T, m, m): the exact correlation summed over channels."""
+        cfg = self.config
+        y = from_residues_crt(self.output_residues(d, g)[:len(cfg.base_moduli)], cfg.base_moduli)
+        y = np.asarray(y, dtype=object)
+        return _finish(_divide_exact(y, cfg.scale_divisor))
