@@ -524,6 +524,14 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     manifest, manifest_path = load_manifest(out_dir)
     out = Path(out_dir).resolve()
     name = manifest["name"]
+    primitives = manifest.get("target_primitives") or []
+    if primitives and target != "ecp5":
+        raise SynthError(f"{manifest_path.name} instantiates the ECP5 primitive "
+                         f"{', '.join(primitives)} (generated with --dsp ecp5): synthesize it for "
+                         f"target ecp5, or regenerate with --dsp inferred, not target {target!r}")
+    if primitives and nodsp:
+        raise SynthError(f"{manifest_path.name} instantiates {', '.join(primitives)} (generated "
+                         f"with --dsp ecp5), which nodsp forbids; regenerate with --dsp inferred")
 
     reports = out / "reports"
     work = reports / target

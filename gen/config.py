@@ -18,11 +18,15 @@ from .pe import pe_kind, PE_KINDS
 from .points import format_point, parse_points, PRESETS
 from .toomcook import HardwareTransforms, ToomCook
 
-__all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "MIN_WIDTH", "MAX_WIDTH"]
+__all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DSP_PRIMITIVES", "MIN_WIDTH", "MAX_WIDTH"]
 
 ALGORITHMS = ("winograd", "direct")
 FILTER_TRANSFORMS = ("online", "offline")
 DESCALE_MODES = ("auto", "shift")
+# "inferred": multipliers are plain `*` for any flow; "ecp5": PEs instantiate the ECP5
+# MULT18X18D with the PE registers inside the block (Yosys does not pack them itself).
+DSP_PRIMITIVES = ("inferred", "ecp5")
+ECP5_MULT_WIDTH = 18
 MIN_WIDTH, MAX_WIDTH = 2, 16
 
 
@@ -75,6 +79,11 @@ class TileConfig:
         constant division; ``"shift"``: allow shifts only (refuses odd ``D``).
     input_stages, pe_stages, output_stages, filter_stages, descale_stages : int
         Register stages of each block (the pipelining knobs).
+    dsp : str
+        How multiplying PEs are built: ``"inferred"`` (a ``*`` any synthesis
+        flow maps) or ``"ecp5"`` (an ECP5 ``MULT18X18D`` instance whose input and
+        output registers hold the PE's stages; needs operands of at most 18 bits,
+        and a simulation model, which the generator writes next to the Verilog).
     adder_matrices : str or tuple
         Winograd transforms of ``pe="adder"`` engines (see
         :mod:`winogen.gen.addernet`): ``"standard"`` (Lavin's F(2,3)),
@@ -103,6 +112,7 @@ class TileConfig:
     output_stages: int = 2
     filter_stages: int = 2
     descale_stages: int = 1
+    dsp: str = "inferred"
     adder_matrices: object = "standard"
     name: str = None
 
@@ -152,11 +162,40 @@ class TileConfig:
                     f"points {tc.points_text} need an exact division by {d}² to remove the scale, "
                     f"which descale='shift' cannot do; use points whose denominator is a power "
                     f"of two (e.g. preset lavin for F(2,3)), descale='auto' or keep_scale=True")
+        _check_choice("dsp", self.dsp, DSP_PRIMITIVES)
+        if self.dsp == "ecp5":
+            self._check_ecp5_dsp()
         if self.latency < 1:
             raise ValueError("the register stages of the engine must add up to at least 1, not 0 "
                              "(set --pipeline or a --*-stages option to 1 or more)")
         if self.name is not None and not (isinstance(self.name, str) and self.name.isidentifier()):
             raise ValueError(f"name must be a Verilog identifier, not {self.name!r}")
+
+    def _check_ecp5_dsp(self):
+        if not self.pe_kind.uses_multiplier:
+            raise ValueError(f"dsp='ecp5' applies to multiplying PEs (pe='mul'), not pe={self.pe!r}")
+        for name, intervals in (("activation", self.pe_a_intervals), ("weight", self.pe_b_intervals)):
+            width = max(iv.width for iv in intervals)
+            if width > ECP5_MULT_WIDTH:
+                raise ValueError(
+                    f"dsp='ecp5' needs PE operands of at most {ECP5_MULT_WIDTH} bits (one MULT18X18D "
+                    f"each), but the {name} operand of this engine is {width} bits; use dsp='inferred' "
+                    f"(Yosys then splits wide products over several blocks), narrower widths or a "
+                    f"smaller tile, not dsp={self.dsp!r}")
+
+    @property
+    def pe_a_intervals(self):
+        """Ranges of the PE's activation operands (``V`` in Winograd, ``d`` in direct engines)."""
+        if self.algorithm == "winograd":
+            return self.v_intervals
+        return [self.data_interval] * self.multipliers
+
+    @property
+    def pe_b_intervals(self):
+        """Ranges of the PE's weight operands (``U`` in Winograd, ``g`` in direct engines)."""
+        if self.algorithm == "winograd":
+            return self.u_intervals
+        return [self.weight_interval] * self.multipliers
 
     # -- derived algorithm ---------------------------------------------------------------------
 
@@ -200,7 +239,9 @@ class TileConfig:
         pe = self.pe
         if self.is_adder_winograd:
             pe += "_" + (self.adder_matrices[:3] if isinstance(self.adder_matrices, str) else "usr")
-        return f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{pe}_d{self.data_width}w{self.weight_width}"
+        dsp = "_ecp5" if self.dsp == "ecp5" else ""
+        return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{pe}_d{self.data_width}"
+                f"w{self.weight_width}{dsp}")
 
     @property
     def multipliers(self):

@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from .cli import int_argument
-from .config import TileConfig
+from .config import DSP_PRIMITIVES, TileConfig
 from .pe import PE_KINDS
 from .points import PRESETS
 
@@ -75,6 +75,10 @@ def add_tile_arguments(p, *, algorithm=True):
         pipe.add_argument(f"--{block}-stages", type=_stages(f"{block}_stages"), default=None,
                           metavar="N", help=f"register stages of the {block} block "
                                             f"(overrides --pipeline; default: {default})")
+    pipe.add_argument("--dsp", choices=DSP_PRIMITIVES, default="inferred",
+                      help="multipliers as plain '*' for any flow (inferred), or ECP5 MULT18X18D "
+                           "instances whose internal registers hold the PE stages, for Fmax on "
+                           "ECP5 (ecp5; writes a simulation model too) (default: %(default)s)")
     p.add_argument("--name", help="Verilog module name (default: derived from the parameters)")
 
 
@@ -93,7 +97,7 @@ def tile_config_from_args(args):
         points=args.points, preset=args.preset, algorithm=args.algorithm, pe=args.pe,
         filter_transform=args.filter_transform, keep_scale=args.keep_scale == "yes",
         descale=args.descale, fold=args.fold, name=args.name,
-        adder_matrices=args.adder_matrices, **stages)
+        adder_matrices=args.adder_matrices, dsp=args.dsp, **stages)
 
 
 def _cmd_generate_tile(args):

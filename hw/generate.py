@@ -16,10 +16,23 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from ..gen.config import TileConfig
+from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
 from .tile import make_tile_engine
 
-__all__ = ["tile_manifest", "generate_tile", "write_outputs", "port_table", "tool_versions"]
+__all__ = ["tile_manifest", "generate_tile", "write_outputs", "port_table", "tool_versions",
+           "simulation_sources", "SIMULATION_MODELS"]
+
+
+#: Text of each simulation-only model a manifest may list under ``simulation_models``.
+SIMULATION_MODELS = {SIM_MODEL_FILE: MULT18X18D_SIM_MODEL}
+
+
+def simulation_sources(out_dir, manifest):
+    """Every Verilog file a simulator needs for the design in ``out_dir`` (design, then models)."""
+    out = Path(out_dir)
+    return [out / v for v in manifest["verilog"]] + [out / v for v in
+                                                     manifest.get("simulation_models", ())]
 
 
 def tool_versions():
@@ -77,7 +90,9 @@ def tile_manifest(config, component):
         "name": cfg.module_name,
         "kind": "tile",
         "verilog": [f"{cfg.module_name}.v"],
+        "simulation_models": [SIM_MODEL_FILE] if cfg.dsp == "ecp5" else [],
         "top": cfg.module_name,
+        "target_primitives": ["MULT18X18D"] if cfg.dsp == "ecp5" else [],
         "parameters": cfg.to_json(),
         "algorithm": {
             "name": f"F({cfg.m}x{cfg.m}, {cfg.r}x{cfg.r})",
@@ -140,13 +155,16 @@ def tile_manifest(config, component):
 
 
 def write_outputs(out_dir, name, verilog_text, manifest):
-    """Write ``OUT/<name>.v`` and ``OUT/<name>.json``; return their paths."""
+    """Write ``OUT/<name>.v``, ``OUT/<name>.json`` and the simulation models the
+    manifest lists; return the paths of the first two."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         vpath = out / f"{name}.v"
         jpath = out / f"{name}.json"
         vpath.write_text(verilog_text)
+        for model in manifest.get("simulation_models", ()):
+            (out / model).write_text(SIMULATION_MODELS[model])
         jpath.write_text(json.dumps(manifest, indent=2) + "\n")
     except OSError as exc:
         raise ValueError(f"output folder {str(out_dir)!r} is not writable: {exc.strerror}") from None

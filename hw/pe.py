@@ -9,9 +9,16 @@ so every engine works with every kind:
 ``a``      ``In(signed(w_a))``
 ``b``      ``In(signed(w_b))``
 ``p``      ``Out(signed(w_p))``, ``latency`` cycles later
+``en``     ``In(1, init=1)``: advance the registers
 =========  ========================================
 
-PEs are free-running pipelines; engines stall them with ``EnableInserter``.
+PEs are free-running pipelines. Engines stall them with ``EnableInserter`` and
+also drive ``en``, which reaches the registers inside vendor primitives (an
+``Instance`` is beyond ``EnableInserter``'s reach).
+
+Multiplying PEs come in two builds (``TileConfig.dsp``): ``"inferred"`` writes
+``a * b`` for any flow; ``"ecp5"`` instantiates a MULT18X18D whose own registers
+hold the PE's stages (:mod:`winogen.hw.ecp5`).
 """
 
 from amaranth.hdl import Mux, Module, Signal, signed
@@ -19,9 +26,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gen.bounds import Interval
+from ..gen.config import DSP_PRIMITIVES
 from ..gen.pe import pe_kind as _pe_kind
+from .ecp5 import MULT18X18D_WIDTH, mult18x18d
 
-__all__ = ["ProcessingElement", "MultiplyPE", "AbsDiffPE", "PE_COMPONENTS", "make_pe", "PEArray"]
+__all__ = ["ProcessingElement", "MultiplyPE", "ECP5MultiplyPE", "AbsDiffPE", "PE_COMPONENTS",
+           "make_pe", "PEArray"]
 
 
 def _check_interval(name, value):
@@ -53,6 +63,8 @@ class ProcessingElement(wiring.Component):
     a : In(signed(w_a))
     b : In(signed(w_b))
     p : Out(signed(w_p))
+    en : In(1, init=1)
+        Clock enable of the PE's registers.
     output_interval : Interval
     latency : int
     """
@@ -67,6 +79,7 @@ class ProcessingElement(wiring.Component):
             "a": In(signed(a_interval.width)),
             "b": In(signed(b_interval.width)),
             "p": Out(signed(self.output_interval.width)),
+            "en": In(1, init=1),
         })
 
     def combine(self, m, a, b):
@@ -80,17 +93,23 @@ class ProcessingElement(wiring.Component):
         if stages >= 2:
             a_reg = Signal.like(self.a, name="a_reg")
             b_reg = Signal.like(self.b, name="b_reg")
-            m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
+            with m.If(self.en):
+                m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
             a, b = a_reg, b_reg
             stages -= 1
         value = Signal(signed(self.output_interval.width), name="term")
         m.d.comb += value.eq(self.combine(m, a, b))
-        for i in range(stages):
-            reg = Signal.like(value, name=f"term_d{i + 1}")
-            m.d.sync += reg.eq(value)
-            value = reg
-        m.d.comb += self.p.eq(value)
+        m.d.comb += self.p.eq(self._delay(m, value, stages))
         return m
+
+    def _delay(self, m, value, stages, first=1):
+        """``value`` through ``stages`` registers enabled by ``en``."""
+        for i in range(first, first + stages):
+            reg = Signal.like(value, name=f"term_d{i}")
+            with m.If(self.en):
+                m.d.sync += reg.eq(value)
+            value = reg
+        return value
 
 
 class MultiplyPE(ProcessingElement):
@@ -99,6 +118,33 @@ class MultiplyPE(ProcessingElement):
 
     def combine(self, m, a, b):
         return a * b
+
+
+class ECP5MultiplyPE(MultiplyPE):
+    """``p = a * b`` on an ECP5 MULT18X18D with the PE's registers inside the block.
+
+    Two or more stages use the block's input and output registers; one stage,
+    the output register; further stages trail in the fabric. The latency is
+    that of :class:`MultiplyPE`.
+    """
+
+    def __init__(self, a_interval, b_interval, *, stages=0):
+        super().__init__(a_interval, b_interval, stages=stages)
+        for name, iv in (("a_interval", a_interval), ("b_interval", b_interval)):
+            if iv.width > MULT18X18D_WIDTH:
+                raise ValueError(f"{name} must fit a {MULT18X18D_WIDTH}-bit MULT18X18D operand, "
+                                 f"not {iv.width} bits wide ({iv})")
+
+    def elaborate(self, platform):
+        m = Module()
+        # The block's pipeline register is left out: a further stage does more good as a
+        # fabric register next to the adders the product feeds (the route out of the
+        # DSP slice is long).
+        used = {0: (), 1: ("output",)}.get(self.latency, ("input", "output"))
+        product = mult18x18d(m, self.a, self.b, registers=used, enable=self.en)
+        m.d.comb += self.p.eq(self._delay(m, product, self.latency - len(used),
+                                          first=len(used) + 1))
+        return m
 
 
 class AbsDiffPE(ProcessingElement):
@@ -115,11 +161,21 @@ class AbsDiffPE(ProcessingElement):
 PE_COMPONENTS = {cls.kind: cls for cls in (MultiplyPE, AbsDiffPE)}
 
 
-def make_pe(kind, a_interval, b_interval, *, stages=0):
-    """The PE component of ``kind`` (a name of :data:`winogen.gen.pe.PE_KINDS`)."""
+def make_pe(kind, a_interval, b_interval, *, stages=0, dsp="inferred"):
+    """The PE component of ``kind`` (a name of :data:`winogen.gen.pe.PE_KINDS`).
+
+    ``dsp`` (:data:`~winogen.gen.config.DSP_PRIMITIVES`) picks how a multiplying
+    kind is built; other kinds have one build.
+    """
     name = _pe_kind(kind).name
     if name not in PE_COMPONENTS:
         raise ValueError(f"pe must be one of {', '.join(PE_COMPONENTS)} in hardware, not {name!r}")
+    if dsp not in DSP_PRIMITIVES:
+        raise ValueError(f"dsp must be one of {', '.join(DSP_PRIMITIVES)}, not {dsp!r}")
+    if dsp == "ecp5":
+        if name != MultiplyPE.kind:
+            raise ValueError(f"dsp='ecp5' applies to multiplying PEs (pe='mul'), not pe={name!r}")
+        return ECP5MultiplyPE(a_interval, b_interval, stages=stages)
     return PE_COMPONENTS[name](a_interval, b_interval, stages=stages)
 
 
@@ -134,34 +190,41 @@ class PEArray(wiring.Component):
         Per-element operand ranges (equal lengths).
     stages : int
         Register stages of every PE.
+    dsp : str
+        Build of multiplying PEs (see :func:`make_pe`).
 
     Members
     -------
     a : In(ArrayLayout(signed(w_a), count))
     b : In(ArrayLayout(signed(w_b), count))
     p : Out(ArrayLayout(signed(w_p), count))
+    en : In(1, init=1)
+        Clock enable of every PE.
     output_intervals : list of Interval
     latency : int
     """
 
-    def __init__(self, kind, a_intervals, b_intervals, *, stages=0):
+    def __init__(self, kind, a_intervals, b_intervals, *, stages=0, dsp="inferred"):
         if len(a_intervals) != len(b_intervals) or not a_intervals:
             raise ValueError(f"a_intervals and b_intervals must be non-empty and of equal length, "
                              f"not {len(a_intervals)} and {len(b_intervals)}")
         self.kind = kind
         self.latency = _check_stages(stages)
-        self.pes = [make_pe(kind, a, b, stages=stages) for a, b in zip(a_intervals, b_intervals)]
+        self.pes = [make_pe(kind, a, b, stages=stages, dsp=dsp)
+                    for a, b in zip(a_intervals, b_intervals)]
         self.output_intervals = [pe.output_interval for pe in self.pes]
         count = len(self.pes)
         super().__init__({
             "a": In(data.ArrayLayout(signed(max(iv.width for iv in a_intervals)), count)),
             "b": In(data.ArrayLayout(signed(max(iv.width for iv in b_intervals)), count)),
             "p": Out(data.ArrayLayout(signed(max(iv.width for iv in self.output_intervals)), count)),
+            "en": In(1, init=1),
         })
 
     def elaborate(self, platform):
         m = Module()
         for i, pe in enumerate(self.pes):
             m.submodules[f"pe{i}"] = pe
-            m.d.comb += [pe.a.eq(self.a[i]), pe.b.eq(self.b[i]), self.p[i].eq(pe.p)]
+            m.d.comb += [pe.a.eq(self.a[i]), pe.b.eq(self.b[i]), self.p[i].eq(pe.p),
+                         pe.en.eq(self.en)]
         return m

@@ -130,7 +130,8 @@ class _TileEngine(wiring.Component):
         datapath = Module()
         result = self._datapath(datapath, self.tiles.payload, filter_reg)
         m.submodules.datapath = EnableInserter(en)(datapath)
-        m.d.comb += self.outputs.payload.eq(result)
+        # EnableInserter cannot reach into vendor primitives: the PEs take `en` as a port.
+        m.d.comb += [self.pe_array.en.eq(en), self.outputs.payload.eq(result)]
         return m
 
 
@@ -155,7 +156,8 @@ class WinogradTile(_TileEngine):
         cfg = self.config
         hw = cfg.hardware
         self.input_transform = ConstTransform2D(hw.BT, cfg.data_interval, stages=cfg.input_stages)
-        self.pe_array = PEArray(cfg.pe, cfg.v_intervals, cfg.u_intervals, stages=cfg.pe_stages)
+        self.pe_array = PEArray(cfg.pe, cfg.pe_a_intervals, cfg.pe_b_intervals,
+                                stages=cfg.pe_stages, dsp=cfg.dsp)
         self.output_transform = ConstTransform2D(hw.AT, cfg.product_intervals,
                                                  stages=cfg.output_stages)
         self.filter_transform = None
@@ -214,8 +216,8 @@ class DirectTile(_TileEngine):
     def _build_blocks(self):
         cfg = self.config
         mm, rr = cfg.m ** 2, cfg.r ** 2
-        self.pe_array = PEArray(cfg.pe, [cfg.data_interval] * (mm * rr),
-                                [cfg.weight_interval] * (mm * rr), stages=cfg.pe_stages)
+        self.pe_array = PEArray(cfg.pe, cfg.pe_a_intervals, cfg.pe_b_intervals,
+                                stages=cfg.pe_stages, dsp=cfg.dsp)
         term = self.pe_array.output_intervals[0]
         self.adder_trees = [ConstMatVec([[1] * rr], [term] * rr, stages=cfg.output_stages)
                             for _ in range(mm)]

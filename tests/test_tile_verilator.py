@@ -11,7 +11,7 @@ import json
 import pytest
 
 from winogen.gen.config import TileConfig
-from winogen.hw.generate import generate_tile
+from winogen.hw.generate import generate_tile, simulation_sources
 from winogen.sim import build as vbuild
 
 pytestmark = pytest.mark.verilator
@@ -28,6 +28,12 @@ CONFIGS += [
                descale_stages=0, filter_transform="online", filter_stages=0),
     TileConfig(2, 3, 8, 8, algorithm="direct"),
     TileConfig(4, 3, 4, 4, algorithm="direct", pe_stages=1, output_stages=1),
+    # ECP5 MULT18X18D PEs (through the simulation model), each register mapping:
+    # input+output in the block, plus a fabric stage, output only, and none.
+    TileConfig(2, 3, 8, 8, preset="lavin", dsp="ecp5"),
+    TileConfig(4, 3, 8, 8, preset="lavin", dsp="ecp5", pe_stages=3),
+    TileConfig(2, 3, 8, 8, algorithm="direct", dsp="ecp5", pe_stages=1),
+    TileConfig(2, 3, 6, 6, preset="lavin", dsp="ecp5", pe_stages=0, output_stages=3),
 ]
 
 
@@ -37,7 +43,7 @@ def _id(cfg):
         extra.append("online")
     if cfg.keep_scale:
         extra.append("keep")
-    if cfg.latency < 5:
+    if cfg.latency < 5 or cfg.dsp != "inferred":
         extra.append(f"lat{cfg.latency}")
     preset = "" if cfg.algorithm == "direct" else f"_{cfg.preset}"
     return cfg.module_name + preset + "".join("_" + e for e in extra)
@@ -52,8 +58,9 @@ def built(tmp_path_factory):
         if key not in cache:
             out = tmp_path_factory.mktemp(key)
             vpath, jpath, manifest = generate_tile(cfg, out)
-            vbuild.lint([vpath], manifest["top"])
-            handle = vbuild.build([vpath], manifest["top"])
+            sources = simulation_sources(out, manifest)
+            vbuild.lint(sources, manifest["top"])
+            handle = vbuild.build(sources, manifest["top"])
             cache[key] = (handle, jpath, manifest)
         return cache[key]
     return get
