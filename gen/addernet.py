@@ -77,7 +77,7 @@ from math import lcm
 
 import numpy as np
 
-__all__ = ["ADDER_MATRIX_SETS", "adder_matrices", "integer_adder_transforms",
+__all__ = ["ADDER_MATRIX_SETS", "adder_matrices", "load_adder_matrices", "integer_adder_transforms",
            "adder_direct_conv2d", "adder_winograd_conv2d", "compare_adder_models"]
 
 _H = Fraction(1, 2)
@@ -158,6 +158,50 @@ def adder_matrices(spec, m=None, r=None):
                          f"BT {expected['BT']} (n = m + r - 1), not AT {shapes['AT']}, "
                          f"G {shapes['G']}, BT {shapes['BT']}")
     return AT, G, BT
+
+
+def load_adder_matrices(path, m=None, r=None):
+    """User matrices ``(Aᵀ, G, Bᵀ)`` from a JSON file, validated as :func:`adder_matrices` does.
+
+    The file holds one object ``{"AT": [[...]], "G": [[...]], "BT": [[...]]}``; entries are
+    integers or exact rationals as strings (``"1/2"``). Floats are refused (they are not
+    exact).
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, is not such an object, or the matrices have the wrong
+        shapes; the message names the file.
+    """
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ValueError(f"adder matrix file {str(path)!r} must be a readable JSON file, not "
+                         f"missing or unreadable ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"adder matrix file {str(path)!r} must hold valid JSON, not text "
+                         f"failing at line {e.lineno} ({e.msg})") from None
+    if not isinstance(data, dict) or set(data) != {"AT", "G", "BT"}:
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"adder matrix file {str(path)!r} must hold an object with keys AT, "
+                         f"G, BT, not {got!r}")
+    for key in ("AT", "G", "BT"):
+        rows = data[key]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise ValueError(f"adder matrix file {str(path)!r}: {key} must be a list of rows, "
+                             f"not {rows!r}")
+        for row in rows:
+            for x in row:
+                if isinstance(x, bool) or not isinstance(x, (int, str)):
+                    raise ValueError(f"adder matrix file {str(path)!r}: {key} entries must be "
+                                     f"integers or rationals as strings such as \"1/2\", "
+                                     f"not {x!r}")
+    try:
+        return adder_matrices((data["AT"], data["G"], data["BT"]), m, r)
+    except ValueError as e:
+        raise ValueError(f"adder matrix file {str(path)!r}: {e}") from None
 
 
 def integer_adder_transforms(AT, G, BT):

@@ -30,6 +30,20 @@ def _int(name):
     return int_argument(name)
 
 
+def _adder_matrices(text):
+    """``--adder-matrices``: a set name, or a JSON file of user matrices (shapes checked)."""
+    if text in ("standard", "balanced"):
+        return text
+    if not text.endswith(".json"):
+        raise argparse.ArgumentTypeError(f"adder_matrices must be standard, balanced or a "
+                                         f"FILE.json, not {text!r}")
+    from .addernet import load_adder_matrices
+    try:
+        return load_adder_matrices(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_tile_arguments(p, *, algorithm=True):
     """Arguments shared by every command that builds a :class:`TileConfig`.
 
@@ -49,8 +63,11 @@ def add_tile_arguments(p, *, algorithm=True):
                               "same streams (default: %(default)s)")
     alg.add_argument("--pe", choices=sorted(PE_KINDS), default="mul",
                      help="processing-element kind (default: %(default)s)")
-    alg.add_argument("--adder-matrices", choices=("standard", "balanced"), default="standard",
-                     help="Winograd F(2,3) transforms of --pe adder engines (default: %(default)s)")
+    alg.add_argument("--adder-matrices", type=_adder_matrices, default="standard",
+                     metavar="{standard,balanced,FILE.json}",
+                     help="Winograd transforms of --pe adder engines: the F(2,3) sets standard "
+                          "or balanced, or a JSON file {\"AT\": …, \"G\": …, \"BT\": …} of "
+                          "integers and \"p/q\" strings (default: %(default)s)")
     num = p.add_argument_group("arithmetic")
     num.add_argument("--data-width", type=_width("data_width"), default=8,
                      help="signed activation width, 2..16 (default: %(default)s)")

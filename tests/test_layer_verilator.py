@@ -1,10 +1,15 @@
 """Emitted layer-engine Verilog under Verilator: lint, bit-exact layers, utilisation, errors, driver.
 
-Four engines are generated (and linted with ``verilator --lint-only -Wall``), each built
+Seven engines (four multiply, three AdderNet) are generated (and linted with ``verilator --lint-only -Wall``), each built
 once, and each runs many layers per build — the layer shape is a run-time parameter —
 through the cocotb testbench :mod:`winogen.sim.tb_layer`, which compares every output
 map bit for bit with :func:`~winogen.gen.layer.layer_golden` (and, on marked layers, with
-an independent ``scipy.signal.correlate`` reference).
+an independent ``scipy.signal.correlate`` reference). The AdderNet engines (``pe="adder"``:
+direct, and Winograd with the standard and the balanced F(2,3) matrices) run multi-channel
+layers with padding and C_in not a multiple of P_in (lanes beyond C_in carry random
+activations and stale weights, which the engine must mask), against the AdderNet golden
+models that ``layer_golden`` calls (themselves checked against brute-force loops in
+test_addernet.py).
 """
 
 import json
@@ -37,6 +42,17 @@ ENGINES = {
     "direct25_p1": LayerConfig(TileConfig(2, 5, 6, 6, algorithm="direct"),
                                max_height=12, max_width=12, max_cin=4, max_cout=4,
                                output_width=10, rounding="half_up"),
+    # AdderNet: P 2x2 with C_in = 3 masks lane 1 of the second channel group.
+    "adder_direct23_p2": LayerConfig(TileConfig(2, 3, 6, 6, pe="adder", algorithm="direct"),
+                                     max_height=9, max_width=9, max_cin=4, max_cout=3,
+                                     p_in=2, p_out=2, output_width=8),
+    "adder_wino23_std_p2": LayerConfig(TileConfig(2, 3, 6, 6, pe="adder"),
+                                       max_height=9, max_width=9, max_cin=4, max_cout=3,
+                                       p_in=2, p_out=2),
+    "adder_wino23_bal_p2_online": LayerConfig(
+        TileConfig(2, 3, 6, 6, pe="adder", adder_matrices="balanced", filter_transform="online"),
+        max_height=9, max_width=9, max_cin=4, max_cout=3, p_in=2, p_out=2, output_width=9,
+        rounding="half_up"),
 }
 
 
@@ -68,6 +84,21 @@ LAYERS = {
         _layer(9, 11, 3, 2, 2, shift=6, seed=31),
         _layer(5, 7, 1, 1, 0, shift=0, seed=32),
         _layer(12, 12, 4, 4, 2, shift=9, stall=0.0, seed=33, pattern="extreme"),
+    ],
+    "adder_direct23_p2": [
+        _layer(9, 8, 3, 3, 1, shift=3, seed=71),
+        _layer(7, 9, 4, 2, 1, shift=4, seed=72, pattern="extreme"),
+        _layer(5, 6, 1, 3, 0, shift=1, stall=0.0, seed=73),
+    ],
+    "adder_wino23_std_p2": [
+        _layer(9, 8, 3, 3, 1, seed=81),
+        _layer(6, 7, 4, 1, 0, seed=82, pattern="extreme"),
+        _layer(5, 5, 1, 2, 1, stall=0.0, seed=83),
+    ],
+    "adder_wino23_bal_p2_online": [
+        _layer(9, 8, 3, 3, 1, shift=3, seed=91),
+        _layer(7, 6, 4, 2, 1, shift=5, seed=92, pattern="extreme"),
+        _layer(6, 5, 3, 1, 0, shift=2, stall=0.0, seed=93),
     ],
 }
 
