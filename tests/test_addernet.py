@@ -233,3 +233,95 @@ def test_cli_generates_adder_tile(tmp_path):
 def test_winograd_adder_refuses_options_it_would_ignore(option, value):
     with pytest.raises(ValueError, match=f"{option} does not apply to Winograd adder engines"):
         TileConfig(2, 3, 8, 8, pe="adder", **{option: value})
+
+
+# -- layer level ----------------------------------------------------------------------------------
+
+def brute_requantize(v, shift, width, rounding):
+    """Exact rational rounding of v / 2**shift, then saturation (independent of gen.layer)."""
+    from fractions import Fraction
+    import math
+    q = Fraction(int(v), 1 << shift)
+    # Python's round() of a Fraction rounds half to even
+    q = round(q) if rounding == "half_even" else math.floor(q + Fraction(1, 2))
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return min(max(q, lo), hi)
+
+
+@pytest.mark.parametrize("spec", ["direct", "standard", "balanced", "user"])
+@pytest.mark.parametrize("output_width,rounding", [(None, "half_even"), (7, "half_even"),
+                                                   (6, "half_up")])
+def test_layer_golden_matches_brute_force_loops(spec, output_width, rounding):
+    from winogen.gen.layer import LayerRun, layer_golden
+    extra = ({"algorithm": "direct"} if spec == "direct" else
+             {"adder_matrices": adder_matrices("standard")} if spec == "user" else
+             {"adder_matrices": spec})
+    cfg = LayerConfig(TileConfig(2, 3, 5, 4, pe="adder", **extra), max_height=7, max_width=7,
+                      max_cin=3, max_cout=2, p_in=2, output_width=output_width,
+                      rounding=rounding)
+    rng = np.random.default_rng(12)
+    for run in (LayerRun(5, 7, 3, 2, padding=1, shift=4), LayerRun(4, 3, 1, 2, padding=0, shift=2),
+                LayerRun(6, 5, 2, 1, padding=1, shift=0)):
+        x = rng.integers(-16, 16, (run.cin, run.height, run.width))
+        w = rng.integers(-8, 8, (run.cout, run.cin, 3, 3))
+        if spec == "direct":
+            ref = brute_direct(x[None], w, run.padding)[0]
+        else:
+            ref = brute_winograd(x[None], w, "standard" if spec == "user" else spec,
+                                 run.padding)[0] * 4
+        if output_width is not None:
+            ref = np.vectorize(lambda v: brute_requantize(v, run.shift, output_width, rounding),
+                               otypes=[object])(ref)
+        got = layer_golden(cfg, run, x, w)
+        assert got.shape == ref.shape == run.output_shape(cfg)
+        assert (got.astype(object) == ref).all(), (spec, run)
+        # every value is in the range the hardware widths were derived from
+        if output_width is None:
+            iv = cfg.exact_output_interval
+            assert iv.lo <= got.min() and got.max() <= iv.hi
+
+
+def test_cli_adder_layer_engines_and_matrix_file_errors(tmp_path, capsys):
+    import json
+    from winogen.gen.cli import main
+    small = ["--m", "2", "--r", "3", "--max-width", "6", "--max-height", "6", "--max-cin", "2",
+             "--max-cout", "2", "--pe", "adder"]
+    std = adder_matrices("standard")
+    good = {"AT": [[str(x) for x in row] for row in std[0]],
+            "G": [[str(x) for x in row] for row in std[1]],
+            "BT": [[str(x) for x in row] for row in std[2]]}
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    for engine, extra in (("direct", []), ("conv", ["--adder-matrices", "balanced"]),
+                          ("conv", ["--adder-matrices", str(tmp_path / "good.json")])):
+        out = tmp_path / f"{engine}{len(extra)}{extra[-1][-4:] if extra else ''}"
+        assert main(["generate", engine, *small, *extra, "-o", str(out)]) == 0
+        manifest = json.loads(next(out.glob("*.json")).read_text())
+        assert manifest["pe"] == "adder" and manifest["multipliers"] == 0
+        assert manifest["kind"] == "layer"
+    assert manifest["name"].startswith("winoconv_f2x2_3x3_adder_usr")
+    capsys.readouterr()
+    bad = dict(good, BT=good["BT"][:3])
+    cases = {
+        "shape.json": (json.dumps(bad), r"adder matrix file '.*shape\.json': adder matrices must "
+                                        r"have shapes AT \(2, 4\), G \(4, 3\), BT \(4, 4\)"),
+        "keys.json": (json.dumps({"AT": good["AT"]}), "must hold an object with keys AT, G, BT"),
+        "float.json": (json.dumps(dict(good, G=[[0.5] * 3] * 4)), "entries must be integers or "
+                                                                  "rationals"),
+        "broken.json": ("{", "must hold valid JSON"),
+        "missing.json": (None, "must be a readable JSON file"),
+    }
+    import re
+    for name, (text, message) in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        status = main(["generate", "conv", *small, "--adder-matrices", str(tmp_path / name),
+                       "-o", str(tmp_path / "never")])
+        err = capsys.readouterr().err
+        assert status == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith("winogen: error: ") and re.search(message, err), err
+    # right shape for F(2,3), wrong for F(4,3): TileConfig's check
+    status = main(["generate", "conv", *small[:1], "4", *small[2:], "--adder-matrices",
+                   str(tmp_path / "good.json"), "-o", str(tmp_path / "never")])
+    err = capsys.readouterr().err
+    assert status == 2 and "must have shapes AT (4, 6), G (6, 3), BT (6, 6)" in err
+    assert not (tmp_path / "never").exists()

@@ -5,6 +5,7 @@ Tiny engines (F(2,3), 8×8 maps, 4 channels, P 2×2) run whole layers bit-exact 
 Verilog is checked again under Verilator in test_layer_verilator.py.
 """
 
+import json
 import math
 import random
 
@@ -319,3 +320,78 @@ def test_engine_rejects_wrong_config():
         DirectConv(WINO)
     with pytest.raises(TypeError, match="config must be a LayerConfig"):
         WinogradConv(TileConfig(2, 3))
+
+
+# -- AdderNet layer engines (pe="adder") ----------------------------------------------------------
+
+ADDER_ENGINES = [
+    LayerConfig(TileConfig(2, 3, 6, 6, pe="adder", algorithm="direct"), max_height=6,
+                max_width=6, max_cin=3, max_cout=3, p_in=2, p_out=2, output_width=8),
+    LayerConfig(TileConfig(2, 3, 6, 6, pe="adder"), max_height=6, max_width=6, max_cin=3,
+                max_cout=3, p_in=2, p_out=2),
+    LayerConfig(TileConfig(2, 3, 6, 6, pe="adder", adder_matrices="balanced",
+                           filter_transform="online"),
+                max_height=6, max_width=6, max_cin=3, max_cout=3, p_in=2, p_out=2,
+                output_width=9, rounding="half_up"),
+]
+
+
+@pytest.mark.parametrize("cfg", ADDER_ENGINES, ids=lambda c: c.module_name)
+def test_adder_layers_bit_exact_with_masked_lanes(cfg):
+    # C_in = 3 and 1 on P_in = 2: lane 1 of the last group holds random activations and
+    # never-written or stale weights; pe(x, w) = -|x - w| is not 0 there, so only masking
+    # the terms gives the golden output. Padding 1 feeds zeros that do count.
+    runs = [LayerRun(6, 5, 3, 3, padding=1, shift=2), LayerRun(5, 6, 1, 2, padding=0, shift=1),
+            LayerRun(4, 4, 2, 3, padding=1, shift=0), LayerRun(6, 6, 3, 1, padding=1, shift=3)]
+    check_jobs(cfg, runs, seed=9, stall_in=0.3, stall_out=0.3)
+    assert cfg.masks_lanes
+
+
+def test_adder_layer_widths_come_from_the_pe_interval():
+    from winogen.gen.bounds import Interval, transform2d_intervals
+    t = TileConfig(2, 3, 8, 8, pe="adder", algorithm="direct")
+    cfg = LayerConfig(t, max_cin=5)
+    term = t.pe_kind.output_interval(t.data_interval, t.weight_interval)
+    assert term == Interval(-255, 0)
+    assert cfg.accumulator_intervals == [Interval(-255 * 9 * 5, 0)] * 4
+    assert cfg.exact_output_interval == Interval(-255 * 9 * 5, 0)
+    w = LayerConfig(TileConfig(2, 3, 8, 8, pe="adder", adder_matrices="balanced"), max_cin=5)
+    assert w.accumulator_intervals == [iv.times(5) for iv in w.tile.product_intervals]
+    assert all(iv.hi == 0 for iv in w.accumulator_intervals)
+    # the adder Winograd output is A'ᵀ M A' as is (no division): its range, not r²·C_in terms
+    outs = transform2d_intervals(w.tile.hardware.AT, w.accumulator_intervals)
+    assert w.exact_output_interval == Interval(min(i.lo for i in outs), max(i.hi for i in outs))
+    assert w.full_output_width == w.exact_output_interval.width
+    assert not w.tile.removes_scale and w.tile.scale_divisor == 1
+    mul = LayerConfig(TileConfig(2, 3, 8, 8), max_cin=5)
+    assert not mul.masks_lanes and cfg.masks_lanes and w.masks_lanes
+    names = {c.module_name for c in (cfg, w, LayerConfig(TileConfig(2, 3, 8, 8, pe="adder")),
+                                     mul)}
+    assert len(names) == 4     # the matrix set is part of the name
+
+
+def test_adder_layer_config_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="keep_scale does not apply to Winograd adder engines"):
+        LayerConfig(TileConfig(2, 3, pe="adder", keep_scale=True))
+    with pytest.raises(ValueError, match="F\\(2,3\\) only"):
+        LayerConfig(TileConfig(4, 3, pe="adder"))
+    with pytest.raises(TypeError, match="tile must be a TileConfig, not 'adder'"):
+        LayerConfig("adder")
+    with pytest.raises(ValueError, match="p_in must be an integer from 1 to 4, not 5"):
+        LayerConfig(TileConfig(2, 3, pe="adder", algorithm="direct"), max_cin=4, p_in=5)
+
+
+def test_adder_layer_manifest():
+    from winogen.hw.layer import layer_manifest
+    cfg = ADDER_ENGINES[1]
+    engine = make_layer_engine(cfg)
+    manifest = layer_manifest(cfg, engine)
+    assert manifest["pe"] == "adder" and manifest["multipliers"] == 0
+    assert manifest["processing_elements"] == cfg.multipliers == 2 * 2 * 16
+    assert manifest["unused_lanes"] == "PE terms masked to 0"
+    assert manifest["scale"]["adder_output_scale"] == 4 and manifest["scale"]["divisor"] == 1
+    assert manifest["algorithm"]["hardware"]["AT"] == [[2, 1, 1, 0], [0, 1, -1, -2]]
+    assert "adder_winograd_conv2d" in manifest["function"]
+    again = LayerConfig.from_json(json.loads(json.dumps(manifest["parameters"])))
+    assert again.to_json() == cfg.to_json() and again.tile.hardware == cfg.tile.hardware
+    Fragment.get(engine, None)
