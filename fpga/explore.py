@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 
-from ..gen.config import ALGORITHMS, FILTER_TRANSFORMS, TileConfig
+from ..gen.config import ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS, TileConfig
 from ..gen.pe import PE_KINDS
 from ..gen.points import PRESETS
 from .synth import DEFAULT_FREQ_MHZ, TARGETS, SynthError, parse_device, synth
@@ -66,6 +66,7 @@ GRID_KEYS = {
     "pe": ("processing-element kinds", ["mul"]),
     "algorithms": ("winograd, direct", ["winograd", "direct"]),
     "pipeline": ("register stages per transform (as winogen generate --pipeline)", [2]),
+    "dsp": ("multiplier builds: inferred, ecp5 (MULT18X18D with its registers)", ["inferred"]),
     "filter_transforms": ("online, offline", ["offline"]),
     "pin": ("input channels per cycle (layer engines)", [1]),
     "pout": ("output channels per cycle (layer engines)", [1]),
@@ -85,7 +86,7 @@ PUBLISHED = (
 #: Columns of ``explore.csv`` in order.
 COLUMNS = (
     "label", "kind", "algorithm", "m", "r", "n", "preset", "data_width", "weight_width", "pe",
-    "filter_transform", "pipeline", "input_stages", "pe_stages", "output_stages",
+    "filter_transform", "pipeline", "dsp_build", "input_stages", "pe_stages", "output_stages",
     "filter_stages", "descale_stages", "p_in", "p_out", "name", "multipliers",
     "processing_elements", "lut", "ff", "dsp", "bram", "carry", "fits", "fmax_mhz",
     "constraint_mhz", "timing_met", "latency", "latency_ns", "initiation_interval",
@@ -216,6 +217,8 @@ def normalize_grid(grid):
             values = [_choice_value(key, v, ALGORITHMS) for v in values]
         elif key == "filter_transforms":
             values = [_choice_value(key, v, FILTER_TRANSFORMS) for v in values]
+        elif key == "dsp":
+            values = [_choice_value(key, v, DSP_PRIMITIVES) for v in values]
         g[key] = list(dict.fromkeys(values))
     if "engine" in given:
         engines = [_choice_value("engine", v, ("tile", "layer"))
@@ -336,21 +339,24 @@ def configurations(grid):
     """
     points, seen, dup = [], set(), 0
     axes = ("engine", "algorithms", "m", "r", "presets", "widths", "pe", "filter_transforms",
-            "pipeline", "pin", "pout")
+            "pipeline", "dsp", "pin", "pout")
     for combo in itertools.product(*(grid[a] for a in axes)):
         v = dict(zip(("engine", "algorithm", "m", "r", "preset", "widths", "pe",
-                      "filter_transform", "pipeline", "pin", "pout"), combo))
+                      "filter_transform", "pipeline", "dsp", "pin", "pout"), combo))
         kind = v["engine"]
         if kind == "tile" and (v["pin"], v["pout"]) != (grid["pin"][0], grid["pout"][0]):
             continue  # parallelism axes do not apply to tiles
         if v["algorithm"] == "direct":
             # Not used by the direct engine: normalize so duplicates collapse.
             v["preset"], v["filter_transform"] = "default", "offline"
+        if v["pe"] != "mul":
+            v["dsp"] = "inferred"   # only multiplying PEs have DSP builds
         try:
             tile = TileConfig(m=v["m"], r=v["r"], data_width=v["widths"][0],
                               weight_width=v["widths"][1], preset=v["preset"],
                               algorithm=v["algorithm"], pe=v["pe"],
-                              filter_transform=v["filter_transform"], **_stages(v["pipeline"]))
+                              filter_transform=v["filter_transform"], dsp=v["dsp"],
+                              **_stages(v["pipeline"]))
             if kind == "tile":
                 config = tile
             else:
@@ -381,6 +387,8 @@ def _label(point):
     if t.algorithm == "winograd" and t.filter_transform == "online":
         text += " onl"
     text += f" p{v['pipeline']}"
+    if t.dsp != "inferred":
+        text += f" {t.dsp}"
     if point.kind == "layer":
         text += f" P{point.config.p_in}x{point.config.p_out}"
     return text
@@ -503,7 +511,8 @@ def _row(point, record, run_spec):
         "preset": t.preset if t.algorithm == "winograd" else "",
         "data_width": t.data_width, "weight_width": t.weight_width, "pe": t.pe,
         "filter_transform": t.filter_transform if t.algorithm == "winograd" else "",
-        "pipeline": v["pipeline"], "input_stages": t.input_stages, "pe_stages": t.pe_stages,
+        "pipeline": v["pipeline"], "dsp_build": t.dsp, "input_stages": t.input_stages,
+        "pe_stages": t.pe_stages,
         "output_stages": t.output_stages, "filter_stages": t.filter_stages,
         "descale_stages": t.descale_stages,
         "p_in": point.config.p_in if point.kind == "layer" else None,

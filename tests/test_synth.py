@@ -264,3 +264,27 @@ def test_missing_tool(out_small, monkeypatch, tmp_path):
             synth(out_small, "ecp5")
     finally:
         yosys._version.cache_clear()
+
+
+def test_abc9_crash_is_recognised():
+    """The Yosys 0.69 ABC9 reintegration failure that synth works around with -dff."""
+    crash = ("2.46.15.7. Executing ABC_OPS_REINTEGRATE pass (reintegrate ABC mapped design "
+             "into module).\n<suppressed ~5088 debug messages>\nERROR: Assert `GetSize(conn.first)"
+             " == GetSize(conn.second)' failed in kernel/rtlil.cc:3097.\n")
+    assert synth_mod._ABC9_CRASH_RE.search(crash)
+    assert not synth_mod._ABC9_CRASH_RE.search("ERROR: Module `foo' referenced but not found\n")
+
+
+@pytest.mark.synth
+def test_winograd_adder_tile_synthesizes(tmp_path):
+    """The pipelined Winograd AdderNet tile made Yosys 0.69's ABC9 fail; synth must still map it."""
+    from winogen.gen.config import TileConfig
+    from winogen.hw.generate import generate_tile
+    cfg = TileConfig(2, 3, 8, 8, pe="adder")
+    generate_tile(cfg, tmp_path)
+    report = synth(tmp_path, "ecp5", place=False)
+    assert report["resources"]["dsp"] == 0 and report["resources"]["lut"] > 0
+    if report["yosys_workaround"] is not None:
+        assert "synth_ecp5 -dff" in report["yosys_workaround"]
+        assert "-dff" in (tmp_path / "reports" / "ecp5" / "synth.ys").read_text()
+        assert "Yosys workaround" in (tmp_path / "reports" / "ecp5.md").read_text()
