@@ -86,6 +86,9 @@ class LayerConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)
         if not isinstance(self.tile, TileConfig):
             raise TypeError(f"tile must be a TileConfig, not {self.tile!r}")
+        if self.tile.dsp != "inferred":
+            # The layer cores do not drive the PEs' clock enable (tile engines do).
+            raise ValueError(f"layer engines take tile.dsp='inferred' only, not {self.tile.dsp!r}")
         for key in ("max_height", "max_width"):
             set_(key, _check_int(key, getattr(self, key), 1, 4096))
         for key in ("max_cin", "max_cout"):

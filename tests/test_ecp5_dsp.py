@@ -88,3 +88,11 @@ def test_f23_tile_meets_200_mhz_on_lfe5u_85f_8(f23):
     assert report["resources"]["dsp"] == report["cells"]["MULT18X18D"] == cfg.multipliers
     assert report["timing"]["fmax_mhz"] >= 200, report["timing"]
     assert json.loads((out / "reports" / "ecp5.json").read_text())["timing"]["met"] is True
+
+
+def test_layer_engines_refuse_the_ecp5_build(tmp_path):
+    from winogen.gen.layer import LayerConfig
+    with pytest.raises(ValueError, match=r"layer engines take tile.dsp='inferred' only, not 'ecp5'"):
+        LayerConfig(tile=TileConfig(2, 3, preset="lavin", dsp="ecp5"))
+    assert main(["generate", "conv", "--m", "2", "--r", "3", "--dsp", "ecp5",
+                 "-o", str(tmp_path / "o")]) == 2
