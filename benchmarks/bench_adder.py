@@ -51,9 +51,17 @@ def engines(args, cin, h, w, cout):
 
 
 def _synth_one(cfg, folder, nodsp, args):
+    place = args.place and (args.place_nodsp or not nodsp)
+    old = folder / "reports" / "ecp5.json"
+    if args.reuse and old.is_file():
+        rep = json.loads(old.read_text())
+        same = (rep["parameters"] == json.loads(json.dumps(cfg.to_json()))
+                and rep["nodsp"] == nodsp and (rep["timing"] is not None) == place
+                and (not place or rep["timing"]["constraint_mhz"] == args.freq))
+        if same:
+            return rep, rep["wall_time_s"]["total"]
     generate_layer(cfg, folder)
     t0 = time.monotonic()
-    place = args.place and (args.place_nodsp or not nodsp)
     rep = synth(folder, "ecp5", freq_mhz=args.freq, place=place, nodsp=nodsp)
     return rep, time.monotonic() - t0
 
@@ -79,6 +87,10 @@ def main(argv=None):
     ap.add_argument("--simulate", action="store_true",
                     help="run the layer in Verilator and check it against layer_golden")
     ap.add_argument("-j", "--jobs", type=int, default=1, help="synthesis runs in parallel")
+    ap.add_argument("--variants", default="dsp,nodsp",
+                    help="synthesis variants to run: dsp, nodsp or both (default dsp,nodsp)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse reports already in -o made with the same engine and options")
     ap.add_argument("-o", "--output", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = ap.parse_args(argv)
@@ -106,8 +118,11 @@ def main(argv=None):
 
     jobs = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        variants = [v.strip() for v in args.variants.split(",")]
+        if not variants or set(variants) - {"dsp", "nodsp"}:
+            ap.error(f"variants must be dsp, nodsp or dsp,nodsp, not {args.variants!r}")
         for label, cfg in configs:
-            for nodsp in (False, True):
+            for nodsp in [v == "nodsp" for v in variants]:
                 folder = root / f"{cfg.module_name}{'_nodsp' if nodsp else ''}"
                 place = args.place and (args.place_nodsp or not nodsp)
                 print(f"[{label}] synth_ecp5{' -nodsp' if nodsp else ''} "
@@ -123,6 +138,8 @@ def main(argv=None):
                  + engine_latency(cfg))
         row = {"engine": label, "module": cfg.module_name, "pes": cfg.multipliers}
         for nodsp in (False, True):
+            if (label, nodsp) not in reports:
+                continue
             rep, seconds = reports[label, nodsp]
             res = rep["resources"]
             mults = {c: rep["cells"].get(c, 0) for c in MULTIPLIER_CELLS if rep["cells"].get(c)}
@@ -153,16 +170,15 @@ def main(argv=None):
     for r in rows:
         cycles = r["layer_cycles_model"] if r["layer_cycles_measured"] is None else \
             f"{r['layer_cycles_measured']} (model {r['layer_cycles_model']})"
-        print("| " + " | ".join(fmt(v) for v in (
-            r["engine"], r["pes"], r["lut4"], r["ff"], r["mult18x18d"], r["dp16kd"],
-            r["fmax_mhz"], r["nodsp_lut4"], r["nodsp_ff"], r["nodsp_mult18x18d"],
-            r["nodsp_dp16kd"], r["nodsp_fmax_mhz"], cycles)) + " |")
+        print("| " + " | ".join(fmt(r.get(k)) for k in (
+            "engine", "pes", "lut4", "ff", "mult18x18d", "dp16kd", "fmax_mhz", "nodsp_lut4",
+            "nodsp_ff", "nodsp_mult18x18d", "nodsp_dp16kd", "nodsp_fmax_mhz")) + f" | {cycles} |")
     by = {r["engine"]: r for r in rows}
-    if "mul-direct" in by and "adder-direct" in by:
+    if "nodsp_lut4" in by.get("mul-direct", {}) and "nodsp_lut4" in by.get("adder-direct", {}):
         a, m = by["adder-direct"], by["mul-direct"]
         print(f"\nadder-direct / mul-direct LUT4 with -nodsp: {a['nodsp_lut4'] / m['nodsp_lut4']:.3f}"
               f"; multiplier cells in adder engines: "
-              f"{sum(sum(r[k].values()) for r in rows if r['engine'].startswith('adder') for k in ('multiplier_cells', 'nodsp_multiplier_cells'))}")
+              f"{sum(sum(r.get(k, {}).values()) for r in rows if r['engine'].startswith('adder') for k in ('multiplier_cells', 'nodsp_multiplier_cells'))}")
     return 0
 
 
