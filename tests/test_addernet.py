@@ -325,3 +325,16 @@ def test_cli_adder_layer_engines_and_matrix_file_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "must have shapes AT (4, 6), G (6, 3), BT (6, 6)" in err
     assert not (tmp_path / "never").exists()
+
+
+def test_explore_grid_takes_adder_layer_engines():
+    from winogen.fpga.explore import configurations, normalize_grid
+    grid = normalize_grid({"engine": ["layer"], "algorithms": ["winograd", "direct"], "m": [2],
+                           "r": [3], "pe": ["mul", "adder"], "widths": ["8"], "pin": [2],
+                           "pout": [2], "layer": {"max_height": 8, "max_width": 8,
+                                                  "max_cin": 4, "max_cout": 4}})
+    points, _ = configurations(grid)
+    names = sorted(p.config.module_name for p in points)
+    assert names == ["directconv_f2x2_3x3_adder_d8w8_p2x2", "directconv_f2x2_3x3_mul_d8w8_p2x2",
+                     "winoconv_f2x2_3x3_adder_sta_d8w8_p2x2", "winoconv_f2x2_3x3_mul_d8w8_p2x2"]
+    assert all(p.config.masks_lanes == (p.config.tile.pe == "adder") for p in points)
