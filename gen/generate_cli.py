@@ -12,6 +12,7 @@ from .cli import int_argument
 from .config import DSP_PRIMITIVES, TileConfig
 from .pe import PE_KINDS
 from .points import PRESETS
+from .rns import MODULI_PRESETS as _RNS_PRESETS
 
 __all__ = ["add_generate_parser", "add_simulate_parser", "tile_config_from_args",
            "add_tile_arguments", "add_layer_arguments", "layer_config_from_args",
@@ -61,8 +62,9 @@ def add_tile_arguments(p, *, algorithm=True):
         alg.add_argument("--algorithm", choices=("winograd", "direct"), default="winograd",
                          help="Winograd (n² PEs) or the direct baseline (m²r² PEs) with the "
                               "same streams (default: %(default)s)")
-    alg.add_argument("--pe", choices=sorted(PE_KINDS), default="mul",
-                     help="processing-element kind (default: %(default)s)")
+    alg.add_argument("--pe", choices=sorted(PE_KINDS) + ["rns"], default="mul",
+                     help="processing-element kind; rns: residue number system engine with "
+                          "modular multipliers (default: %(default)s)")
     alg.add_argument("--adder-matrices", type=_adder_matrices, default="standard",
                      metavar="{standard,balanced,FILE.json}",
                      help="Winograd transforms of --pe adder engines: the F(2,3) sets standard "
@@ -84,6 +86,28 @@ def add_tile_arguments(p, *, algorithm=True):
                           "(auto), or with shifts only (default: %(default)s)")
     num.add_argument("--fold", choices=("A", "G"), default="A",
                      help="matrix that absorbs the integer scale numerators (default: %(default)s)")
+    rns = p.add_argument_group("residue number system (--pe rns)")
+    mod = rns.add_mutually_exclusive_group()
+    mod.add_argument("--moduli", metavar="LIST", default=None,
+                     help="pairwise coprime moduli, e.g. 251,241,239,233; the last "
+                          "--redundant-moduli of them are redundant (default: 8bit-primes-4)")
+    mod.add_argument("--moduli-preset", metavar="NAME", default=None,
+                     help="named moduli set: " + ", ".join(_RNS_PRESETS))
+    rns.add_argument("--redundant-moduli", type=int_argument("redundant_moduli", "0 or 1"),
+                     default=None, help="1: check every output tile with a redundant modulus and "
+                                        "raise the error flag on a fault (default: 0)")
+    rns.add_argument("--rns-method", choices=("auto", "scaled", "inverse"), default=None,
+                     help="rational entries: integer-scaled matrices with the scale divided out "
+                          "after reverse conversion, or modular inverses (default: auto, "
+                          "inverse when every denominator is invertible)")
+    rns.add_argument("--channels", type=_int("channels"), default=None,
+                     help="input channels accumulated mod each modulus per output tile "
+                          "(default: 1)")
+    rns.add_argument("--rns-input-transform", choices=("binary", "residue"), default=None,
+                     help="input transform shared in binary, then forward converted, or per "
+                          "modulus in residues (default: binary)")
+    rns.add_argument("--convert-stages", type=_stages("convert_stages"), default=None,
+                     metavar="N", help="register stages of the mixed-radix converter (default: 2)")
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("pipeline"), default=None, metavar="N",
                       help="register stages per transform; the PE gets min(N, 2) and the "
@@ -99,7 +123,51 @@ def add_tile_arguments(p, *, algorithm=True):
     p.add_argument("--name", help="Verilog module name (default: derived from the parameters)")
 
 
+_RNS_OPTIONS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
+                "rns_input_transform", "convert_stages")
+
+
+def _rns_config_from_args(args, stages):
+    from .rns import RNSTileConfig
+    defaults = {"algorithm": "winograd", "filter_transform": "offline", "keep_scale": "no",
+                "descale": "auto", "fold": "A", "adder_matrices": "standard"}
+    for option, default in defaults.items():
+        value = getattr(args, option, default)
+        if value != default:
+            raise ValueError(f"--{option.replace('_', '-')} does not apply to --pe rns, "
+                             f"not {value!r}")
+    if "filter_stages" in stages and args.filter_stages is not None:
+        raise ValueError(f"--filter-stages does not apply to --pe rns (offline residue weights), "
+                         f"not {args.filter_stages!r}")
+    stages.pop("filter_stages", None)
+    if args.pipeline is not None:
+        stages.setdefault("convert_stages", min(args.pipeline, 2))
+    if args.convert_stages is not None:
+        stages["convert_stages"] = args.convert_stages
+    moduli = "8bit-primes-4"
+    if args.moduli is not None:
+        try:
+            moduli = tuple(int(x) for x in args.moduli.split(","))
+        except ValueError:
+            raise ValueError(f"moduli must be a comma-separated list of integers, "
+                             f"not {args.moduli!r}") from None
+    elif args.moduli_preset is not None:
+        moduli = args.moduli_preset
+    optional = {"redundant_moduli": args.redundant_moduli, "method": args.rns_method,
+                "channels": args.channels, "input_transform": args.rns_input_transform}
+    return RNSTileConfig(
+        m=args.m, r=args.r, data_width=args.data_width, weight_width=args.weight_width,
+        moduli=moduli, points=args.points, preset=args.preset, name=args.name,
+        **{k: v for k, v in optional.items() if v is not None}, **stages)
+
+
 def tile_config_from_args(args):
+    """The :class:`TileConfig` (or, for ``--pe rns``, :class:`~winogen.gen.rns.RNSTileConfig`)."""
+    if args.pe != "rns":
+        for option in _RNS_OPTIONS:
+            if getattr(args, option, None) is not None:
+                raise ValueError(f"--{option.replace('_', '-')} applies to --pe rns only, "
+                                 f"not --pe {args.pe}")
     stages = {}
     if args.pipeline is not None:
         n = args.pipeline
@@ -109,6 +177,8 @@ def tile_config_from_args(args):
         value = getattr(args, f"{block}_stages")
         if value is not None:
             stages[f"{block}_stages"] = value
+    if args.pe == "rns":
+        return _rns_config_from_args(args, stages)
     return TileConfig(
         m=args.m, r=args.r, data_width=args.data_width, weight_width=args.weight_width,
         points=args.points, preset=args.preset, algorithm=args.algorithm, pe=args.pe,
@@ -119,6 +189,18 @@ def tile_config_from_args(args):
 
 def _cmd_generate_tile(args):
     config = tile_config_from_args(args)   # validate before importing the hardware
+    if args.pe == "rns":
+        rns = importlib.import_module("winogen.hw.rns")
+        vpath, jpath, manifest = rns.generate_rns_tile(config, args.output)
+        print(f"{manifest['name']}: {manifest['algorithm']['name']} RNS, moduli "
+              f"{list(config.moduli)} ({config.redundant_moduli} redundant), method "
+              f"{config.method_used}, {config.multipliers} {config.multiplier_width}-bit modular "
+              f"multipliers, {config.channels} channel(s), latency {manifest['latency']}, "
+              f"output {config.output_width} bits")
+        print(f"wrote {vpath}")
+        print(f"wrote {jpath}")
+        _write_bundle(args, manifest)
+        return 0
     generate = importlib.import_module("winogen.hw.generate")
     vpath, jpath, manifest = generate.generate_tile(config, args.output)
     print(f"{manifest['name']}: {manifest['algorithm']['name']} {config.algorithm}, "
@@ -174,6 +256,10 @@ def add_layer_arguments(p):
 
 def layer_config_from_args(args, algorithm):
     from .layer import LayerConfig
+    if args.pe == "rns":
+        raise ValueError("--pe rns applies to generate tile only (no RNS layer engine yet; "
+                         "the RNS tile accumulates input channels with --channels), not "
+                         f"generate {args.engine}")
     tile_args = argparse.Namespace(**{**vars(args), "algorithm": algorithm, "name": None})
     tile = tile_config_from_args(tile_args)
     return LayerConfig(tile=tile, max_height=args.max_height, max_width=args.max_width,

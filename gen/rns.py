@@ -933,6 +933,13 @@ class RNSTileConfig:
     channels : int
         Input channels accumulated (mod each modulus, in the Winograd domain)
         per output tile, 1 to 64.
+    input_transform : str
+        ``"binary"`` (default): ``V = Bᵀ d B`` is computed once, exactly, in
+        binary (the integer ``Bᵀ`` whose residues the channels use, see
+        :attr:`input_matrix`), and each channel's forward converter reduces
+        ``V`` modulo its modulus; every channel shares the adder trees.
+        ``"residue"``: ``d`` is forward converted first and each channel
+        computes ``B_iᵀ d_i B_i mod m_i`` with its own residue constants.
     points, preset : optional
         Interpolation points, as for :class:`~winogen.gen.config.TileConfig`.
     input_stages, pe_stages, accumulate_stages, output_stages, convert_stages, descale_stages : int
@@ -950,6 +957,7 @@ class RNSTileConfig:
     method: str = "auto"
     redundant_moduli: int = 0
     channels: int = 1
+    input_transform: str = "binary"
     points: object = None
     preset: str = "default"
     input_stages: int = 2
@@ -977,6 +985,9 @@ class RNSTileConfig:
             raise ValueError(f"method must be one of {', '.join(RNS_METHODS)}, not {self.method!r}")
         set_("redundant_moduli", _check_count("redundant_moduli", self.redundant_moduli, 0, 1))
         set_("channels", _check_count("channels", self.channels, 1, 64))
+        if self.input_transform not in ("binary", "residue"):
+            raise ValueError(f"input_transform must be one of binary, residue, "
+                             f"not {self.input_transform!r}")
         for stage in ("input_stages", "pe_stages", "output_stages", "convert_stages",
                       "descale_stages"):
             set_(stage, _check_count(stage, getattr(self, stage), 0, 8))
@@ -1016,6 +1027,8 @@ class RNSTileConfig:
                         f"redundant moduli must detect every single-channel fault: the product "
                         f"of the moduli other than {mi} must be at least the result range's "
                         f"{size} values, not {M // mi}")
+        if self.input_transform == "binary":
+            self.input_matrix                      # refuses a Bᵀ with fractions
         if self.latency < 1:
             raise ValueError("the register stages of the engine must add up to at least 1, not 0")
 
@@ -1061,6 +1074,23 @@ class RNSTileConfig:
     @property
     def scale_divisor(self):
         return self.transforms.scale_divisor(2)
+
+    @cached_property
+    def input_matrix(self):
+        """The integer ``Bᵀ`` whose residues are :attr:`transforms`' ``BT``."""
+        if self.method_used == "scaled":
+            BT = self.toomcook.hardware().BT
+        else:
+            BT = self.toomcook.matrices("G").BT
+        if any(Fraction(x).denominator != 1 for row in BT for x in row):
+            raise ValueError(f"input_transform 'binary' needs an integer Bᵀ, not one with "
+                             f"fractions (points {self.toomcook.points_text}); use 'residue'")
+        return tuple(tuple(int(x) for x in row) for row in BT)
+
+    @cached_property
+    def v_intervals(self):
+        """Exact ranges of the binary ``V = Bᵀ d B`` (input_transform "binary"), row-major."""
+        return transform_intervals(self.input_matrix, self.data_interval, dims=2)
 
     @property
     def data_interval(self):
@@ -1124,6 +1154,7 @@ class RNSTileConfig:
             return self.name
         tag = f"rns{len(self.moduli)}" + (f"r{self.redundant_moduli}" if self.redundant_moduli else "")
         ch = f"_c{self.channels}" if self.channels > 1 else ""
+        ch += "_rin" if self.input_transform == "residue" else ""
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self.method_used[:3]}"
                 f"_d{self.data_width}w{self.weight_width}{ch}")
 

@@ -3,9 +3,11 @@
 One residue channel per modulus ``m_i`` of an :class:`~winogen.gen.rns.RNSTileConfig`
 computes, in narrow modular arithmetic,
 
-* the forward conversion ``d mod m_i`` of the signed input tile (:class:`ModReduce`),
-* ``V_i = B_iᵀ d B_i mod m_i`` (:class:`ModTransform2D`: CSD shift-add trees
-  of cheap residue constants, each pass reduced mod ``m_i``),
+* ``V_i = Bᵀ d B mod m_i``: by default the exact binary ``V`` is computed once
+  (:class:`~winogen.hw.constmat.ConstTransform2D`, shared) and forward converted
+  into each channel (:func:`reduce_into`); with ``input_transform="residue"``
+  ``d`` is forward converted and each channel runs :class:`ModTransform2D`
+  (CSD shift-add trees of cheap residue constants, one reduction per output),
 * ``P_i = U_i ⊙ V_i mod m_i`` with ``n²`` modular multipliers (:class:`ModMulPE`,
   a :class:`~winogen.hw.pe.ProcessingElement`), ``U_i`` streamed in
   offline-transformed residue form,
@@ -33,7 +35,7 @@ from ..gen.csd import plan_matvec
 from ..gen.csd import csd_digits
 from ..gen.rns import (RNSTileConfig, plan_reduction, residue_constant, residue_port_interval,
                        residue_width)
-from .constmat import ExactDivider, _emit_program
+from .constmat import ConstTransform2D, ExactDivider, _emit_program
 from .emit import LINT_WAIVERS, to_verilog
 from .pe import ProcessingElement
 
@@ -164,8 +166,9 @@ class ModTransform2D(wiring.Component):
 
     Each entry of ``M`` is replaced by its cheapest congruent constant
     (:func:`~winogen.gen.rns.residue_constant`); each pass is a
-    :class:`~winogen.hw.constmat.ConstMatVec` whose outputs are reduced by
-    :class:`ModReduce`, so no value grows past one pass of products.
+    shift-add program as :class:`~winogen.hw.constmat.ConstMatVec` builds it, on
+    the exact range of its inputs; only the second pass's outputs are reduced
+    (:func:`reduce_into`), so there is one reduction per output element.
 
     Parameters
     ----------
@@ -173,8 +176,8 @@ class ModTransform2D(wiring.Component):
         Entries are reduced modulo ``modulus``.
     modulus : int
     stages : int
-        Registers; the reductions' outputs are registered first (second pass,
-        then first), then the adder trees.
+        Registers; the reductions' outputs are registered first, then the
+        second and the first pass's adder trees.
     input_interval : Interval, optional
         Range of each input element; by default the residue port range.
 
@@ -201,19 +204,19 @@ class ModTransform2D(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols, mod = self.rows, self.cols, self.modulus
-        mv1, red1, mv2, red2 = _split_stages(self.latency, 4, (3, 1, 2, 0))
+        mv1, mv2, red = _split_stages(self.latency, 3, (2, 1, 0))
         plan = plan_matvec(self.matrix)
-        z = [[None] * cols for _ in range(rows)]          # z[i][j] = (M X)[i][j], reduced
+        z = [[None] * cols for _ in range(rows)]          # z[i][j] = (M X)[i][j], not reduced
+        ziv = [[None] * cols for _ in range(rows)]
         for j in range(cols):
             ys, ivs = _matvec_into(m, plan, [self.x[i * cols + j] for i in range(cols)],
                                    [self.input_interval] * cols, mv1, f"c{j}")
             for i in range(rows):
-                z[i][j] = _delay(m, reduce_into(m, ys[i], ivs[i], mod, f"c{j}_r{i}"), red1,
-                                 f"z{i}_{j}")
+                z[i][j], ziv[i][j] = ys[i], ivs[i]
         for i in range(rows):
-            ys, ivs = _matvec_into(m, plan, z[i], [self.port] * cols, mv2, f"w{i}")
+            ys, ivs = _matvec_into(m, plan, z[i], ziv[i], mv2, f"w{i}")
             for k in range(rows):
-                y = _delay(m, reduce_into(m, ys[k], ivs[k], mod, f"w{i}_r{k}"), red2,
+                y = _delay(m, reduce_into(m, ys[k], ivs[k], mod, f"w{i}_r{k}"), red,
                            f"y{i}_{k}")
                 m.d.comb += self.y[i * rows + k].eq(y)
         return m
@@ -477,21 +480,32 @@ class RNSTile(wiring.Component):
             m.d.comb += self.outputs.valid.eq(back_in)
 
         dp = Module()
+        if cfg.input_transform == "binary":
+            # One exact binary V = Bᵀ d B shared by every channel.
+            shared = ConstTransform2D(cfg.input_matrix, cfg.data_interval, stages=cfg.input_stages)
+            dp.submodules.input_transform = shared
+            dp.d.comb += shared.x.eq(self.tiles.payload)
         residues = []                      # per modulus: m² residues of Y_i
         for i, mi in enumerate(cfg.moduli):
             w = residue_width(mi)
-            it = ModTransform2D(tr.BT[i], mi, stages=cfg.input_stages)
-            dp.submodules[f"ch{i}_input"] = it
-            for j in range(n2):
-                # Forward conversion: the signed input element modulo m_i.
-                fwd = reduce_into(dp, self.tiles.payload[j], cfg.data_interval, mi,
-                                  f"ch{i}_d{j}")
-                dp.d.comb += it.x[j].eq(fwd)
+            if cfg.input_transform == "binary":
+                # Forward conversion of V into channel i.
+                v = [reduce_into(dp, shared.y[j], shared.output_intervals[j], mi, f"ch{i}_v{j}")
+                     for j in range(n2)]
+            else:
+                it = ModTransform2D(tr.BT[i], mi, stages=cfg.input_stages)
+                dp.submodules[f"ch{i}_input"] = it
+                for j in range(n2):
+                    # Forward conversion: the signed input element modulo m_i.
+                    fwd = reduce_into(dp, self.tiles.payload[j], cfg.data_interval, mi,
+                                      f"ch{i}_d{j}")
+                    dp.d.comb += it.x[j].eq(fwd)
+                v = [it.y[j] for j in range(n2)]
             products = []
             for j in range(n2):
                 pe = ModMulPE(mi, stages=cfg.pe_stages)
                 dp.submodules[f"ch{i}_pe{j}"] = pe
-                dp.d.comb += [pe.a.eq(it.y[j]), pe.b.eq(head[i * n2 + j])]
+                dp.d.comb += [pe.a.eq(v[j]), pe.b.eq(head[i * n2 + j])]
                 products.append(pe.p)
             if C > 1:
                 port = residue_port_interval(mi)

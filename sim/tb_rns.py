@@ -253,10 +253,14 @@ def _fault_sites(dut, cfg):
                 pe = getattr(dp, f"ch{i}_pe{j}")
                 sites.append((getattr(pe, f"term_d{pes - (pes >= 2) - (pes >= 3)}"),
                               i, "P", j, ins + pes))
-        if ins >= 1:
+        if cfg.input_transform == "residue" and ins >= 1:
             it = getattr(dp, f"ch{i}_input")
             for j in range(n2):
                 sites.append((getattr(it, f"y{j // cfg.n}_{j % cfg.n}_d1"), i, "V", j, ins))
+        elif pes >= 2:                         # the PE's operand register holds V mod m_i
+            for j in range(n2):
+                pe = getattr(dp, f"ch{i}_pe{j}")
+                sites.append((pe.a_d1, i, "V", j, ins + 1))
         if outs >= 1:
             ot = getattr(dp, f"ch{i}_output")
             depth = ins + pes + int(cfg.channels > 1) + outs

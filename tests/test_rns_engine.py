@@ -1,0 +1,252 @@
+"""RNS tile engine: configuration, reduction plans, golden model, blocks in Amaranth's simulator, CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from winogen.gen.bounds import Interval
+from winogen.gen.models import direct_conv2d
+from winogen.gen.rns import (RNSTileConfig, RNSTileModel, from_residues_crt, plan_reduction,
+                             residue_constant, residue_width, to_residues)
+from winogen.hw.rns import MixedRadixConverter, ModMulPE, ModReduce
+
+WINOGEN = str(Path(sys.executable).with_name("winogen"))
+
+MODULI = [2, 3, 7, 8, 9, 15, 17, 211, 233, 241, 251, 253, 255, 256, 257, 65535, 65536, 65537]
+
+
+# --------------------------------------------------------------------------
+# Reduction plans and constants
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mod", MODULI)
+def test_reduction_plan_exhaustive_on_residue_products(mod):
+    """Every product of two residue-port values (the PE's input range), reduced exactly."""
+    w = residue_width(mod)
+    hi = ((1 << w) - 1) ** 2
+    plan = plan_reduction(Interval(0, hi), mod)
+    xs = range(0, hi + 1) if hi < 70000 else \
+        list(range(0, 70000)) + list(range(hi - 70000, hi + 1)) + \
+        list(np.random.default_rng(mod).integers(0, hi + 1, 20000))
+    assert all(plan.evaluate(x) == x % mod for x in xs)
+    assert plan.comparisons <= 2
+
+
+@pytest.mark.parametrize("mod", MODULI)
+def test_reduction_plan_signed_wide(mod):
+    iv = Interval(-(1 << 40), (1 << 40) - 3)
+    plan = plan_reduction(iv, mod)
+    rng = np.random.default_rng(1)
+    xs = [iv.lo, iv.hi, 0, -1] + [int(x) for x in rng.integers(iv.lo, iv.hi, 3000)]
+    assert all(plan.evaluate(x) == x % mod for x in xs)
+
+
+def test_special_moduli_fold_cheaply():
+    # 2ᵏ: keep the low bits; 2ᵏ-1: end-around carry (c = 1); 2ᵏ+1: c = -1.
+    assert [(f.k, f.c) for f in plan_reduction(Interval(0, 65535), 256).folds] == [(8, 0)]
+    assert {f.c for f in plan_reduction(Interval(0, 65535), 255).folds} == {1}
+    assert {f.c for f in plan_reduction(Interval(0, 66000), 257).folds} == {-1}
+    assert residue_constant(250, 251) == -1 and residue_constant(5, 251) == 5
+
+
+# --------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------
+
+def test_config_derives_method_ranges_and_json_round_trip():
+    cfg = RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1, channels=2)
+    assert cfg.method_used == "inverse" and cfg.scale_divisor == 1
+    assert cfg.base_moduli.moduli == (251, 241, 239)
+    assert cfg.result_interval == Interval(-2 * 9 * 128 * 128 + 2 * 9 * 128, 2 * 9 * 128 * 128)
+    assert cfg.multipliers == 4 * 36 and cfg.multiplier_width == 8
+    assert cfg.weight_payload == (4 * 2 * 36, 8)
+    again = RNSTileConfig.from_json(json.loads(json.dumps(cfg.to_json())))
+    assert again.to_json() == cfg.to_json() and again.toomcook.points == cfg.toomcook.points
+    scaled = RNSTileConfig(2, 3, moduli=(251, 253, 255, 256), redundant_moduli=1)
+    assert scaled.method_used == "scaled" and scaled.scale_divisor == 4
+    assert scaled.latency == 2 + 2 + 2 + 2 + 1
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(moduli=(252, 255)), "moduli must be pairwise coprime, not 252 and 255 (gcd 3)"),
+    (dict(moduli=(251, 253, 255, 256)),
+     "moduli [251, 253, 255, 256] must cover the scaled result range [-4129284096, 4161798144] "
+     "of F(4,3) with 8-bit data, 8-bit weights and 1 channel(s) (needs ≥ 8323596289, 33 bits), "
+     "not product 4145475840 (31 bits)"),
+    (dict(moduli=(251, 241, 239, 233), redundant_moduli=1, channels=64, data_width=12),
+     "non-redundant moduli [251, 241, 239] must cover the inverse result range"),
+    (dict(moduli=(251, 253, 255, 256), method="inverse"),
+     "method 'inverse' needs every denominator of F(4,3) invertible modulo every modulus, "
+     "not denominator 2 modulo 256 (gcd 2)"),
+    (dict(moduli=(251, 241, 239, 5), redundant_moduli=1),
+     "redundant moduli must detect every single-channel fault"),
+    (dict(redundant_moduli=2), "redundant_moduli must be an integer from 0 to 1, not 2"),
+    (dict(channels=0), "channels must be an integer from 1 to 64, not 0"),
+    (dict(method="magic"), "method must be one of auto, scaled, inverse, not 'magic'"),
+    (dict(input_transform="x"), "input_transform must be one of binary, residue, not 'x'"),
+    (dict(convert_stages=5), "convert_stages must be an integer from 0 to 4"),
+])
+def test_config_refuses_with_one_line(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        RNSTileConfig(4, 3, **kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(m=4, r=3, moduli="8bit-primes-4", redundant_moduli=1, channels=3),
+    dict(m=6, r=3, moduli="special-16"),
+    dict(m=2, r=3, moduli=(251, 253, 255, 256), redundant_moduli=1),
+    dict(m=10, r=3, moduli=(251, 241, 239)),
+    dict(m=14, r=3, moduli="8bit-primes-4", redundant_moduli=1),
+])
+def test_model_equals_direct_correlation_on_extremes(kwargs):
+    cfg = RNSTileConfig(**kwargs)
+    model = RNSTileModel(cfg)
+    rng = np.random.default_rng(0)
+    lo, hi = cfg.data_interval.lo, cfg.data_interval.hi
+    glo, ghi = cfg.weight_interval.lo, cfg.weight_interval.hi
+    shape = (cfg.channels, cfg.n, cfg.n)
+    d = np.array([np.full(shape, lo), np.full(shape, hi)] +
+                 list(rng.integers(lo, hi + 1, (6,) + shape)))
+    for g in (np.full((cfg.channels, cfg.r, cfg.r), glo), np.full((cfg.channels, cfg.r, cfg.r), ghi),
+              rng.integers(glo, ghi + 1, (cfg.channels, cfg.r, cfg.r))):
+        expected = np.array([direct_conv2d(t, g[None])[0] for t in d])
+        assert (np.asarray(model(d, g), dtype=np.int64) == expected).all()
+        # The residues the converter receives reconstruct the same values.
+        res = model.output_residues(d, g)
+        y = from_residues_crt(res[:len(cfg.base_moduli)], cfg.base_moduli)
+        assert (np.asarray(y, dtype=object) == expected * cfg.scale_divisor).all()
+
+
+# --------------------------------------------------------------------------
+# Blocks in Amaranth's simulator
+# --------------------------------------------------------------------------
+
+def _run_comb(dut, cases, check):
+    sim = Simulator(dut)
+
+    async def bench(ctx):
+        for case in cases:
+            check(ctx, case)
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("mod", [251, 255, 256, 257, 7])
+def test_mod_mul_pe(mod):
+    pe = ModMulPE(mod, stages=0)
+    w = residue_width(mod)
+    rng = np.random.default_rng(mod)
+    pairs = [(0, 0), ((1 << w) - 1, (1 << w) - 1), (mod - 1, mod - 1)] + \
+        [tuple(int(v) for v in rng.integers(0, 1 << w, 2)) for _ in range(200)]
+    sim = Simulator(pe)
+
+    async def bench(ctx):
+        for a, b in pairs:
+            ctx.set(pe.a, a)
+            ctx.set(pe.b, b)
+            assert ctx.get(pe.p) == a * b % mod, (a, b)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_mod_reduce_component():
+    red = ModReduce(Interval(-300, 70000), 253)
+    sim = Simulator(red)
+
+    async def bench(ctx):
+        for x in (-300, -1, 0, 252, 253, 70000, 12345):
+            ctx.set(red.x, x)
+            assert ctx.get(red.y) == x % 253
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(m=4, r=3, moduli="8bit-primes-4", redundant_moduli=1, convert_stages=0),
+    dict(m=2, r=3, moduli=(251, 253, 255, 256), redundant_moduli=1, convert_stages=0),
+])
+def test_mixed_radix_converter_and_check(kwargs):
+    cfg = RNSTileConfig(**kwargs)
+    conv = MixedRadixConverter(cfg)
+    R = cfg.result_interval
+    rng = np.random.default_rng(3)
+    values = [R.lo, R.hi, 0, -1, 1] + [int(v) for v in rng.integers(R.lo, R.hi, 60)]
+    mods = cfg.moduli
+    sim = Simulator(conv)
+
+    async def bench(ctx):
+        for x in values:
+            res = [int(v) for v in to_residues(np.array(x), mods)]
+            for i, v in enumerate(res):
+                ctx.set(conv.r[i], v)
+            assert ctx.get(conv.y) == x and ctx.get(conv.error) == 0, x
+            # Any change of one residue (the redundant one included) is flagged.
+            for i, mi in enumerate(mods):
+                for delta in (1, mi - 1, (1 << residue_width(mi)) - 1 - res[i]):
+                    if (res[i] + delta) % mi == res[i] % mi:
+                        continue
+                    bad = list(res)
+                    bad[i] = (res[i] + delta) % (1 << residue_width(mi))
+                    for j, v in enumerate(bad):
+                        ctx.set(conv.r[j], v)
+                    if bad[i] % mi != res[i]:
+                        assert ctx.get(conv.error) == 1, (x, i, bad[i])
+                for j, v in enumerate(res):
+                    ctx.set(conv.r[j], v)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# --------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------
+
+def _cli(*args):
+    return subprocess.run([WINOGEN, *args], capture_output=True, text=True)
+
+
+def test_cli_generates_rns_tile(tmp_path):
+    out = _cli("generate", "tile", "--m", "2", "--r", "3", "--pe", "rns", "--moduli",
+               "251,253,255,256", "--redundant-moduli", "1", "-o", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert manifest["rns"]["moduli"] == [251, 253, 255, 256]
+    assert manifest["rns"]["redundant"] == [256] and manifest["rns"]["method"] == "scaled"
+    assert manifest["multipliers"] == 64 and manifest["multiplier_width"] == 8
+    assert any(p["name"] == "error" for p in manifest["ports"])
+    cfg = RNSTileConfig.from_json(manifest["parameters"])
+    assert cfg.module_name == manifest["name"] and "method scaled" in out.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "252,255"],
+     "moduli must be pairwise coprime, not 252 and 255 (gcd 3)"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "251,253,255,256"],
+     "must cover the scaled result range"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "251,253,255,256", "--rns-method",
+      "inverse"], "not denominator 2 modulo 256 (gcd 2)"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "251,x"],
+     "moduli must be a comma-separated list of integers, not '251,x'"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--moduli-preset", "nope"],
+     "moduli preset must be one of"),
+    (["--m", "4", "--r", "3", "--moduli", "251,241"], "--moduli applies to --pe rns only"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--keep-scale", "yes"],
+     "--keep-scale does not apply to --pe rns"),
+])
+def test_cli_refuses_invalid_rns_with_one_line(args, needle, tmp_path):
+    out = _cli("generate", "tile", *args, "-o", str(tmp_path))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+
+
+def test_cli_conv_refuses_rns(tmp_path):
+    out = _cli("generate", "conv", "--m", "4", "--r", "3", "--pe", "rns", "-o", str(tmp_path))
+    assert out.returncode == 2 and "--pe rns applies to generate tile only" in out.stderr
