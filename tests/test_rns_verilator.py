@@ -59,17 +59,32 @@ def generated(cfg):
     return vpath, jpath, json.loads(jpath.read_text())
 
 
+#: Verilator control file of the fault-injection build: only the registers the testbench
+#: corrupts are public (making everything public, --public-flat-rw, multiplies the C++ to
+#: compile many times over). PE outputs and operands, transform results.
+FAULT_VLT = """`verilator_config
+public_flat_rw -module "*" -var "term_d*"
+public_flat_rw -module "*" -var "a_d1"
+public_flat_rw -module "*" -var "y*_d1"
+"""
+
+
 @pytest.fixture(scope="module")
 def built():
     cache = {}
 
-    def get(cfg, build_args=()):
-        key = (cfg.module_name, build_args)
+    def get(cfg, faults=False):
+        key = (cfg.module_name, faults)
         if key not in cache:
             vpath, jpath, manifest = generated(cfg)
-            if not build_args:
+            sources = [vpath]
+            if faults:
+                vlt = vpath.with_name("faults.vlt")
+                vlt.write_text(FAULT_VLT)
+                sources.append(vlt)
+            else:
                 vbuild.lint([vpath], manifest["top"])
-            handle = vbuild.build([vpath], manifest["top"], build_args=build_args)
+            handle = vbuild.build(sources, manifest["top"])
             cache[key] = (handle, jpath, manifest)
         return cache[key]
     return get
@@ -90,7 +105,7 @@ def test_rns_tile_bit_exact_under_verilator(cfg, built):
 def test_rns_fault_injection_under_verilator(built, tmp_path):
     """1000 single-bit faults in single residue channels: every effective one flagged."""
     cfg = CONFIGS[0]
-    handle, jpath, manifest = built(cfg, ("--public-flat-rw",))
+    handle, jpath, manifest = built(cfg, faults=True)
     report = tmp_path / "faults.json"
     vbuild.run(handle, "winogen.sim.tb_rns", seed=11, testcase="fault_injection",
                extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULTS": "1200",
