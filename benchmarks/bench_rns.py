@@ -1,0 +1,190 @@
+"""Benchmark: RNS Winograd tile engines against binary Winograd and direct tiles.
+
+Every engine computes m² outputs per clock; "equal output rate" columns divide by
+m² (per output per clock). Columns: multipliers and their width, LUT4/FF/CCU2C/
+MULT18X18D from Yosys ``synth_ecp5``, Fmax from nextpnr (``--place``), and the
+converters' share of the LUTs: the forward converters (binary V into every
+channel) and the reverse converters (mixed radix, redundant check, descale) are
+synthesized alone, as combinational blocks, with the same flow.
+
+    python benchmarks/bench_rns.py [--place] [--freq 200] [--json] [--out DIR]
+    python benchmarks/bench_rns.py --faults 5000     # long fault-injection sweep (Verilator)
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from winogen.fpga.synth import synth
+from winogen.gen.config import TileConfig
+from winogen.gen.rns import RNSTileConfig, residue_width
+from winogen.hw.constmat import ExactDivider
+from winogen.hw.emit import to_verilog
+from winogen.hw.generate import generate_tile, write_outputs
+from winogen.hw.rns import MixedRadixConverter, generate_rns_tile, reduce_into
+
+ENGINES = [
+    ("direct F(4,3)", TileConfig(4, 3, 8, 8, algorithm="direct")),
+    ("binary F(4,3)", TileConfig(4, 3, 8, 8)),
+    ("RNS F(6,3)", RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1)),
+    ("RNS F(10,3)", RNSTileConfig(10, 3, moduli=(251, 241, 239))),
+]
+
+
+class ForwardConverters(wiring.Component):
+    """The RNS tile's forward converters alone: binary V (n²) into every channel."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        w = max(iv.width for iv in cfg.v_intervals)
+        super().__init__({"v": In(data.ArrayLayout(signed(w), cfg.n ** 2)),
+                          "r": Out(data.ArrayLayout(signed(max(cfg.residue_widths) + 1),
+                                                    len(cfg.moduli) * cfg.n ** 2))})
+
+    def elaborate(self, platform):
+        m = Module()
+        n2 = self.cfg.n ** 2
+        for i, mi in enumerate(self.cfg.moduli):
+            for j in range(n2):
+                y = reduce_into(m, self.v[j], self.cfg.v_intervals[j], mi, f"c{i}_{j}")
+                m.d.comb += self.r[i * n2 + j].eq(y)
+        return m
+
+
+class ReverseConverters(wiring.Component):
+    """The RNS tile's reverse converters alone: m² mixed-radix converters and descalers."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.cfg_comb = cfg.replace(convert_stages=0)
+        k, mm = len(cfg.moduli), cfg.m ** 2
+        super().__init__({"r": In(data.ArrayLayout(data.ArrayLayout(
+                              signed(max(cfg.residue_widths) + 1), k), mm)),
+                          "y": Out(data.ArrayLayout(signed(cfg.output_width), mm)),
+                          "error": Out(mm)})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg_comb
+        for e in range(cfg.m ** 2):
+            conv = MixedRadixConverter(cfg)
+            m.submodules[f"convert{e}"] = conv
+            for i in range(len(cfg.moduli)):
+                m.d.comb += conv.r[i].eq(self.r[e][i])
+            y = conv.y
+            if cfg.scale_divisor != 1:
+                div = ExactDivider(cfg.scale_divisor, cfg.result_interval,
+                                   output_interval=cfg.output_interval)
+                m.submodules[f"descale{e}"] = div
+                m.d.comb += div.x.eq(y)
+                y = div.y
+            m.d.comb += [self.y[e].eq(y), self.error[e].eq(conv.error)]
+        return m
+
+
+def _emit(component, name, out):
+    text = to_verilog(component, name)
+    write_outputs(out, name, text, {"name": name, "verilog": [f"{name}.v"], "top": name})
+    return out
+
+
+def _synth(out, args, place):
+    rep = synth(out, "ecp5", freq_mhz=args.freq, place=place,
+                progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
+    res, t = rep["resources"], rep.get("timing") or {}
+    return {"lut4": res["lut"], "ff": res["ff"], "ccu2c": res["carry"], "mult18x18d": res["dsp"],
+            "fmax_mhz": t.get("fmax_mhz")}
+
+
+def compare(args):
+    root = Path(args.out or tempfile.mkdtemp(prefix="winogen-bench-rns-"))
+    rows = []
+    for label, cfg in ENGINES:
+        if args.only and not any(s in label for s in args.only.split(",")):
+            continue
+        out = root / cfg.module_name
+        t0 = time.monotonic()
+        print(f"[{label}] generating {cfg.module_name} ...", file=sys.stderr, flush=True)
+        rns = isinstance(cfg, RNSTileConfig)
+        (generate_rns_tile if rns else generate_tile)(cfg, out)
+        print(f"[{label}] synthesizing ...", file=sys.stderr, flush=True)
+        row = {"engine": label, "name": cfg.module_name, "outputs_per_cycle": cfg.m ** 2,
+               "multipliers": cfg.multipliers,
+               "multiplier_width": (f"{cfg.multiplier_width}x{cfg.multiplier_width} unsigned"
+                                    if rns else f"{cfg.v_width}x{cfg.u_width} signed"
+                                    if cfg.algorithm == "winograd"
+                                    else f"{cfg.data_width}x{cfg.weight_width} signed"),
+               "moduli": list(cfg.moduli) if rns else None,
+               "latency": cfg.latency}
+        row.update(_synth(out, args, args.place))
+        if rns:
+            fwd = _emit(ForwardConverters(cfg), f"{cfg.module_name}_fwd", root / "fwd" / label.replace(" ", "_"))
+            rev = _emit(ReverseConverters(cfg), f"{cfg.module_name}_rev", root / "rev" / label.replace(" ", "_"))
+            row["forward_lut4"] = _synth(fwd, args, False)["lut4"]
+            row["reverse_lut4"] = _synth(rev, args, False)["lut4"]
+            row["converter_lut_share"] = round((row["forward_lut4"] + row["reverse_lut4"])
+                                               / row["lut4"], 3)
+        mm = cfg.m ** 2
+        row["multipliers_per_output"] = round(row["multipliers"] / mm, 2)
+        row["lut4_per_output"] = round(row["lut4"] / mm, 1)
+        row["dsp_per_output"] = round(row["mult18x18d"] / mm, 2)
+        row["seconds"] = round(time.monotonic() - t0, 1)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = ["engine", "outputs_per_cycle", "multipliers", "multiplier_width",
+            "multipliers_per_output", "mult18x18d", "dsp_per_output", "lut4", "lut4_per_output",
+            "ff", "ccu2c", "fmax_mhz", "forward_lut4", "reverse_lut4", "converter_lut_share",
+            "latency"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for row in rows:
+        print("| " + " | ".join("" if row.get(c) is None else str(row[c]) for c in cols) + " |")
+    return 0
+
+
+def faults(args):
+    """A long fault-injection sweep on the F(4,3) redundant engine (Verilator)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import test_rns_verilator as T
+    from winogen.sim import build as vbuild
+    cfg = RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1)
+    vpath, jpath, manifest = T.generated(cfg)
+    vlt = vpath.with_name("faults.vlt")
+    vlt.write_text(T.FAULT_VLT)
+    handle = vbuild.build([vpath, vlt], manifest["top"])
+    report = Path(tempfile.mkdtemp()) / "faults.json"
+    vbuild.run(handle, "winogen.sim.tb_rns", seed=args.seed, testcase="fault_injection",
+               extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULTS": str(args.faults),
+                          "WINOGEN_CLEAN": str(args.faults), "WINOGEN_FAULT_SEED": str(args.seed),
+                          "WINOGEN_FAULT_REPORT": str(report)})
+    print(report.read_text())
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--place", action="store_true", help="also place and route (Fmax)")
+    ap.add_argument("--freq", type=float, default=200.0, help="nextpnr constraint in MHz")
+    ap.add_argument("--only", default=None, help="comma-separated label filter, e.g. 'RNS F(6'")
+    ap.add_argument("--json", action="store_true", help="print JSON rows")
+    ap.add_argument("--out", default=None, help="keep the generated designs here")
+    ap.add_argument("--faults", type=int, default=None,
+                    help="instead: run this many injected faults (and as many clean tiles)")
+    ap.add_argument("--seed", type=int, default=5, help="fault sweep seed")
+    args = ap.parse_args(argv)
+    return faults(args) if args.faults else compare(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
