@@ -41,6 +41,24 @@ def _check_int(name, value, lo, hi=None):
     return int(value)
 
 
+def parameters_to_json(config, **converters):
+    """The fields of a configuration dataclass, JSON-ready and exact.
+
+    ``points`` become the exact strings of the algorithm's points, ``name`` the module
+    name; ``converters`` maps other field names to a function of their value.
+    """
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.name == "points":
+            value = [format_point(p) for p in config.toomcook.points]
+        elif f.name in converters:
+            value = converters[f.name](value)
+        out[f.name] = value
+    out["name"] = config.module_name
+    return out
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
@@ -349,13 +367,5 @@ class TileConfig:
 
     def to_json(self):
         """The parameters, JSON-ready and exact (points as strings)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "points":
-                value = [format_point(p) for p in self.toomcook.points]
-            if f.name == "adder_matrices" and not isinstance(value, str):
-                value = [[[str(x) for x in row] for row in M] for M in value]
-            out[f.name] = value
-        out["name"] = self.module_name
-        return out
+        return parameters_to_json(self, adder_matrices=lambda v: v if isinstance(v, str) else
+                                  [[[str(x) for x in row] for row in M] for M in v])

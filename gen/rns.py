@@ -1163,18 +1163,8 @@ class RNSTileConfig:
         return replace(self, **changes)
 
     def to_json(self):
-        from dataclasses import fields
-        from .points import format_point
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "points":
-                value = [format_point(p) for p in self.toomcook.points]
-            elif f.name == "moduli":
-                value = list(value)
-            out[f.name] = value
-        out["name"] = self.module_name
-        return out
+        from .config import parameters_to_json
+        return parameters_to_json(self, moduli=list)
 
     @classmethod
     def from_json(cls, params):

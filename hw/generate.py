@@ -171,12 +171,17 @@ def write_outputs(out_dir, name, verilog_text, manifest):
     return vpath, jpath
 
 
+def emit_engine(config, component, manifest_of, out_dir):
+    """Write ``component``'s Verilog and the manifest ``manifest_of(config, component)``
+    into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``."""
+    text = to_verilog(component, config.module_name)
+    manifest = manifest_of(config, component)
+    vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
+    return vpath, jpath, manifest
+
+
 def generate_tile(config, out_dir):
     """Generate a tile engine into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``."""
     if not isinstance(config, TileConfig):
         raise TypeError(f"config must be a TileConfig, not {config!r}")
-    component = make_tile_engine(config)
-    text = to_verilog(component, config.module_name)
-    manifest = tile_manifest(config, component)
-    vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
-    return vpath, jpath, manifest
+    return emit_engine(config, make_tile_engine(config), tile_manifest, out_dir)

@@ -103,8 +103,8 @@ from amaranth.utils import ceil_log2
 from ..gen.bounds import Interval
 from ..gen.layer import LayerConfig, RUN_ERRORS
 from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
-from .emit import LINT_WAIVERS, to_verilog
-from .generate import port_table, tool_versions, write_outputs
+from .emit import LINT_WAIVERS
+from .generate import emit_engine, port_table, tool_versions
 from .pe import PEArray
 
 __all__ = ["PHASES", "config_layout", "status_layout", "RunChecker", "WeightStore",
@@ -1450,8 +1450,4 @@ def generate_layer(config, out_dir):
         The Verilog file, the manifest file and the manifest.
     """
     _check_config(config)
-    component = make_layer_engine(config)
-    text = to_verilog(component, config.module_name)
-    manifest = layer_manifest(config, component)
-    vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
-    return vpath, jpath, manifest
+    return emit_engine(config, make_layer_engine(config), layer_manifest, out_dir)

@@ -36,7 +36,7 @@ from ..gen.csd import csd_digits
 from ..gen.rns import (RNSTileConfig, plan_reduction, residue_constant, residue_port_interval,
                        residue_width)
 from .constmat import ConstTransform2D, ExactDivider, _emit_program
-from .emit import LINT_WAIVERS, to_verilog
+from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
 
 __all__ = ["reduce_into", "ModReduce", "ModTransform2D", "ModMulPE", "MixedRadixConverter", "RNSTile",
@@ -631,11 +631,7 @@ def rns_tile_manifest(config, component):
 
 def generate_rns_tile(config, out_dir):
     """Generate an RNS tile engine into ``out_dir``; return ``(verilog, manifest_path, manifest)``."""
-    from .generate import write_outputs
+    from .generate import emit_engine
     if not isinstance(config, RNSTileConfig):
         raise TypeError(f"config must be an RNSTileConfig, not {config!r}")
-    component = RNSTile(config)
-    text = to_verilog(component, config.module_name)
-    manifest = rns_tile_manifest(config, component)
-    vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
-    return vpath, jpath, manifest
+    return emit_engine(config, RNSTile(config), rns_tile_manifest, out_dir)
