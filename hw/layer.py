@@ -863,6 +863,25 @@ class _Core(wiring.Component):
     def latency(self):
         return core_latency(self.config)
 
+    def _pe_array(self, m):
+        """The ``P_out·P_in`` tiles' PEs, lane ``(j·P_in + i)·k + e`` for the tile's PE ``e``."""
+        t, lanes = self.config.tile, self.config.p_out * self.config.p_in
+        m.submodules.pe_array = pes = PEArray(t.pe, t.pe_a_intervals * lanes,
+                                              t.pe_b_intervals * lanes, stages=t.pe_stages)
+        return pes
+
+    def _accumulate(self, m, partial, partial_iv, front):
+        """Sum ``partial`` (valid ``front`` cycles after the step) over the channel groups."""
+        c = self.config
+        m.submodules.accumulator = acc = ChannelAccumulator(
+            partial_iv, list(c.accumulator_intervals) * c.p_out)
+        for k, value in enumerate(partial):
+            m.d.comb += acc.x[k].eq(value)
+        m.d.comb += [acc.valid.eq(_delay(m, self.valid, front, "valid")),
+                     acc.first.eq(_delay(m, self.first, front, "first")),
+                     acc.last.eq(_delay(m, self.last, front, "last"))]
+        return acc
+
     def _masked_terms(self, m, pes, lane_of, delay):
         """The PE terms, those of lanes beyond ``C_in`` replaced by 0 when the kind needs it.
 
@@ -919,12 +938,7 @@ class WinogradCore(_Core):
             m.d.comb += it.x.eq(self.tiles[i])
             v.append(it.y)
 
-        a_iv, b_iv = [], []
-        for j in range(p_out):
-            for i in range(p_in):
-                a_iv += t.v_intervals
-                b_iv += t.u_intervals
-        m.submodules.pe_array = pes = PEArray(t.pe, a_iv, b_iv, stages=t.pe_stages)
+        pes = self._pe_array(m)
         for j in range(p_out):
             for i in range(p_in):
                 for e in range(n2):
@@ -954,14 +968,7 @@ class WinogradCore(_Core):
                 partial.append(tree.y[0])
                 partial_iv.append(tree.output_intervals[0])
 
-        front = t.input_stages + t.pe_stages + sum_stages
-        m.submodules.accumulator = acc = ChannelAccumulator(
-            partial_iv, list(c.accumulator_intervals) * p_out)
-        for k, value in enumerate(partial):
-            m.d.comb += acc.x[k].eq(value)
-        m.d.comb += [acc.valid.eq(_delay(m, self.valid, front, "valid")),
-                     acc.first.eq(_delay(m, self.first, front, "first")),
-                     acc.last.eq(_delay(m, self.last, front, "last"))]
+        acc = self._accumulate(m, partial, partial_iv, t.input_stages + t.pe_stages + sum_stages)
 
         # After the last group: one output transform (and scale removal) per output lane.
         for j in range(p_out):
@@ -1007,10 +1014,8 @@ class DirectCore(_Core):
         n, mo, r = c.n, c.m, c.r
         mm, rr = mo * mo, r * r
         p_in, p_out = c.p_in, c.p_out
-        count = p_out * p_in * mm * rr
 
-        m.submodules.pe_array = pes = PEArray(t.pe, [t.data_interval] * count,
-                                              [t.weight_interval] * count, stages=t.pe_stages)
+        pes = self._pe_array(m)
         # PE (j, i, k = (oi, oj), a, b) multiplies d_i[oi + a][oj + b] by g_ji[a][b].
         for j in range(p_out):
             for i in range(p_in):
@@ -1039,14 +1044,7 @@ class DirectCore(_Core):
                 partial.append(tree.y[0])
                 partial_iv.append(tree.output_intervals[0])
 
-        front = t.pe_stages + t.output_stages
-        m.submodules.accumulator = acc = ChannelAccumulator(
-            partial_iv, list(c.accumulator_intervals) * p_out)
-        for k, value in enumerate(partial):
-            m.d.comb += acc.x[k].eq(value)
-        m.d.comb += [acc.valid.eq(_delay(m, self.valid, front, "valid")),
-                     acc.first.eq(_delay(m, self.first, front, "first")),
-                     acc.last.eq(_delay(m, self.last, front, "last"))]
+        acc = self._accumulate(m, partial, partial_iv, t.pe_stages + t.output_stages)
         for k in range(p_out * mm):
             m.d.comb += self.result[k].eq(acc.y[k])
         m.d.comb += self.result_valid.eq(acc.y_valid)
