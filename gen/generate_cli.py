@@ -257,10 +257,14 @@ def add_layer_arguments(p):
 def layer_config_from_args(args, algorithm):
     from .layer import LayerConfig
     if args.pe == "rns":
-        raise ValueError("--pe rns applies to generate tile only (no RNS layer engine yet; "
-                         "the RNS tile accumulates input channels with --channels), not "
-                         f"generate {args.engine}")
-    tile_args = argparse.Namespace(**{**vars(args), "algorithm": algorithm, "name": None})
+        if algorithm != "winograd":
+            raise ValueError(f"--pe rns needs a Winograd engine (generate conv), "
+                             f"not generate {args.engine}")
+        if args.channels is not None:
+            raise ValueError(f"--channels does not apply to a layer engine (its RNS moduli "
+                             f"cover --max-cin channels), not {args.channels!r}")
+    tile_args = argparse.Namespace(**{**vars(args), "algorithm": algorithm, "name": None,
+                                      "channels": args.max_cin if args.pe == "rns" else None})
     tile = tile_config_from_args(tile_args)
     return LayerConfig(tile=tile, max_height=args.max_height, max_width=args.max_width,
                        max_cin=args.max_cin, max_cout=args.max_cout, p_in=args.pin,

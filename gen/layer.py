@@ -21,6 +21,17 @@ model of an adder layer is :func:`~winogen.gen.addernet.adder_direct_conv2d`
 (direct) or :func:`~winogen.gen.addernet.adder_winograd_conv2d` with the tile's
 matrices (Winograd: no scale is removed, the output is ``k²`` times the rational
 Winograd-AdderNet value), then the same requantization.
+
+RNS engines
+-----------
+``tile`` may be an :class:`~winogen.gen.rns.RNSTileConfig` (``pe == "rns"``): the
+core then computes every Winograd-domain product modulo each modulus, sums over
+the input lanes and channel groups modulo each modulus, and converts each output
+back to signed binary (:mod:`winogen.hw.rns`). Its ``channels`` must equal
+``max_cin``, so that the moduli are checked against the full accumulated range;
+the weight stream carries the filters' residues ``U_i = G_i g G_iᵀ mod m_i``
+(unsigned, :meth:`LayerConfig.weight_residues`). The golden model is the exact
+integer correlation, as for multiply engines.
 """
 
 from dataclasses import dataclass, field, fields, replace
@@ -32,6 +43,7 @@ import numpy as np
 
 from .bounds import Interval, signed_range, transform2d_intervals
 from .config import TileConfig, _check_choice, _check_int
+from .rns import RNSTileConfig, RNSTileModel
 
 __all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "requantize", "layer_golden",
            "RUN_ERRORS"]
@@ -84,9 +96,9 @@ class LayerConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)
-        if not isinstance(self.tile, TileConfig):
-            raise TypeError(f"tile must be a TileConfig, not {self.tile!r}")
-        if self.tile.dsp != "inferred":
+        if not isinstance(self.tile, (TileConfig, RNSTileConfig)):
+            raise TypeError(f"tile must be a TileConfig or an RNSTileConfig, not {self.tile!r}")
+        if not self.is_rns and self.tile.dsp != "inferred":
             # The layer cores do not drive the PEs' clock enable (tile engines do).
             raise ValueError(f"layer engines take tile.dsp='inferred' only, not {self.tile.dsp!r}")
         for key in ("max_height", "max_width"):
@@ -100,6 +112,10 @@ class LayerConfig:
         _check_choice("rounding", self.rounding, ROUNDING_MODES)
         if self.name is not None and not (isinstance(self.name, str) and self.name.isidentifier()):
             raise ValueError(f"name must be a Verilog identifier, not {self.name!r}")
+        if self.is_rns and self.tile.channels != self.max_cin:
+            # The moduli must cover the sum over every input channel of the layer.
+            raise ValueError(f"tile.channels of an RNS layer must equal max_cin ({self.max_cin}), "
+                             f"not {self.tile.channels}")
         if min(self.max_height, self.max_width) + 2 * (self.tile.r // 2) < self.tile.r:
             raise ValueError(f"max_height and max_width must be at least {self.tile.r - 2 * (self.tile.r // 2)} "
                              f"for r = {self.tile.r}, not {min(self.max_height, self.max_width)}")
@@ -123,12 +139,23 @@ class LayerConfig:
         return self.tile.algorithm
 
     @property
+    def is_rns(self):
+        """Whether the core computes in a residue number system (``tile`` an RNSTileConfig)."""
+        return isinstance(self.tile, RNSTileConfig)
+
+    @property
+    def keeps_scale(self):
+        """Whether the outputs are ``D²`` times the correlation (Winograd, scale kept)."""
+        return self.algorithm == "winograd" and not self.is_rns and self.tile.keep_scale
+
+    @property
     def masks_lanes(self):
         """Whether unused channel lanes are masked at the PE terms (non-bilinear PE kinds).
 
         A bilinear kind gets zero inputs on those lanes instead (``pe(0, w) = 0``).
         """
-        return not self.tile.pe_kind.bilinear
+        # Modular multiplication is bilinear too: a zero tile gives zero residues.
+        return not self.is_rns and not self.tile.pe_kind.bilinear
 
     @property
     def module_name(self):
@@ -137,7 +164,11 @@ class LayerConfig:
         tag = "winoconv" if self.algorithm == "winograd" else "directconv"
         t = self.tile
         pe = t.pe
-        if t.is_adder_winograd:
+        if self.is_rns:
+            tag = "rnsconv"
+            pe = f"{len(t.moduli)}r{t.redundant_moduli}_{t.method_used[:3]}" + (
+                "_rin" if t.input_transform == "residue" else "")
+        elif t.is_adder_winograd:
             pe += "_" + (t.adder_matrices[:3] if isinstance(t.adder_matrices, str) else "usr")
         return (f"{tag}_f{t.m}x{t.m}_{t.r}x{t.r}_{pe}_d{t.data_width}w{t.weight_width}"
                 f"_p{self.p_in}x{self.p_out}")
@@ -176,6 +207,9 @@ class LayerConfig:
         """
         t = self.tile
         zero = Interval(0, 0)
+        if self.is_rns:
+            # Residues: the accumulators hold sums modulo each modulus.
+            return [Interval(0, max(t.moduli) - 1)] * (self.n ** 2)
         if t.algorithm == "winograd":
             return [iv.hull(zero).times(self.max_cin) for iv in t.product_intervals]
         term = t.pe_kind.output_interval(t.data_interval, t.weight_interval).hull(zero)
@@ -199,6 +233,8 @@ class LayerConfig:
         tile as is (:attr:`scaled_output_intervals`).
         """
         t = self.tile
+        if self.is_rns:
+            return t.output_interval               # its channels are max_cin
         term = t.pe_kind.output_interval(t.data_interval, t.weight_interval)
         if t.algorithm == "winograd" and (t.keep_scale or t.is_adder_winograd):
             lo = min(iv.lo for iv in self.scaled_output_intervals)
@@ -223,12 +259,30 @@ class LayerConfig:
     @property
     def weight_payload(self):
         """(elements, width) of one weight beat: one filter, raw or transformed."""
+        if self.is_rns:
+            return self.stored_weight
         return self.tile.weight_payload
+
+    @property
+    def weight_signed(self):
+        """Whether weight elements are signed (RNS engines stream unsigned residues)."""
+        return not self.is_rns
+
+    @property
+    def filter_transform(self):
+        """Winograd engines: ``"online"`` (raw filters transformed while loading) or
+        ``"offline"`` (the stream carries transformed filters); direct engines: None."""
+        if self.is_rns:
+            return "offline"
+        return self.tile.filter_transform if self.algorithm == "winograd" else None
 
     @property
     def stored_weight(self):
         """(elements, width) of one stored filter: U for Winograd, g for direct."""
         t = self.tile
+        if self.is_rns:
+            # Residues of every modulus, element i·n² + j is U_i at row-major index j.
+            return len(t.moduli) * self.n ** 2, t.multiplier_width
         if t.algorithm == "winograd":
             return self.n ** 2, t.u_width
         return self.r ** 2, t.weight_width
@@ -239,6 +293,8 @@ class LayerConfig:
     def multipliers(self):
         """PEs in the compute core."""
         per_pair = self.n ** 2 if self.algorithm == "winograd" else self.m ** 2 * self.r ** 2
+        if self.is_rns:
+            per_pair *= len(self.tile.moduli)      # modular multipliers
         return per_pair * self.p_in * self.p_out
 
     @property
@@ -263,6 +319,14 @@ class LayerConfig:
             "channel_passes": passes,
         }
 
+    def weight_residues(self, w):
+        """The stored RNS filters of ``w`` (..., r, r): shape (..., k·n²), unsigned residues."""
+        if not self.is_rns:
+            raise ValueError(f"weight_residues needs an RNS engine, not pe={self.tile.pe!r}")
+        U = RNSTileModel(self.tile).filter_residues(w)          # (k, ..., n, n)
+        U = np.moveaxis(U, 0, -3)                                 # (..., k, n, n)
+        return U.reshape(U.shape[:-3] + (-1,))
+
     def replace(self, **changes):
         return replace(self, **changes)
 
@@ -278,6 +342,8 @@ class LayerConfig:
         tile = dict(data.pop("tile"))
         tile.pop("name", None)
         data.pop("name", None)
+        if "moduli" in tile:
+            return cls(tile=RNSTileConfig.from_json(tile), **data)
         return cls(tile=TileConfig(**tile), **data)
 
 
@@ -393,11 +459,12 @@ def layer_golden(config, run, x, w):
             y, _ = adder_winograd_conv2d(x, w, t.adder_matrices, padding=run.padding)
         else:
             y = adder_direct_conv2d(x, w, padding=run.padding)
-    elif t.pe == "mul":
+    elif t.pe in ("mul", "rns"):
+        # RNS engines are exact: the residues reconstruct the integer correlation.
         y = direct_conv2d(x, w, padding=run.padding)
     else:
         raise ValueError(f"layer_golden has no model for pe={t.pe!r}")
-    if t.algorithm == "winograd" and t.keep_scale:
+    if config.keeps_scale:
         y = y * t.scale_divisor
     if config.output_width is not None:
         y = requantize(y, run.shift, config.output_width, config.rounding)

@@ -932,7 +932,8 @@ class RNSTileConfig:
         then detected, and a tile without the flag is exact.
     channels : int
         Input channels accumulated (mod each modulus, in the Winograd domain)
-        per output tile, 1 to 64.
+        per output tile, 1 to 4096 (the tile engine holds that many filters
+        in registers; a layer engine's ``max_cin``).
     input_transform : str
         ``"binary"`` (default): ``V = Bᵀ d B`` is computed once, exactly, in
         binary (the integer ``Bᵀ`` whose residues the channels use, see
@@ -984,7 +985,7 @@ class RNSTileConfig:
         if not isinstance(self.method, str) or self.method not in RNS_METHODS:
             raise ValueError(f"method must be one of {', '.join(RNS_METHODS)}, not {self.method!r}")
         set_("redundant_moduli", _check_count("redundant_moduli", self.redundant_moduli, 0, 1))
-        set_("channels", _check_count("channels", self.channels, 1, 64))
+        set_("channels", _check_count("channels", self.channels, 1, 4096))
         if self.input_transform not in ("binary", "residue"):
             raise ValueError(f"input_transform must be one of binary, residue, "
                              f"not {self.input_transform!r}")

@@ -106,10 +106,14 @@ from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
 from .emit import LINT_WAIVERS
 from .generate import emit_engine, port_table, tool_versions
 from .pe import PEArray
+from .rns import (ModMulPE, ModTransform2D, reduce_into, residue_inputs, reverse_convert,
+                  rns_manifest_section)
+from ..gen.rns import residue_port_interval, residue_width
 
 __all__ = ["PHASES", "config_layout", "status_layout", "RunChecker", "WeightStore",
            "ActivationStore", "TileScheduler", "TileExtractor", "ChannelAccumulator",
-           "Requantizer", "WinogradCore", "DirectCore", "WinogradConv", "DirectConv",
+           "Requantizer", "WinogradCore", "DirectCore", "RNSCore", "WinogradConv", "DirectConv",
+           "RNSConv",
            "make_layer_engine", "lane_sum_stages", "core_latency", "engine_latency",
            "memory_shapes", "layer_manifest", "generate_layer"]
 
@@ -121,6 +125,11 @@ def _check_config(config):
     if not isinstance(config, LayerConfig):
         raise TypeError(f"config must be a LayerConfig, not {config!r}")
     return config
+
+
+def _weight_shape(config, width):
+    """The shape of a weight element: signed, or unsigned for RNS residues."""
+    return signed(width) if config.weight_signed else unsigned(width)
 
 
 def _counter(limit):
@@ -309,16 +318,16 @@ class WeightStore(wiring.Component):
         s_count, s_width = c.stored_weight
         self.depth = _memory_depth(c.cout_groups * c.cin_groups)
         self.addr_width = ceil_log2(self.depth)
-        self.online = c.algorithm == "winograd" and c.tile.filter_transform == "online"
+        self.online = c.filter_transform == "online"
         super().__init__({
-            "weights": In(stream.Signature(data.ArrayLayout(signed(width), count))),
+            "weights": In(stream.Signature(data.ArrayLayout(_weight_shape(c, width), count))),
             "start": In(1),
             "cin": In(unsigned(c.max_cin.bit_length())),
             "cout": In(unsigned(c.max_cout.bit_length())),
             "busy": Out(1),
             "read_addr": In(unsigned(self.addr_width)),
             "read_en": In(1),
-            "read_data": Out(data.ArrayLayout(data.ArrayLayout(signed(s_width), s_count),
+            "read_data": Out(data.ArrayLayout(data.ArrayLayout(_weight_shape(c, s_width), s_count),
                                               c.p_out * c.p_in)),
         })
 
@@ -385,7 +394,7 @@ class WeightStore(wiring.Component):
         self.memories = []
         for j in range(c.p_out):
             for i in range(c.p_in):
-                mem = Memory(shape=data.ArrayLayout(signed(s_width), s_count),
+                mem = Memory(shape=data.ArrayLayout(_weight_shape(c, s_width), s_count),
                              depth=self.depth, init=[])
                 m.submodules[f"bank_o{j}_i{i}"] = mem
                 self.memories.append(mem)
@@ -752,6 +761,9 @@ def lane_sum_stages(config):
 def core_latency(config):
     """Cycles from a step's tiles entering the core to its result (on the last group)."""
     t = config.tile
+    if config.is_rns:
+        return (t.input_stages + t.pe_stages + lane_sum_stages(config) + 1 + t.output_stages
+                + t.convert_stages + (t.descale_stages if t.scale_divisor != 1 else 0))
     if t.algorithm == "winograd":
         return (t.input_stages + t.pe_stages + lane_sum_stages(config) + 1 + t.output_stages
                 + (t.descale_stages if t.removes_scale else 0))
@@ -818,15 +830,18 @@ def _core_signature(config):
     c = config
     dw = c.tile.data_width
     count, width = c.stored_weight
-    return {
+    members = {
         "tiles": In(data.ArrayLayout(data.ArrayLayout(signed(dw), c.n * c.n), c.p_in)),
-        "weights": In(data.ArrayLayout(data.ArrayLayout(signed(width), count),
+        "weights": In(data.ArrayLayout(data.ArrayLayout(_weight_shape(c, width), count),
                                        c.p_out * c.p_in)),
         "valid": In(1), "first": In(1), "last": In(1),
         "lane_valid": In(c.p_in),
         "result": Out(data.ArrayLayout(signed(c.full_output_width), c.p_out * c.m * c.m)),
         "result_valid": Out(1),
     }
+    if c.is_rns:
+        members["result_error"] = Out(1)
+    return members
 
 
 class _Core(wiring.Component):
@@ -1051,6 +1066,107 @@ class DirectCore(_Core):
         return m
 
 
+class RNSCore(_Core):
+    """RNS Winograd core: per input lane a forward conversion into every residue channel,
+    ``P_out·P_in·k·n²`` modular multipliers, lane sums and channel-group accumulation
+    modulo each modulus, then per output lane ``k`` modular output transforms and a
+    reverse converter per output element.
+
+    Each modulus's accumulator takes ``(Σ_lanes P + (first ? 0 : acc)) mod m_i`` in one
+    reduction. With a redundant modulus, ``result_error`` (valid with ``result``) is the
+    OR of the step's converter checks.
+
+    Parameters
+    ----------
+    config : LayerConfig
+        With an :class:`~winogen.gen.rns.RNSTileConfig` tile.
+
+    Members
+    -------
+    result_error : Out(1)
+        Besides the :class:`_Core` members.
+    """
+
+    algorithm = "winograd"
+
+    def __init__(self, config):
+        if not _check_config(config).is_rns:
+            raise ValueError(f"config.tile must be an RNSTileConfig for RNSCore, "
+                             f"not {config.tile!r}")
+        super().__init__(config)
+
+    @property
+    def weight_delay(self):
+        # U meets V at the multipliers, after the forward conversion and input transform.
+        return self.config.tile.input_stages
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.config
+        t = c.tile
+        n2, mm, k = c.n ** 2, c.m ** 2, len(t.moduli)
+        p_in, p_out = c.p_in, c.p_out
+
+        # v[i][mod][e]: lane i's V residues.
+        v = [residue_inputs(m, t, self.tiles[i], f"lane{i}_") for i in range(p_in)]
+
+        sum_stages = lane_sum_stages(c)
+        front = t.input_stages + t.pe_stages + sum_stages
+        valid = _delay(m, self.valid, front, "valid")
+        first = _delay(m, self.first, front, "first")
+        last = _delay(m, self.last, front, "last")
+        acc_valid = Signal(name="acc_valid")
+        m.d.sync += acc_valid.eq(valid & last)
+
+        outputs = []                    # per output lane j: per modulus, m² residues
+        for j in range(p_out):
+            per_modulus = []
+            for mod, mi in enumerate(t.moduli):
+                port = residue_port_interval(mi)
+                accumulated = []
+                for e in range(n2):
+                    terms = []
+                    for i in range(p_in):
+                        pe = ModMulPE(mi, stages=t.pe_stages)
+                        m.submodules[f"pe_o{j}_i{i}_ch{mod}_{e}"] = pe
+                        m.d.comb += [pe.a.eq(v[i][mod][e]),
+                                     pe.b.eq(self.weights[j * p_in + i][mod * n2 + e])]
+                        terms.append(pe.p)
+                    if p_in == 1:
+                        lane_sum, lane_iv = terms[0], port
+                    else:
+                        tree = ConstMatVec([[1] * p_in], [port] * p_in, stages=sum_stages)
+                        m.submodules[f"lane_sum_o{j}_ch{mod}_{e}"] = tree
+                        for i, term in enumerate(terms):
+                            m.d.comb += tree.x[i].eq(term)
+                        lane_sum, lane_iv = tree.y[0], tree.output_intervals[0]
+                    acc = Signal(unsigned(residue_width(mi)), name=f"acc_o{j}_ch{mod}_{e}",
+                                 reset_less=True)
+                    total = reduce_into(m, lane_sum + Mux(first, 0, acc), lane_iv + port, mi,
+                                        f"sum_o{j}_ch{mod}_{e}")
+                    with m.If(valid):
+                        m.d.sync += acc.eq(total)
+                    accumulated.append(acc)
+                ot = ModTransform2D(t.transforms.AT[mod], mi, stages=t.output_stages)
+                m.submodules[f"output_transform_o{j}_ch{mod}"] = ot
+                for e in range(n2):
+                    m.d.comb += ot.x[e].eq(accumulated[e])
+                per_modulus.append([ot.y[e] for e in range(mm)])
+            outputs.append(per_modulus)
+
+        error = 0
+        for j in range(p_out):
+            values, err = reverse_convert(m, t, outputs[j], f"o{j}_")
+            for e, y in enumerate(values):
+                m.d.comb += self.result[j * mm + e].eq(y)
+            error = error | err
+        back = t.output_stages + t.convert_stages + (
+            t.descale_stages if t.scale_divisor != 1 else 0)
+        m.d.comb += [self.result_valid.eq(_delay(m, acc_valid, back, "result_valid")),
+                     self.result_error.eq(error)]
+        return m
+
+
 # -- requantization ------------------------------------------------------------------------------
 
 
@@ -1131,12 +1247,13 @@ def _engine_signature(config):
     count, width = c.weight_payload
     return {
         "config": In(stream.Signature(config_layout(c))),
-        "weights": In(stream.Signature(data.ArrayLayout(signed(width), count))),
+        "weights": In(stream.Signature(data.ArrayLayout(_weight_shape(c, width), count))),
         "activations": In(stream.Signature(data.ArrayLayout(signed(c.tile.data_width),
                                                             c.p_in))),
         "outputs": Out(stream.Signature(data.ArrayLayout(signed(c.result_width),
                                                          c.p_out * c.m * c.m))),
         "status": Out(status_layout()),
+        **({"error": Out(1)} if c.is_rns and c.tile.redundant_moduli else {}),
     }
 
 
@@ -1271,6 +1388,10 @@ class _LayerEngine(wiring.Component):
         else:
             result, result_valid = core.result, core.result_valid
         pipe.d.comb += [self.outputs.payload.eq(result), self.outputs.valid.eq(result_valid)]
+        if "error" in self.signature.members:
+            # The redundant-modulus check travels with its beat, through the requantizer.
+            rq_stages = 1 if c.output_width is not None else 0
+            pipe.d.comb += self.error.eq(_delay(pipe, core.result_error, rq_stages, "error"))
         m.submodules.pipeline = EnableInserter(en)(pipe)
         return m
 
@@ -1314,9 +1435,38 @@ class DirectConv(_LayerEngine):
     core_class = DirectCore
 
 
+class RNSConv(_LayerEngine):
+    """RNS Winograd convolution-layer engine, with :class:`WinogradConv`'s streams.
+
+    The weight stream carries each filter's residues ``U_i = G_i g G_iᵀ mod m_i``
+    (unsigned; :meth:`~winogen.gen.layer.LayerConfig.weight_residues`), and the
+    outputs are the exact correlation (or its requantization).
+
+    Parameters
+    ----------
+    config : LayerConfig
+        With an :class:`~winogen.gen.rns.RNSTileConfig` tile whose ``channels`` is
+        ``max_cin``.
+
+    Members
+    -------
+    config, activations, outputs, status
+        As :class:`WinogradConv`.
+    weights : In(stream.Signature(ArrayLayout(unsigned(w), k*n*n)))
+    error : Out(1)
+        With a redundant modulus: valid with ``outputs.valid``; set when any output
+        of the beat failed the redundant-modulus check (a fault in one residue channel).
+    """
+
+    algorithm = "winograd"
+    core_class = RNSCore
+
+
 def make_layer_engine(config):
-    """The layer engine component for ``config`` (Winograd or direct)."""
+    """The layer engine component for ``config`` (Winograd, RNS Winograd or direct)."""
     _check_config(config)
+    if config.is_rns:
+        return RNSConv(config)
     return WinogradConv(config) if config.algorithm == "winograd" else DirectConv(config)
 
 
@@ -1346,7 +1496,7 @@ def layer_manifest(config, component):
     c = _check_config(config)
     t = c.tile
     count, wwidth = c.weight_payload
-    offline = c.algorithm == "winograd" and t.filter_transform == "offline"
+    offline = c.filter_transform == "offline"
     manifest = {
         "name": c.module_name,
         "kind": "layer",
@@ -1355,7 +1505,9 @@ def layer_manifest(config, component):
         "parameters": c.to_json(),
         "algorithm": {"name": f"F({c.m}x{c.m}, {c.r}x{c.r})", "kind": c.algorithm,
                       "m": c.m, "r": c.r, "n": c.n,
-                      **({"hardware": t.hardware.to_json()} if c.algorithm == "winograd" else {})},
+                      **({"hardware": t.hardware.to_json()}
+                         if c.algorithm == "winograd" and not c.is_rns else {})},
+        **({"rns": rns_manifest_section(t)} if c.is_rns else {}),
         "ports": port_table(component),
         "config_fields": {name: {"offset": field.offset, "width": field.width}
                           for name, field in config_layout(c)},
@@ -1367,7 +1519,10 @@ def layer_manifest(config, component):
             "config": "one beat per layer, accepted only while idle; a failing beat sets "
                       "status.errors (sticky until the next config beat) and starts nothing",
             "weights": (f"C_out*C_in beats, for co in C_out: for ci in C_in; one filter per beat, "
-                        + ("U = G g G^T, n x n row-major (winogen.gen)" if offline else
+                        + ("residues U_i = G_i g G_i^T mod m_i, element i*n*n + j for modulus i "
+                           "and row-major index j, unsigned (winogen.gen.layer.LayerConfig."
+                           "weight_residues)" if c.is_rns else
+                           "U = G g G^T, n x n row-major (winogen.gen)" if offline else
                            "raw r x r row-major")),
             "activations": "for y in H: for x in W: for g in ceil(C_in/P_in): lane i is channel "
                            "g*P_in + i (lanes >= C_in ignored)",
@@ -1381,7 +1536,7 @@ def layer_manifest(config, component):
         "flow": "config -> C_out*C_in weight beats -> activation beats -> compute (output "
                 "beats) -> idle",
         "paddings": list(c.paddings),
-        "multipliers": c.multipliers if t.pe_kind.uses_multiplier else 0,
+        "multipliers": c.multipliers if c.is_rns or t.pe_kind.uses_multiplier else 0,
         "processing_elements": c.multipliers,
         "pe": t.pe,
         "unused_lanes": ("PE terms masked to 0" if c.masks_lanes else "inputs zeroed"),
@@ -1395,8 +1550,11 @@ def layer_manifest(config, component):
         "requantization": (None if c.output_width is None else
                            {"output_width": c.output_width, "rounding": c.rounding,
                             "max_shift": c.max_shift}),
-        "scale": {"divisor": t.scale_divisor, "kept": bool(t.keep_scale),
-                  "adder_output_scale": t.adder_output_scale},
+        "scale": ({"divisor": t.scale_divisor, "kept": False, "removal":
+                   "none" if t.scale_divisor == 1 else "exact division after reverse conversion"}
+                  if c.is_rns else
+                  {"divisor": t.scale_divisor, "kept": bool(t.keep_scale),
+                   "adder_output_scale": t.adder_output_scale}),
         "memory_bits": c.memory_bits,
         "memories": memory_shapes(c),
         "cycle_model": dict(_CYCLE_MODEL),
@@ -1415,6 +1573,9 @@ def layer_manifest(config, component):
 def _function(config):
     """What the engine computes, before the optional requantization (manifest text)."""
     t = config.tile
+    if config.is_rns:
+        return (f"correlation with zero padding (PyTorch conv2d, stride 1), exact: computed "
+                f"modulo {list(t.moduli)} and reverse converted")
     if t.is_adder_winograd:
         return (f"Winograd AdderNet per output tile: Y' = A'^T [sum over C_in of -|U' - V'|] A', "
                 f"U' = G' g G'^T, V' = B'^T d B' (algorithm.hardware), d the zero-padded input "

@@ -39,7 +39,8 @@ from .constmat import ConstTransform2D, ExactDivider, _emit_program
 from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
 
-__all__ = ["reduce_into", "ModReduce", "ModTransform2D", "ModMulPE", "MixedRadixConverter", "RNSTile",
+__all__ = ["reduce_into", "ModReduce", "ModTransform2D", "ModMulPE", "MixedRadixConverter",
+           "residue_inputs", "reverse_convert", "RNSTile", "rns_manifest_section",
            "rns_tile_manifest", "generate_rns_tile"]
 
 
@@ -480,27 +481,11 @@ class RNSTile(wiring.Component):
             m.d.comb += self.outputs.valid.eq(back_in)
 
         dp = Module()
-        if cfg.input_transform == "binary":
-            # One exact binary V = Bᵀ d B shared by every channel.
-            shared = ConstTransform2D(cfg.input_matrix, cfg.data_interval, stages=cfg.input_stages)
-            dp.submodules.input_transform = shared
-            dp.d.comb += shared.x.eq(self.tiles.payload)
+        inputs = residue_inputs(dp, cfg, self.tiles.payload)
         residues = []                      # per modulus: m² residues of Y_i
         for i, mi in enumerate(cfg.moduli):
             w = residue_width(mi)
-            if cfg.input_transform == "binary":
-                # Forward conversion of V into channel i.
-                v = [reduce_into(dp, shared.y[j], shared.output_intervals[j], mi, f"ch{i}_v{j}")
-                     for j in range(n2)]
-            else:
-                it = ModTransform2D(tr.BT[i], mi, stages=cfg.input_stages)
-                dp.submodules[f"ch{i}_input"] = it
-                for j in range(n2):
-                    # Forward conversion: the signed input element modulo m_i.
-                    fwd = reduce_into(dp, self.tiles.payload[j], cfg.data_interval, mi,
-                                      f"ch{i}_d{j}")
-                    dp.d.comb += it.x[j].eq(fwd)
-                v = [it.y[j] for j in range(n2)]
+            v = inputs[i]
             products = []
             for j in range(n2):
                 pe = ModMulPE(mi, stages=cfg.pe_stages)
@@ -524,38 +509,105 @@ class RNSTile(wiring.Component):
             residues.append(ot.y)
 
         result = Signal(data.ArrayLayout(signed(cfg.output_width), mm), name="result")
-        errors = []
-        for e in range(mm):
-            conv = MixedRadixConverter(cfg)
-            dp.submodules[f"convert{e}"] = conv
-            for i in range(k):
-                dp.d.comb += conv.r[i].eq(residues[i][e])
-            y, err = conv.y, conv.error
-            if cfg.scale_divisor != 1:
-                div = ExactDivider(cfg.scale_divisor, cfg.result_interval, stages=descale,
-                                   output_interval=cfg.output_interval)
-                dp.submodules[f"descale{e}"] = div
-                dp.d.comb += div.x.eq(y)
-                y, err = div.y, _delay(dp, err, descale, f"err{e}")
+        values, error = reverse_convert(dp, cfg, residues)
+        for e, y in enumerate(values):
             dp.d.comb += result[e].eq(y)
-            errors.append(err)
         m.submodules.datapath = EnableInserter(en)(dp)
         m.d.comb += self.outputs.payload.eq(result)
         if cfg.redundant_moduli:
-            m.d.comb += self.error.eq(_any(errors))
+            m.d.comb += self.error.eq(error)
         return m
 
 
-def _any(bits):
-    out = 0
-    for b in bits:
-        out = out | b
-    return out
+def residue_inputs(m, config, tile, prefix=""):
+    """Forward conversion of one input tile into every residue channel.
+
+    Emits into ``m`` either one exact binary ``V = Bᵀ d B`` and its reduction modulo each
+    modulus (``input_transform="binary"``), or the reduction of ``d`` and a
+    :class:`ModTransform2D` per modulus (``"residue"``). ``tile`` holds the ``n²``
+    signed elements of ``d``; returns, per modulus, the ``n²`` residues of ``V_i``,
+    ``config.input_stages`` cycles later.
+    """
+    cfg, n2 = config, config.n ** 2
+    residues = []
+    if cfg.input_transform == "binary":
+        # One exact binary V = Bᵀ d B shared by every channel.
+        shared = ConstTransform2D(cfg.input_matrix, cfg.data_interval, stages=cfg.input_stages)
+        m.submodules[f"{prefix}input_transform"] = shared
+        m.d.comb += shared.x.eq(tile)
+        for i, mi in enumerate(cfg.moduli):
+            residues.append([reduce_into(m, shared.y[j], shared.output_intervals[j], mi,
+                                         f"{prefix}ch{i}_v{j}") for j in range(n2)])
+        return residues
+    for i, mi in enumerate(cfg.moduli):
+        it = ModTransform2D(cfg.transforms.BT[i], mi, stages=cfg.input_stages)
+        m.submodules[f"{prefix}ch{i}_input"] = it
+        for j in range(n2):
+            # Forward conversion: the signed input element modulo m_i.
+            m.d.comb += it.x[j].eq(reduce_into(m, tile[j], cfg.data_interval, mi,
+                                               f"{prefix}ch{i}_d{j}"))
+        residues.append([it.y[j] for j in range(n2)])
+    return residues
+
+
+def reverse_convert(m, config, residues, prefix=""):
+    """Reverse conversion of output residues: mixed radix, check, scale removal.
+
+    ``residues[i][e]`` is output element ``e`` modulo ``moduli[i]``. Emits a
+    :class:`MixedRadixConverter` per element (and an
+    :class:`~winogen.hw.constmat.ExactDivider` for method ``"scaled"``) into ``m``;
+    returns ``(values, error)``, the signed outputs and the OR of the elements'
+    redundant-modulus checks, ``convert_stages + descale_stages`` cycles later.
+    """
+    cfg = config
+    descale = cfg.descale_stages if cfg.scale_divisor != 1 else 0
+    values, error = [], 0
+    for e in range(len(residues[0])):
+        conv = MixedRadixConverter(cfg)
+        m.submodules[f"{prefix}convert{e}"] = conv
+        for i in range(len(cfg.moduli)):
+            m.d.comb += conv.r[i].eq(residues[i][e])
+        y, err = conv.y, conv.error
+        if cfg.scale_divisor != 1:
+            div = ExactDivider(cfg.scale_divisor, cfg.result_interval, stages=descale,
+                               output_interval=cfg.output_interval)
+            m.submodules[f"{prefix}descale{e}"] = div
+            m.d.comb += div.x.eq(y)
+            y, err = div.y, _delay(m, err, descale, f"{prefix}err{e}")
+        values.append(y)
+        error = error | err
+    return values, error
 
 
 # --------------------------------------------------------------------------
 # Manifest and generation
 # --------------------------------------------------------------------------
+
+def rns_manifest_section(config):
+    """The manifest's ``"rns"`` entry: moduli, method, range, matrices, error flag."""
+    cfg = config
+    tr = cfg.transforms
+    return {
+        "moduli": list(cfg.moduli),
+        "non_redundant": list(cfg.base_moduli.moduli),
+        "redundant": list(cfg.moduli[len(cfg.base_moduli):]),
+        "product": str(cfg.base_moduli.product),
+        "method": cfg.method_used,
+        "method_note": ("integer-scaled matrices; the scale D² is divided out exactly "
+                        "after reverse conversion" if cfg.method_used == "scaled" else
+                        "rational entries a/b mapped to a·b⁻¹ mod m_i"),
+        "result_range": [str(cfg.result_interval.lo), str(cfg.result_interval.hi)],
+        "reverse_conversion": "mixed radix",
+        "residue_widths": list(cfg.residue_widths),
+        "input_transform": cfg.input_transform,
+        "matrices": {"AT": [list(map(list, M)) for M in tr.AT],
+                     "G": [list(map(list, M)) for M in tr.G],
+                     "BT": [list(map(list, M)) for M in tr.BT]},
+        "error_flag": ("error is valid with outputs.valid: 1 when the output tile's value "
+                       "over all moduli is not a legitimate result (a fault)"
+                       if cfg.redundant_moduli else None),
+    }
+
 
 def rns_tile_manifest(config, component):
     """The manifest of an RNS tile engine (a JSON-ready dict)."""
@@ -563,7 +615,6 @@ def rns_tile_manifest(config, component):
     cfg = config
     tc = cfg.toomcook
     count, wwidth = cfg.weight_payload
-    tr = cfg.transforms
     return {
         "name": cfg.module_name,
         "kind": "rns_tile",
@@ -575,25 +626,7 @@ def rns_tile_manifest(config, component):
             "m": cfg.m, "r": cfg.r, "n": cfg.n, "points": [str(p) for p in tc.points],
             "rational": tc.matrices("G").to_json(),
         },
-        "rns": {
-            "moduli": list(cfg.moduli),
-            "non_redundant": list(cfg.base_moduli.moduli),
-            "redundant": list(cfg.moduli[len(cfg.base_moduli):]),
-            "product": str(cfg.base_moduli.product),
-            "method": cfg.method_used,
-            "method_note": ("integer-scaled matrices; the scale D² is divided out exactly "
-                            "after reverse conversion" if cfg.method_used == "scaled" else
-                            "rational entries a/b mapped to a·b⁻¹ mod m_i"),
-            "result_range": [str(cfg.result_interval.lo), str(cfg.result_interval.hi)],
-            "reverse_conversion": "mixed radix",
-            "residue_widths": list(cfg.residue_widths),
-            "matrices": {"AT": [list(map(list, M)) for M in tr.AT],
-                         "G": [list(map(list, M)) for M in tr.G],
-                         "BT": [list(map(list, M)) for M in tr.BT]},
-            "error_flag": ("error is valid with outputs.valid: 1 when the output tile's value "
-                           "over all moduli is not a legitimate result (a fault)"
-                           if cfg.redundant_moduli else None),
-        },
+        "rns": rns_manifest_section(cfg),
         "ports": port_table(component),
         "streams": {
             "tiles": {"shape": [cfg.n, cfg.n], "element_width": cfg.data_width,

@@ -52,7 +52,9 @@ def weight_beats(config, w):
     w = np.asarray(w, dtype=np.int64)
     if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
         raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
-    if c.algorithm == "winograd" and c.tile.filter_transform == "offline":
+    if c.is_rns:
+        w = c.weight_residues(w)                    # (C_out, C_in, k·n²) residues
+    elif c.filter_transform == "offline":
         w = TileModel(c.tile).filter_transform(w)
     return [[int(v) for v in w[co, ci].flat]
             for co in range(w.shape[0]) for ci in range(w.shape[1])]

@@ -375,7 +375,7 @@ def test_adder_layer_config_refuses_what_it_cannot_do():
         LayerConfig(TileConfig(2, 3, pe="adder", keep_scale=True))
     with pytest.raises(ValueError, match="F\\(2,3\\) only"):
         LayerConfig(TileConfig(4, 3, pe="adder"))
-    with pytest.raises(TypeError, match="tile must be a TileConfig, not 'adder'"):
+    with pytest.raises(TypeError, match="tile must be a TileConfig or an RNSTileConfig, not 'adder'"):
         LayerConfig("adder")
     with pytest.raises(ValueError, match="p_in must be an integer from 1 to 4, not 5"):
         LayerConfig(TileConfig(2, 3, pe="adder", algorithm="direct"), max_cin=4, p_in=5)

@@ -1,6 +1,6 @@
 """Emitted layer-engine Verilog under Verilator: lint, bit-exact layers, utilisation, errors, driver.
 
-Seven engines (four multiply, three AdderNet) are generated (and linted with ``verilator --lint-only -Wall``), each built
+Nine engines (four multiply, three AdderNet, two RNS) are generated (and linted with ``verilator --lint-only -Wall``), each built
 once, and each runs many layers per build — the layer shape is a run-time parameter —
 through the cocotb testbench :mod:`winogen.sim.tb_layer`, which compares every output
 map bit for bit with :func:`~winogen.gen.layer.layer_golden` (and, on marked layers, with
@@ -9,7 +9,10 @@ direct, and Winograd with the standard and the balanced F(2,3) matrices) run mul
 layers with padding and C_in not a multiple of P_in (lanes beyond C_in carry random
 activations and stale weights, which the engine must mask), against the AdderNet golden
 models that ``layer_golden`` calls (themselves checked against brute-force loops in
-test_addernet.py).
+test_addernet.py). The RNS engines (``RNSConv``: residue arithmetic modulo each modulus,
+a redundant modulus checking every output beat) run multi-channel layers with padding,
+C_in not a multiple of P_in, random stalls on every stream and extreme values; their
+outputs must equal the exact integer correlation and no beat may raise the error flag.
 """
 
 import json
@@ -19,6 +22,7 @@ import pytest
 
 from winogen.gen.config import TileConfig
 from winogen.gen.layer import LayerConfig, LayerRun, RUN_ERRORS, layer_golden
+from winogen.gen.rns import RNSTileConfig
 from winogen.hw.layer import engine_latency, generate_layer, memory_shapes
 from winogen.sim import build as vbuild
 from winogen.sim.driver import build_engine, run_layer
@@ -52,6 +56,20 @@ ENGINES = {
     "adder_wino23_bal_p2_online": LayerConfig(
         TileConfig(2, 3, 6, 6, pe="adder", adder_matrices="balanced", filter_transform="online"),
         max_height=9, max_width=9, max_cin=4, max_cout=3, p_in=2, p_out=2, output_width=9,
+        rounding="half_up"),
+    # RNS F(4,3): three 8-bit primes and a redundant one, modular inverses, C_in up to 4
+    # accumulated over two channel groups of P_in = 2.
+    "rns_wino43_p2x1": LayerConfig(
+        RNSTileConfig(4, 3, moduli=(251, 241, 239, 233), redundant_moduli=1, method="inverse",
+                      channels=4),
+        max_height=10, max_width=10, max_cin=4, max_cout=2, p_in=2, p_out=1),
+    # RNS F(2,3): special moduli 2^8-1, 2^8, 2^8+1 with 511 redundant, integer-scaled
+    # matrices (D² = 4 divided out after conversion), residue-domain input transforms,
+    # P 2x2 and requantization (the error flag travels through the requantizer).
+    "rns_wino23_p2x2_requant": LayerConfig(
+        RNSTileConfig(2, 3, moduli=(255, 256, 257, 511), redundant_moduli=1, method="scaled",
+                      input_transform="residue", channels=3),
+        max_height=8, max_width=8, max_cin=3, max_cout=3, p_in=2, p_out=2, output_width=8,
         rounding="half_up"),
 }
 
@@ -100,6 +118,16 @@ LAYERS = {
         _layer(7, 6, 4, 2, 1, shift=5, seed=92, pattern="extreme"),
         _layer(6, 5, 3, 1, 0, shift=2, stall=0.0, seed=93),
     ],
+    "rns_wino43_p2x1": [
+        _layer(9, 8, 3, 2, 1, seed=101, scipy=True),
+        _layer(10, 10, 4, 2, 1, seed=102, pattern="extreme"),
+        _layer(6, 7, 1, 1, 0, stall=0.0, seed=103),
+    ],
+    "rns_wino23_p2x2_requant": [
+        _layer(8, 7, 3, 3, 1, shift=6, seed=111),
+        _layer(8, 8, 3, 2, 1, shift=9, seed=112, pattern="extreme"),
+        _layer(5, 6, 2, 3, 0, shift=4, stall=0.0, seed=113),
+    ],
 }
 
 UTILISATION_LAYER = _layer(32, 32, 16, 16, 1, shift=10, stall=0.0, seed=41)
@@ -143,7 +171,8 @@ def test_layers_bit_exact(name, engine, tmp_path):
         assert cycles["compute_ideal"] == model["compute_ideal"]
         if spec["stall"] == 0.0:
             # no gaps, ready held high: the cycle model plus the pipeline latency
-            assert cycles["weights"] <= model["weights"] + cfg.tile.filter_stages + 2
+            drain = cfg.tile.filter_stages if cfg.filter_transform == "online" else 0
+            assert cycles["weights"] <= model["weights"] + drain + 2
             assert cycles["activations"] <= model["activations"] + 1
             assert cycles["compute"] <= model["compute_ideal"] + manifest["latency"] + 1, cycles
         print(name, spec, cycles)

@@ -10,6 +10,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from winogen.gen.bounds import Interval
+from winogen.gen.config import TileConfig
+from winogen.gen.layer import LayerConfig, LayerRun, layer_golden
 from winogen.gen.models import direct_conv2d
 from winogen.gen.rns import (RNSTileConfig, RNSTileModel, from_residues_crt, plan_reduction,
                              residue_constant, residue_width, to_residues)
@@ -86,7 +88,7 @@ def test_config_derives_method_ranges_and_json_round_trip():
     (dict(moduli=(251, 241, 239, 5), redundant_moduli=1),
      "redundant moduli must detect every single-channel fault"),
     (dict(redundant_moduli=2), "redundant_moduli must be an integer from 0 to 1, not 2"),
-    (dict(channels=0), "channels must be an integer from 1 to 64, not 0"),
+    (dict(channels=0), "channels must be an integer from 1 to 4096, not 0"),
     (dict(method="magic"), "method must be one of auto, scaled, inverse, not 'magic'"),
     (dict(input_transform="x"), "input_transform must be one of binary, residue, not 'x'"),
     (dict(convert_stages=5), "convert_stages must be an integer from 0 to 4"),
@@ -247,6 +249,89 @@ def test_cli_refuses_invalid_rns_with_one_line(args, needle, tmp_path):
     assert len(lines) == 1 and needle in lines[0], out.stderr
 
 
-def test_cli_conv_refuses_rns(tmp_path):
-    out = _cli("generate", "conv", "--m", "4", "--r", "3", "--pe", "rns", "-o", str(tmp_path))
-    assert out.returncode == 2 and "--pe rns applies to generate tile only" in out.stderr
+def test_cli_generates_rns_layer_engine(tmp_path):
+    out = _cli("generate", "conv", "--m", "2", "--r", "3", "--pe", "rns", "--moduli",
+               "251,241,239,233", "--redundant-moduli", "1", "--max-cin", "5", "--max-cout", "2",
+               "--max-height", "8", "--max-width", "8", "--pin", "2", "-o", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads(next(tmp_path.glob("*.json")).read_text())
+    cfg = LayerConfig.from_json(manifest["parameters"])
+    assert cfg.is_rns and cfg.tile.channels == 5 and cfg.module_name == manifest["name"]
+    assert manifest["rns"]["moduli"] == [251, 241, 239, 233]
+    assert manifest["multipliers"] == 2 * 4 * 16            # P_in · k · n²
+    ports = {p["name"]: p for p in manifest["ports"]}
+    assert "error" in ports and ports["weights__payload"]["packing"]["signed"] is False
+    assert ports["weights__payload"]["packing"]["elements"] == 4 * 16
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["direct", "--pe", "rns"], "--pe rns needs a Winograd engine (generate conv), "
+                                "not generate direct"),
+    (["conv", "--pe", "rns", "--channels", "4"], "--channels does not apply to a layer engine"),
+    # 64 channels of 8-bit F(6,3) need more than the three 8-bit primes' 24 bits.
+    (["conv", "--m", "6", "--pe", "rns", "--moduli", "251,241,239", "--max-cin", "64"],
+     "must cover the inverse result range"),
+])
+def test_cli_refuses_invalid_rns_layer_with_one_line(args, needle, tmp_path):
+    engine, *rest = args
+    if "--m" not in rest:
+        rest = ["--m", "4", *rest]
+    out = _cli("generate", engine, *rest, "--r", "3", "-o", str(tmp_path))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+
+
+# --------------------------------------------------------------------------
+# RNS layer engine configuration
+# --------------------------------------------------------------------------
+
+def _rns_layer(**kwargs):
+    tile = RNSTileConfig(4, 3, moduli=(251, 241, 239, 233), redundant_moduli=1, channels=6)
+    return LayerConfig(tile=tile, **{"max_cin": 6, "max_cout": 3, "p_in": 2, **kwargs})
+
+
+def test_rns_layer_config_derives_from_the_tile():
+    cfg = _rns_layer()
+    t = cfg.tile
+    assert cfg.is_rns and not cfg.masks_lanes and not cfg.keeps_scale
+    assert cfg.stored_weight == cfg.weight_payload == (4 * 36, 8) and not cfg.weight_signed
+    assert cfg.multipliers == 2 * 4 * 36 and cfg.filter_transform == "offline"
+    # The exact result of 6 channels: r² · C_in products of 8-bit values.
+    assert cfg.exact_output_interval == Interval(-128 * 127, 128 * 128).times(9 * 6)
+    assert cfg.full_output_width == t.output_width
+    assert cfg.module_name == "rnsconv_f4x4_3x3_4r1_inv_d8w8_p2x1"
+    back = LayerConfig.from_json(json.loads(json.dumps(cfg.to_json())))
+    assert back.is_rns and back.module_name == cfg.module_name and back.tile.moduli == t.moduli
+
+
+def test_rns_layer_config_refuses_a_tile_for_other_channel_counts():
+    tile = RNSTileConfig(4, 3, moduli="8bit-primes-4", channels=2)
+    with pytest.raises(ValueError, match=r"^tile.channels of an RNS layer must equal max_cin "
+                                         r"\(4\), not 2$"):
+        LayerConfig(tile=tile, max_cin=4)
+    with pytest.raises(TypeError, match="tile must be a TileConfig or an RNSTileConfig, not 3"):
+        LayerConfig(tile=3)
+
+
+def test_rns_layer_weight_residues_and_golden():
+    cfg = _rns_layer()
+    rng = np.random.default_rng(5)
+    w = rng.integers(-128, 128, (3, 6, 3, 3))
+    x = rng.integers(-128, 128, (6, 7, 9))
+    U = cfg.weight_residues(w)
+    assert U.shape == (3, 6, 4 * 36)
+    # Element i·n² + j of filter (co, ci) is U_i[j] = (G g Gᵀ)_j modulo moduli[i], computed
+    # here from the rational G of the Toom-Cook algorithm, independently of the RNS model.
+    from fractions import Fraction
+    G = np.array(cfg.tile.toomcook.matrices("G").G, dtype=object)
+    for co, ci in ((0, 0), (2, 5)):
+        exact = (G @ w[co, ci].astype(object) @ G.T).flatten()
+        for i, mi in enumerate(cfg.tile.moduli):
+            expect = [int(Fraction(v).numerator * pow(Fraction(v).denominator, -1, mi) % mi)
+                      for v in exact]
+            assert U[co, ci, i * 36:(i + 1) * 36].tolist() == expect
+    run = LayerRun(7, 9, 6, 3, padding=1)
+    assert (layer_golden(cfg, run, x, w) == direct_conv2d(x, w, padding=1)).all()
+    with pytest.raises(ValueError, match="weight_residues needs an RNS engine, not pe='mul'"):
+        LayerConfig(tile=TileConfig(2, 3)).weight_residues(w)
