@@ -935,7 +935,7 @@ class WinogradCore(_Core):
 
     @property
     def weight_delay(self):
-        # U meets V at the PEs, after the input transform.
+        # U meets V at the PEs, after the input transform (RNS: and forward conversion).
         return self.config.tile.input_stages
 
     def elaborate(self, platform):
@@ -1066,7 +1066,7 @@ class DirectCore(_Core):
         return m
 
 
-class RNSCore(_Core):
+class RNSCore(WinogradCore):
     """RNS Winograd core: per input lane a forward conversion into every residue channel,
     ``P_out·P_in·k·n²`` modular multipliers, lane sums and channel-group accumulation
     modulo each modulus, then per output lane ``k`` modular output transforms and a
@@ -1087,18 +1087,11 @@ class RNSCore(_Core):
         Besides the :class:`_Core` members.
     """
 
-    algorithm = "winograd"
-
     def __init__(self, config):
         if not _check_config(config).is_rns:
             raise ValueError(f"config.tile must be an RNSTileConfig for RNSCore, "
                              f"not {config.tile!r}")
         super().__init__(config)
-
-    @property
-    def weight_delay(self):
-        # U meets V at the multipliers, after the forward conversion and input transform.
-        return self.config.tile.input_stages
 
     def elaborate(self, platform):
         m = Module()
