@@ -11,6 +11,26 @@ Outputs in ``OUT/``: ``explore.csv``, ``explore.json``, ``explore.md`` (a Markdo
 and a comparison with published Winograd accelerators), four PNG plots and
 ``plots.json`` (what each plot holds, read back from the plotted artists).
 
+RNS engines
+-----------
+``pe`` ``rns`` sweeps residue-number-system Winograd engines
+(:class:`~winogen.gen.rns.RNSTileConfig`; layer engines accumulate ``max_cin`` channels
+mod each modulus). Three axes apply to them only, so a ``mul`` or ``adder`` point is not
+repeated per value: ``moduli`` (preset names of :data:`~winogen.gen.rns.MODULI_PRESETS`,
+or explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1) and
+``rns_method`` (``auto``, ``scaled``, ``inverse``; ``auto`` is resolved, so it collapses
+with the method it picks). The direct algorithm is left out for them (RNS engines are
+Winograd only), and ``pipeline N`` gives the mixed-radix converter ``min(N, 2)`` stages,
+as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS configuration
+rejects (moduli too small for the result range, ``inverse`` with a modulus that shares a
+factor with a denominator, a redundant modulus that leaves too small a set) is skipped and
+reported with its one-line message; a grid with no valid combination is an error. Rows
+carry ``moduli`` (as written in the grid), ``redundant_moduli``, ``rns_method`` (the method
+used) and ``multiplier_width``; these columns are empty for other PE kinds, and
+``multipliers`` counts the modular multipliers (``n²`` per modulus). Labels read e.g.
+``W F(4,3) 8b rns 8bit-primes-4+r p2`` (``+r``: a redundant modulus; the method is added
+when the sweep has more than one).
+
 Figures of merit
 ----------------
 Operations are counted as ``2 × MACs`` of the equivalent direct convolution, whatever
@@ -49,6 +69,7 @@ import time
 from ..gen.config import ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS, TileConfig
 from ..gen.pe import PE_KINDS
 from ..gen.points import PRESETS
+from ..gen.rns import MODULI_PRESETS, RNS_METHODS, ModuliSet, RNSTileConfig
 from .synth import DEFAULT_FREQ_MHZ, TARGETS, SynthError, parse_device, synth
 from .yosys import find_tool, prepare_writable_folder
 
@@ -63,7 +84,14 @@ GRID_KEYS = {
     "r": ("filter sizes", [3]),
     "presets": ("interpolation point presets", ["default"]),
     "widths": ("data widths; D sets data and weight width, DxW sets them apart", [8]),
-    "pe": ("processing-element kinds", ["mul"]),
+    "pe": ("processing-element kinds: mul, adder, rns (residue number system engines, "
+           "Winograd only)", ["mul"]),
+    "moduli": ("RNS moduli sets (pe rns): preset names (" + ", ".join(MODULI_PRESETS)
+               + ") or explicit sets with colons, e.g. 251:241:239", ["8bit-primes-4"]),
+    "redundant_moduli": ("RNS redundant moduli (pe rns): 0, or 1 to check every output "
+                         "tile with the last modulus", [0]),
+    "rns_method": ("RNS handling of rational matrix entries (pe rns): auto, scaled, "
+                   "inverse", ["auto"]),
     "algorithms": ("winograd, direct", ["winograd", "direct"]),
     "pipeline": ("register stages per transform (as winogen generate --pipeline)", [2]),
     "dsp": ("multiplier builds: inferred, ecp5 (MULT18X18D with its registers)", ["inferred"]),
@@ -83,7 +111,13 @@ PUBLISHED = (
     {"design": "WinoGen (DAC'24)", "gops_per_dsp": 3.80, "note": "best reported configuration"},
 )
 
-#: Columns of ``explore.csv`` in order.
+#: Grid axes of RNS engines only: other PE kinds take their first value and are not repeated.
+RNS_KEYS = ("moduli", "redundant_moduli", "rns_method")
+
+#: PE kinds of the ``pe`` axis: the kinds of :data:`winogen.gen.pe.PE_KINDS` and ``rns``.
+PE_CHOICES = tuple(sorted(set(PE_KINDS) | {"rns"}))
+
+#: Columns of ``explore.csv`` in order (the RNS columns are empty for other PE kinds).
 COLUMNS = (
     "label", "kind", "algorithm", "m", "r", "n", "preset", "data_width", "weight_width", "pe",
     "filter_transform", "pipeline", "dsp_build", "input_stages", "pe_stages", "output_stages",
@@ -93,6 +127,7 @@ COLUMNS = (
     "outputs_per_cycle", "macs_per_cycle", "ops_per_cycle", "ops_per_dsp_cycle", "gops",
     "gops_per_dsp", "layer_cycles", "compute_cycles", "workload", "target", "part",
     "estimate", "cached", "seconds", "key", "error",
+    "moduli", "redundant_moduli", "rns_method", "multiplier_width",
 )
 
 _PLOT_FILES = {"lut_vs_dsp": "lut_vs_dsp.png",
@@ -168,6 +203,28 @@ def _width_value(value):
     return (w, w)
 
 
+def _moduli_value(value):
+    """A moduli set of the grid as text: a preset name, or its moduli joined by colons."""
+    if isinstance(value, str) and value in MODULI_PRESETS:
+        return value
+    if isinstance(value, (list, tuple)):            # a TOML array of integers
+        items = list(value)
+    elif isinstance(value, str):
+        items = [v.strip() for v in value.split(":")]
+    else:
+        items = [value]
+    try:
+        mods = [_int_value("moduli", v, 2) for v in items]
+    except ValueError:
+        mods = None
+    if not mods:
+        raise ValueError(f"moduli must be preset names ({', '.join(MODULI_PRESETS)}) or "
+                         f"colon-separated integers of at least 2 such as 251:241:239, "
+                         f"not {value!r}") from None
+    ModuliSet(mods)   # "moduli must be pairwise coprime, not 4 and 6 (gcd 2)"
+    return ":".join(str(m) for m in mods)
+
+
 def normalize_grid(grid):
     """Check a grid and fill in defaults.
 
@@ -183,8 +240,10 @@ def normalize_grid(grid):
     -------
     dict
         Every axis as a list of checked values (``widths`` as ``(data, weight)`` pairs,
-        ``engine`` resolved: ``["layer"]`` when ``pin``/``pout`` are given, else
-        ``["tile"]``), plus ``layer`` and ``run`` dicts.
+        ``moduli`` as text: a preset name or pairwise coprime moduli joined by colons
+        (``"251:241:239"``; a grid file may also give an array of integers), ``engine``
+        resolved: ``["layer"]`` when ``pin``/``pout`` are given, else ``["tile"]``), plus
+        ``layer`` and ``run`` dicts.
 
     Raises
     ------
@@ -212,7 +271,13 @@ def normalize_grid(grid):
         elif key == "presets":
             values = [_choice_value(key, v, sorted(PRESETS)) for v in values]
         elif key == "pe":
-            values = [_choice_value(key, v, sorted(PE_KINDS)) for v in values]
+            values = [_choice_value(key, v, PE_CHOICES) for v in values]
+        elif key == "moduli":
+            values = [_moduli_value(v) for v in values]
+        elif key == "redundant_moduli":
+            values = [_int_value(key, v, 0, 1) for v in values]
+        elif key == "rns_method":
+            values = [_choice_value(key, v, RNS_METHODS) for v in values]
         elif key == "algorithms":
             values = [_choice_value(key, v, ALGORITHMS) for v in values]
         elif key == "filter_transforms":
@@ -226,6 +291,9 @@ def normalize_grid(grid):
     else:
         engines = ["layer"] if ("pin" in given or "pout" in given) else ["tile"]
     g["engine"] = list(dict.fromkeys(engines))
+    for key in RNS_KEYS:
+        if key in given and "rns" not in g["pe"]:
+            raise ValueError(f"{key} applies to pe rns only, not to pe {g['pe']!r}")
     if "layer" in g["engine"] and not layers_available():
         raise ValueError("engine must be tile in this installation (winogen.hw.layer is not "
                          "available), not 'layer'")
@@ -287,9 +355,13 @@ def load_grid(path):
         raise ValueError(f"grid must be a valid TOML file, not {str(path)!r} ({exc})") from None
 
 
-def _stages(pipeline):
-    # The same mapping as `winogen generate --pipeline N`.
+def _stages(pipeline, pe="mul"):
+    # The same mapping as `winogen generate --pipeline N` (RNS engines: no filter block,
+    # the mixed-radix converter gets min(N, 2)).
     n = pipeline
+    if pe == "rns":
+        return dict(input_stages=n, output_stages=n, pe_stages=min(n, 2),
+                    convert_stages=min(n, 2), descale_stages=min(n, 1))
     return dict(input_stages=n, output_stages=n, filter_stages=n,
                 pe_stages=min(n, 2), descale_stages=min(n, 1))
 
@@ -303,67 +375,126 @@ class _Point:
         self.values = values
         self.tile = config if kind == "tile" else config.tile
 
+    @property
+    def rns(self):
+        return isinstance(self.tile, RNSTileConfig)
+
     def identity(self):
         return {"kind": self.kind, "config": self.config.to_json(),
                 "pipeline": self.values["pipeline"]}
 
 
+def _rns_tag(values, method=None):
+    """``8bit-primes-4``, ``+r`` with a redundant modulus, and the method when given."""
+    text = values["moduli"] + ("+r" if values["redundant_moduli"] else "")
+    return text + (f" {method}" if method else "")
+
+
 def _describe(values, kind):
     d, w = values["widths"]
-    text = f"{values['algorithm']} F({values['m']},{values['r']}) {d}x{w}-bit, " \
-           f"pipeline {values['pipeline']}"
+    text = f"{values['algorithm']} F({values['m']},{values['r']}) {d}x{w}-bit"
+    if values["pe"] == "rns":
+        method = values["rns_method"]
+        text += f" rns {_rns_tag(values, None if method == 'auto' else method)}"
+    text += f", pipeline {values['pipeline']}"
     if kind == "layer":
         text += f", P {values['pin']}x{values['pout']}"
     return text
 
 
-def configurations(grid):
+def configurations(grid, invalid=None):
     """The distinct configurations of a normalized grid, in grid order.
 
     Parameters
     ----------
     grid : dict
         From :func:`normalize_grid`.
+    invalid : list, optional
+        With a list, an RNS combination that :class:`~winogen.gen.rns.RNSTileConfig`
+        rejects (moduli that do not cover the result range, method ``inverse`` with a
+        modulus sharing a factor with a denominator, ...) is left out and recorded there
+        as ``{"kind", "configuration", "error"}`` (its description and the one-line
+        message), since crossing the moduli with the widths, sizes, redundancy and
+        methods readily gives such combinations. Without it, they raise like any other
+        invalid combination.
 
     Returns
     -------
     points : list of _Point
     duplicates : int
         Combinations dropped because they give the same hardware as an earlier one (the
-        direct engine ignores the points and the filter transform).
+        direct engine ignores the points and the filter transform; RNS engines have no
+        filter transform or DSP build, and method ``auto`` is the method it picks).
+
+    Combinations that do not apply are left out: the ``pin``/``pout`` axes beyond their
+    first value for tiles, the RNS axes (:data:`RNS_KEYS`) beyond their first value for
+    other PE kinds, and the direct algorithm with ``pe`` ``rns`` (RNS engines are
+    Winograd only).
 
     Raises
     ------
     ValueError
-        If a combination is not a valid engine, naming the combination.
+        If a combination is not a valid engine, naming the combination (RNS
+        combinations only without ``invalid``, or when no combination is valid), or if
+        every combination was left out.
     """
     points, seen, dup = [], set(), 0
+    direct_rns, rejected = None, []
     axes = ("engine", "algorithms", "m", "r", "presets", "widths", "pe", "filter_transforms",
-            "pipeline", "dsp", "pin", "pout")
+            "pipeline", "dsp", "pin", "pout") + RNS_KEYS
     for combo in itertools.product(*(grid[a] for a in axes)):
         v = dict(zip(("engine", "algorithm", "m", "r", "preset", "widths", "pe",
-                      "filter_transform", "pipeline", "dsp", "pin", "pout"), combo))
+                      "filter_transform", "pipeline", "dsp", "pin", "pout") + RNS_KEYS, combo))
         kind = v["engine"]
         if kind == "tile" and (v["pin"], v["pout"]) != (grid["pin"][0], grid["pout"][0]):
             continue  # parallelism axes do not apply to tiles
+        if v["pe"] != "rns":
+            if any(v[k] != grid[k][0] for k in RNS_KEYS):
+                continue  # nor the RNS axes to other PE kinds
+            for k in RNS_KEYS:
+                v[k] = None
+        elif v["algorithm"] == "direct":
+            direct_rns = direct_rns or v
+            continue  # RNS engines are Winograd only
         if v["algorithm"] == "direct":
             # Not used by the direct engine: normalize so duplicates collapse.
             v["preset"], v["filter_transform"] = "default", "offline"
         if v["pe"] != "mul":
             v["dsp"] = "inferred"   # only multiplying PEs have DSP builds
+        if v["pe"] == "rns":
+            v["filter_transform"] = "offline"   # the weight stream carries residues of U
+            v["show_method"] = len(grid["rns_method"]) > 1   # in the label
         try:
-            tile = TileConfig(m=v["m"], r=v["r"], data_width=v["widths"][0],
-                              weight_width=v["widths"][1], preset=v["preset"],
-                              algorithm=v["algorithm"], pe=v["pe"],
-                              filter_transform=v["filter_transform"], dsp=v["dsp"],
-                              **_stages(v["pipeline"]))
+            if v["pe"] == "rns":
+                # A layer's moduli cover the sum over every input channel.
+                channels = grid["layer"]["max_cin"] if kind == "layer" else 1
+                tile = RNSTileConfig(m=v["m"], r=v["r"], data_width=v["widths"][0],
+                                     weight_width=v["widths"][1], preset=v["preset"],
+                                     moduli=_moduli_spec(v["moduli"]), method=v["rns_method"],
+                                     redundant_moduli=v["redundant_moduli"],
+                                     channels=channels,
+                                     **_stages(v["pipeline"], "rns"))
+                if tile.method != tile.method_used:
+                    tile = tile.replace(method=tile.method_used)  # auto: the same hardware
+            else:
+                tile = TileConfig(m=v["m"], r=v["r"], data_width=v["widths"][0],
+                                  weight_width=v["widths"][1], preset=v["preset"],
+                                  algorithm=v["algorithm"], pe=v["pe"],
+                                  filter_transform=v["filter_transform"], dsp=v["dsp"],
+                                  **_stages(v["pipeline"]))
             if kind == "tile":
                 config = tile
             else:
                 from ..gen.layer import LayerConfig
                 config = LayerConfig(tile=tile, p_in=v["pin"], p_out=v["pout"], **grid["layer"])
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"configuration {_describe(v, kind)} is invalid: {exc}") from None
+            message = " ".join(str(exc).split())
+            if v["pe"] == "rns" and invalid is not None:
+                rejected.append({"kind": kind, "configuration": _describe(v, kind),
+                                 "error": message})
+                continue
+            raise ValueError(f"configuration {_describe(v, kind)} is invalid: {message}") \
+                from None
         point = _Point(kind, config, v)
         ident = json.dumps(point.identity(), sort_keys=True)
         if ident in seen:
@@ -371,7 +502,27 @@ def configurations(grid):
             continue
         seen.add(ident)
         points.append(point)
+    if not points and rejected:
+        first = rejected[0]
+        raise ValueError(f"configuration {first['configuration']} is invalid: {first['error']}"
+                         + (f" (and {_count(len(rejected) - 1, 'more invalid combination')})"
+                            if len(rejected) > 1 else ""))
+    if not points and direct_rns is not None:
+        raise ValueError(f"configuration {_describe(direct_rns, direct_rns['engine'])} is "
+                         f"invalid: pe rns needs algorithm 'winograd', not 'direct'")
+    if invalid is not None:
+        invalid.extend(rejected)
     return points, dup
+
+
+def _count(n, noun):
+    """``1 combination``, ``2 combinations``: the plural by an ``s`` on the last word."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _moduli_spec(text):
+    """The ``moduli`` argument of :class:`RNSTileConfig` for a grid value."""
+    return text if text in MODULI_PRESETS else tuple(int(m) for m in text.split(":"))
 
 
 def _label(point):
@@ -384,10 +535,13 @@ def _label(point):
         f" {t.data_width}x{t.weight_width}b"
     if t.pe != "mul":
         text += f" {t.pe}"
-    if t.algorithm == "winograd" and t.filter_transform == "online":
+    if point.rns:
+        # The method only when the sweep has a choice of it.
+        text += f" {_rns_tag(v, t.method_used if v.get('show_method') else None)}"
+    if t.algorithm == "winograd" and getattr(t, "filter_transform", None) == "online":
         text += " onl"
     text += f" p{v['pipeline']}"
-    if t.dsp != "inferred":
+    if getattr(t, "dsp", "inferred") != "inferred":
         text += f" {t.dsp}"
     if point.kind == "layer":
         text += f" P{point.config.p_in}x{point.config.p_out}"
@@ -459,7 +613,7 @@ def cycle_figures(config, latency, run=None):
 
     Parameters
     ----------
-    config : TileConfig or LayerConfig
+    config : TileConfig, RNSTileConfig or LayerConfig
     latency : int
         The engine's latency in cycles (the manifest's ``latency``); a layer drains it once.
     run : LayerRun or dict, optional
@@ -474,9 +628,11 @@ def cycle_figures(config, latency, run=None):
         phase: configuration, weights, activations, compute, drain), ``compute_cycles``
         and ``workload`` (a description), else None.
     """
-    if isinstance(config, TileConfig):
+    if isinstance(config, (TileConfig, RNSTileConfig)):
         outputs = config.m ** 2 / config.initiation_interval
-        return {"outputs_per_cycle": outputs, "macs_per_cycle": outputs * config.r ** 2,
+        # An RNS tile sums `channels` input tiles (one beat each) into every output tile.
+        macs = outputs * config.r ** 2 * getattr(config, "channels", 1)
+        return {"outputs_per_cycle": outputs, "macs_per_cycle": macs,
                 "layer_cycles": None, "compute_cycles": None, "workload": None}
     c = config
     t = c.tile
@@ -484,7 +640,7 @@ def cycle_figures(config, latency, run=None):
     cyc = c.cycles(run)
     # An online filter transform drains filter_stages after the last weight beat.
     drain = latency + (t.filter_stages if t.algorithm == "winograd"
-                       and t.filter_transform == "online" else 0)
+                       and getattr(t, "filter_transform", None) == "online" else 0)
     total = cyc["config"] + cyc["weights"] + cyc["activations"] + cyc["compute_ideal"] + drain
     cout, h_out, w_out = run.output_shape(c)
     outputs = cout * h_out * w_out
@@ -510,10 +666,13 @@ def _row(point, record, run_spec):
         "kind": point.kind, "algorithm": t.algorithm, "m": t.m, "r": t.r, "n": t.n,
         "preset": t.preset if t.algorithm == "winograd" else "",
         "data_width": t.data_width, "weight_width": t.weight_width, "pe": t.pe,
-        "filter_transform": t.filter_transform if t.algorithm == "winograd" else "",
-        "pipeline": v["pipeline"], "dsp_build": t.dsp, "input_stages": t.input_stages,
+        # RNS engines load residues of U (offline) and have no DSP builds.
+        "filter_transform": getattr(t, "filter_transform", "offline")
+        if t.algorithm == "winograd" else "",
+        "pipeline": v["pipeline"], "dsp_build": getattr(t, "dsp", "inferred"),
+        "input_stages": t.input_stages,
         "pe_stages": t.pe_stages,
-        "output_stages": t.output_stages, "filter_stages": t.filter_stages,
+        "output_stages": t.output_stages, "filter_stages": getattr(t, "filter_stages", None),
         "descale_stages": t.descale_stages,
         "p_in": point.config.p_in if point.kind == "layer" else None,
         "p_out": point.config.p_out if point.kind == "layer" else None,
@@ -531,8 +690,19 @@ def _row(point, record, run_spec):
         "layer_cycles": tp["layer_cycles"], "compute_cycles": tp["compute_cycles"],
         "workload": tp["workload"], "target": rep["target"], "part": rep["part"],
         "estimate": rep["estimate"], "seconds": record["seconds"], "error": None,
+        **_rns_columns(point),
     }
     return row
+
+
+def _rns_columns(point):
+    """The RNS columns of a row: empty (None) for other PE kinds."""
+    if not point.rns:
+        return {"moduli": None, "redundant_moduli": None, "rns_method": None,
+                "multiplier_width": None}
+    t = point.tile
+    return {"moduli": point.values["moduli"], "redundant_moduli": t.redundant_moduli,
+            "rns_method": t.method_used, "multiplier_width": t.multiplier_width}
 
 
 def _error_row(point, message):
@@ -541,7 +711,7 @@ def _error_row(point, message):
     row.update(kind=point.kind, algorithm=t.algorithm, m=t.m, r=t.r, n=t.n, preset=t.preset,
                data_width=t.data_width, weight_width=t.weight_width, pe=t.pe,
                pipeline=point.values["pipeline"], name=t.module_name, error=message,
-               fits=None, cached=False)
+               fits=None, cached=False, **_rns_columns(point))
     return row
 
 
@@ -559,7 +729,10 @@ def _run_point(point, cdir, flow, device, key, report):
     record = {"schema": _CACHE_SCHEMA, "key": key, "point": point.identity(), "error": None}
     try:
         with _GENERATE_LOCK:  # Amaranth elaboration is not meant to run in parallel threads.
-            if point.kind == "tile":
+            if point.kind == "tile" and point.rns:
+                from ..hw.rns import generate_rns_tile
+                _, _, manifest = generate_rns_tile(point.config, design)
+            elif point.kind == "tile":
                 from ..hw.generate import generate_tile
                 _, _, manifest = generate_tile(point.config, design)
             else:
@@ -640,12 +813,16 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     list of dict
         One row per configuration, with the keys of :data:`COLUMNS`; also written to
         ``explore.csv``, ``explore.json``, ``explore.md``, the plots and ``plots.json``.
+        RNS combinations that :class:`~winogen.gen.rns.RNSTileConfig` rejects are not
+        rows: each is reported by ``progress`` (``skipped: ... is invalid: <message>``),
+        under ``invalid_skipped`` in ``explore.json`` and in ``explore.md``.
 
     Raises
     ------
     ValueError
-        On a bad grid value, an unknown grid key, an invalid configuration, a bad flow
-        parameter or an unwritable output folder.
+        On a bad grid value, an unknown grid key, an invalid configuration (for RNS
+        combinations: when none of the grid is valid), a bad flow parameter or an
+        unwritable output folder.
     """
     t0 = time.monotonic()
     if isinstance(grid, (str, os.PathLike)):
@@ -672,7 +849,8 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
                 or not math.isfinite(freq) or not freq > 0:
             raise ValueError(f"freq_mhz must be a positive number of MHz, not {freq_mhz!r}")
         freq = float(freq)
-    points, duplicates = configurations(g)
+    invalid = []
+    points, duplicates = configurations(g, invalid)
     out = Path(out_dir)
     _check_writable(out)
     _check_writable(out / "cache")
@@ -694,10 +872,14 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
         counts[lab] = counts.get(lab, 0) + 1
         if counts[lab] > 1:
             labels[i] = f"{lab} #{counts[lab]}"
+    dropped = ([f"{duplicates} duplicate combinations dropped"] if duplicates else []) \
+        + ([f"{_count(len(invalid), 'invalid RNS combination')} skipped"] if invalid else [])
     say(f"{len(points)} configurations" +
-        (f" ({duplicates} duplicate combinations dropped)" if duplicates else "") +
+        (f" ({'; '.join(dropped)})" if dropped else "") +
         f", {target} {dev.label}, {'place and route' if place else 'Yosys only'}"
         + (f" at {freq:g} MHz" if place else ""))
+    for item in invalid:
+        say(f"skipped: {item['kind']} {item['configuration']} is invalid: {item['error']}")
 
     total = len(points)
     done = [0]
@@ -749,6 +931,7 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
 
     meta = {"target": target, "part": dev.label, "place": place, "freq_mhz": freq,
             "nodsp": nodsp, "configurations": total, "duplicates_dropped": duplicates,
+            "invalid_skipped": invalid,
             "cached": sum(1 for r in rows if r["cached"]),
             "failed": sum(1 for r in rows if r["error"]),
             "versions": flow["versions"], "grid": _json_grid(g),
@@ -819,7 +1002,7 @@ def _panel_record(ax, title, xlabel, ylabel, labels):
 
 
 def _style(row):
-    color = "C0" if row["algorithm"] == "winograd" else "C1"
+    color = "C4" if row.get("pe") == "rns" else "C0" if row["algorithm"] == "winograd" else "C1"
     marker = {0: "v", 1: "o", 2: "s", 3: "D"}.get(row["pipeline"], "^")
     return color, marker
 
@@ -836,8 +1019,8 @@ def _scatter(ax, rows, xs, ys, annotate=True):
 def _legend(ax, rows):
     from matplotlib.lines import Line2D
     handles = []
-    for alg, color in (("winograd", "C0"), ("direct", "C1")):
-        if any(r["algorithm"] == alg for r in rows):
+    for alg, color in (("winograd", "C0"), ("direct", "C1"), ("winograd rns", "C4")):
+        if any(_style(r)[0] == color for r in rows):
             handles.append(Line2D([], [], color=color, marker="o", linestyle="", label=alg))
     for p in sorted({r["pipeline"] for r in rows}):
         _, marker = _style({"algorithm": "", "pipeline": p})
@@ -1002,7 +1185,8 @@ def write_plots(rows, out_dir, meta=None):
     for row in kept:
         fam = (row["kind"], row["algorithm"], row["m"], row["r"], row["preset"],
                row["data_width"], row["weight_width"], row["pe"], row["filter_transform"],
-               row["p_in"], row["p_out"])
+               row["p_in"], row["p_out"], row["moduli"],
+               row["redundant_moduli"], row["rns_method"])
         families.setdefault(fam, []).append(row)
     for fam_rows in families.values():
         fam_rows.sort(key=lambda r: r["pipeline"])
@@ -1053,10 +1237,13 @@ def render_markdown(rows, meta, plots=None):
     else:
         lines.append("- Flow: Yosys synthesis only (no place and route): resources are "
                      "post-synthesis counts; no Fmax, so no GOPS.")
+    invalid = meta.get("invalid_skipped") or []
     lines.append(f"- Cached results reused: {meta.get('cached', 0)} of {len(rows)}"
                  + (f"; failed: {meta['failed']}" if meta.get("failed") else "")
                  + (f"; duplicate combinations dropped: {meta['duplicates_dropped']}"
-                    if meta.get("duplicates_dropped") else ""))
+                    if meta.get("duplicates_dropped") else "")
+                 + (f"; invalid RNS combinations skipped: {len(invalid)} (see below)"
+                    if invalid else ""))
     versions = meta.get("versions") or {}
     lines.append("- Tools: " + ", ".join(f"{k} {v}" for k, v in versions.items()
                                          if k != "sources" and v))
@@ -1070,6 +1257,9 @@ def render_markdown(rows, meta, plots=None):
             ("gops", "GOPS"), ("gops_per_dsp", "GOPS/DSP")]
     if any(r["kind"] == "layer" for r in rows):
         cols.insert(-4, ("layer_cycles", "Layer cycles"))
+    if any(r.get("pe") == "rns" for r in rows):
+        cols += [("moduli", "Moduli"), ("redundant_moduli", "Redundant"),
+                 ("rns_method", "RNS method"), ("multiplier_width", "Mult bits")]
     lines.append("| " + " | ".join(h for _, h in cols) + " |")
     lines.append("|---|" + "---:|" * (len(cols) - 1))
     for row in rows:
@@ -1084,6 +1274,13 @@ def render_markdown(rows, meta, plots=None):
         lines += ["", f"Layer rows: one layer of {', '.join(workloads)} (H x W x C_in -> C_out); "
                       f"cycles of every phase (configuration, weights, activations, compute, "
                       f"drain) with ready held high."]
+    if any(r.get("pe") == "rns" for r in rows):
+        lines += ["", "RNS rows: Mult counts the modular multipliers (n² per modulus, of "
+                      "Mult bits each); a label's moduli end in +r with a redundant modulus."]
+    if invalid:
+        lines += ["", "## Invalid RNS combinations (skipped)", ""]
+        lines += [f"- {item['kind']} {item['configuration']}: {item['error']}"
+                  for item in invalid]
     lines += ["", "## Best of this sweep", ""]
     if ok:
         best = max((r for r in ok if r["ops_per_dsp_cycle"] is not None),
@@ -1142,6 +1339,10 @@ grid file (TOML): the axes as keys, each a list (or a single value), e.g.
   widths = [8, "8x4"]            # D, or DxW for different data and weight widths
   algorithms = ["winograd", "direct"]
   pipeline = [1, 2, 3]
+  pe = ["mul", "rns"]
+  moduli = ["8bit-primes-4", "251:241:239"]   # pe rns only: presets or colon-separated sets
+  redundant_moduli = [0, 1]
+  rns_method = "auto"
 {layer_toml}
 Command-line lists override the file's keys.
 
@@ -1151,8 +1352,16 @@ each configuration's design and reports are cached in OUT/cache/<key>/, so a rer
 only synthesizes what changed (the key covers the configuration, the generator
 sources, the tool versions, target, device, clock and flags).
 
+RNS engines (--pe rns): Winograd only (the direct algorithm is left out for them);
+--moduli, --redundant-moduli and --rns-method multiply the RNS points only. A
+combination that the RNS configuration rejects (e.g. moduli that do not cover the
+result range) is skipped and reported with its message; rows gain moduli,
+redundant_moduli, rns_method (the method used) and multiplier_width.
+
 examples:
   winogen explore --m 2,4 --r 3 --widths 8 --pipeline 1,2 --no-place -o explore/
+  winogen explore --m 2,4 --r 3 --widths 8 --algorithms winograd --pe mul,rns \\
+      --moduli 8bit-primes-4,251:241:239 --redundant-moduli 0,1 --no-place -o explore/
   winogen explore --grid sweep.toml --target ecp5 --device LFE5U-85F-8 --freq 200 -o explore/
 """
 
@@ -1249,7 +1458,11 @@ def run_explore(args):
         grid["layer"] = table
     start = time.monotonic()
 
+    skipped = []
+
     def progress(line):
+        if line.startswith("skipped: "):
+            skipped.append(line)
         print(f"winogen explore: {line}", file=sys.stderr, flush=True)
 
     rows = explore(grid, args.output, target=args.target, device=args.device,
@@ -1259,5 +1472,6 @@ def run_explore(args):
     failed = [r for r in rows if r["error"]]
     print(f"{len(rows)} configurations in {time.monotonic() - start:.1f} s"
           + (f", {len(failed)} failed" if failed else "")
+          + (f", {_count(len(skipped), 'invalid RNS combination')} skipped" if skipped else "")
           + f"; report {Path(args.output) / 'explore.md'}")
     return 1 if failed else 0

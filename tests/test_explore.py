@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from winogen.fpga.explore import COLUMNS, GRID_KEYS, PUBLISHED, cycle_figures, explore
+from winogen.fpga.explore import (COLUMNS, GRID_KEYS, PUBLISHED, _label, configurations,
+                                  cycle_figures, explore, normalize_grid)
 from winogen.gen.config import TileConfig
+from winogen.gen.rns import MODULI_PRESETS, RNSTileConfig
 
 pytestmark = pytest.mark.synth
 
@@ -275,6 +277,25 @@ def test_layer_cycle_model():
      r"^configuration direct F\(2,3\) 8x8-bit, pipeline 0 is invalid: "),
     ({"layer": {"max_depth": 3}}, r"^layer key must be one of .*, not 'max_depth'$"),
     ({"m": []}, r"^m must list at least one value, not \[\]$"),
+    ({"pe": ["nand"]}, r"^pe must be among adder, mul, rns, not 'nand'$"),
+    ({"pe": "rns", "moduli": "special-8,foo"},
+     r"^moduli must be preset names \(special-8, .*\) or colon-separated integers of at least "
+     r"2 such as 251:241:239, not 'foo'$"),
+    ({"pe": "rns", "moduli": "4:6"}, r"^moduli must be pairwise coprime, not 4 and 6 \(gcd 2\)$"),
+    ({"pe": "rns", "redundant_moduli": "0,2"},
+     r"^redundant_moduli must be integers from 0 to 1, not 2$"),
+    ({"pe": "rns", "rns_method": ["crt"]},
+     r"^rns_method must be among auto, scaled, inverse, not 'crt'$"),
+    ({"pe": ["mul", "adder"], "moduli": "special-8"},
+     r"^moduli applies to pe rns only, not to pe \['mul', 'adder'\]$"),
+    ({"pe": "rns", "algorithms": "direct"},
+     r"^configuration direct F\(2,3\) 8x8-bit rns 8bit-primes-4, pipeline 2 is invalid: "
+     r"pe rns needs algorithm 'winograd', not 'direct'$"),
+    # With no valid combination left, a rejected RNS combination is an error.
+    ({"pe": "rns", "widths": 6, "moduli": ["7:11:13", "5:7"]},
+     r"^configuration winograd F\(2,3\) 6x6-bit rns 7:11:13, pipeline 2 is invalid: moduli "
+     r"\[7, 11, 13\] must cover the inverse result range \[-8928, 9216\] of F\(2,3\) .* "
+     r"\(and 1 more invalid combination\)$"),
 ])
 def test_bad_grid(grid, message, tmp_path):
     with pytest.raises(ValueError, match=message):
@@ -326,3 +347,180 @@ def test_cli_errors_are_one_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
     assert run.stderr.startswith("winogen: error: grid must be a valid TOML file, not ")
+
+
+# --- RNS engines ------------------------------------------------------------------------------
+
+#: Columns of explore.csv before the RNS columns were appended (their order is kept).
+NON_RNS_COLUMNS = (
+    "label", "kind", "algorithm", "m", "r", "n", "preset", "data_width", "weight_width", "pe",
+    "filter_transform", "pipeline", "dsp_build", "input_stages", "pe_stages", "output_stages",
+    "filter_stages", "descale_stages", "p_in", "p_out", "name", "multipliers",
+    "processing_elements", "lut", "ff", "dsp", "bram", "carry", "fits", "fmax_mhz",
+    "constraint_mhz", "timing_met", "latency", "latency_ns", "initiation_interval",
+    "outputs_per_cycle", "macs_per_cycle", "ops_per_cycle", "ops_per_dsp_cycle", "gops",
+    "gops_per_dsp", "layer_cycles", "compute_cycles", "workload", "target", "part",
+    "estimate", "cached", "seconds", "key", "error",
+)
+RNS_COLUMNS = ("moduli", "redundant_moduli", "rns_method", "multiplier_width")
+
+# F(2,3) at 6 bits, multiply and RNS engines: five syntheses (about 45 s). The RNS axes
+# multiply the RNS points only, and direct RNS engines do not exist; special-8 with a
+# redundant modulus leaves 255·256 < the 17-bit scaled result range: skipped, reported.
+RNS_GRID = {"m": 2, "r": 3, "widths": 6, "algorithms": ["winograd", "direct"],
+            "pe": ["mul", "rns"], "moduli": ["special-8", "63:64:65:31"],
+            "redundant_moduli": [0, 1], "pipeline": 1}
+RNS_ARGS = ["--m", "2", "--r", "3", "--widths", "6", "--pe", "mul,rns",
+            "--moduli", "special-8,63:64:65:31", "--redundant-moduli", "0,1", "--pipeline", "1"]
+RNS_STAGES = dict(input_stages=1, pe_stages=1, output_stages=1, convert_stages=1,
+                  descale_stages=1)
+
+
+def rns_config(moduli, redundant):
+    spec = moduli if moduli in MODULI_PRESETS else tuple(int(m) for m in moduli.split(":"))
+    return RNSTileConfig(2, 3, 6, 6, moduli=spec, redundant_moduli=redundant, **RNS_STAGES)
+
+
+def special8_redundant_error():
+    with pytest.raises(ValueError) as info:
+        rns_config("special-8", 1)
+    return str(info.value)
+
+
+@pytest.fixture(scope="module")
+def rns_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("explore_rns")
+    lines = []
+    rows = explore(RNS_GRID, out, target="ecp5", place=False, progress=lines.append)
+    return out, rows, lines
+
+
+def test_rns_sweep_rows(rns_sweep):
+    out, rows, _ = rns_sweep
+    # One multiply point per algorithm, whatever the RNS axes hold.
+    assert [(r["algorithm"], r["pe"], r["moduli"], r["redundant_moduli"]) for r in rows] == [
+        ("winograd", "mul", None, None), ("winograd", "rns", "special-8", 0),
+        ("winograd", "rns", "63:64:65:31", 0), ("winograd", "rns", "63:64:65:31", 1),
+        ("direct", "mul", None, None)]
+    for row in rows:
+        assert row["error"] is None and row["fits"] and row["lut"] > 0
+        if row["pe"] != "rns":
+            assert all(row[c] is None for c in RNS_COLUMNS)
+            continue
+        cfg = rns_config(row["moduli"], row["redundant_moduli"])
+        assert row["multipliers"] == len(cfg.moduli) * 4 ** 2 == cfg.multipliers
+        assert row["rns_method"] == cfg.method_used
+        assert row["multiplier_width"] == cfg.multiplier_width
+        assert (row["name"], row["latency"]) == (cfg.module_name, cfg.latency)
+        assert row["outputs_per_cycle"] == 4 and row["ops_per_cycle"] == 2 * 4 * 9
+        assert row["dsp"] > 0 and row["dsp_build"] == "inferred"
+        assert row["filter_transform"] == "offline" and row["filter_stages"] is None
+        (report,) = (out / "cache" / row["key"]).glob("design/reports/ecp5.json")
+        assert json.loads(report.read_text())["resources"]["lut"] == row["lut"]
+    # Method auto: both sets hold an even modulus (256, 64), so no inverse of 2: scaled.
+    assert [r["rns_method"] for r in rows[1:4]] == ["scaled", "scaled", "scaled"]
+    assert [r["multiplier_width"] for r in rows[1:4]] == [9, 7, 7]
+    assert [r["label"] for r in rows] == [
+        "W F(2,3) 6b p1", "W F(2,3) 6b rns special-8 p1", "W F(2,3) 6b rns 63:64:65:31 p1",
+        "W F(2,3) 6b rns 63:64:65:31+r p1", "D F(2,3) 6b p1"]
+
+
+def test_rns_columns_in_csv_json_markdown(rns_sweep):
+    out, rows, _ = rns_sweep
+    table = read_csv(out / "explore.csv")
+    assert tuple(table[0]) == COLUMNS == NON_RNS_COLUMNS + RNS_COLUMNS
+    assert [tuple(r[c] for c in RNS_COLUMNS) for r in table] == [
+        ("", "", "", ""), ("special-8", "0", "scaled", "9"), ("63:64:65:31", "0", "scaled", "7"),
+        ("63:64:65:31", "1", "scaled", "7"), ("", "", "", "")]
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "cached"} for r in rs]
+    assert strip(json.loads((out / "explore.json").read_text())["rows"]) == strip(rows)
+    text = (out / "explore.md").read_text()
+    header = next(ln for ln in text.splitlines() if ln.startswith("| Configuration |"))
+    assert header.endswith("| Moduli | Redundant | RNS method | Mult bits |")
+    for row in rows:
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"| {row['label']} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1:3] == [str(row["multipliers"]), str(row["lut"])]
+        assert cells[-4:] == (["—"] * 4 if row["pe"] != "rns" else
+                              [str(row[c]) for c in RNS_COLUMNS])
+    plots = json.loads((out / "plots.json").read_text())["plots"]
+    (panel,) = plots["lut_vs_dsp"]["panels"]
+    assert panel["labels"] == [r["label"] for r in rows] and plots["lut_vs_dsp"]["omitted"] == []
+
+
+def test_rns_invalid_combination_is_reported(rns_sweep):
+    out, rows, lines = rns_sweep
+    message = special8_redundant_error()
+    assert message.startswith("non-redundant moduli [255, 256] must cover the scaled result "
+                              "range [-35712, 36864] of F(2,3) ")
+    what = "tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1"
+    assert lines[0].startswith("5 configurations (1 invalid RNS combination skipped), ecp5 ")
+    assert lines[1] == f"skipped: {what} is invalid: {message}"
+    assert not any("special-8+r" in r["label"] for r in rows)
+    meta = json.loads((out / "explore.json").read_text())
+    assert meta["invalid_skipped"] == [{"kind": "tile", "configuration": what[5:],
+                                        "error": message}]
+    text = (out / "explore.md").read_text()
+    assert "invalid RNS combinations skipped: 1 (see below)" in text
+    assert f"- {what}: {message}\n" in text
+
+
+def test_rns_cli_reuses_the_cache_and_reports_invalid(rns_sweep, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(rns_sweep[0] / "cache", out / "cache")
+    run = subprocess.run([WINOGEN, "explore", *RNS_ARGS, "--no-place", "-o", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    progress = [ln for ln in run.stderr.splitlines() if ln.startswith("winogen explore: [")]
+    assert len(progress) == 5 and all(": cached " in ln for ln in progress)
+    assert f"winogen explore: skipped: tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1 " \
+           f"is invalid: {special8_redundant_error()}" in run.stderr.splitlines()
+    assert run.stdout.startswith("5 configurations in ")
+    assert ", 1 invalid RNS combination skipped; report " in run.stdout
+    # Nothing valid: one line, exit status 2.
+    run = subprocess.run([WINOGEN, "explore", "--pe", "rns", "--widths", "6", "--moduli", "7:11:13",
+                          "--no-place", "-o", str(tmp_path / "bad")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "winogen: error: configuration winograd F(2,3) 6x6-bit rns 7:11:13, pipeline 2 is "
+        "invalid: moduli [7, 11, 13] must cover the inverse result range [-8928, 9216] of F(2,3) "
+        "with 6-bit data, 6-bit weights and 1 channel(s) (needs ≥ 18433, 15 bits), not product "
+        "1001 (9 bits)"]
+
+
+def test_non_rns_sweep_is_unchanged(sweep, rns_sweep, tmp_path):
+    out, rows, *_ = sweep
+    table = read_csv(out / "explore.csv")
+    assert tuple(table[0]) == NON_RNS_COLUMNS + RNS_COLUMNS
+    assert all(r[c] == "" for r in table for c in RNS_COLUMNS)
+    assert all(set(r) == set(COLUMNS) and r["pe"] == "mul" for r in rows)
+    # A multiply point has the same cache key with or without the RNS axes in the grid.
+    copy = tmp_path / "copy"
+    shutil.copytree(rns_sweep[0] / "cache", copy / "cache")
+    mul_only = {k: v for k, v in RNS_GRID.items() if k not in ("moduli", "redundant_moduli")}
+    mul_only["pe"] = "mul"
+    again = explore(mul_only, copy, place=False)
+    assert all(r["cached"] for r in again)
+    assert [r["key"] for r in again] == [rns_sweep[1][0]["key"], rns_sweep[1][4]["key"]]
+
+
+def test_rns_layer_and_method_axes():
+    g = normalize_grid({"engine": ["tile", "layer"], "m": 2, "r": 3, "widths": 6,
+                        "pe": ["rns", "mul"], "algorithms": "winograd", "moduli": "special-8",
+                        "rns_method": ["auto", "scaled"], "pin": [1, 2],
+                        "layer": {"max_cin": 3, "max_cout": 2, "max_height": 4, "max_width": 4}})
+    points, duplicates = configurations(g)
+    # auto picks scaled for special-8: the two method values give one engine (of each kind).
+    assert duplicates == 3
+    rns = [p for p in points if p.tile.pe == "rns"]
+    assert [(p.kind, p.config.p_in if p.kind == "layer" else None) for p in rns] == [
+        ("tile", None), ("layer", 1), ("layer", 2)]
+    tile, layer1, layer2 = rns
+    assert tile.tile.channels == 1 and tile.tile.method == "scaled"
+    # An RNS layer's moduli cover max_cin channels.
+    assert layer1.tile.channels == layer2.tile.channels == 3
+    assert layer2.config.multipliers == 3 * 16 * 2
+    assert _label(layer2) == "W F(2,3) 6b rns special-8 scaled p2 P2x1"
+    figures = cycle_figures(tile.config, latency=7)
+    assert figures["outputs_per_cycle"] == 4 and figures["macs_per_cycle"] == 4 * 9
