@@ -37,6 +37,7 @@ ENGINES = [
     # LFE5U-85F's 156 multipliers (4 x 36), so it has an Fmax.
     ("RNS F(4,3)", RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1)),
     ("RNS F(6,3)", RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1)),
+    # Large tile, n = 12: the three non-redundant moduli of the preset (251, 241, 239).
     ("RNS F(10,3)", RNSTileConfig(10, 3, moduli=(251, 241, 239))),
 ]
 

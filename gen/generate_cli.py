@@ -89,7 +89,7 @@ def add_tile_arguments(p, *, algorithm=True):
     rns = p.add_argument_group("residue number system (--pe rns)")
     mod = rns.add_mutually_exclusive_group()
     mod.add_argument("--moduli", metavar="LIST", default=None,
-                     help="pairwise coprime moduli, e.g. 251,241,239,233; the last "
+                     help="pairwise coprime moduli, e.g. 251,241,239,223; the last "
                           "--redundant-moduli of them are redundant (default: 8bit-primes-4)")
     mod.add_argument("--moduli-preset", metavar="NAME", default=None,
                      help="named moduli set: " + ", ".join(_RNS_PRESETS))
