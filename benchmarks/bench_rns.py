@@ -24,11 +24,11 @@ from amaranth.lib.wiring import In, Out
 
 from winogen.fpga.synth import synth
 from winogen.gen.config import TileConfig
-from winogen.gen.rns import RNSTileConfig, residue_width
+from winogen.gen.rns import PARTIAL_OPERAND_WIDTH, RNSTileConfig
 from winogen.hw.constmat import ExactDivider
 from winogen.hw.emit import to_verilog
 from winogen.hw.generate import generate_tile, write_outputs
-from winogen.hw.rns import MixedRadixConverter, generate_rns_tile, reduce_into
+from winogen.hw.rns import MixedRadixConverter, fold_into, generate_rns_tile, reduce_into
 
 ENGINES = [
     ("direct F(4,3)", TileConfig(4, 3, 8, 8, algorithm="direct")),
@@ -37,27 +37,35 @@ ENGINES = [
     # LFE5U-85F's 156 multipliers (4 x 36), so it has an Fmax.
     ("RNS F(4,3)", RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1)),
     ("RNS F(6,3)", RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1)),
+    # The same with V only folded into an 18-bit DSP operand (forward_reduction="partial").
+    ("RNS F(6,3) partial", RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1,
+                                         forward_reduction="partial")),
     # Large tile, n = 12: the three non-redundant moduli of the preset (251, 241, 239).
     ("RNS F(10,3)", RNSTileConfig(10, 3, moduli=(251, 241, 239))),
 ]
 
 
 class ForwardConverters(wiring.Component):
-    """The RNS tile's forward converters alone: binary V (n²) into every channel."""
+    """The RNS tile's forward converters alone: binary V (n²) into every channel
+    (reduced, or with ``forward_reduction="partial"`` folded into the PE operand)."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         w = max(iv.width for iv in cfg.v_intervals)
         super().__init__({"v": In(data.ArrayLayout(signed(w), cfg.n ** 2)),
-                          "r": Out(data.ArrayLayout(signed(max(cfg.residue_widths) + 1),
+                          "r": Out(data.ArrayLayout(signed(cfg.multiplier_width + 1),
                                                     len(cfg.moduli) * cfg.n ** 2))})
 
     def elaborate(self, platform):
         m = Module()
-        n2 = self.cfg.n ** 2
-        for i, mi in enumerate(self.cfg.moduli):
+        cfg, n2 = self.cfg, self.cfg.n ** 2
+        for i, mi in enumerate(cfg.moduli):
             for j in range(n2):
-                y = reduce_into(m, self.v[j], self.cfg.v_intervals[j], mi, f"c{i}_{j}")
+                if cfg.forward_reduction == "full":
+                    y = reduce_into(m, self.v[j], cfg.v_intervals[j], mi, f"c{i}_{j}")
+                else:
+                    y, _ = fold_into(m, self.v[j], cfg.v_intervals[j], mi,
+                                     PARTIAL_OPERAND_WIDTH, f"c{i}_{j}")
                 m.d.comb += self.r[i * n2 + j].eq(y)
         return m
 
@@ -112,7 +120,7 @@ def _synth(out, args, place):
 
 def compare(args):
     root = Path(args.out or tempfile.mkdtemp(prefix="winogen-bench-rns-"))
-    rows = []
+    rows, reverse_lut4 = [], {}
     for label, cfg in ENGINES:
         if args.only and not any(s in label for s in args.only.split(",")):
             continue
@@ -124,18 +132,23 @@ def compare(args):
         print(f"[{label}] synthesizing ...", file=sys.stderr, flush=True)
         row = {"engine": label, "name": cfg.module_name, "outputs_per_cycle": cfg.m ** 2,
                "multipliers": cfg.multipliers,
-               "multiplier_width": (f"{cfg.multiplier_width}x{cfg.multiplier_width} unsigned"
-                                    if rns else f"{cfg.v_width}x{cfg.u_width} signed"
+               "multiplier_width": (cfg.multiplier_description if rns
+                                    else f"{cfg.v_width}x{cfg.u_width} signed"
                                     if cfg.algorithm == "winograd"
                                     else f"{cfg.data_width}x{cfg.weight_width} signed"),
                "moduli": list(cfg.moduli) if rns else None,
                "latency": cfg.latency}
         row.update(_synth(out, args, args.place))
         if rns:
-            fwd = _emit(ForwardConverters(cfg), f"{cfg.module_name}_fwd", root / "fwd" / label.replace(" ", "_"))
-            rev = _emit(ReverseConverters(cfg), f"{cfg.module_name}_rev", root / "rev" / label.replace(" ", "_"))
+            fwd = _emit(ForwardConverters(cfg), f"{cfg.module_name}_fwd",
+                        root / "fwd" / cfg.module_name)
             row["forward_lut4"] = _synth(fwd, args, False)["lut4"]
-            row["reverse_lut4"] = _synth(rev, args, False)["lut4"]
+            # The reverse converters do not depend on the forward reduction: synthesize once.
+            key = cfg.replace(forward_reduction="full").module_name
+            if key not in reverse_lut4:
+                rev = _emit(ReverseConverters(cfg), f"{key}_rev", root / "rev" / key)
+                reverse_lut4[key] = _synth(rev, args, False)["lut4"]
+            row["reverse_lut4"] = reverse_lut4[key]
             row["converter_lut_share"] = round((row["forward_lut4"] + row["reverse_lut4"])
                                                / row["lut4"], 3)
         mm = cfg.m ** 2

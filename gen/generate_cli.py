@@ -106,6 +106,10 @@ def add_tile_arguments(p, *, algorithm=True):
     rns.add_argument("--rns-input-transform", choices=("binary", "residue"), default=None,
                      help="input transform shared in binary, then forward converted, or per "
                           "modulus in residues (default: binary)")
+    rns.add_argument("--rns-forward-reduction", choices=("full", "partial"), default=None,
+                     help="binary input transform: reduce V to canonical residues (b x b-bit "
+                          "multipliers), or only fold it into an 18-bit DSP operand and reduce "
+                          "the product (smaller forward converters) (default: full)")
     rns.add_argument("--convert-stages", type=_stages("convert_stages"), default=None,
                      metavar="N", help="register stages of the mixed-radix converter (default: 2)")
     pipe = p.add_argument_group("pipelining")
@@ -124,7 +128,7 @@ def add_tile_arguments(p, *, algorithm=True):
 
 
 _RNS_OPTIONS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
-                "rns_input_transform", "convert_stages")
+                "rns_input_transform", "rns_forward_reduction", "convert_stages")
 
 
 def _rns_config_from_args(args, stages):
@@ -154,7 +158,8 @@ def _rns_config_from_args(args, stages):
     elif args.moduli_preset is not None:
         moduli = args.moduli_preset
     optional = {"redundant_moduli": args.redundant_moduli, "method": args.rns_method,
-                "channels": args.channels, "input_transform": args.rns_input_transform}
+                "channels": args.channels, "input_transform": args.rns_input_transform,
+                "forward_reduction": args.rns_forward_reduction}
     return RNSTileConfig(
         m=args.m, r=args.r, data_width=args.data_width, weight_width=args.weight_width,
         moduli=moduli, points=args.points, preset=args.preset, name=args.name,
@@ -194,8 +199,8 @@ def _cmd_generate_tile(args):
         vpath, jpath, manifest = rns.generate_rns_tile(config, args.output)
         print(f"{manifest['name']}: {manifest['algorithm']['name']} RNS, moduli "
               f"{list(config.moduli)} ({config.redundant_moduli} redundant), method "
-              f"{config.method_used}, {config.multipliers} {config.multiplier_width}-bit modular "
-              f"multipliers, {config.channels} channel(s), latency {manifest['latency']}, "
+              f"{config.method_used}, {config.multipliers} modular multipliers "
+              f"({config.multiplier_description}), {config.channels} channel(s), latency {manifest['latency']}, "
               f"output {config.output_width} bits")
         print(f"wrote {vpath}")
         print(f"wrote {jpath}")

@@ -167,7 +167,8 @@ class LayerConfig:
         if self.is_rns:
             tag = "rnsconv"
             pe = f"{len(t.moduli)}r{t.redundant_moduli}_{t.method_used[:3]}" + (
-                "_rin" if t.input_transform == "residue" else "")
+                "_rin" if t.input_transform == "residue" else "") + (
+                "_pfr" if t.forward_reduction == "partial" else "")
         elif t.is_adder_winograd:
             pe += "_" + (t.adder_matrices[:3] if isinstance(t.adder_matrices, str) else "usr")
         return (f"{tag}_f{t.m}x{t.m}_{t.r}x{t.r}_{pe}_d{t.data_width}w{t.weight_width}"
@@ -282,7 +283,7 @@ class LayerConfig:
         t = self.tile
         if self.is_rns:
             # Residues of every modulus, element i·n² + j is U_i at row-major index j.
-            return len(t.moduli) * self.n ** 2, t.multiplier_width
+            return len(t.moduli) * self.n ** 2, t.weight_payload[1]
         if t.algorithm == "winograd":
             return self.n ** 2, t.u_width
         return self.r ** 2, t.weight_width

@@ -818,6 +818,24 @@ class ReductionPlan:
     def comparisons(self):
         return self.j_hi - self.j_lo
 
+    def partial(self, width):
+        """The first folds that bring the value within ``width`` signed bits.
+
+        Returns ``(folds, interval)``: a prefix of :attr:`folds` and the range of the
+        (congruent, not yet canonical) value after it. Raises ``ValueError`` when
+        even every fold leaves a wider value.
+        """
+        current, taken = self.input, []
+        for fold in self.folds:
+            if signed_width(current) <= width:
+                break
+            taken.append(fold)
+            current = fold.output
+        if signed_width(current) > width:
+            raise ValueError(f"width must hold the folded value {current} modulo {self.modulus}, "
+                             f"not {width}")
+        return tuple(taken), current
+
     def evaluate(self, x):
         """The plan executed on Python ints, as hardware does (for tests)."""
         x = int(x)
@@ -884,6 +902,13 @@ def plan_reduction(interval, m):
 
 RNS_METHODS = ("auto",) + METHODS
 
+#: How the binary ``V`` enters each residue channel (``RNSTileConfig.forward_reduction``).
+FORWARD_REDUCTIONS = ("full", "partial")
+
+#: Signed operand width of a partially reduced ``V``: the 18-bit DSP multiplier port
+#: (ECP5 MULT18X18D, Xilinx DSP48 B), so a wider operand still takes one DSP block.
+PARTIAL_OPERAND_WIDTH = 18
+
 
 def _check_count(name, value, lo, hi=None):
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= lo
@@ -944,6 +969,14 @@ class RNSTileConfig:
         ``V`` modulo its modulus; every channel shares the adder trees.
         ``"residue"``: ``d`` is forward converted first and each channel
         computes ``B_iᵀ d_i B_i mod m_i`` with its own residue constants.
+    forward_reduction : str
+        With the binary input transform: ``"full"`` (default) reduces every ``V``
+        element to its canonical residue, so the multipliers are ``b × b``-bit
+        (``b`` the residue width); ``"partial"`` only folds it
+        (:meth:`ReductionPlan.partial`) until it fits
+        :data:`PARTIAL_OPERAND_WIDTH` signed bits, one DSP port, and the PE reduces
+        the wider product: each forward converter shrinks to at most a fold or two
+        while the multipliers widen to that operand (see :attr:`pe_a_intervals`).
     points, preset : optional
         Interpolation points, as for :class:`~winogen.gen.config.TileConfig`.
     input_stages, pe_stages, accumulate_stages, output_stages, convert_stages, descale_stages : int
@@ -962,6 +995,7 @@ class RNSTileConfig:
     redundant_moduli: int = 0
     channels: int = 1
     input_transform: str = "binary"
+    forward_reduction: str = "full"
     points: object = None
     preset: str = "default"
     input_stages: int = 2
@@ -991,6 +1025,13 @@ class RNSTileConfig:
         set_("channels", _check_count("channels", self.channels, 1, 4096))
         if self.input_transform not in ("binary", "residue"):
             raise ValueError(f"input_transform must be one of binary, residue, "
+                             f"not {self.input_transform!r}")
+        if self.forward_reduction not in FORWARD_REDUCTIONS:
+            raise ValueError(f"forward_reduction must be one of {', '.join(FORWARD_REDUCTIONS)}, "
+                             f"not {self.forward_reduction!r}")
+        if self.forward_reduction == "partial" and self.input_transform != "binary":
+            raise ValueError("forward_reduction 'partial' needs input_transform 'binary' (the "
+                             "residue-domain transform outputs canonical residues), "
                              f"not {self.input_transform!r}")
         for stage in ("input_stages", "pe_stages", "output_stages", "convert_stages",
                       "descale_stages"):
@@ -1033,6 +1074,7 @@ class RNSTileConfig:
                         f"{size} values, not {M // mi}")
         if self.input_transform == "binary":
             self.input_matrix                      # refuses a Bᵀ with fractions
+            self.pe_a_intervals                    # refuses a V no fold brings within the port
         if self.latency < 1:
             raise ValueError("the register stages of the engine must add up to at least 1, not 0")
 
@@ -1133,9 +1175,39 @@ class RNSTileConfig:
         """Modular multipliers: ``n²`` per modulus."""
         return len(self.moduli) * self.n ** 2
 
+    @cached_property
+    def pe_a_intervals(self):
+        """Per modulus, per ``V`` element (row-major): the range of the PE's ``a`` operand.
+
+        The residue port range (:func:`residue_port_interval`) unless
+        ``forward_reduction`` is ``"partial"``, where it is the range of ``V`` after
+        :meth:`ReductionPlan.partial` (possibly no fold at all).
+        """
+        n2 = self.n ** 2
+        if self.forward_reduction == "full":
+            return tuple((residue_port_interval(mi),) * n2 for mi in self.moduli)
+        return tuple(tuple(plan_reduction(iv, mi).partial(PARTIAL_OPERAND_WIDTH)[1]
+                           for iv in self.v_intervals) for mi in self.moduli)
+
+    @property
+    def multiplier_operands(self):
+        """(a, b) bit widths of the widest modular multiplier: ``V`` (signed when it can be
+        negative) by the unsigned ``U`` residue."""
+        a = max((iv.width if iv.lo < 0 else max(iv.hi.bit_length(), 1))
+                 for ivs in self.pe_a_intervals for iv in ivs)
+        return a, max(self.residue_widths)
+
     @property
     def multiplier_width(self):
-        return max(self.residue_widths)
+        """Widest multiplier port: the residue width, or the partially reduced ``V``'s."""
+        return max(self.multiplier_operands)
+
+    @property
+    def multiplier_description(self):
+        """e.g. ``"8x8 unsigned"`` or ``"13x8 signed x unsigned"``."""
+        a, b = self.multiplier_operands
+        signed_a = any(iv.lo < 0 for ivs in self.pe_a_intervals for iv in ivs)
+        return f"{a}x{b} " + ("signed x unsigned" if signed_a else "unsigned")
 
     @property
     def accumulates(self):
@@ -1159,6 +1231,7 @@ class RNSTileConfig:
         tag = f"rns{len(self.moduli)}" + (f"r{self.redundant_moduli}" if self.redundant_moduli else "")
         ch = f"_c{self.channels}" if self.channels > 1 else ""
         ch += "_rin" if self.input_transform == "residue" else ""
+        ch += "_pfr" if self.forward_reduction == "partial" else ""
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self.method_used[:3]}"
                 f"_d{self.data_width}w{self.weight_width}{ch}")
 

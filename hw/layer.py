@@ -1120,7 +1120,7 @@ class RNSCore(WinogradCore):
                 for e in range(n2):
                     terms = []
                     for i in range(p_in):
-                        pe = ModMulPE(mi, stages=t.pe_stages)
+                        pe = ModMulPE(mi, stages=t.pe_stages, a_interval=t.pe_a_intervals[mod][e])
                         m.submodules[f"pe_o{j}_i{i}_ch{mod}_{e}"] = pe
                         m.d.comb += [pe.a.eq(v[i][mod][e]),
                                      pe.b.eq(self.weights[j * p_in + i][mod * n2 + e])]

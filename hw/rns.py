@@ -5,7 +5,8 @@ computes, in narrow modular arithmetic,
 
 * ``V_i = Bᵀ d B mod m_i``: by default the exact binary ``V`` is computed once
   (:class:`~winogen.hw.constmat.ConstTransform2D`, shared) and forward converted
-  into each channel (:func:`reduce_into`); with ``input_transform="residue"``
+  into each channel (:func:`reduce_into`, or with ``forward_reduction="partial"``
+  only folded into an 18-bit operand, :func:`fold_into`); with ``input_transform="residue"``
   ``d`` is forward converted and each channel runs :class:`ModTransform2D`
   (CSD shift-add trees of cheap residue constants, one reduction per output),
 * ``P_i = U_i ⊙ V_i mod m_i`` with ``n²`` modular multipliers (:class:`ModMulPE`,
@@ -33,13 +34,13 @@ from amaranth.lib.wiring import In, Out
 from ..gen.bounds import Interval, matvec_intervals
 from ..gen.csd import plan_matvec
 from ..gen.csd import csd_digits
-from ..gen.rns import (RNSTileConfig, plan_reduction, residue_constant, residue_port_interval,
-                       residue_width)
+from ..gen.rns import (PARTIAL_OPERAND_WIDTH, RNSTileConfig, plan_reduction, residue_constant,
+                       residue_port_interval, residue_width)
 from .constmat import ConstTransform2D, ExactDivider, _emit_program
 from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
 
-__all__ = ["reduce_into", "ModReduce", "ModTransform2D", "ModMulPE", "MixedRadixConverter",
+__all__ = ["reduce_into", "fold_into", "ModReduce", "ModTransform2D", "ModMulPE", "MixedRadixConverter",
            "residue_inputs", "reverse_convert", "RNSTile", "rns_manifest_section",
            "rns_tile_manifest", "generate_rns_tile"]
 
@@ -77,6 +78,18 @@ def _times_constant(value, c):
     return 0 if expr is None else expr
 
 
+def _emit_folds(m, x, interval, folds, name):
+    """Emit the folds of a :class:`~winogen.gen.rns.ReductionPlan` on ``x`` (in ``interval``)."""
+    k_max = max([f.k for f in folds], default=0)
+    v = Signal(signed(max(interval.width, k_max + 1)), name=f"{name}_v0")
+    m.d.comb += v.eq(x)
+    for index, fold in enumerate(folds):
+        nxt = Signal(signed(max(fold.output.width, k_max + 1)), name=f"{name}_v{index + 1}")
+        m.d.comb += nxt.eq(v[:fold.k] + _times_constant(v.shift_right(fold.k), fold.c))
+        v = nxt
+    return v
+
+
 def reduce_into(m, x, interval, modulus, name):
     """Emit ``x mod modulus`` (``x`` in ``interval``) into module ``m``; return the residue signal.
 
@@ -86,13 +99,7 @@ def reduce_into(m, x, interval, modulus, name):
     ``[0, m)`` is selected by ``j_hi - j_lo`` constant comparisons.
     """
     plan = plan_reduction(interval, modulus)
-    k_max = max([f.k for f in plan.folds], default=0)
-    v = Signal(signed(max(plan.input.width, k_max + 1)), name=f"{name}_v0")
-    m.d.comb += v.eq(x)
-    for index, fold in enumerate(plan.folds):
-        nxt = Signal(signed(max(fold.output.width, k_max + 1)), name=f"{name}_v{index + 1}")
-        m.d.comb += nxt.eq(v[:fold.k] + _times_constant(v.shift_right(fold.k), fold.c))
-        v = nxt
+    v = _emit_folds(m, x, plan.input, plan.folds, name)
     mod = plan.modulus
     result = v - plan.j_lo * mod
     for j in range(plan.j_lo + 1, plan.j_hi + 1):
@@ -100,6 +107,20 @@ def reduce_into(m, x, interval, modulus, name):
     y = Signal(unsigned(residue_width(mod)), name=name)
     m.d.comb += y.eq(result)
     return y
+
+
+def fold_into(m, x, interval, modulus, width, name):
+    """Emit a value congruent to ``x`` modulo ``modulus`` within ``width`` signed bits.
+
+    The partial forward conversion (``forward_reduction="partial"``): only the first
+    folds of :func:`reduce_into`'s plan (:meth:`~winogen.gen.rns.ReductionPlan.partial`),
+    none when ``x`` already fits. Returns ``(signal, interval)``.
+    """
+    folds, out = plan_reduction(interval, modulus).partial(width)
+    v = _emit_folds(m, x, interval, folds, name) if folds else x
+    y = Signal(signed(out.width) if out.lo < 0 else unsigned(out.hi.bit_length()), name=name)
+    m.d.comb += y.eq(v)
+    return y, out
 
 
 class ModReduce(wiring.Component):
@@ -224,7 +245,7 @@ class ModTransform2D(wiring.Component):
 
 
 class ModMulPE(ProcessingElement):
-    """``p = a · b mod m``: one unsigned residue multiplier and a :class:`ModReduce`.
+    """``p = a · b mod m``: one residue multiplier and a :class:`ModReduce`.
 
     The PE seam's ports and ``stages`` knob (:class:`~winogen.hw.pe.ProcessingElement`),
     with unsigned residue operands. One stage registers the result; two also
@@ -235,22 +256,33 @@ class ModMulPE(ProcessingElement):
     ----------
     modulus : int
     stages : int
+    a_interval : Interval, optional
+        Range of ``a``: by default the residue port range; a wider one takes a
+        partially reduced operand (``forward_reduction="partial"``, any value
+        congruent to the residue), and the reduction after the product covers it.
 
     Members
     -------
-    a, b : In(unsigned(residue_width(modulus)))
+    a : In(unsigned(residue_width(modulus)))
+        Signed when ``a_interval`` reaches below 0.
+    b : In(unsigned(residue_width(modulus)))
     p : Out(unsigned(residue_width(modulus)))
     """
     kind = "rns"
 
-    def __init__(self, modulus, *, stages=0):
+    def __init__(self, modulus, *, stages=0, a_interval=None):
         self.modulus = int(modulus)
         w = residue_width(self.modulus)
-        self.a_interval = self.b_interval = residue_port_interval(self.modulus)
+        self.b_interval = residue_port_interval(self.modulus)
+        self.a_interval = self.b_interval if a_interval is None else \
+            _check_interval("a_interval", a_interval)
+        a_shape = unsigned(w) if self.a_interval == self.b_interval else (
+            signed(self.a_interval.width) if self.a_interval.lo < 0
+            else unsigned(max(self.a_interval.hi.bit_length(), 1)))
         self.latency = _check_stages(stages)
         self.output_interval = Interval(0, self.modulus - 1)
         self.product_interval = self.a_interval * self.b_interval
-        wiring.Component.__init__(self, {"a": In(unsigned(w)), "b": In(unsigned(w)),
+        wiring.Component.__init__(self, {"a": In(a_shape), "b": In(unsigned(w)),
                                          "p": Out(unsigned(w))})
 
     def combine(self, m, a, b):
@@ -263,7 +295,9 @@ class ModMulPE(ProcessingElement):
             a = _delay(m, a, 1, "a")
             b = _delay(m, b, 1, "b")
             stages -= 1
-        product = Signal(unsigned(2 * len(self.a)), name="product")
+        iv = self.product_interval
+        product = Signal(signed(iv.width) if iv.lo < 0 else unsigned(iv.hi.bit_length()),
+                         name="product")
         m.d.comb += product.eq(self.combine(m, a, b))
         if stages >= 2:
             product = _delay(m, product, 1, "product")
@@ -488,7 +522,7 @@ class RNSTile(wiring.Component):
             v = inputs[i]
             products = []
             for j in range(n2):
-                pe = ModMulPE(mi, stages=cfg.pe_stages)
+                pe = ModMulPE(mi, stages=cfg.pe_stages, a_interval=cfg.pe_a_intervals[i][j])
                 dp.submodules[f"ch{i}_pe{j}"] = pe
                 dp.d.comb += [pe.a.eq(v[j]), pe.b.eq(head[i * n2 + j])]
                 products.append(pe.p)
@@ -525,8 +559,9 @@ def residue_inputs(m, config, tile, prefix=""):
     Emits into ``m`` either one exact binary ``V = Bᵀ d B`` and its reduction modulo each
     modulus (``input_transform="binary"``), or the reduction of ``d`` and a
     :class:`ModTransform2D` per modulus (``"residue"``). ``tile`` holds the ``n²``
-    signed elements of ``d``; returns, per modulus, the ``n²`` residues of ``V_i``,
-    ``config.input_stages`` cycles later.
+    signed elements of ``d``; returns, per modulus, the ``n²`` residues of ``V_i``
+    (with ``forward_reduction="partial"``, values congruent to them in
+    ``config.pe_a_intervals``), ``config.input_stages`` cycles later.
     """
     cfg, n2 = config, config.n ** 2
     residues = []
@@ -536,8 +571,13 @@ def residue_inputs(m, config, tile, prefix=""):
         m.submodules[f"{prefix}input_transform"] = shared
         m.d.comb += shared.x.eq(tile)
         for i, mi in enumerate(cfg.moduli):
-            residues.append([reduce_into(m, shared.y[j], shared.output_intervals[j], mi,
-                                         f"{prefix}ch{i}_v{j}") for j in range(n2)])
+            if cfg.forward_reduction == "full":
+                residues.append([reduce_into(m, shared.y[j], shared.output_intervals[j], mi,
+                                             f"{prefix}ch{i}_v{j}") for j in range(n2)])
+            else:
+                residues.append([fold_into(m, shared.y[j], shared.output_intervals[j], mi,
+                                           PARTIAL_OPERAND_WIDTH, f"{prefix}ch{i}_v{j}")[0]
+                                 for j in range(n2)])
         return residues
     for i, mi in enumerate(cfg.moduli):
         it = ModTransform2D(cfg.transforms.BT[i], mi, stages=cfg.input_stages)
@@ -600,6 +640,8 @@ def rns_manifest_section(config):
         "reverse_conversion": "mixed radix",
         "residue_widths": list(cfg.residue_widths),
         "input_transform": cfg.input_transform,
+        "forward_reduction": cfg.forward_reduction,
+        "multiplier": cfg.multiplier_description,
         "matrices": {"AT": [list(map(list, M)) for M in tr.AT],
                      "G": [list(map(list, M)) for M in tr.G],
                      "BT": [list(map(list, M)) for M in tr.BT]},

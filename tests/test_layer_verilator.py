@@ -58,10 +58,11 @@ ENGINES = {
         max_height=9, max_width=9, max_cin=4, max_cout=3, p_in=2, p_out=2, output_width=9,
         rounding="half_up"),
     # RNS F(4,3): three 8-bit primes and a redundant one, modular inverses, C_in up to 4
-    # accumulated over two channel groups of P_in = 2.
+    # accumulated over two channel groups of P_in = 2; the PEs take the unreduced 17-bit V
+    # (partial forward reduction).
     "rns_wino43_p2x1": LayerConfig(
         RNSTileConfig(4, 3, moduli=(251, 241, 239, 233), redundant_moduli=1, method="inverse",
-                      channels=4),
+                      channels=4, forward_reduction="partial"),
         max_height=10, max_width=10, max_cin=4, max_cout=2, p_in=2, p_out=1),
     # RNS F(2,3): special moduli 2^8-1, 2^8, 2^8+1 with 511 redundant, integer-scaled
     # matrices (D² = 4 divided out after conversion), residue-domain input transforms,

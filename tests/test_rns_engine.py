@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from winogen.gen.bounds import Interval
@@ -15,7 +16,7 @@ from winogen.gen.layer import LayerConfig, LayerRun, layer_golden
 from winogen.gen.models import direct_conv2d
 from winogen.gen.rns import (RNSTileConfig, RNSTileModel, from_residues_crt, plan_reduction,
                              residue_constant, residue_width, to_residues)
-from winogen.hw.rns import MixedRadixConverter, ModMulPE, ModReduce
+from winogen.hw.rns import MixedRadixConverter, ModMulPE, ModReduce, fold_into
 
 WINOGEN = str(Path(sys.executable).with_name("winogen"))
 
@@ -92,11 +93,38 @@ def test_config_derives_method_ranges_and_json_round_trip():
     (dict(method="magic"), "method must be one of auto, scaled, inverse, not 'magic'"),
     (dict(input_transform="x"), "input_transform must be one of binary, residue, not 'x'"),
     (dict(convert_stages=5), "convert_stages must be an integer from 0 to 4"),
+    (dict(forward_reduction="lazy"),
+     "forward_reduction must be one of full, partial, not 'lazy'"),
+    (dict(forward_reduction="partial", input_transform="residue"),
+     "forward_reduction 'partial' needs input_transform 'binary'"),
 ])
 def test_config_refuses_with_one_line(kwargs, message):
     with pytest.raises(ValueError) as info:
         RNSTileConfig(4, 3, **kwargs)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_partial_forward_reduction_derives_operands_from_the_folds():
+    """Partial: V is folded only until it fits the 18-bit DSP port; the PE operand range is
+    the fold's exact output range, and every value in it is congruent to V."""
+    full = RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1)
+    part = full.replace(forward_reduction="partial")
+    assert max(iv.width for iv in part.v_intervals) == 20       # wider than the port
+    assert full.multiplier_description == "8x8 unsigned"
+    assert part.multiplier_description == "18x8 signed x unsigned"
+    assert part.module_name == full.module_name + "_pfr"
+    for mi, ivs in zip(part.moduli, part.pe_a_intervals):
+        for v_iv, a_iv in zip(part.v_intervals, ivs):
+            folds, out = plan_reduction(v_iv, mi).partial(18)
+            assert out == a_iv and a_iv.width <= 18
+            assert bool(folds) == (v_iv.width > 18)
+            x = np.array([v_iv.lo, v_iv.hi, 0, -1, 12345 % (v_iv.hi + 1)], dtype=object)
+            for f in folds:                                      # the hardware's folds
+                x = (x & ((1 << f.k) - 1)) + f.c * (x >> f.k)
+            assert all(int(y) in a_iv for y in x)
+    # F(4,3)'s 17-bit V fits the port: no fold at all.
+    f43 = RNSTileConfig(4, 3, forward_reduction="partial")
+    assert f43.pe_a_intervals[0] == tuple(f43.v_intervals)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -154,6 +182,45 @@ def test_mod_mul_pe(mod):
             ctx.set(pe.a, a)
             ctx.set(pe.b, b)
             assert ctx.get(pe.p) == a * b % mod, (a, b)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("mod", [251, 223, 257])
+def test_mod_mul_pe_wide_signed_operand(mod):
+    """A partially reduced V (signed, up to 18 bits) times a residue, reduced exactly."""
+    a_iv = Interval(-(1 << 17), (1 << 17) - 1)
+    pe = ModMulPE(mod, stages=0, a_interval=a_iv)
+    assert pe.a.shape() == signed(18) and pe.product_interval == a_iv * pe.b_interval
+    w = residue_width(mod)
+    rng = np.random.default_rng(mod)
+    pairs = [(a_iv.lo, (1 << w) - 1), (a_iv.hi, (1 << w) - 1), (-1, 1), (0, 5)] + \
+        [(int(rng.integers(a_iv.lo, a_iv.hi + 1)), int(rng.integers(0, 1 << w)))
+         for _ in range(200)]
+    sim = Simulator(pe)
+
+    async def bench(ctx):
+        for a, b in pairs:
+            ctx.set(pe.a, a)
+            ctx.set(pe.b, b)
+            assert ctx.get(pe.p) == a * b % mod, (a, b)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_fold_into_keeps_the_residue():
+    iv = Interval(-(1 << 21), (1 << 21) - 1)
+    m = Module()
+    x = Signal(signed(22))
+    y, out = fold_into(m, x, iv, 239, 18, "v")
+    assert out.width <= 18 and len(y) <= 18
+    sim = Simulator(m)
+
+    async def bench(ctx):
+        for value in (iv.lo, iv.hi, 0, -1, 1 << 20, -(1 << 20) + 7, 987654):
+            ctx.set(x, value)
+            got = ctx.get(y)
+            assert got in out and (got - value) % 239 == 0, value
     sim.add_testbench(bench)
     sim.run()
 
@@ -227,6 +294,17 @@ def test_cli_generates_rns_tile(tmp_path):
     assert cfg.module_name == manifest["name"] and "method scaled" in out.stdout
 
 
+def test_cli_generates_partially_reduced_rns_tile(tmp_path):
+    out = _cli("generate", "tile", "--m", "6", "--r", "3", "--pe", "rns",
+               "--rns-forward-reduction", "partial", "-o", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads(next(tmp_path.glob("*.json")).read_text())
+    cfg = RNSTileConfig.from_json(manifest["parameters"])
+    assert cfg.forward_reduction == "partial" and manifest["rns"]["forward_reduction"] == "partial"
+    assert manifest["rns"]["multiplier"] == cfg.multiplier_description == "18x8 signed x unsigned"
+    assert manifest["multiplier_width"] == 18 and "(18x8 signed x unsigned)" in out.stdout
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "252,255"],
      "moduli must be pairwise coprime, not 252 and 255 (gcd 3)"),
@@ -241,6 +319,11 @@ def test_cli_generates_rns_tile(tmp_path):
     (["--m", "4", "--r", "3", "--moduli", "251,241"], "--moduli applies to --pe rns only"),
     (["--m", "4", "--r", "3", "--pe", "rns", "--keep-scale", "yes"],
      "--keep-scale does not apply to --pe rns"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--rns-forward-reduction", "partial",
+      "--rns-input-transform", "residue"],
+     "forward_reduction 'partial' needs input_transform 'binary'"),
+    (["--m", "4", "--r", "3", "--rns-forward-reduction", "partial"],
+     "--rns-forward-reduction applies to --pe rns only"),
 ])
 def test_cli_refuses_invalid_rns_with_one_line(args, needle, tmp_path):
     out = _cli("generate", "tile", *args, "-o", str(tmp_path))

@@ -32,6 +32,9 @@ CONFIGS = [
     RNSTileConfig(2, 3, moduli=(251, 253, 255, 256), redundant_moduli=1),
     # Large tile: F(10,3), n = 12, three 8-bit primes.
     RNSTileConfig(10, 3, moduli=(251, 241, 239)),
+    # Partial forward reduction: the 20-bit V folded once into an 18-bit signed operand,
+    # the PE reducing the 26-bit product.
+    RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1, forward_reduction="partial"),
     # Three input channels accumulated per output tile, residue-domain input transform.
     RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1, channels=3,
                   input_transform="residue"),
