@@ -36,6 +36,8 @@ ENGINES = [
     # The same moduli on the binary engine's tile: the smallest RNS engine that fits the
     # LFE5U-85F's 156 multipliers (4 x 36), so it has an Fmax.
     ("RNS F(4,3)", RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1)),
+    ("RNS F(4,3) partial", RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1,
+                                         forward_reduction="partial")),
     ("RNS F(6,3)", RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1)),
     # The same with V only folded into an 18-bit DSP operand (forward_reduction="partial").
     ("RNS F(6,3) partial", RNSTileConfig(6, 3, moduli="8bit-primes-4", redundant_moduli=1,
@@ -122,7 +124,7 @@ def compare(args):
     root = Path(args.out or tempfile.mkdtemp(prefix="winogen-bench-rns-"))
     rows, reverse_lut4 = [], {}
     for label, cfg in ENGINES:
-        if args.only and not any(s in label for s in args.only.split(",")):
+        if args.only and not any(s in label for s in args.only):
             continue
         out = root / cfg.module_name
         t0 = time.monotonic()
@@ -196,7 +198,8 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--place", action="store_true", help="also place and route (Fmax)")
     ap.add_argument("--freq", type=float, default=200.0, help="nextpnr constraint in MHz")
-    ap.add_argument("--only", default=None, help="comma-separated label filter, e.g. 'RNS F(6'")
+    ap.add_argument("--only", action="append", default=None, metavar="TEXT",
+                    help="only the engines whose label contains TEXT (repeatable), e.g. 'RNS F(6'")
     ap.add_argument("--json", action="store_true", help="print JSON rows")
     ap.add_argument("--out", default=None, help="keep the generated designs here")
     ap.add_argument("--faults", type=int, default=None,

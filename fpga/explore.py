@@ -17,7 +17,8 @@ RNS engines
 (:class:`~winogen.gen.rns.RNSTileConfig`; layer engines accumulate ``max_cin`` channels
 mod each modulus). Three axes apply to them only, so a ``mul`` or ``adder`` point is not
 repeated per value: ``moduli`` (preset names of :data:`~winogen.gen.rns.MODULI_PRESETS`,
-or explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1) and
+``auto``/``auto-BITS`` (:func:`~winogen.gen.rns.select_moduli` per configuration), or
+explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1) and
 ``rns_method`` (``auto``, ``scaled``, ``inverse``; ``auto`` is resolved, so it collapses
 with the method it picks). The direct algorithm is left out for them (RNS engines are
 Winograd only), and ``pipeline N`` gives the mixed-radix converter ``min(N, 2)`` stages,
@@ -25,7 +26,8 @@ as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS config
 rejects (moduli too small for the result range, ``inverse`` with a modulus that shares a
 factor with a denominator, a redundant modulus that leaves too small a set) is skipped and
 reported with its one-line message; a grid with no valid combination is an error. Rows
-carry ``moduli`` (as written in the grid), ``redundant_moduli``, ``rns_method`` (the method
+carry ``moduli`` (as written in the grid; ``auto=251:241:131`` names the chosen set),
+``redundant_moduli``, ``rns_method`` (the method
 used) and ``multiplier_width``; these columns are empty for other PE kinds, and
 ``multipliers`` counts the modular multipliers (``n²`` per modulus). Labels read e.g.
 ``W F(4,3) 8b rns 8bit-primes-4+r p2`` (``+r``: a redundant modulus; the method is added
@@ -69,7 +71,7 @@ import time
 from ..gen.config import ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS, TileConfig
 from ..gen.pe import PE_KINDS
 from ..gen.points import PRESETS
-from ..gen.rns import MODULI_PRESETS, RNS_METHODS, ModuliSet, RNSTileConfig
+from ..gen.rns import MODULI_PRESETS, RNS_METHODS, ModuliSet, RNSTileConfig, auto_moduli_width
 from .synth import DEFAULT_FREQ_MHZ, TARGETS, SynthError, parse_device, synth
 from .yosys import find_tool, prepare_writable_folder
 
@@ -87,7 +89,8 @@ GRID_KEYS = {
     "pe": ("processing-element kinds: mul, adder, rns (residue number system engines, "
            "Winograd only)", ["mul"]),
     "moduli": ("RNS moduli sets (pe rns): preset names (" + ", ".join(MODULI_PRESETS)
-               + ") or explicit sets with colons, e.g. 251:241:239", ["8bit-primes-4"]),
+               + "), auto or auto-BITS (chosen per configuration), or explicit sets with "
+               "colons, e.g. 251:241:239", ["8bit-primes-4"]),
     "redundant_moduli": ("RNS redundant moduli (pe rns): 0, or 1 to check every output "
                          "tile with the last modulus", [0]),
     "rns_method": ("RNS handling of rational matrix entries (pe rns): auto, scaled, "
@@ -205,7 +208,7 @@ def _width_value(value):
 
 def _moduli_value(value):
     """A moduli set of the grid as text: a preset name, or its moduli joined by colons."""
-    if isinstance(value, str) and value in MODULI_PRESETS:
+    if isinstance(value, str) and (value in MODULI_PRESETS or auto_moduli_width(value)):
         return value
     if isinstance(value, (list, tuple)):            # a TOML array of integers
         items = list(value)
@@ -218,7 +221,8 @@ def _moduli_value(value):
     except ValueError:
         mods = None
     if not mods:
-        raise ValueError(f"moduli must be preset names ({', '.join(MODULI_PRESETS)}) or "
+        raise ValueError(f"moduli must be preset names ({', '.join(MODULI_PRESETS)}), "
+                         f"auto[-BITS] or "
                          f"colon-separated integers of at least 2 such as 251:241:239, "
                          f"not {value!r}") from None
     ModuliSet(mods)   # "moduli must be pairwise coprime, not 4 and 6 (gcd 2)"
@@ -522,7 +526,9 @@ def _count(n, noun):
 
 def _moduli_spec(text):
     """The ``moduli`` argument of :class:`RNSTileConfig` for a grid value."""
-    return text if text in MODULI_PRESETS else tuple(int(m) for m in text.split(":"))
+    if text in MODULI_PRESETS or auto_moduli_width(text):
+        return text
+    return tuple(int(m) for m in text.split(":"))
 
 
 def _label(point):
@@ -701,7 +707,10 @@ def _rns_columns(point):
         return {"moduli": None, "redundant_moduli": None, "rns_method": None,
                 "multiplier_width": None}
     t = point.tile
-    return {"moduli": point.values["moduli"], "redundant_moduli": t.redundant_moduli,
+    moduli = point.values["moduli"]
+    if auto_moduli_width(moduli):                 # the set chosen for this configuration
+        moduli += "=" + ":".join(str(mi) for mi in t.moduli)
+    return {"moduli": moduli, "redundant_moduli": t.redundant_moduli,
             "rns_method": t.method_used, "multiplier_width": t.multiplier_width}
 
 

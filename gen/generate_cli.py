@@ -89,10 +89,12 @@ def add_tile_arguments(p, *, algorithm=True):
     rns = p.add_argument_group("residue number system (--pe rns)")
     mod = rns.add_mutually_exclusive_group()
     mod.add_argument("--moduli", metavar="LIST", default=None,
-                     help="pairwise coprime moduli, e.g. 251,241,239,223; the last "
-                          "--redundant-moduli of them are redundant (default: 8bit-primes-4)")
+                     help="pairwise coprime moduli, e.g. 251,241,239,223, or auto[-BITS]; the "
+                          "last --redundant-moduli of them are redundant (default: 8bit-primes-4)")
     mod.add_argument("--moduli-preset", metavar="NAME", default=None,
-                     help="named moduli set: " + ", ".join(_RNS_PRESETS))
+                     help="named moduli set: " + ", ".join(_RNS_PRESETS) + "; or auto (auto-BITS): "
+                          "the fewest, cheapest-to-reduce 8-bit (BITS-bit) primes that cover the "
+                          "engine's exact result range, plus the redundant ones")
     rns.add_argument("--redundant-moduli", type=int_argument("redundant_moduli", "0 or 1"),
                      default=None, help="1: check every output tile with a redundant modulus and "
                                         "raise the error flag on a fault (default: 0)")
@@ -132,7 +134,7 @@ _RNS_OPTIONS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "ch
 
 
 def _rns_config_from_args(args, stages):
-    from .rns import RNSTileConfig
+    from .rns import RNSTileConfig, auto_moduli_width
     defaults = {"algorithm": "winograd", "filter_transform": "offline", "keep_scale": "no",
                 "descale": "auto", "fold": "A", "adder_matrices": "standard"}
     for option, default in defaults.items():
@@ -149,7 +151,9 @@ def _rns_config_from_args(args, stages):
     if args.convert_stages is not None:
         stages["convert_stages"] = args.convert_stages
     moduli = "8bit-primes-4"
-    if args.moduli is not None:
+    if args.moduli is not None and auto_moduli_width(args.moduli) is not None:
+        moduli = args.moduli
+    elif args.moduli is not None:
         try:
             moduli = tuple(int(x) for x in args.moduli.split(","))
         except ValueError:

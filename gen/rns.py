@@ -50,7 +50,9 @@ __all__ = ["ModuliSet", "MODULI_PRESETS", "moduli_preset", "is_special", "METHOD
            "check_range", "required_range", "result_range", "RNSTransforms", "rns_transforms",
            "rns_winograd_tile", "rns_winograd_conv2d", "residue_width", "residue_port_interval",
            "residue_constant", "FoldStep", "ReductionPlan", "plan_reduction", "RNS_METHODS",
-           "RNSTileConfig", "RNSTileModel"]
+           "RNSTileConfig", "RNSTileModel", "AUTO_WIDTHS", "auto_moduli_width", "reduction_cost",
+           "auto_moduli_candidates", "select_moduli", "FORWARD_REDUCTIONS",
+           "PARTIAL_OPERAND_WIDTH"]
 
 #: Ways of mapping a Toom-Cook algorithm into the residue rings.
 METHODS = ("scaled", "inverse")
@@ -174,8 +176,110 @@ class ModuliSet:
 def moduli_preset(name):
     """The :class:`ModuliSet` of a name in :data:`MODULI_PRESETS`."""
     if not isinstance(name, str) or name not in MODULI_PRESETS:
-        raise ValueError(f"moduli preset must be one of {', '.join(MODULI_PRESETS)}, not {name!r}")
+        raise ValueError(f"moduli preset must be one of {', '.join(MODULI_PRESETS)}, "
+                         f"or auto[-BITS], not {name!r}")
     return ModuliSet(MODULI_PRESETS[name])
+
+
+# --------------------------------------------------------------------------
+# Automatic choice of moduli
+# --------------------------------------------------------------------------
+
+#: Residue widths ``auto-BITS`` may ask for: from 6 bits (primes 37 … 61) to 16.
+AUTO_WIDTHS = range(6, 17)
+
+#: Primes up to this bound divide a denominator of some F(m, r) with n ≤ 16; the automatic
+#: choice uses larger primes only, so method "inverse" always applies.
+_DENOMINATOR_PRIMES = 17
+
+
+def auto_moduli_width(value):
+    """The residue width of ``"auto"`` (8) or ``"auto-BITS"``; ``None`` for anything else.
+
+    Raises ``ValueError`` for ``"auto-BITS"`` with ``BITS`` outside :data:`AUTO_WIDTHS`.
+    """
+    if not isinstance(value, str) or not (value == "auto" or value.startswith("auto-")):
+        return None
+    text = value[5:] or "8"
+    if not text.isdigit() or int(text) not in AUTO_WIDTHS:
+        raise ValueError(f"moduli 'auto-BITS' takes BITS from {AUTO_WIDTHS.start} to "
+                         f"{AUTO_WIDTHS.stop - 1}, not {value!r}")
+    return int(text)
+
+
+def _is_prime(p):
+    return p >= 2 and all(p % q for q in range(2, int(p ** 0.5) + 1))
+
+
+def reduction_cost(m, width=None):
+    """Shift-add cost of reducing a product of two residue-port values modulo ``m``.
+
+    The CSD digits of every fold constant of :func:`plan_reduction` plus its final
+    comparisons: 5 for 251 (two folds by 5 = 4 + 1, one comparison), 10 for 233 (three
+    folds by 23 = 32 - 8 - 1, one comparison). This is the hardware's own plan, so it
+    ranks moduli as the synthesized PEs do (``synth_ecp5``: 34 LUT4 for 251, 139 for 233).
+    """
+    w = residue_width(m) if width is None else width
+    plan = plan_reduction(Interval(0, ((1 << w) - 1) ** 2), m)
+    return sum(_csd_weight(f.c) for f in plan.folds if f.c) + plan.comparisons
+
+
+def auto_moduli_candidates(width=8):
+    """The ``width``-bit primes above 17, cheapest :func:`reduction_cost` first (then larger)."""
+    primes = [p for p in range((1 << (width - 1)) + 1, 1 << width)
+              if p > _DENOMINATOR_PRIMES and _is_prime(p)]
+    return sorted(primes, key=lambda p: (reduction_cost(p, width), -p))
+
+
+def _detects_single_faults(moduli, size):
+    total = prod(moduli)
+    return all(total // mi >= size for mi in moduli)
+
+
+def select_moduli(interval, width=8, redundant_moduli=0):
+    """The cheapest ``width``-bit prime moduli whose product covers ``interval``.
+
+    Fewest moduli first (each costs a whole residue channel), then the lowest total
+    :func:`reduction_cost`, then the largest product; the primes exceed 17, so every
+    Toom-Cook denominator up to n = 16 is invertible. ``redundant_moduli`` more (the
+    cheapest left) are appended so that any single-channel fault is detected.
+
+    Returns a tuple of moduli, the redundant ones last; raises ``ValueError`` when the
+    ``width``-bit primes cannot cover ``interval``.
+    """
+    from itertools import combinations
+    iv = _as_interval(interval)
+    cands = auto_moduli_candidates(width)
+    cost = {p: reduction_cost(p, width) for p in cands}
+    largest = sorted(cands, reverse=True)
+    need = 1
+    while need <= len(cands) and not ModuliSet(largest[:need]).covers(iv):
+        need += 1
+    if need > len(cands):
+        raise ValueError(f"moduli 'auto-{width}' cannot cover the result range [{iv.lo}, {iv.hi}]: "
+                         f"all {len(cands)} {width}-bit primes above 17 hold "
+                         f"{ModuliSet(cands).bits} bits; use wider moduli")
+    pool = cands[:need + 6]                  # enough cheap primes to choose from
+    best = None
+    for combo in combinations(pool, need):
+        if ModuliSet(combo).covers(iv):
+            key = (sum(cost[p] for p in combo), -prod(combo))
+            if best is None or key < best[0]:
+                best = (key, combo)
+    if best is None:                          # only the largest primes cover
+        base = tuple(largest[:need])
+    else:
+        base = tuple(sorted(best[1], reverse=True))
+    chosen = list(base)
+    size = iv.hi - iv.lo + 1
+    for _ in range(redundant_moduli):
+        extra = next((p for p in cands if p not in chosen
+                      and _detects_single_faults(chosen + [p], size)), None)
+        if extra is None:
+            raise ValueError(f"moduli 'auto-{width}' has no {width}-bit prime left that makes "
+                             f"{chosen} detect every single-channel fault; use wider moduli")
+        chosen.append(extra)
+    return tuple(chosen)
 
 
 def _as_moduli(moduli):
@@ -946,8 +1050,11 @@ class RNSTileConfig:
     data_width, weight_width : int
         Signed widths of activations and weights, 2 to 16.
     moduli : str or sequence of int
-        A preset name of :data:`MODULI_PRESETS` or pairwise coprime moduli.
-        The last ``redundant_moduli`` of them are redundant.
+        A preset name of :data:`MODULI_PRESETS`, pairwise coprime moduli, or
+        ``"auto"`` / ``"auto-BITS"``: the fewest, cheapest 8-bit (``BITS``-bit)
+        primes that cover this engine's result range, plus the redundant ones
+        (:func:`select_moduli`); the resolved tuple is stored. The last
+        ``redundant_moduli`` of them are redundant.
     method : str
         ``"scaled"``, ``"inverse"`` (see :func:`rns_transforms`) or
         ``"auto"``: ``"inverse"`` when every denominator is invertible
@@ -1018,11 +1125,18 @@ class RNSTileConfig:
                              f"not {self.preset!r}")
         if self.points is not None:
             set_("points", parse_points(self.points))
-        set_("moduli", _as_moduli(self.moduli).moduli)
         if not isinstance(self.method, str) or self.method not in RNS_METHODS:
             raise ValueError(f"method must be one of {', '.join(RNS_METHODS)}, not {self.method!r}")
         set_("redundant_moduli", _check_count("redundant_moduli", self.redundant_moduli, 0, 1))
         set_("channels", _check_count("channels", self.channels, 1, 4096))
+        auto_width = auto_moduli_width(self.moduli)
+        if auto_width is not None:
+            # Primes above 17 invert every denominator: "auto" resolves to "inverse".
+            method = "scaled" if self.method == "scaled" else "inverse"
+            R = result_range(self.toomcook, self.data_interval, self.weight_interval,
+                             self.channels, method)
+            set_("moduli", select_moduli(R, auto_width, self.redundant_moduli))
+        set_("moduli", _as_moduli(self.moduli).moduli)
         if self.input_transform not in ("binary", "residue"):
             raise ValueError(f"input_transform must be one of binary, residue, "
                              f"not {self.input_transform!r}")

@@ -16,7 +16,7 @@ from matplotlib import image as mpimg
 from winogen.fpga.explore import (COLUMNS, GRID_KEYS, PUBLISHED, _label, configurations,
                                   cycle_figures, explore, normalize_grid)
 from winogen.gen.config import TileConfig
-from winogen.gen.rns import MODULI_PRESETS, RNSTileConfig
+from winogen.gen.rns import MODULI_PRESETS, RNSTileConfig, select_moduli
 
 pytestmark = pytest.mark.synth
 
@@ -279,9 +279,12 @@ def test_layer_cycle_model():
     ({"m": []}, r"^m must list at least one value, not \[\]$"),
     ({"pe": ["nand"]}, r"^pe must be among adder, mul, rns, not 'nand'$"),
     ({"pe": "rns", "moduli": "special-8,foo"},
-     r"^moduli must be preset names \(special-8, .*\) or colon-separated integers of at least "
+     r"^moduli must be preset names \(special-8, .*\), auto\[-BITS\] or colon-separated "
+     r"integers of at least "
      r"2 such as 251:241:239, not 'foo'$"),
     ({"pe": "rns", "moduli": "4:6"}, r"^moduli must be pairwise coprime, not 4 and 6 \(gcd 2\)$"),
+    ({"pe": "rns", "moduli": "auto-99"}, r"^moduli 'auto-BITS' takes BITS from 6 to 16, "
+                                         r"not 'auto-99'$"),
     ({"pe": "rns", "redundant_moduli": "0,2"},
      r"^redundant_moduli must be integers from 0 to 1, not 2$"),
     ({"pe": "rns", "rns_method": ["crt"]},
@@ -446,6 +449,21 @@ def test_rns_columns_in_csv_json_markdown(rns_sweep):
     plots = json.loads((out / "plots.json").read_text())["plots"]
     (panel,) = plots["lut_vs_dsp"]["panels"]
     assert panel["labels"] == [r["label"] for r in rows] and plots["lut_vs_dsp"]["omitted"] == []
+
+
+def test_rns_auto_moduli_resolve_per_configuration():
+    """moduli "auto" is kept as written in the grid and resolved by each configuration."""
+    grid = normalize_grid({"m": [2, 4], "r": 3, "widths": 8, "pe": "rns",
+                           "moduli": ["auto", "auto-12"], "redundant_moduli": 1})
+    assert grid["moduli"] == ["auto", "auto-12"]
+    points, _ = configurations(grid)
+    assert len(points) == 4
+    for point in points:
+        text = point.values["moduli"]
+        width = 8 if text == "auto" else 12
+        expected = select_moduli(point.tile.result_interval, width, 1)
+        assert point.tile.moduli == expected
+        assert point.tile.module_name in {p.tile.module_name for p in points}
 
 
 def test_rns_invalid_combination_is_reported(rns_sweep):

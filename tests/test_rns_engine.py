@@ -1,6 +1,7 @@
 """RNS tile engine: configuration, reduction plans, golden model, blocks in Amaranth's simulator, CLI."""
 
 import json
+from math import prod
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ from winogen.gen.bounds import Interval
 from winogen.gen.config import TileConfig
 from winogen.gen.layer import LayerConfig, LayerRun, layer_golden
 from winogen.gen.models import direct_conv2d
-from winogen.gen.rns import (RNSTileConfig, RNSTileModel, from_residues_crt, plan_reduction,
-                             residue_constant, residue_width, to_residues)
+from winogen.gen.rns import (ModuliSet, RNSTileConfig, RNSTileModel, from_residues_crt,
+                             plan_reduction, reduction_cost, residue_constant, residue_width,
+                             select_moduli, to_residues)
 from winogen.hw.rns import MixedRadixConverter, ModMulPE, ModReduce, fold_into
 
 WINOGEN = str(Path(sys.executable).with_name("winogen"))
@@ -102,6 +104,77 @@ def test_config_refuses_with_one_line(kwargs, message):
     with pytest.raises(ValueError) as info:
         RNSTileConfig(4, 3, **kwargs)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# Automatic moduli
+# --------------------------------------------------------------------------
+
+def _brute_force_moduli(interval, width):
+    """Every set of width-bit primes above 17, the fewest that cover, then the cheapest."""
+    from itertools import combinations
+    primes = [p for p in range(18, 1 << width) if p > (1 << (width - 1))
+              and all(p % q for q in range(2, p))]
+    cost = {p: reduction_cost(p, width) for p in primes}
+
+    def covers(c):   # distinct primes are coprime; range [-(M // 2), (M + 1) // 2 - 1]
+        M = prod(c)
+        return -(M // 2) <= interval.lo and interval.hi <= (M + 1) // 2 - 1
+    for k in range(1, len(primes) + 1):
+        covering = [c for c in combinations(primes, k) if covers(c)]
+        if covering:
+            best = min(sum(cost[p] for p in c) for c in covering)
+            return k, best, [c for c in covering if sum(cost[p] for p in c) == best]
+    raise AssertionError("no set covers")
+
+
+@pytest.mark.parametrize("bits,width", [(19, 8), (25, 8), (13, 7), (27, 9)])
+def test_select_moduli_is_the_cheapest_smallest_covering_set(bits, width):
+    iv = Interval(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    chosen = select_moduli(iv, width)
+    k, cost, best = _brute_force_moduli(iv, width)
+    assert len(chosen) == k and ModuliSet(chosen).covers(iv)
+    assert sum(reduction_cost(p, width) for p in chosen) == cost
+    assert max(prod(c) for c in best) == prod(chosen)   # ties: the largest product
+    assert all(residue_width(p) == width and p > 17 for p in chosen)
+
+
+def test_select_moduli_redundant_detects_single_faults():
+    iv = Interval(-(1 << 18), (1 << 18) - 1)
+    base, with_r = select_moduli(iv, 8), select_moduli(iv, 8, redundant_moduli=1)
+    assert with_r[:-1] == base and with_r[-1] not in base
+    total, size = prod(with_r), iv.hi - iv.lo + 1
+    assert all(total // mi >= size for mi in with_r)
+
+
+def test_reduction_cost_ranks_as_the_synthesized_pe():
+    # synth_ecp5 LUT4 per ModMulPE (this repository's measurement): 251 34, 241 44, 239 47,
+    # 223 52, 233 139. The plan-based cost orders them the same way.
+    costs = [reduction_cost(p) for p in (251, 241, 239, 223, 233)]
+    assert costs == sorted(costs) and costs[0] < costs[-1]
+
+
+def test_auto_moduli_config_resolves_and_round_trips():
+    cfg = RNSTileConfig(6, 3, moduli="auto", redundant_moduli=1, channels=4)
+    assert cfg.moduli == select_moduli(cfg.result_interval, 8, 1)
+    assert cfg.method_used == "inverse" and cfg.base_moduli.covers(cfg.result_interval)
+    again = RNSTileConfig.from_json(json.loads(json.dumps(cfg.to_json())))
+    assert again.moduli == cfg.moduli and again.to_json() == cfg.to_json()
+    wide = RNSTileConfig(4, 3, moduli="auto-12")
+    assert all(residue_width(p) == 12 for p in wide.moduli)
+
+
+@pytest.mark.parametrize("moduli,message", [
+    ("auto-3", "moduli 'auto-BITS' takes BITS from 6 to 16, not 'auto-3'"),
+    ("auto-x", "moduli 'auto-BITS' takes BITS from 6 to 16, not 'auto-x'"),
+    ("nope", "moduli preset must be one of special-8, "),
+])
+def test_auto_moduli_refusals(moduli, message):
+    with pytest.raises(ValueError) as info:
+        RNSTileConfig(4, 3, moduli=moduli)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=r"^moduli 'auto-6' cannot cover the result range "):
+        RNSTileConfig(4, 3, 16, 16, moduli="auto-6", channels=4096)
 
 
 def test_partial_forward_reduction_derives_operands_from_the_folds():
@@ -305,6 +378,17 @@ def test_cli_generates_partially_reduced_rns_tile(tmp_path):
     assert manifest["multiplier_width"] == 18 and "(18x8 signed x unsigned)" in out.stdout
 
 
+def test_cli_chooses_moduli_automatically(tmp_path):
+    out = _cli("generate", "tile", "--m", "4", "--r", "3", "--pe", "rns", "--moduli-preset",
+               "auto", "--redundant-moduli", "1", "-o", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads(next(tmp_path.glob("*.json")).read_text())
+    cfg = RNSTileConfig.from_json(manifest["parameters"])
+    assert manifest["rns"]["moduli"] == list(cfg.moduli) == list(
+        select_moduli(cfg.result_interval, 8, 1))
+    assert f"moduli {list(cfg.moduli)}" in out.stdout
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "252,255"],
      "moduli must be pairwise coprime, not 252 and 255 (gcd 3)"),
@@ -324,6 +408,8 @@ def test_cli_generates_partially_reduced_rns_tile(tmp_path):
      "forward_reduction 'partial' needs input_transform 'binary'"),
     (["--m", "4", "--r", "3", "--rns-forward-reduction", "partial"],
      "--rns-forward-reduction applies to --pe rns only"),
+    (["--m", "4", "--r", "3", "--pe", "rns", "--moduli", "auto-99"],
+     "moduli 'auto-BITS' takes BITS from 6 to 16, not 'auto-99'"),
 ])
 def test_cli_refuses_invalid_rns_with_one_line(args, needle, tmp_path):
     out = _cli("generate", "tile", *args, "-o", str(tmp_path))
