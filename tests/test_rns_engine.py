@@ -241,35 +241,23 @@ def _run_comb(dut, cases, check):
     sim.run()
 
 
-@pytest.mark.parametrize("mod", [251, 255, 256, 257, 7])
-def test_mod_mul_pe(mod):
-    pe = ModMulPE(mod, stages=0)
+@pytest.mark.parametrize("mod,wide", [(251, False), (255, False), (256, False), (257, False),
+                                      (7, False), (251, True), (223, True), (257, True)])
+def test_mod_mul_pe(mod, wide):
+    """p = a·b mod m for every corner and random operands; with ``wide`` a signed 18-bit a."""
     w = residue_width(mod)
     rng = np.random.default_rng(mod)
-    pairs = [(0, 0), ((1 << w) - 1, (1 << w) - 1), (mod - 1, mod - 1)] + \
-        [tuple(int(v) for v in rng.integers(0, 1 << w, 2)) for _ in range(200)]
-    sim = Simulator(pe)
-
-    async def bench(ctx):
-        for a, b in pairs:
-            ctx.set(pe.a, a)
-            ctx.set(pe.b, b)
-            assert ctx.get(pe.p) == a * b % mod, (a, b)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-@pytest.mark.parametrize("mod", [251, 223, 257])
-def test_mod_mul_pe_wide_signed_operand(mod):
-    """A partially reduced V (signed, up to 18 bits) times a residue, reduced exactly."""
-    a_iv = Interval(-(1 << 17), (1 << 17) - 1)
-    pe = ModMulPE(mod, stages=0, a_interval=a_iv)
-    assert pe.a.shape() == signed(18) and pe.product_interval == a_iv * pe.b_interval
-    w = residue_width(mod)
-    rng = np.random.default_rng(mod)
-    pairs = [(a_iv.lo, (1 << w) - 1), (a_iv.hi, (1 << w) - 1), (-1, 1), (0, 5)] + \
-        [(int(rng.integers(a_iv.lo, a_iv.hi + 1)), int(rng.integers(0, 1 << w)))
-         for _ in range(200)]
+    if wide:
+        a_iv = Interval(-(1 << 17), (1 << 17) - 1)      # a partially reduced V
+        pe = ModMulPE(mod, stages=0, a_interval=a_iv)
+        assert pe.a.shape() == signed(18) and pe.product_interval == a_iv * pe.b_interval
+        pairs = [(a_iv.lo, (1 << w) - 1), (a_iv.hi, (1 << w) - 1), (-1, 1), (0, 5)] + \
+            [(int(rng.integers(a_iv.lo, a_iv.hi + 1)), int(rng.integers(0, 1 << w)))
+             for _ in range(200)]
+    else:
+        pe = ModMulPE(mod, stages=0)
+        pairs = [(0, 0), ((1 << w) - 1, (1 << w) - 1), (mod - 1, mod - 1)] + \
+            [tuple(int(v) for v in rng.integers(0, 1 << w, 2)) for _ in range(200)]
     sim = Simulator(pe)
 
     async def bench(ctx):
