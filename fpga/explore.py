@@ -15,23 +15,23 @@ RNS engines
 -----------
 ``pe`` ``rns`` sweeps residue-number-system Winograd engines
 (:class:`~winogen.gen.rns.RNSTileConfig`; layer engines accumulate ``max_cin`` channels
-mod each modulus). Three axes apply to them only, so a ``mul`` or ``adder`` point is not
+mod each modulus). Four axes apply to them only, so a ``mul`` or ``adder`` point is not
 repeated per value: ``moduli`` (preset names of :data:`~winogen.gen.rns.MODULI_PRESETS`,
 ``auto``/``auto-BITS`` (:func:`~winogen.gen.rns.select_moduli` per configuration), or
-explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1) and
+explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1),
 ``rns_method`` (``auto``, ``scaled``, ``inverse``; ``auto`` is resolved, so it collapses
-with the method it picks). The direct algorithm is left out for them (RNS engines are
+with the method it picks) and ``rns_forward_reduction`` (``full``, ``partial``). The direct algorithm is left out for them (RNS engines are
 Winograd only), and ``pipeline N`` gives the mixed-radix converter ``min(N, 2)`` stages,
 as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS configuration
 rejects (moduli too small for the result range, ``inverse`` with a modulus that shares a
 factor with a denominator, a redundant modulus that leaves too small a set) is skipped and
 reported with its one-line message; a grid with no valid combination is an error. Rows
 carry ``moduli`` (as written in the grid; ``auto=251:241:131`` names the chosen set),
-``redundant_moduli``, ``rns_method`` (the method
-used) and ``multiplier_width``; these columns are empty for other PE kinds, and
+``redundant_moduli``, ``rns_method`` (the method used), ``multiplier_width`` and
+``rns_forward_reduction``; these columns are empty for other PE kinds, and
 ``multipliers`` counts the modular multipliers (``n²`` per modulus). Labels read e.g.
 ``W F(4,3) 8b rns 8bit-primes-4+r p2`` (``+r``: a redundant modulus; the method is added
-when the sweep has more than one).
+when the sweep has more than one, `` partial`` for a partial forward reduction).
 
 Figures of merit
 ----------------
@@ -71,7 +71,8 @@ import time
 from ..gen.config import ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS, TileConfig
 from ..gen.pe import PE_KINDS
 from ..gen.points import PRESETS
-from ..gen.rns import MODULI_PRESETS, RNS_METHODS, ModuliSet, RNSTileConfig, auto_moduli_width
+from ..gen.rns import (FORWARD_REDUCTIONS, MODULI_PRESETS, RNS_METHODS, ModuliSet, RNSTileConfig,
+                       auto_moduli_width)
 from .synth import DEFAULT_FREQ_MHZ, TARGETS, SynthError, parse_device, synth
 from .yosys import find_tool, prepare_writable_folder
 
@@ -95,6 +96,9 @@ GRID_KEYS = {
                          "tile with the last modulus", [0]),
     "rns_method": ("RNS handling of rational matrix entries (pe rns): auto, scaled, "
                    "inverse", ["auto"]),
+    "rns_forward_reduction": ("RNS forward conversion of V (pe rns): full (canonical "
+                              "residues), partial (folded into an 18-bit DSP operand)",
+                              ["full"]),
     "algorithms": ("winograd, direct", ["winograd", "direct"]),
     "pipeline": ("register stages per transform (as winogen generate --pipeline)", [2]),
     "dsp": ("multiplier builds: inferred, ecp5 (MULT18X18D with its registers)", ["inferred"]),
@@ -115,7 +119,7 @@ PUBLISHED = (
 )
 
 #: Grid axes of RNS engines only: other PE kinds take their first value and are not repeated.
-RNS_KEYS = ("moduli", "redundant_moduli", "rns_method")
+RNS_KEYS = ("moduli", "redundant_moduli", "rns_method", "rns_forward_reduction")
 
 #: PE kinds of the ``pe`` axis: the kinds of :data:`winogen.gen.pe.PE_KINDS` and ``rns``.
 PE_CHOICES = tuple(sorted(set(PE_KINDS) | {"rns"}))
@@ -130,7 +134,7 @@ COLUMNS = (
     "outputs_per_cycle", "macs_per_cycle", "ops_per_cycle", "ops_per_dsp_cycle", "gops",
     "gops_per_dsp", "layer_cycles", "compute_cycles", "workload", "target", "part",
     "estimate", "cached", "seconds", "key", "error",
-    "moduli", "redundant_moduli", "rns_method", "multiplier_width",
+    "moduli", "redundant_moduli", "rns_method", "multiplier_width", "rns_forward_reduction",
 )
 
 _PLOT_FILES = {"lut_vs_dsp": "lut_vs_dsp.png",
@@ -282,6 +286,8 @@ def normalize_grid(grid):
             values = [_int_value(key, v, 0, 1) for v in values]
         elif key == "rns_method":
             values = [_choice_value(key, v, RNS_METHODS) for v in values]
+        elif key == "rns_forward_reduction":
+            values = [_choice_value(key, v, FORWARD_REDUCTIONS) for v in values]
         elif key == "algorithms":
             values = [_choice_value(key, v, ALGORITHMS) for v in values]
         elif key == "filter_transforms":
@@ -389,9 +395,11 @@ class _Point:
 
 
 def _rns_tag(values, method=None):
-    """``8bit-primes-4``, ``+r`` with a redundant modulus, and the method when given."""
+    """``8bit-primes-4``, ``+r`` with a redundant modulus, the method when given, and
+    ``partial`` for a partial forward reduction."""
     text = values["moduli"] + ("+r" if values["redundant_moduli"] else "")
-    return text + (f" {method}" if method else "")
+    text += f" {method}" if method else ""
+    return text + (" partial" if values.get("rns_forward_reduction") == "partial" else "")
 
 
 def _describe(values, kind):
@@ -476,6 +484,7 @@ def configurations(grid, invalid=None):
                                      weight_width=v["widths"][1], preset=v["preset"],
                                      moduli=_moduli_spec(v["moduli"]), method=v["rns_method"],
                                      redundant_moduli=v["redundant_moduli"],
+                                     forward_reduction=v["rns_forward_reduction"],
                                      channels=channels,
                                      **_stages(v["pipeline"], "rns"))
                 if tile.method != tile.method_used:
@@ -705,13 +714,14 @@ def _rns_columns(point):
     """The RNS columns of a row: empty (None) for other PE kinds."""
     if not point.rns:
         return {"moduli": None, "redundant_moduli": None, "rns_method": None,
-                "multiplier_width": None}
+                "multiplier_width": None, "rns_forward_reduction": None}
     t = point.tile
     moduli = point.values["moduli"]
     if auto_moduli_width(moduli):                 # the set chosen for this configuration
         moduli += "=" + ":".join(str(mi) for mi in t.moduli)
     return {"moduli": moduli, "redundant_moduli": t.redundant_moduli,
-            "rns_method": t.method_used, "multiplier_width": t.multiplier_width}
+            "rns_method": t.method_used, "multiplier_width": t.multiplier_width,
+            "rns_forward_reduction": t.forward_reduction}
 
 
 def _error_row(point, message):
@@ -1195,7 +1205,7 @@ def write_plots(rows, out_dir, meta=None):
         fam = (row["kind"], row["algorithm"], row["m"], row["r"], row["preset"],
                row["data_width"], row["weight_width"], row["pe"], row["filter_transform"],
                row["p_in"], row["p_out"], row["moduli"],
-               row["redundant_moduli"], row["rns_method"])
+               row["redundant_moduli"], row["rns_method"], row["rns_forward_reduction"])
         families.setdefault(fam, []).append(row)
     for fam_rows in families.values():
         fam_rows.sort(key=lambda r: r["pipeline"])
@@ -1268,7 +1278,8 @@ def render_markdown(rows, meta, plots=None):
         cols.insert(-4, ("layer_cycles", "Layer cycles"))
     if any(r.get("pe") == "rns" for r in rows):
         cols += [("moduli", "Moduli"), ("redundant_moduli", "Redundant"),
-                 ("rns_method", "RNS method"), ("multiplier_width", "Mult bits")]
+                 ("rns_method", "RNS method"), ("multiplier_width", "Mult bits"),
+                 ("rns_forward_reduction", "Fwd reduction")]
     lines.append("| " + " | ".join(h for _, h in cols) + " |")
     lines.append("|---|" + "---:|" * (len(cols) - 1))
     for row in rows:
@@ -1352,6 +1363,7 @@ grid file (TOML): the axes as keys, each a list (or a single value), e.g.
   moduli = ["8bit-primes-4", "251:241:239"]   # pe rns only: presets or colon-separated sets
   redundant_moduli = [0, 1]
   rns_method = "auto"
+  rns_forward_reduction = ["full", "partial"]
 {layer_toml}
 Command-line lists override the file's keys.
 
@@ -1362,10 +1374,11 @@ only synthesizes what changed (the key covers the configuration, the generator
 sources, the tool versions, target, device, clock and flags).
 
 RNS engines (--pe rns): Winograd only (the direct algorithm is left out for them);
---moduli, --redundant-moduli and --rns-method multiply the RNS points only. A
-combination that the RNS configuration rejects (e.g. moduli that do not cover the
-result range) is skipped and reported with its message; rows gain moduli,
-redundant_moduli, rns_method (the method used) and multiplier_width.
+--moduli, --redundant-moduli, --rns-method and --rns-forward-reduction multiply the
+RNS points only. A combination that the RNS configuration rejects (e.g. moduli that
+do not cover the result range) is skipped and reported with its message; rows gain
+moduli, redundant_moduli, rns_method (the method used), multiplier_width and
+rns_forward_reduction.
 
 examples:
   winogen explore --m 2,4 --r 3 --widths 8 --pipeline 1,2 --no-place -o explore/

@@ -365,7 +365,8 @@ NON_RNS_COLUMNS = (
     "gops_per_dsp", "layer_cycles", "compute_cycles", "workload", "target", "part",
     "estimate", "cached", "seconds", "key", "error",
 )
-RNS_COLUMNS = ("moduli", "redundant_moduli", "rns_method", "multiplier_width")
+RNS_COLUMNS = ("moduli", "redundant_moduli", "rns_method", "multiplier_width",
+               "rns_forward_reduction")
 
 # F(2,3) at 6 bits, multiply and RNS engines: five syntheses (about 45 s). The RNS axes
 # multiply the RNS points only, and direct RNS engines do not exist; special-8 with a
@@ -433,13 +434,14 @@ def test_rns_columns_in_csv_json_markdown(rns_sweep):
     table = read_csv(out / "explore.csv")
     assert tuple(table[0]) == COLUMNS == NON_RNS_COLUMNS + RNS_COLUMNS
     assert [tuple(r[c] for c in RNS_COLUMNS) for r in table] == [
-        ("", "", "", ""), ("special-8", "0", "scaled", "9"), ("63:64:65:31", "0", "scaled", "7"),
-        ("63:64:65:31", "1", "scaled", "7"), ("", "", "", "")]
+        ("", "", "", "", ""), ("special-8", "0", "scaled", "9", "full"),
+        ("63:64:65:31", "0", "scaled", "7", "full"), ("63:64:65:31", "1", "scaled", "7", "full"),
+        ("", "", "", "", "")]
     strip = lambda rs: [{k: v for k, v in r.items() if k != "cached"} for r in rs]
     assert strip(json.loads((out / "explore.json").read_text())["rows"]) == strip(rows)
     text = (out / "explore.md").read_text()
     header = next(ln for ln in text.splitlines() if ln.startswith("| Configuration |"))
-    assert header.endswith("| Moduli | Redundant | RNS method | Mult bits |")
+    assert header.endswith("| Moduli | Redundant | RNS method | Mult bits | Fwd reduction |")
     for row in rows:
         line = next(ln for ln in text.splitlines() if ln.startswith(f"| {row['label']} |"))
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -464,6 +466,21 @@ def test_rns_auto_moduli_resolve_per_configuration():
         expected = select_moduli(point.tile.result_interval, width, 1)
         assert point.tile.moduli == expected
         assert point.tile.module_name in {p.tile.module_name for p in points}
+
+
+def test_rns_forward_reduction_axis():
+    """rns_forward_reduction multiplies the RNS points only and reaches the configuration."""
+    grid = normalize_grid({"m": 6, "r": 3, "widths": 8, "pe": ["mul", "rns"],
+                           "algorithms": "winograd", "rns_forward_reduction": "full,partial"})
+    points, _ = configurations(grid)
+    rns = [p for p in points if p.rns]
+    assert len(points) == 3 and [p.tile.forward_reduction for p in rns] == ["full", "partial"]
+    assert [_label(p) for p in rns] == ["W F(6,3) 8b rns 8bit-primes-4 p2",
+                                        "W F(6,3) 8b rns 8bit-primes-4 partial p2"]
+    assert rns[1].tile.multiplier_width == 18 > rns[0].tile.multiplier_width
+    with pytest.raises(ValueError, match=r"^rns_forward_reduction must be among full, partial, "
+                                         r"not 'lazy'$"):
+        normalize_grid({"pe": "rns", "rns_forward_reduction": "lazy"})
 
 
 def test_rns_invalid_combination_is_reported(rns_sweep):
