@@ -9,6 +9,7 @@ synthesized alone, as combinational blocks, with the same flow.
 
     python benchmarks/bench_rns.py [--place] [--freq 200] [--json] [--out DIR]
     python benchmarks/bench_rns.py --faults 5000     # long fault-injection sweep (Verilator)
+    python benchmarks/bench_rns.py --layer-faults 1000   # the same on the RNS layer engine
 """
 
 import argparse
@@ -193,6 +194,28 @@ def faults(args):
     return 0
 
 
+def layer_faults(args):
+    """A long fault-injection sweep on the RNS F(4,3) layer engine (Verilator)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import test_layer_verilator as T
+    from winogen.sim import build as vbuild
+    from winogen.sim.driver import LAYER_BUILD_ARGS, engine_files
+    vpath, jpath = engine_files(T.ENGINES["rns_wino43_p2x1"])
+    vlt = vpath.with_name("layer_faults.vlt")
+    vlt.write_text(T.LAYER_FAULT_VLT)
+    handle = vbuild.build([vpath, vlt], json.loads(jpath.read_text())["top"],
+                          build_args=LAYER_BUILD_ARGS)
+    report = Path(tempfile.mkdtemp()) / "layer_faults.json"
+    vbuild.run(handle, "winogen.sim.tb_layer", seed=args.seed, testcase="fault_injection",
+               extra_env={"WINOGEN_MANIFEST": str(jpath),
+                          "WINOGEN_FAULT_LAYERS": str(args.layer_faults),
+                          "WINOGEN_CLEAN": str(max(args.layer_faults // 10, 1)),
+                          "WINOGEN_FAULT_SEED": str(args.seed),
+                          "WINOGEN_FAULT_REPORT": str(report)})
+    print(report.read_text())
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,8 +227,13 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="keep the generated designs here")
     ap.add_argument("--faults", type=int, default=None,
                     help="instead: run this many injected faults (and as many clean tiles)")
+    ap.add_argument("--layer-faults", type=int, default=None, metavar="N",
+                    help="instead: N layers of the RNS layer engine, one injected fault each "
+                         "(and N/10 fault-free layers)")
     ap.add_argument("--seed", type=int, default=5, help="fault sweep seed")
     args = ap.parse_args(argv)
+    if args.layer_faults:
+        return layer_faults(args)
     return faults(args) if args.faults else compare(args)
 
 

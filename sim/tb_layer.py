@@ -19,6 +19,13 @@ Tests
     the maxima or too small, C_in/C_out 0 or above the maxima, bad padding, shift too
     large) sets exactly the bits of :meth:`~winogen.gen.layer.LayerRun.errors`, starts
     nothing, accepts no weights or activations and emits nothing; then a valid layer runs.
+``fault_injection``
+    RNS engines with a redundant modulus: ``WINOGEN_CLEAN`` fault-free layers, then
+    ``WINOGEN_FAULT_LAYERS`` layers with one bit flipped during the compute phase in one
+    residue channel's register (a channel accumulator or a PE's product register, chosen
+    at random, the redundant channel included). Every output beat is compared with the
+    golden model: a wrong beat must carry the error flag, and a fault-free layer must be
+    exact and unflagged. A summary goes to ``WINOGEN_FAULT_REPORT``.
 ``driver``
     The mode of :func:`winogen.sim.driver.run_layer`: streams ``x.npy``/``w.npy`` with the
     parameters of ``run.json`` from ``WINOGEN_DRIVER_DIR`` and writes what the hardware
@@ -36,6 +43,8 @@ WINOGEN_CYCLES_OUT
     Optional path: a JSON list with the measured and modelled cycles of each layer.
 WINOGEN_DRIVER_DIR
     Folder of the driver mode.
+WINOGEN_FAULT_LAYERS, WINOGEN_CLEAN, WINOGEN_FAULT_SEED, WINOGEN_FAULT_REPORT
+    The fault-injection mode's layer counts, seed and summary file.
 """
 
 import json
@@ -47,9 +56,10 @@ import numpy as np
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
 from ..gen.layer import LayerConfig, LayerRun, RUN_ERRORS, layer_golden
+from ..gen.rns import residue_width
 from .driver import activation_beats, assemble_outputs, output_beats, weight_beats
 from .packing import pack_signed, pack_unsigned, unpack_signed
 from .streams import StreamSink, StreamSource
@@ -89,7 +99,7 @@ class _Record:
         self.phase_cycles = {}
         self.first_compute = None
         self.last_output = None
-        self.flagged_beats = 0
+        self.beat_errors = []        # the error flag of every output beat, in order
 
 
 class LayerHarness:
@@ -164,7 +174,7 @@ class LayerHarness:
             if int(dut.outputs__valid.value) and int(dut.outputs__ready.value):
                 rec.last_output = rec.cycle
                 if self.has_error_port:
-                    rec.flagged_beats += int(dut.error.value)
+                    rec.beat_errors.append(int(dut.error.value))
             await RisingEdge(dut.clk)
             rec.cycle += 1
 
@@ -219,7 +229,8 @@ class LayerHarness:
         monitor.cancel()
         assert len(sink.received) == expect, (f"{len(sink.received)} output beats, "
                                               f"expected {expect}")
-        y = assemble_outputs(cfg, run, self.unpack_outputs(sink.received))
+        self.last_beats = self.unpack_outputs(sink.received)
+        y = assemble_outputs(cfg, run, self.last_beats)
         cycles = {
             "config": config.wait_cycles + 1,
             "weights": rec.phase_cycles.get(self.phases["weights"], 0),
@@ -231,7 +242,8 @@ class LayerHarness:
             "latency": self.manifest["latency"],
         }
         if self.has_error_port:
-            cycles["flagged_beats"] = rec.flagged_beats
+            cycles["flagged_beats"] = sum(rec.beat_errors)
+            self.last_beat_errors = rec.beat_errors
         cycles["utilisation"] = cycles["compute_ideal"] / cycles["compute"]
         return y, errors, cycles
 
@@ -281,6 +293,118 @@ async def layers(dut):
     out = os.environ.get("WINOGEN_CYCLES_OUT")
     if out:
         Path(out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def golden_beats(config, run, golden):
+    """``golden`` (C_out, H_out, W_out) as output beats, and the mask of their defined elements.
+
+    The inverse of :func:`~winogen.sim.driver.assemble_outputs`: beat ``b`` of tile order
+    ``for ty: for tx: for cog``, element ``j·m·m + i·m + k``; edge positions beyond the map
+    and lanes beyond C_out are undefined (mask 0).
+    """
+    c = config
+    rows, cols = run.tile_rows(c), run.tile_cols(c)
+    groups, mo = -(-run.cout // c.p_out), c.m
+    full = np.zeros((groups * c.p_out, rows * mo, cols * mo), dtype=object)
+    mask = np.zeros(full.shape, dtype=bool)
+    cout, hout, wout = golden.shape
+    full[:cout, :hout, :wout] = golden
+    mask[:cout, :hout, :wout] = True
+
+    def beats(a):
+        return (a.reshape(groups, c.p_out, rows, mo, cols, mo).transpose(2, 4, 0, 1, 3, 5)
+                .reshape(rows * cols * groups, c.p_out * mo * mo))
+    return beats(full), beats(mask)
+
+
+def _fault_sites(dut, cfg):
+    """Single-channel registers of an RNS layer core: ``(name, handle, modulus)``."""
+    core, t = dut.pipeline.core, cfg.tile
+    sites = []
+    for j in range(cfg.p_out):
+        for mod, mi in enumerate(t.moduli):
+            for e in range(cfg.n ** 2):
+                sites.append((f"acc/ch{mod}", getattr(core, f"acc_o{j}_ch{mod}_{e}"), mi))
+                if t.pe_stages >= 1:
+                    for i in range(cfg.p_in):
+                        pe = getattr(core, f"pe_o{j}_i{i}_ch{mod}_{e}")
+                        reg = f"term_d{t.pe_stages - (t.pe_stages >= 2) - (t.pe_stages >= 3)}"
+                        sites.append((f"P/ch{mod}", getattr(pe, reg), mi))
+    return sites
+
+
+async def _flip_during_compute(h, site, bit, delay, log):
+    """Wait for the compute phase, then ``delay`` cycles, then flip ``bit`` of the register."""
+    dut = h.dut
+    while True:
+        await ReadOnly()
+        if h.status("phase") == h.phases["compute"]:
+            break
+        await RisingEdge(dut.clk)
+    for _ in range(delay + 1):
+        await RisingEdge(dut.clk)
+    await Timer(1, unit="ns")                  # registers have settled after the edge
+    name, handle, _ = site
+    old = int(handle.value)
+    handle.value = old ^ (1 << bit)
+    log.update(site=name, bit=bit, delay=delay)
+
+
+@cocotb.test()
+async def fault_injection(dut):
+    """One bit flip per layer in one residue channel: no wrong output beat goes unflagged."""
+    manifest = _manifest()
+    h = LayerHarness(dut, manifest)
+    c = h.cfg
+    assert c.is_rns and h.has_error_port, "fault test needs an RNS engine with a redundant modulus"
+    layers = int(os.environ.get("WINOGEN_FAULT_LAYERS", "200"))
+    clean = int(os.environ.get("WINOGEN_CLEAN", "20"))
+    seed = int(os.environ.get("WINOGEN_FAULT_SEED", "5"))
+    rnd = random.Random(seed)
+    await h.start()
+    sites = _fault_sites(dut, c)
+    summary = {"faulty_layers": layers, "clean_layers": clean, "injected": 0,
+               "flagged_layers": 0, "wrong_layers": 0, "wrong_beats": 0, "flagged_beats": 0,
+               "wrong_and_unflagged": 0, "clean_false_alarms": 0, "clean_wrong": 0,
+               "by_site": {}}
+    for trial in range(clean + layers):
+        run = LayerRun(rnd.randint(c.r, c.max_height), rnd.randint(c.r, c.max_width),
+                       rnd.randint(1, c.max_cin), rnd.randint(1, c.max_cout),
+                       rnd.choice(c.paddings)).check(c)
+        x, w = _random_layer(c, run, np.random.default_rng(seed * 100003 + trial))
+        log, task = {}, None
+        if trial >= clean:
+            site = rnd.choice(sites)
+            bit = rnd.randrange(residue_width(site[2]))
+            delay = rnd.randrange(c.cycles(run)["compute_ideal"])
+            task = cocotb.start_soon(_flip_during_compute(h, site, bit, delay, log))
+        await h.run_layer(run, x, w, stall=0.0, seed=seed * 100003 + trial)
+        if task is not None:
+            task.cancel()
+        want, mask = golden_beats(c, run, layer_golden(c, run, x, w))
+        got = np.array(h.last_beats, dtype=object)
+        wrong = np.any((got != want) & mask, axis=1)
+        flags = np.array(h.last_beat_errors, dtype=bool)
+        if trial < clean:
+            summary["clean_false_alarms"] += int(flags.sum())
+            summary["clean_wrong"] += int(wrong.sum())
+            continue
+        summary["injected"] += bool(log)
+        summary["wrong_beats"] += int(wrong.sum())
+        summary["flagged_beats"] += int(flags.sum())
+        summary["wrong_and_unflagged"] += int((wrong & ~flags).sum())
+        summary["wrong_layers"] += bool(wrong.any())
+        summary["flagged_layers"] += bool(flags.any())
+        if log:
+            entry = summary["by_site"].setdefault(log["site"], [0, 0])
+            entry[0] += 1
+            entry[1] += bool(flags.any())
+    dut._log.info("layer fault summary %s", json.dumps(summary))
+    report = os.environ.get("WINOGEN_FAULT_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(summary, indent=2) + "\n")
+    assert summary["wrong_and_unflagged"] == 0, "wrong output beats without the error flag"
+    assert summary["clean_false_alarms"] == 0 and summary["clean_wrong"] == 0
 
 
 def _bad_runs(h):
