@@ -249,8 +249,9 @@ def test_rns_layer_fault_injection(tmp_path):
     assert summary["wrong_and_unflagged"] == 0 and summary["clean_false_alarms"] == 0
     assert summary["clean_wrong"] == 0
     # The flips reached the outputs and every channel, the redundant one included, at both
-    # kinds of site. Most flips are masked: they hit a register between two steps (its value
-    # is never consumed) or an element beyond the map; seed 3 corrupts 33 layers.
+    # kinds of site. Many flips are masked: they hit a register holding no live value (the
+    # layers are small, so the pipeline is often still filling) or an element beyond the
+    # map, and are overwritten or cropped; seed 3 corrupts 33 of the 200 layers.
     assert summary["wrong_layers"] >= 20 and summary["flagged_layers"] >= summary["wrong_layers"]
     sites = summary["by_site"]
     assert {k.split("/")[1] for k in sites} == {f"ch{i}" for i in range(len(cfg.tile.moduli))}
