@@ -111,7 +111,8 @@ def add_tile_arguments(p, *, algorithm=True):
     rns.add_argument("--rns-forward-reduction", choices=("full", "partial"), default=None,
                      help="binary input transform: reduce V to canonical residues (b x b-bit "
                           "multipliers), or only fold it into an 18-bit DSP operand and reduce "
-                          "the product (smaller forward converters) (default: full)")
+                          "the product (smaller forward converters, larger PE reductions) "
+                          "(default: full)")
     rns.add_argument("--convert-stages", type=_stages("convert_stages"), default=None,
                      metavar="N", help="register stages of the mixed-radix converter (default: 2)")
     pipe = p.add_argument_group("pipelining")
