@@ -20,7 +20,8 @@ repeated per value: ``moduli`` (preset names of :data:`~winogen.gen.rns.MODULI_P
 ``auto``/``auto-BITS`` (:func:`~winogen.gen.rns.select_moduli` per configuration), or
 explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1),
 ``rns_method`` (``auto``, ``scaled``, ``inverse``; ``auto`` is resolved, so it collapses
-with the method it picks) and ``rns_forward_reduction`` (``full``, ``partial``). The direct algorithm is left out for them (RNS engines are
+with the method it picks) and ``rns_forward_reduction`` (``full``, ``partial``). The
+direct algorithm is left out for them (RNS engines are
 Winograd only), and ``pipeline N`` gives the mixed-radix converter ``min(N, 2)`` stages,
 as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS configuration
 rejects (moduli too small for the result range, ``inverse`` with a modulus that shares a

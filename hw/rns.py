@@ -40,9 +40,9 @@ from .constmat import ConstTransform2D, ExactDivider, _emit_program
 from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
 
-__all__ = ["reduce_into", "fold_into", "ModReduce", "ModTransform2D", "ModMulPE", "MixedRadixConverter",
-           "residue_inputs", "reverse_convert", "RNSTile", "rns_manifest_section",
-           "rns_tile_manifest", "generate_rns_tile"]
+__all__ = ["reduce_into", "fold_into", "ModReduce", "ModTransform2D", "ModMulPE",
+           "MixedRadixConverter", "residue_inputs", "reverse_convert", "RNSTile",
+           "rns_manifest_section", "rns_tile_manifest", "generate_rns_tile"]
 
 
 def _check_stages(stages):
