@@ -33,6 +33,7 @@ Two ways to map a Winograd algorithm into the residue rings (``method``):
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import combinations
 from fractions import Fraction
 from math import gcd, lcm, prod
 import numbers
@@ -247,7 +248,6 @@ def select_moduli(interval, width=8, redundant_moduli=0):
     Returns a tuple of moduli, the redundant ones last; raises ``ValueError`` when the
     ``width``-bit primes cannot cover ``interval``.
     """
-    from itertools import combinations
     iv = _as_interval(interval)
     cands = auto_moduli_candidates(width)
     cost = {p: reduction_cost(p, width) for p in cands}
