@@ -25,11 +25,11 @@ from amaranth.lib.wiring import In, Out
 
 from winogen.fpga.synth import synth
 from winogen.gen.config import TileConfig
-from winogen.gen.rns import PARTIAL_OPERAND_WIDTH, RNSTileConfig
+from winogen.gen.rns import RNSTileConfig
 from winogen.hw.constmat import ExactDivider
 from winogen.hw.emit import to_verilog
 from winogen.hw.generate import generate_tile, write_outputs
-from winogen.hw.rns import MixedRadixConverter, fold_into, generate_rns_tile, reduce_into
+from winogen.hw.rns import MixedRadixConverter, forward_convert, generate_rns_tile
 
 ENGINES = [
     ("direct F(4,3)", TileConfig(4, 3, 8, 8, algorithm="direct")),
@@ -64,11 +64,7 @@ class ForwardConverters(wiring.Component):
         cfg, n2 = self.cfg, self.cfg.n ** 2
         for i, mi in enumerate(cfg.moduli):
             for j in range(n2):
-                if cfg.forward_reduction == "full":
-                    y = reduce_into(m, self.v[j], cfg.v_intervals[j], mi, f"c{i}_{j}")
-                else:
-                    y, _ = fold_into(m, self.v[j], cfg.v_intervals[j], mi,
-                                     PARTIAL_OPERAND_WIDTH, f"c{i}_{j}")
+                y = forward_convert(m, cfg, self.v[j], cfg.v_intervals[j], mi, f"c{i}_{j}")
                 m.d.comb += self.r[i * n2 + j].eq(y)
         return m
 
@@ -199,12 +195,7 @@ def layer_faults(args):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     import test_layer_verilator as T
     from winogen.sim import build as vbuild
-    from winogen.sim.driver import LAYER_BUILD_ARGS, engine_files
-    vpath, jpath = engine_files(T.ENGINES["rns_wino43_p2x1"])
-    vlt = vpath.with_name("layer_faults.vlt")
-    vlt.write_text(T.LAYER_FAULT_VLT)
-    handle = vbuild.build([vpath, vlt], json.loads(jpath.read_text())["top"],
-                          build_args=LAYER_BUILD_ARGS)
+    handle, jpath = T.fault_build(T.ENGINES["rns_wino43_p2x1"])
     report = Path(tempfile.mkdtemp()) / "layer_faults.json"
     vbuild.run(handle, "winogen.sim.tb_layer", seed=args.seed, testcase="fault_injection",
                extra_env={"WINOGEN_MANIFEST": str(jpath),

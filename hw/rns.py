@@ -40,7 +40,7 @@ from .constmat import ConstTransform2D, ExactDivider, _emit_program
 from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
 
-__all__ = ["reduce_into", "fold_into", "ModReduce", "ModTransform2D", "ModMulPE",
+__all__ = ["reduce_into", "fold_into", "forward_convert", "ModReduce", "ModTransform2D", "ModMulPE",
            "MixedRadixConverter", "residue_inputs", "reverse_convert", "RNSTile",
            "rns_manifest_section", "rns_tile_manifest", "generate_rns_tile"]
 
@@ -121,6 +121,17 @@ def fold_into(m, x, interval, modulus, width, name):
     y = Signal(signed(out.width) if out.lo < 0 else unsigned(out.hi.bit_length()), name=name)
     m.d.comb += y.eq(v)
     return y, out
+
+
+def forward_convert(m, config, x, interval, modulus, name):
+    """One binary ``V`` element into the channel of ``modulus``, as ``config`` asks.
+
+    Its canonical residue (:func:`reduce_into`), or with ``forward_reduction="partial"``
+    a congruent value within the PE's operand port (:func:`fold_into`).
+    """
+    if config.forward_reduction == "full":
+        return reduce_into(m, x, interval, modulus, name)
+    return fold_into(m, x, interval, modulus, PARTIAL_OPERAND_WIDTH, name)[0]
 
 
 class ModReduce(wiring.Component):
@@ -571,13 +582,8 @@ def residue_inputs(m, config, tile, prefix=""):
         m.submodules[f"{prefix}input_transform"] = shared
         m.d.comb += shared.x.eq(tile)
         for i, mi in enumerate(cfg.moduli):
-            if cfg.forward_reduction == "full":
-                residues.append([reduce_into(m, shared.y[j], shared.output_intervals[j], mi,
-                                             f"{prefix}ch{i}_v{j}") for j in range(n2)])
-            else:
-                residues.append([fold_into(m, shared.y[j], shared.output_intervals[j], mi,
-                                           PARTIAL_OPERAND_WIDTH, f"{prefix}ch{i}_v{j}")[0]
-                                 for j in range(n2)])
+            residues.append([forward_convert(m, cfg, shared.y[j], shared.output_intervals[j],
+                                             mi, f"{prefix}ch{i}_v{j}") for j in range(n2)])
         return residues
     for i, mi in enumerate(cfg.moduli):
         it = ModTransform2D(cfg.transforms.BT[i], mi, stages=cfg.input_stages)

@@ -228,16 +228,21 @@ public_flat_rw -module "*" -var "term_d*"
 """
 
 
+def fault_build(cfg):
+    """``(handle, manifest_path)``: the engine built with :data:`LAYER_FAULT_VLT` (cached)."""
+    vpath, jpath = engine_files(cfg)
+    vlt = vpath.with_name("layer_faults.vlt")
+    vlt.write_text(LAYER_FAULT_VLT)
+    top = json.loads(jpath.read_text())["top"]
+    return vbuild.build([vpath, vlt], top, build_args=LAYER_BUILD_ARGS), jpath
+
+
 def test_rns_layer_fault_injection(tmp_path):
     """200 layers, each with one bit flipped in one residue channel of the RNS core during
     the compute phase (accumulators and PE products, the redundant channel included), and 20
     fault-free layers: no wrong output beat without the error flag, no false alarm."""
     cfg = ENGINES["rns_wino43_p2x1"]
-    vpath, jpath = engine_files(cfg)
-    vlt = vpath.with_name("layer_faults.vlt")
-    vlt.write_text(LAYER_FAULT_VLT)
-    top = json.loads(jpath.read_text())["top"]
-    handle = vbuild.build([vpath, vlt], top, build_args=LAYER_BUILD_ARGS)
+    handle, jpath = fault_build(cfg)
     report = tmp_path / "faults.json"
     vbuild.run(handle, "winogen.sim.tb_layer", testcase="fault_injection", seed=3,
                extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULT_LAYERS": "200",
