@@ -22,7 +22,7 @@ from winogen.hw.rns import MixedRadixConverter, ModMulPE, ModReduce, fold_into
 
 WINOGEN = str(Path(sys.executable).with_name("winogen"))
 
-MODULI = [2, 3, 7, 8, 9, 15, 17, 211, 233, 241, 251, 253, 255, 256, 257, 65535, 65536, 65537]
+MODULI = [2, 3, 7, 8, 9, 15, 17, 131, 211, 223, 233, 241, 251, 253, 255, 256, 257, 65535, 65536, 65537]
 
 
 # --------------------------------------------------------------------------
