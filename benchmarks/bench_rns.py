@@ -10,6 +10,7 @@ synthesized alone, as combinational blocks, with the same flow.
     python benchmarks/bench_rns.py [--place] [--freq 200] [--json] [--out DIR]
     python benchmarks/bench_rns.py --faults 5000     # long fault-injection sweep (Verilator)
     python benchmarks/bench_rns.py --layer-faults 1000   # the same on the RNS layer engine
+    python benchmarks/bench_rns.py --converter-fmax      # reverse converter Fmax per staging
 """
 
 import argparse
@@ -98,6 +99,53 @@ class ReverseConverters(wiring.Component):
                 y = div.y
             m.d.comb += [self.y[e].eq(y), self.error[e].eq(conv.error)]
         return m
+
+
+class RegisteredConverter(wiring.Component):
+    """One :class:`MixedRadixConverter` between input and output registers, so that
+    nextpnr times its paths register to register (the engine's situation)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({"r": In(data.ArrayLayout(signed(max(cfg.residue_widths) + 1),
+                                                   len(cfg.moduli))),
+                          "y": Out(signed(cfg.result_interval.width)), "error": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.convert = conv = MixedRadixConverter(self.cfg)
+        m.d.sync += [conv.r.eq(self.r), self.y.eq(conv.y), self.error.eq(conv.error)]
+        return m
+
+
+def converter_fmax(args):
+    """Fmax of one reverse converter per ``convert_stages``, against the default (2)."""
+    root = Path(args.out or tempfile.mkdtemp(prefix="winogen-bench-mrc-"))
+    base_cfg = RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1)
+    k = len(base_cfg.moduli)
+    rows, base = [], None
+    chosen = args.converter_stages or list(range(k + 3))
+    for stages in [base_cfg.convert_stages] + [s for s in chosen
+                                               if s != base_cfg.convert_stages]:
+        cfg = base_cfg.replace(convert_stages=stages)
+        name = f"mrc_{cfg.module_name}_s{stages}"
+        print(f"[converter, convert_stages={stages}] synthesizing and placing ...",
+              file=sys.stderr, flush=True)
+        row = {"convert_stages": stages, "moduli": list(cfg.moduli)}
+        row.update(_synth(_emit(RegisteredConverter(cfg), name, root / name), args, True))
+        base = base or row["fmax_mhz"]
+        row["fmax_vs_default"] = round(row["fmax_mhz"] / base, 2)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = ["convert_stages", "fmax_mhz", "fmax_vs_default", "lut4", "ff", "ccu2c"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    return 0
 
 
 def _emit(component, name, out):
@@ -207,6 +255,13 @@ def layer_faults(args):
     return 0
 
 
+def _stage_list(text):
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be integers separated by commas, not {text!r}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -222,7 +277,14 @@ def main(argv=None):
                     help="instead: N layers of the RNS layer engine, one injected fault each "
                          "(and N/10 fault-free layers)")
     ap.add_argument("--seed", type=int, default=5, help="fault sweep seed")
+    ap.add_argument("--converter-fmax", action="store_true",
+                    help="instead: Fmax of one registered reverse converter (F(4,3), preset "
+                         "moduli + redundant) for every convert_stages, against the default")
+    ap.add_argument("--converter-stages", type=_stage_list, default=None, metavar="LIST",
+                    help="with --converter-fmax: only these convert_stages, e.g. 2,4,6")
     args = ap.parse_args(argv)
+    if args.converter_fmax:
+        return converter_fmax(args)
     if args.layer_faults:
         return layer_faults(args)
     return faults(args) if args.faults else compare(args)

@@ -1091,7 +1091,7 @@ class RNSTileConfig:
     input_stages, pe_stages, accumulate_stages, output_stages, convert_stages, descale_stages : int
         Register stages of each block (0 to 8; ``accumulate_stages`` is 1
         when ``channels > 1`` and ignored otherwise; ``convert_stages`` at
-        most one per modulus).
+        most ``k + 2``: one per modulus' digit, the weighted sum and the sign).
     name : str, optional
         Verilog module name.
     """
@@ -1158,9 +1158,9 @@ class RNSTileConfig:
         if self.redundant_moduli >= k:
             raise ValueError(f"redundant_moduli must leave at least one non-redundant modulus, "
                              f"not {self.redundant_moduli} of {k} moduli {list(self.moduli)}")
-        if self.convert_stages > k:
-            raise ValueError(f"convert_stages must be an integer from 0 to {k} (one per modulus), "
-                             f"not {self.convert_stages!r}")
+        if self.convert_stages > k + 2:
+            raise ValueError(f"convert_stages must be an integer from 0 to {k + 2} (one per "
+                             f"modulus, the weighted sum and the sign), not {self.convert_stages!r}")
         tc = self.toomcook                        # validates n <= 16 and the points
         if self.method == "inverse":
             rns_transforms(tc, self.moduli_set, "inverse")   # one line naming the denominator

@@ -41,7 +41,7 @@ from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
 
 __all__ = ["reduce_into", "fold_into", "forward_convert", "ModReduce", "ModTransform2D", "ModMulPE",
-           "MixedRadixConverter", "residue_inputs", "reverse_convert", "RNSTile",
+           "MixedRadixConverter", "converter_cuts", "residue_inputs", "reverse_convert", "RNSTile",
            "rns_manifest_section", "rns_tile_manifest", "generate_rns_tile"]
 
 
@@ -318,6 +318,17 @@ class ModMulPE(ProcessingElement):
         return m
 
 
+def converter_cuts(moduli_count, stages):
+    """The levels of :class:`MixedRadixConverter` followed by a register.
+
+    Levels ``0 … k-1`` compute one mixed-radix digit each, level ``k`` the weighted
+    sum and level ``k+1`` the sign, the value and the check; ``stages`` registers
+    (at most ``k + 2``) are spread evenly, the last after level ``k+1``.
+    """
+    levels = moduli_count + 2
+    return {round((s + 1) * levels / stages) - 1 for s in range(stages)}
+
+
 class MixedRadixConverter(wiring.Component):
     """Reverse conversion of one value by mixed radix, with the redundant-modulus check.
 
@@ -357,15 +368,20 @@ class MixedRadixConverter(wiring.Component):
         cfg = self.config
         mods = cfg.moduli
         k, kb = len(mods), len(cfg.base_moduli)
-        # Levels 0..k-1 compute digit j; level k the binary value and the check.
-        cuts = set()
-        if self.latency:
-            levels = k + 1
-            cuts = {round((s + 1) * levels / self.latency) - 1 for s in range(self.latency)}
+        # Levels 0..k-1 compute digit j, level k the weighted sum X, level k+1 the
+        # sign, x and the check; registers go after the levels in ``cuts``.
+        cuts = converter_cuts(k, self.latency)
         live = {("r", j): Signal(unsigned(residue_width(mi)), name=f"r{j}")
                 for j, mi in enumerate(mods)}
         for j, sig in enumerate(live.values()):
             m.d.comb += sig.eq(self.r[j])
+
+        def level_done(level):
+            nonlocal live
+            if level in cuts:
+                live = {key: _delay(m, sig, 1, f"{key[0]}{key[1]}_l{level}")
+                        for key, sig in live.items()}
+
         weights = [1]
         for mi in mods:
             weights.append(weights[-1] * mi)
@@ -377,29 +393,34 @@ class MixedRadixConverter(wiring.Component):
             operands = [live.pop(("r", j))] + [live[("a", l)] for l in range(j)]
             ys, ivs = _matvec_into(m, plan_matvec([coeffs]), operands, ports, 0, f"s{j}")
             live[("a", j)] = reduce_into(m, ys[0], ivs[0], mj, f"a{j}")
-            if j in cuts:
-                live = {key: _delay(m, sig, 1, f"{key[0]}{key[1]}_l{j}")
-                        for key, sig in live.items()}
+            level_done(j)
         M = cfg.base_moduli.product
         ys, ivs = _matvec_into(m, plan_matvec([weights[:kb]]), [live[("a", l)] for l in range(kb)],
                                [Interval(0, mi - 1) for mi in mods[:kb]], 0, "X")
-        unsigned_value = Signal(signed(ivs[0].width), name="X")
-        m.d.comb += unsigned_value.eq(ys[0])
+        unsigned_value = Signal(unsigned(max(M - 1, 1).bit_length()), name="X")
+        m.d.comb += unsigned_value.eq(ys[0])      # 0 <= X < M: the digits are canonical
+        carried = {("X", ""): unsigned_value}
+        if cfg.redundant_moduli:
+            carried[("a", k - 1)] = live[("a", k - 1)]
+        live = carried
+        level_done(k)
+        X = live[("X", "")]
+        # Sign, x and the check are three comparisons and a subtraction of X, side by
+        # side: the check does not wait for x.
         neg = Signal(name="negative")
-        m.d.comb += neg.eq(unsigned_value >= (M + 1) // 2)
-        value = Signal(signed(max(ivs[0].width, cfg.result_interval.width)), name="value")
-        m.d.comb += value.eq(unsigned_value - Mux(neg, M, 0))
+        m.d.comb += neg.eq(X >= (M + 1) // 2)
+        value = Signal(signed(cfg.result_interval.width), name="value")
+        m.d.comb += value.eq(X - Mux(neg, M, 0))
         error = Signal(name="inconsistent")
         if cfg.redundant_moduli:
             R = cfg.result_interval
             digit = live[("a", k - 1)]
+            # x in [R.lo, R.hi] is X in [0, R.hi] or in [M + R.lo, M - 1] (R.lo <= 0 <= R.hi).
             m.d.comb += error.eq((digit != Mux(neg, mods[-1] - 1, 0))
-                                 | (value < R.lo) | (value > R.hi))
-        y = Signal(signed(cfg.result_interval.width), name="y")
-        m.d.comb += y.eq(value)
-        if k in cuts:
-            y, error = _delay(m, y, 1, "y"), _delay(m, error, 1, "err")
-        m.d.comb += [self.y.eq(y), self.error.eq(error)]
+                                 | ((X > R.hi) & (X < M + R.lo)))
+        if k + 1 in cuts:
+            value, error = _delay(m, value, 1, "y"), _delay(m, error, 1, "err")
+        m.d.comb += [self.y.eq(value), self.error.eq(error)]
         return m
 
 

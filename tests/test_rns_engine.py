@@ -18,7 +18,8 @@ from winogen.gen.models import direct_conv2d
 from winogen.gen.rns import (ModuliSet, RNSTileConfig, RNSTileModel, from_residues_crt,
                              plan_reduction, reduction_cost, residue_constant, residue_width,
                              select_moduli, to_residues)
-from winogen.hw.rns import MixedRadixConverter, ModMulPE, ModReduce, fold_into
+from winogen.hw.rns import (MixedRadixConverter, ModMulPE, ModReduce, converter_cuts,
+                             fold_into)
 
 WINOGEN = str(Path(sys.executable).with_name("winogen"))
 
@@ -94,7 +95,8 @@ def test_config_derives_method_ranges_and_json_round_trip():
     (dict(channels=0), "channels must be an integer from 1 to 4096, not 0"),
     (dict(method="magic"), "method must be one of auto, scaled, inverse, not 'magic'"),
     (dict(input_transform="x"), "input_transform must be one of binary, residue, not 'x'"),
-    (dict(convert_stages=5), "convert_stages must be an integer from 0 to 4"),
+    (dict(convert_stages=7), "convert_stages must be an integer from 0 to 6 (one per modulus, "
+     "the weighted sum and the sign), not 7"),
     (dict(forward_reduction="lazy"),
      "forward_reduction must be one of full, partial, not 'lazy'"),
     (dict(forward_reduction="partial", input_transform="residue"),
@@ -330,6 +332,47 @@ def test_mixed_radix_converter_and_check(kwargs):
                         assert ctx.get(conv.error) == 1, (x, i, bad[i])
                 for j, v in enumerate(res):
                     ctx.set(conv.r[j], v)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("stages", range(7))
+def test_mixed_radix_converter_pipelined(stages):
+    """Every staging from 0 to k + 2 registers: one value a clock in, each out
+    ``convert_stages`` clocks later with its check (fault-free and one bad residue)."""
+    cfg = RNSTileConfig(4, 3, redundant_moduli=1, convert_stages=stages)
+    assert len(converter_cuts(len(cfg.moduli), stages)) == stages
+    conv = MixedRadixConverter(cfg)
+    assert conv.latency == stages
+    R, mods = cfg.result_interval, cfg.moduli
+    rng = np.random.default_rng(stages)
+    values = [R.lo, R.hi, 0, -1] + [int(v) for v in rng.integers(R.lo, R.hi + 1, 40)]
+    beats = []
+    for i, x in enumerate(values):
+        res = [int(v) for v in to_residues(np.array(x), mods)]
+        bad = i % 2 == 1
+        if bad:
+            ch = i % len(mods)
+            res[ch] = (res[ch] + 1) % mods[ch]
+        beats.append((res, x, bad))
+    sim = Simulator(conv)
+    if stages:
+        sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        seen = []
+        for cycle in range(len(beats) + stages):
+            if cycle < len(beats):
+                for j, v in enumerate(beats[cycle][0]):
+                    ctx.set(conv.r[j], v)
+            if stages == 0 or cycle >= stages:
+                seen.append((ctx.get(conv.y), ctx.get(conv.error)))
+            if stages:
+                await ctx.tick()
+        for (res, x, bad), (y, error) in zip(beats, seen[:len(beats)]):
+            assert error == int(bad), (x, res)
+            if not bad:
+                assert y == x
     sim.add_testbench(bench)
     sim.run()
 
