@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from winogen.fpga.synth import synth
 from winogen.gen.config import TileConfig
-from winogen.gen.rns import RNSTileConfig
+from winogen.gen.rns import RNSTileConfig, converter_levels
 from winogen.hw.constmat import ExactDivider
 from winogen.hw.emit import to_verilog
 from winogen.hw.generate import generate_tile, write_outputs
@@ -119,19 +119,21 @@ class RegisteredConverter(wiring.Component):
 
 
 def converter_fmax(args):
-    """Fmax of one reverse converter per ``convert_stages``, against the default (2)."""
+    """Fmax of one reverse converter per ``convert_stages``, against the default (a
+    register per level: ``convert_stages=None``)."""
     root = Path(args.out or tempfile.mkdtemp(prefix="winogen-bench-mrc-"))
     base_cfg = RNSTileConfig(4, 3, moduli="8bit-primes-4", redundant_moduli=1)
     k = len(base_cfg.moduli)
     rows, base = [], None
-    chosen = args.converter_stages or list(range(k + 3))
+    chosen = args.converter_stages or list(range(converter_levels(k) + 1))
     for stages in [base_cfg.convert_stages] + [s for s in chosen
                                                if s != base_cfg.convert_stages]:
         cfg = base_cfg.replace(convert_stages=stages)
-        name = f"mrc_{cfg.module_name}_s{stages}"
+        name = f"mrc_{cfg.module_name}_s{cfg.converter_latency}"
         print(f"[converter, convert_stages={stages}] synthesizing and placing ...",
               file=sys.stderr, flush=True)
-        row = {"convert_stages": stages, "moduli": list(cfg.moduli)}
+        row = {"convert_stages": stages, "converter_latency": cfg.converter_latency,
+               "moduli": list(cfg.moduli)}
         row.update(_synth(_emit(RegisteredConverter(cfg), name, root / name), args, True))
         base = base or row["fmax_mhz"]
         row["fmax_vs_default"] = round(row["fmax_mhz"] / base, 2)
@@ -140,7 +142,8 @@ def converter_fmax(args):
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    cols = ["convert_stages", "fmax_mhz", "fmax_vs_default", "lut4", "ff", "ccu2c"]
+    cols = ["convert_stages", "converter_latency", "fmax_mhz", "fmax_vs_default", "lut4", "ff",
+            "ccu2c"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in rows:

@@ -368,11 +368,11 @@ def load_grid(path):
 
 def _stages(pipeline, pe="mul"):
     # The same mapping as `winogen generate --pipeline N` (RNS engines: no filter block,
-    # the mixed-radix converter gets min(N, 2)).
+    # the mixed-radix converter registers every level from N = 2 on).
     n = pipeline
     if pe == "rns":
         return dict(input_stages=n, output_stages=n, pe_stages=min(n, 2),
-                    convert_stages=min(n, 2), descale_stages=min(n, 1))
+                    convert_stages=None if n >= 2 else n, descale_stages=min(n, 1))
     return dict(input_stages=n, output_stages=n, filter_stages=n,
                 pe_stages=min(n, 2), descale_stages=min(n, 1))
 

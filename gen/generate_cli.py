@@ -114,7 +114,9 @@ def add_tile_arguments(p, *, algorithm=True):
                           "the product (smaller forward converters, larger PE reductions) "
                           "(default: full)")
     rns.add_argument("--convert-stages", type=_stages("convert_stages"), default=None,
-                     metavar="N", help="register stages of the mixed-radix converter (default: 2)")
+                     metavar="N", help="register stages of the mixed-radix converter, at most one per "
+                          "level: max(k, 2) for k moduli (default: one per level; --pipeline "
+                          "0 or 1 sets it too)")
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("pipeline"), default=None, metavar="N",
                       help="register stages per transform; the PE gets min(N, 2) and the "
@@ -148,7 +150,8 @@ def _rns_config_from_args(args, stages):
                          f"not {args.filter_stages!r}")
     stages.pop("filter_stages", None)
     if args.pipeline is not None:
-        stages.setdefault("convert_stages", min(args.pipeline, 2))
+        # From N = 2 on the converter keeps its default: a register per level.
+        stages.setdefault("convert_stages", None if args.pipeline >= 2 else args.pipeline)
     if args.convert_stages is not None:
         stages["convert_stages"] = args.convert_stages
     moduli = "8bit-primes-4"

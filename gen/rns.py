@@ -53,7 +53,7 @@ __all__ = ["ModuliSet", "MODULI_PRESETS", "moduli_preset", "is_special", "METHOD
            "residue_constant", "FoldStep", "ReductionPlan", "plan_reduction", "RNS_METHODS",
            "RNSTileConfig", "RNSTileModel", "AUTO_WIDTHS", "auto_moduli_width", "reduction_cost",
            "auto_moduli_candidates", "select_moduli", "FORWARD_REDUCTIONS",
-           "PARTIAL_OPERAND_WIDTH"]
+           "PARTIAL_OPERAND_WIDTH", "converter_levels"]
 
 #: Ways of mapping a Toom-Cook algorithm into the residue rings.
 METHODS = ("scaled", "inverse")
@@ -1014,6 +1014,17 @@ FORWARD_REDUCTIONS = ("full", "partial")
 PARTIAL_OPERAND_WIDTH = 18
 
 
+def converter_levels(moduli_count):
+    """Register levels of the mixed-radix reverse converter for ``moduli_count`` moduli.
+
+    Digits 0 and 1 are one level (digit 0 is a conditional subtraction), every further
+    digit one (a constant linear form and a reduction), and the weighted sum with the
+    sign and the redundant check one: ``max(k, 2)``. ``convert_stages`` registers at
+    most one per level; the default is one per level.
+    """
+    return max(moduli_count, 2)
+
+
 def _check_count(name, value, lo, hi=None):
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= lo
     if ok and hi is not None:
@@ -1090,8 +1101,10 @@ class RNSTileConfig:
         Interpolation points, as for :class:`~winogen.gen.config.TileConfig`.
     input_stages, pe_stages, accumulate_stages, output_stages, convert_stages, descale_stages : int
         Register stages of each block (0 to 8; ``accumulate_stages`` is 1
-        when ``channels > 1`` and ignored otherwise; ``convert_stages`` at
-        most ``k + 2``: one per modulus' digit, the weighted sum and the sign).
+        when ``channels > 1`` and ignored otherwise). ``convert_stages`` is
+        at most :func:`converter_levels` (``max(k, 2)`` for ``k`` moduli); the default,
+        ``None``, registers every level (:attr:`converter_latency`): 1.65 × the Fmax
+        of two stages for the preset with a redundant modulus.
     name : str, optional
         Verilog module name.
     """
@@ -1110,7 +1123,7 @@ class RNSTileConfig:
     input_stages: int = 2
     pe_stages: int = 2
     output_stages: int = 2
-    convert_stages: int = 2
+    convert_stages: object = None
     descale_stages: int = 1
     name: str = None
 
@@ -1149,8 +1162,7 @@ class RNSTileConfig:
             raise ValueError("forward_reduction 'partial' needs input_transform 'binary' (the "
                              "residue-domain transform outputs canonical residues), "
                              f"not {self.input_transform!r}")
-        for stage in ("input_stages", "pe_stages", "output_stages", "convert_stages",
-                      "descale_stages"):
+        for stage in ("input_stages", "pe_stages", "output_stages", "descale_stages"):
             set_(stage, _check_count(stage, getattr(self, stage), 0, 8))
         if self.name is not None and not (isinstance(self.name, str) and self.name.isidentifier()):
             raise ValueError(f"name must be a Verilog identifier, not {self.name!r}")
@@ -1158,9 +1170,15 @@ class RNSTileConfig:
         if self.redundant_moduli >= k:
             raise ValueError(f"redundant_moduli must leave at least one non-redundant modulus, "
                              f"not {self.redundant_moduli} of {k} moduli {list(self.moduli)}")
-        if self.convert_stages > k + 2:
-            raise ValueError(f"convert_stages must be an integer from 0 to {k + 2} (one per "
-                             f"modulus, the weighted sum and the sign), not {self.convert_stages!r}")
+        if self.convert_stages is not None:
+            levels = converter_levels(k)
+            cs = self.convert_stages
+            if not (isinstance(cs, numbers.Integral) and not isinstance(cs, bool)
+                    and 0 <= cs <= levels):
+                raise ValueError(f"convert_stages must be None or an integer from 0 to {levels} "
+                                 f"(the mixed-radix converter's levels for {k} moduli), "
+                                 f"not {cs!r}")
+            set_("convert_stages", int(cs))
         tc = self.toomcook                        # validates n <= 16 and the points
         if self.method == "inverse":
             rns_transforms(tc, self.moduli_set, "inverse")   # one line naming the denominator
@@ -1330,10 +1348,19 @@ class RNSTileConfig:
         return self.channels > 1
 
     @property
+    def converter_latency(self):
+        """Register stages of the reverse converter: ``convert_stages``, or by default
+        one per :func:`converter_levels`."""
+        if self.convert_stages is None:
+            return converter_levels(len(self.moduli))
+        return self.convert_stages
+
+    @property
     def latency(self):
         """Cycles from accepting a tile (the last channel's) to its output."""
         return (self.input_stages + self.pe_stages + int(self.accumulates) + self.output_stages
-                + self.convert_stages + (self.descale_stages if self.scale_divisor != 1 else 0))
+                + self.converter_latency
+                + (self.descale_stages if self.scale_divisor != 1 else 0))
 
     @property
     def initiation_interval(self):

@@ -763,7 +763,7 @@ def core_latency(config):
     t = config.tile
     if config.is_rns:
         return (t.input_stages + t.pe_stages + lane_sum_stages(config) + 1 + t.output_stages
-                + t.convert_stages + (t.descale_stages if t.scale_divisor != 1 else 0))
+                + t.converter_latency + (t.descale_stages if t.scale_divisor != 1 else 0))
     if t.algorithm == "winograd":
         return (t.input_stages + t.pe_stages + lane_sum_stages(config) + 1 + t.output_stages
                 + (t.descale_stages if t.removes_scale else 0))
@@ -1153,7 +1153,7 @@ class RNSCore(WinogradCore):
             for e, y in enumerate(values):
                 m.d.comb += self.result[j * mm + e].eq(y)
             error = error | err
-        back = t.output_stages + t.convert_stages + (
+        back = t.output_stages + t.converter_latency + (
             t.descale_stages if t.scale_divisor != 1 else 0)
         m.d.comb += [self.result_valid.eq(_delay(m, acc_valid, back, "result_valid")),
                      self.result_error.eq(error)]

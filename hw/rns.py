@@ -34,8 +34,8 @@ from amaranth.lib.wiring import In, Out
 from ..gen.bounds import Interval, matvec_intervals
 from ..gen.csd import plan_matvec
 from ..gen.csd import csd_digits
-from ..gen.rns import (PARTIAL_OPERAND_WIDTH, RNSTileConfig, plan_reduction, residue_constant,
-                       residue_port_interval, residue_width)
+from ..gen.rns import (PARTIAL_OPERAND_WIDTH, RNSTileConfig, converter_levels, plan_reduction,
+                       residue_constant, residue_port_interval, residue_width)
 from .constmat import ConstTransform2D, ExactDivider, _emit_program
 from .emit import LINT_WAIVERS
 from .pe import ProcessingElement
@@ -322,11 +322,16 @@ def converter_cuts(moduli_count, stages):
     """The levels of :class:`MixedRadixConverter` followed by a register.
 
     Levels ``0 … k-1`` compute one mixed-radix digit each, level ``k`` the weighted
-    sum and level ``k+1`` the sign, the value and the check; ``stages`` registers
-    (at most ``k + 2``) are spread evenly, the last after level ``k+1``.
+    sum and level ``k+1`` the sign, the value and the check. Registers go between
+    :func:`~winogen.gen.rns.converter_levels` groups of similar depth (digits 0 and
+    1, which is a conditional subtraction, together; the weighted sum with the
+    comparisons after it), ``stages`` of them spread evenly, the last at the output.
     """
-    levels = moduli_count + 2
-    return {round((s + 1) * levels / stages) - 1 for s in range(stages)}
+    k = moduli_count
+    group_ends = ([1] if k >= 2 else [0]) + list(range(2, k)) + [k + 1]
+    assert len(group_ends) == converter_levels(k)
+    groups = len(group_ends)
+    return {group_ends[round((s + 1) * groups / stages) - 1] for s in range(stages)}
 
 
 class MixedRadixConverter(wiring.Component):
@@ -348,7 +353,8 @@ class MixedRadixConverter(wiring.Component):
     r : In(ArrayLayout(unsigned(w_max), k))
         Residue ``i`` modulo ``moduli[i]``, any value of its ``residue_width`` bits.
     y : Out(signed(result_interval.width))
-        The reconstructed value (``D²·Y`` for method "scaled"), ``convert_stages`` later.
+        The reconstructed value (``D²·Y`` for method "scaled"),
+        ``converter_latency`` clocks later.
     error : Out(1)
         Only meaningful with a redundant modulus (else 0).
     """
@@ -357,7 +363,7 @@ class MixedRadixConverter(wiring.Component):
         if not isinstance(config, RNSTileConfig):
             raise TypeError(f"config must be an RNSTileConfig, not {config!r}")
         self.config = config
-        self.latency = config.convert_stages
+        self.latency = config.converter_latency
         w = max(config.residue_widths)
         super().__init__({"r": In(data.ArrayLayout(unsigned(w), len(config.moduli))),
                           "y": Out(signed(config.result_interval.width)),
@@ -537,7 +543,7 @@ class RNSTile(wiring.Component):
         else:
             back_in = at_pe_out
         descale = cfg.descale_stages if cfg.scale_divisor != 1 else 0
-        back_len = int(C > 1) + cfg.output_stages + cfg.convert_stages + descale
+        back_len = int(C > 1) + cfg.output_stages + cfg.converter_latency + descale
         if back_len:
             back = Signal(back_len, name="back_valid")
             with m.If(en):
@@ -624,7 +630,7 @@ def reverse_convert(m, config, residues, prefix=""):
     :class:`MixedRadixConverter` per element (and an
     :class:`~winogen.hw.constmat.ExactDivider` for method ``"scaled"``) into ``m``;
     returns ``(values, error)``, the signed outputs and the OR of the elements'
-    redundant-modulus checks, ``convert_stages + descale_stages`` cycles later.
+    redundant-modulus checks, ``converter_latency + descale_stages`` cycles later.
     """
     cfg = config
     descale = cfg.descale_stages if cfg.scale_divisor != 1 else 0

@@ -18,6 +18,7 @@ from winogen.gen.models import direct_conv2d
 from winogen.gen.rns import (ModuliSet, RNSTileConfig, RNSTileModel, from_residues_crt,
                              plan_reduction, reduction_cost, residue_constant, residue_width,
                              select_moduli, to_residues)
+from winogen.gen.rns import converter_levels
 from winogen.hw.rns import (MixedRadixConverter, ModMulPE, ModReduce, converter_cuts,
                              fold_into)
 
@@ -75,7 +76,8 @@ def test_config_derives_method_ranges_and_json_round_trip():
     assert again.to_json() == cfg.to_json() and again.toomcook.points == cfg.toomcook.points
     scaled = RNSTileConfig(2, 3, moduli=(251, 253, 255, 256), redundant_moduli=1)
     assert scaled.method_used == "scaled" and scaled.scale_divisor == 4
-    assert scaled.latency == 2 + 2 + 2 + 2 + 1
+    assert scaled.converter_latency == 4               # one register per converter level
+    assert scaled.latency == 2 + 2 + 2 + 4 + 1
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -95,8 +97,8 @@ def test_config_derives_method_ranges_and_json_round_trip():
     (dict(channels=0), "channels must be an integer from 1 to 4096, not 0"),
     (dict(method="magic"), "method must be one of auto, scaled, inverse, not 'magic'"),
     (dict(input_transform="x"), "input_transform must be one of binary, residue, not 'x'"),
-    (dict(convert_stages=7), "convert_stages must be an integer from 0 to 6 (one per modulus, "
-     "the weighted sum and the sign), not 7"),
+    (dict(convert_stages=5), "convert_stages must be None or an integer from 0 to 4 (the "
+     "mixed-radix converter's levels for 4 moduli), not 5"),
     (dict(forward_reduction="lazy"),
      "forward_reduction must be one of full, partial, not 'lazy'"),
     (dict(forward_reduction="partial", input_transform="residue"),
@@ -336,11 +338,16 @@ def test_mixed_radix_converter_and_check(kwargs):
     sim.run()
 
 
-@pytest.mark.parametrize("stages", range(7))
-def test_mixed_radix_converter_pipelined(stages):
-    """Every staging from 0 to k + 2 registers: one value a clock in, each out
-    ``convert_stages`` clocks later with its check (fault-free and one bad residue)."""
-    cfg = RNSTileConfig(4, 3, redundant_moduli=1, convert_stages=stages)
+@pytest.mark.parametrize("moduli, stages", [((251, 241, 239, 223), s) for s in (0, 1, 2, 3, 4, None)]
+                         + [((251, 241, 239), s) for s in (0, 1, 2, 3, None)])
+def test_mixed_radix_converter_pipelined(moduli, stages):
+    """Every staging from 0 to converter_levels registers: one value a clock in, each
+    out ``converter_latency`` clocks later with its check (fault-free and one bad residue)."""
+    cfg = RNSTileConfig(4, 3, data_width=4, weight_width=4, moduli=moduli, redundant_moduli=1,
+                        convert_stages=stages)
+    stages = cfg.converter_latency
+    assert stages == (converter_levels(len(moduli)) if cfg.convert_stages is None
+                      else cfg.convert_stages)
     assert len(converter_cuts(len(cfg.moduli), stages)) == stages
     conv = MixedRadixConverter(cfg)
     assert conv.latency == stages
