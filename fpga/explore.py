@@ -22,8 +22,8 @@ explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1)
 ``rns_method`` (``auto``, ``scaled``, ``inverse``; ``auto`` is resolved, so it collapses
 with the method it picks) and ``rns_forward_reduction`` (``full``, ``partial``). The
 direct algorithm is left out for them (RNS engines are
-Winograd only), and ``pipeline N`` gives the mixed-radix converter ``min(N, 2)`` stages,
-as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS configuration
+Winograd only), and ``pipeline N`` gives the mixed-radix converter a register per level
+from N = 2 on (N stages below), as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS configuration
 rejects (moduli too small for the result range, ``inverse`` with a modulus that shares a
 factor with a denominator, a redundant modulus that leaves too small a set) is skipped and
 reported with its one-line message; a grid with no valid combination is an error. Rows

@@ -119,8 +119,8 @@ def add_tile_arguments(p, *, algorithm=True):
                           "0 or 1 sets it too)")
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("pipeline"), default=None, metavar="N",
-                      help="register stages per transform; the PE gets min(N, 2) and the "
-                           "descale min(N, 1) (default: 2)")
+                      help="register stages per transform; the PE gets min(N, 2), the "
+                           "descale min(N, 1) and the RNS converter N when N < 2 (default: 2)")
     for block, default in (("input", 2), ("pe", 2), ("output", 2), ("filter", 2), ("descale", 1)):
         pipe.add_argument(f"--{block}-stages", type=_stages(f"{block}_stages"), default=None,
                           metavar="N", help=f"register stages of the {block} block "
