@@ -375,7 +375,8 @@ class MixedRadixConverter(wiring.Component):
         mods = cfg.moduli
         k, kb = len(mods), len(cfg.base_moduli)
         # Levels 0..k-1 compute digit j, level k the weighted sum X, level k+1 the
-        # sign, x and the check; registers go after the levels in ``cuts``.
+        # sign, x and the check; registers go after the levels in ``cuts`` (never
+        # after level k: the weighted sum shares its group with the sign).
         cuts = converter_cuts(k, self.latency)
         live = {("r", j): Signal(unsigned(residue_width(mi)), name=f"r{j}")
                 for j, mi in enumerate(mods)}
@@ -405,12 +406,7 @@ class MixedRadixConverter(wiring.Component):
                                [Interval(0, mi - 1) for mi in mods[:kb]], 0, "X")
         unsigned_value = Signal(unsigned(max(M - 1, 1).bit_length()), name="X")
         m.d.comb += unsigned_value.eq(ys[0])      # 0 <= X < M: the digits are canonical
-        carried = {("X", ""): unsigned_value}
-        if cfg.redundant_moduli:
-            carried[("a", k - 1)] = live[("a", k - 1)]
-        live = carried
-        level_done(k)
-        X = live[("X", "")]
+        X = unsigned_value               # no register after the weighted sum (converter_cuts)
         # Sign, x and the check are three comparisons and a subtraction of X, side by
         # side: the check does not wait for x.
         neg = Signal(name="negative")
