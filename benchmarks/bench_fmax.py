@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from winogen.fpga.synth import synth
+from winogen.gen.cli import markdown_table
 from winogen.gen.config import TileConfig
 from winogen.hw.generate import generate_tile
 
@@ -71,10 +72,7 @@ def main(argv=None):
         return 0
     cols = ["F", "build", "latency", "mult18x18d", "lut4", "ff", "ccu2c", "fmax_mhz",
             "fmax_vs_baseline", "goal_mhz", "goal_met"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    print(markdown_table(rows, cols))
     for row in rows:
         print(f"{row['F']} {row['build']}: critical path {row['critical_path']}")
     return 0

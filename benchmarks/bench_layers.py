@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from winogen.fpga.synth import synth
+from winogen.gen.cli import markdown_table
 from winogen.gen.config import TileConfig
 from winogen.gen.generate_cli import parse_random_layer
 from winogen.gen.layer import LayerConfig, LayerRun, layer_golden
@@ -75,10 +76,7 @@ def main(argv=None):
         print(json.dumps(rows, indent=2))
         return 0
     cols = list(rows[0])
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for row in rows:
-        print("| " + " | ".join("" if row[c] is None else str(row[c]) for c in cols) + " |")
+    print(markdown_table(rows, cols))
     base, wino = rows
     print(f"\nWinograd/direct: multipliers {wino['multipliers'] / base['multipliers']:.3f}, "
           f"MULT18X18D {wino['mult18x18d'] / max(base['mult18x18d'], 1):.3f}, "

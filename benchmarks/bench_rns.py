@@ -25,6 +25,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from winogen.fpga.synth import synth
+from winogen.gen.cli import markdown_table
 from winogen.gen.config import TileConfig
 from winogen.gen.rns import RNSTileConfig, converter_levels
 from winogen.hw.constmat import ExactDivider
@@ -144,10 +145,7 @@ def converter_fmax(args):
         return 0
     cols = ["convert_stages", "converter_latency", "fmax_mhz", "fmax_vs_default", "lut4", "ff",
             "ccu2c"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    print(markdown_table(rows, cols))
     return 0
 
 
@@ -215,10 +213,7 @@ def compare(args):
             "multipliers_per_output", "mult18x18d", "dsp_per_output", "lut4", "lut4_per_output",
             "ff", "ccu2c", "fmax_mhz", "forward_lut4", "reverse_lut4", "converter_lut_share",
             "latency"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for row in rows:
-        print("| " + " | ".join("" if row.get(c) is None else str(row[c]) for c in cols) + " |")
+    print(markdown_table(rows, cols))
     return 0
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from winogen.fpga.synth import synth
+from winogen.gen.cli import markdown_table
 from winogen.gen.config import TileConfig
 from winogen.hw.generate import generate_tile
 
@@ -74,10 +75,7 @@ def main(argv=None):
         return 0
     cols = ["F", "algorithm", "outputs_per_cycle", "multipliers", "mult_ratio_vs_direct",
             "mult18x18d", "lut4", "ff", "ccu2c", "fmax_mhz", "latency"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for row in rows:
-        print("| " + " | ".join("" if row[c] is None else str(row[c]) for c in cols) + " |")
+    print(markdown_table(rows, cols))
     return 0
 
 

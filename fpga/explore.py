@@ -22,8 +22,9 @@ explicit sets written with colons, ``251:241:239``), ``redundant_moduli`` (0, 1)
 ``rns_method`` (``auto``, ``scaled``, ``inverse``; ``auto`` is resolved, so it collapses
 with the method it picks) and ``rns_forward_reduction`` (``full``, ``partial``). The
 direct algorithm is left out for them (RNS engines are
-Winograd only), and ``pipeline N`` gives the mixed-radix converter a register per level
-from N = 2 on (N stages below), as ``winogen generate --pe rns --pipeline N`` does. A combination the RNS configuration
+Winograd only), and ``pipeline N`` maps to register stages through
+:func:`~winogen.gen.config.pipeline_stages`, as ``winogen generate --pipeline N`` does (the
+mixed-radix converter gets a register per level from N = 2 on). A combination the RNS configuration
 rejects (moduli too small for the result range, ``inverse`` with a modulus that shares a
 factor with a denominator, a redundant modulus that leaves too small a set) is skipped and
 reported with its one-line message; a grid with no valid combination is an error. Rows
@@ -69,7 +70,8 @@ import sys
 import threading
 import time
 
-from ..gen.config import ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS, TileConfig
+from ..gen.config import (ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS, TileConfig,
+                          pipeline_stages)
 from ..gen.pe import PE_KINDS
 from ..gen.points import PRESETS
 from ..gen.rns import (FORWARD_REDUCTIONS, MODULI_PRESETS, RNS_METHODS, ModuliSet, RNSTileConfig,
@@ -366,17 +368,6 @@ def load_grid(path):
         raise ValueError(f"grid must be a valid TOML file, not {str(path)!r} ({exc})") from None
 
 
-def _stages(pipeline, pe="mul"):
-    # The same mapping as `winogen generate --pipeline N` (RNS engines: no filter block,
-    # the mixed-radix converter registers every level from N = 2 on).
-    n = pipeline
-    if pe == "rns":
-        return dict(input_stages=n, output_stages=n, pe_stages=min(n, 2),
-                    convert_stages=None if n >= 2 else n, descale_stages=min(n, 1))
-    return dict(input_stages=n, output_stages=n, filter_stages=n,
-                pe_stages=min(n, 2), descale_stages=min(n, 1))
-
-
 class _Point:
     """One configuration of the sweep: the config object and the grid values it came from."""
 
@@ -487,7 +478,7 @@ def configurations(grid, invalid=None):
                                      redundant_moduli=v["redundant_moduli"],
                                      forward_reduction=v["rns_forward_reduction"],
                                      channels=channels,
-                                     **_stages(v["pipeline"], "rns"))
+                                     **pipeline_stages(v["pipeline"], "rns"))
                 if tile.method != tile.method_used:
                     tile = tile.replace(method=tile.method_used)  # auto: the same hardware
             else:
@@ -495,7 +486,7 @@ def configurations(grid, invalid=None):
                                   weight_width=v["widths"][1], preset=v["preset"],
                                   algorithm=v["algorithm"], pe=v["pe"],
                                   filter_transform=v["filter_transform"], dsp=v["dsp"],
-                                  **_stages(v["pipeline"]))
+                                  **pipeline_stages(v["pipeline"]))
             if kind == "tile":
                 config = tile
             else:

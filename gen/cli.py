@@ -13,7 +13,7 @@ import sys
 
 from .points import PRESETS
 
-__all__ = ["main", "build_parser", "CLIError", "dumps_json", "int_argument"]
+__all__ = ["main", "build_parser", "CLIError", "dumps_json", "int_argument", "markdown_table"]
 
 
 class CLIError(Exception):
@@ -96,6 +96,18 @@ def dumps_json(data):
     text = json.dumps(data, indent=2)
     return re.sub(r"\[\s*([^\[\]{}]*?)\s*\]",
                   lambda mo: "[" + " ".join(mo.group(1).split()) + "]", text)
+
+
+def markdown_table(rows, columns):
+    """A Markdown table: a header of ``columns``, then one line per row (a dict).
+
+    ``None`` and missing values print as empty cells. No trailing newline.
+    """
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join("" if row.get(c) is None else str(row[c])
+                                       for c in columns) + " |")
+    return "\n".join(lines)
 
 
 def _format_matrix(M):

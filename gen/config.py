@@ -18,7 +18,8 @@ from .pe import pe_kind, PE_KINDS
 from .points import format_point, parse_points, PRESETS
 from .toomcook import HardwareTransforms, ToomCook
 
-__all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DSP_PRIMITIVES", "MIN_WIDTH", "MAX_WIDTH"]
+__all__ = ["TileConfig", "pipeline_stages", "ALGORITHMS", "FILTER_TRANSFORMS", "DSP_PRIMITIVES",
+           "MIN_WIDTH", "MAX_WIDTH"]
 
 ALGORITHMS = ("winograd", "direct")
 FILTER_TRANSFORMS = ("online", "offline")
@@ -39,6 +40,21 @@ def _check_int(name, value, lo, hi=None):
             "a positive integer" if lo == 1 else f"an integer of at least {lo}")
         raise ValueError(f"{name} must be {accepted}, not {value!r}")
     return int(value)
+
+
+def pipeline_stages(n, pe="mul"):
+    """The register stages of ``winogen generate --pipeline N``: ``n`` per transform.
+
+    The PE keeps at most 2 (its operand and product registers), the descaler at most 1.
+    RNS engines (``pe="rns"``) have no filter block (offline residue weights), and their
+    mixed-radix converter keeps its default, a register per level, from ``n = 2`` on.
+    """
+    n = _check_int("pipeline", n, 0)
+    if pe == "rns":
+        return dict(input_stages=n, output_stages=n, pe_stages=min(n, 2),
+                    convert_stages=None if n >= 2 else n, descale_stages=min(n, 1))
+    return dict(input_stages=n, output_stages=n, filter_stages=n,
+                pe_stages=min(n, 2), descale_stages=min(n, 1))
 
 
 def parameters_to_json(config, **converters):

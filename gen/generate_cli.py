@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from .cli import int_argument
-from .config import DSP_PRIMITIVES, TileConfig
+from .config import DSP_PRIMITIVES, TileConfig, pipeline_stages
 from .pe import PE_KINDS
 from .points import PRESETS
 from .rns import MODULI_PRESETS as _RNS_PRESETS
@@ -145,13 +145,9 @@ def _rns_config_from_args(args, stages):
         if value != default:
             raise ValueError(f"--{option.replace('_', '-')} does not apply to --pe rns, "
                              f"not {value!r}")
-    if "filter_stages" in stages and args.filter_stages is not None:
+    if args.filter_stages is not None:
         raise ValueError(f"--filter-stages does not apply to --pe rns (offline residue weights), "
                          f"not {args.filter_stages!r}")
-    stages.pop("filter_stages", None)
-    if args.pipeline is not None:
-        # From N = 2 on the converter keeps its default: a register per level.
-        stages.setdefault("convert_stages", None if args.pipeline >= 2 else args.pipeline)
     if args.convert_stages is not None:
         stages["convert_stages"] = args.convert_stages
     moduli = "8bit-primes-4"
@@ -181,11 +177,7 @@ def tile_config_from_args(args):
             if getattr(args, option, None) is not None:
                 raise ValueError(f"--{option.replace('_', '-')} applies to --pe rns only, "
                                  f"not --pe {args.pe}")
-    stages = {}
-    if args.pipeline is not None:
-        n = args.pipeline
-        stages = dict(input_stages=n, output_stages=n, filter_stages=n,
-                      pe_stages=min(n, 2), descale_stages=min(n, 1))
+    stages = {} if args.pipeline is None else pipeline_stages(args.pipeline, args.pe)
     for block in ("input", "pe", "output", "filter", "descale"):
         value = getattr(args, f"{block}_stages")
         if value is not None:

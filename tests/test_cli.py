@@ -136,3 +136,28 @@ def test_simulate_refuses_impossible_layers(args, needle):
     out = run("simulate", "direct", *LAYER_ARGS, *args)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert needle in out.stderr
+
+
+@pytest.mark.parametrize("pe, n", [("mul", 0), ("mul", 3), ("rns", 1), ("rns", 3)])
+def test_pipeline_sets_every_block_and_stage_options_override_it(pe, n):
+    from winogen.gen.cli import build_parser
+    from winogen.gen.generate_cli import tile_config_from_args
+    argv = ["generate", "tile", "--m", "2", "--r", "3", "--pe", pe, "--pipeline", str(n),
+            "--output-stages", "1", "-o", "x"]
+    cfg = tile_config_from_args(build_parser().parse_args(argv))
+    assert (cfg.input_stages, cfg.output_stages) == (n, 1)
+    assert (cfg.pe_stages, cfg.descale_stages) == (min(n, 2), min(n, 1))
+    if pe == "rns":
+        # The converter follows N below 2, and from 2 on keeps a register per level.
+        assert cfg.convert_stages == (None if n >= 2 else n)
+        assert cfg.converter_latency == (n if n < 2 else 4)
+        assert not hasattr(cfg, "filter_stages")
+    else:
+        assert cfg.filter_stages == n
+
+
+def test_markdown_table_prints_empty_cells_for_missing_values():
+    from winogen.gen.cli import markdown_table
+    rows = [{"engine": "a", "fmax": 101.5}, {"engine": "b", "fmax": None}, {"engine": "c"}]
+    assert markdown_table(rows, ["engine", "fmax"]).splitlines() == [
+        "| engine | fmax |", "|---|---|", "| a | 101.5 |", "| b |  |", "| c |  |"]
