@@ -45,13 +45,14 @@ def _check_int(name, value, lo, hi=None):
 def pipeline_stages(n, pe="mul"):
     """The register stages of ``winogen generate --pipeline N``: ``n`` per transform.
 
-    The PE keeps at most 2 (its operand and product registers), the descaler at most 1.
-    RNS engines (``pe="rns"``) have no filter block (offline residue weights), and their
-    mixed-radix converter keeps its default, a register per level, from ``n = 2`` on.
+    The PE keeps at most 2 (its operand and result registers), the descaler at most 1.
+    RNS engines (``pe="rns"``) have no filter block (offline residue weights), and from
+    ``n = 2`` on keep their defaults for the PE (3: operands, product, residue) and the
+    mixed-radix converter (a register per level).
     """
     n = _check_int("pipeline", n, 0)
     if pe == "rns":
-        return dict(input_stages=n, output_stages=n, pe_stages=min(n, 2),
+        return dict(input_stages=n, output_stages=n, pe_stages=n if n < 2 else 3,
                     convert_stages=None if n >= 2 else n, descale_stages=min(n, 1))
     return dict(input_stages=n, output_stages=n, filter_stages=n,
                 pe_stages=min(n, 2), descale_stages=min(n, 1))

@@ -120,8 +120,10 @@ def add_tile_arguments(p, *, algorithm=True):
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("pipeline"), default=None, metavar="N",
                       help="register stages per transform; the PE gets min(N, 2), the "
-                           "descale min(N, 1) and the RNS converter N when N < 2 (default: 2)")
-    for block, default in (("input", 2), ("pe", 2), ("output", 2), ("filter", 2), ("descale", 1)):
+                           "descale min(N, 1); --pe rns: the PE and the converter get N when "
+                           "N < 2 and keep their defaults from 2 on (default: 2)")
+    for block, default in (("input", 2), ("pe", "2; --pe rns: 3, with the product register"),
+                           ("output", 2), ("filter", 2), ("descale", 1)):
         pipe.add_argument(f"--{block}-stages", type=_stages(f"{block}_stages"), default=None,
                           metavar="N", help=f"register stages of the {block} block "
                                             f"(overrides --pipeline; default: {default})")

@@ -1104,7 +1104,10 @@ class RNSTileConfig:
         when ``channels > 1`` and ignored otherwise). ``convert_stages`` is
         at most :func:`converter_levels` (``max(k, 2)`` for ``k`` moduli); the default,
         ``None``, registers every level (:attr:`converter_latency`): 1.65 × the Fmax
-        of two stages for the preset with a redundant modulus.
+        of two stages for the preset with a redundant modulus. ``pe_stages``
+        defaults to 3, one more than a binary engine's PE: the product register
+        between the residue multiplier and its reduction (1.38 × the RNS F(4,3)
+        engine's Fmax on ECP5, for 16 FF per multiplier).
     name : str, optional
         Verilog module name.
     """
@@ -1121,7 +1124,7 @@ class RNSTileConfig:
     points: object = None
     preset: str = "default"
     input_stages: int = 2
-    pe_stages: int = 2
+    pe_stages: int = 3
     output_stages: int = 2
     convert_stages: object = None
     descale_stages: int = 1

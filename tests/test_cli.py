@@ -146,14 +146,16 @@ def test_pipeline_sets_every_block_and_stage_options_override_it(pe, n):
             "--output-stages", "1", "-o", "x"]
     cfg = tile_config_from_args(build_parser().parse_args(argv))
     assert (cfg.input_stages, cfg.output_stages) == (n, 1)
-    assert (cfg.pe_stages, cfg.descale_stages) == (min(n, 2), min(n, 1))
+    assert cfg.descale_stages == min(n, 1)
     if pe == "rns":
-        # The converter follows N below 2, and from 2 on keeps a register per level.
+        # The PE and the converter follow N below 2, and from 2 on keep their defaults:
+        # operand, product and residue registers; a register per converter level.
+        assert cfg.pe_stages == (n if n < 2 else 3)
         assert cfg.convert_stages == (None if n >= 2 else n)
         assert cfg.converter_latency == (n if n < 2 else 4)
         assert not hasattr(cfg, "filter_stages")
     else:
-        assert cfg.filter_stages == n
+        assert (cfg.pe_stages, cfg.filter_stages) == (min(n, 2), n)
 
 
 def test_markdown_table_prints_empty_cells_for_missing_values():

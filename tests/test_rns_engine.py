@@ -77,7 +77,7 @@ def test_config_derives_method_ranges_and_json_round_trip():
     scaled = RNSTileConfig(2, 3, moduli=(251, 253, 255, 256), redundant_moduli=1)
     assert scaled.method_used == "scaled" and scaled.scale_divisor == 4
     assert scaled.converter_latency == 4               # one register per converter level
-    assert scaled.latency == 2 + 2 + 2 + 4 + 1
+    assert scaled.latency == 2 + 3 + 2 + 4 + 1   # the PE registers its product too
 
 
 @pytest.mark.parametrize("kwargs,message", [
