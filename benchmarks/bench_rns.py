@@ -160,7 +160,7 @@ def _synth(out, args, place):
                 progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
     res, t = rep["resources"], rep.get("timing") or {}
     row = {"lut4": res["lut"], "ff": res["ff"], "ccu2c": res["carry"], "mult18x18d": res["dsp"],
-           "fmax_mhz": t.get("fmax_mhz")}
+           "fmax_mhz": None if t.get("fmax_mhz") is None else round(t["fmax_mhz"], 1)}
     if not rep["fits"]:
         row["fmax_mhz"] = "does not fit: " + rep["message"].split(": ", 1)[-1]
     return row

@@ -1017,12 +1017,13 @@ PARTIAL_OPERAND_WIDTH = 18
 def converter_levels(moduli_count):
     """Register levels of the mixed-radix reverse converter for ``moduli_count`` moduli.
 
-    Digits 0 and 1 are one level (digit 0 is a conditional subtraction), every further
-    digit one (a constant linear form and a reduction), and the weighted sum with the
-    sign and the redundant check one: ``max(k, 2)``. ``convert_stages`` registers at
-    most one per level; the default is one per level.
+    Digit ``j >= 1`` is two levels, its constant linear form and its reduction; digit
+    0 (a conditional subtraction) shares a level with digit 1's form; then the
+    weighted sum is one level and the sign with the redundant check another: ``2k``.
+    (With one modulus, digit 0 and the trivial weighted sum are the first level.)
+    ``convert_stages`` registers at most one per level; the default is one per level.
     """
-    return max(moduli_count, 2)
+    return 2 * moduli_count
 
 
 def _check_count(name, value, lo, hi=None):
@@ -1102,7 +1103,7 @@ class RNSTileConfig:
     input_stages, pe_stages, accumulate_stages, output_stages, convert_stages, descale_stages : int
         Register stages of each block (0 to 8; ``accumulate_stages`` is 1
         when ``channels > 1`` and ignored otherwise). ``convert_stages`` is
-        at most :func:`converter_levels` (``max(k, 2)`` for ``k`` moduli); the default,
+        at most :func:`converter_levels` (``2k`` for ``k`` moduli); the default,
         ``None``, registers every level (:attr:`converter_latency`): 1.65 × the Fmax
         of two stages for the preset with a redundant modulus. ``pe_stages``
         defaults to 3, one more than a binary engine's PE: the product register

@@ -319,16 +319,17 @@ class ModMulPE(ProcessingElement):
 
 
 def converter_cuts(moduli_count, stages):
-    """The levels of :class:`MixedRadixConverter` followed by a register.
+    """The steps of :class:`MixedRadixConverter` followed by a register.
 
-    Levels ``0 … k-1`` compute one mixed-radix digit each, level ``k`` the weighted
-    sum and level ``k+1`` the sign, the value and the check. Registers go between
-    :func:`~winogen.gen.rns.converter_levels` groups of similar depth (digits 0 and
-    1, which is a conditional subtraction, together; the weighted sum with the
-    comparisons after it), ``stages`` of them spread evenly, the last at the output.
+    Steps are digit 0's reduction (0), then for each digit ``j >= 1`` its linear form
+    (``2j - 1``) and its reduction (``2j``), the weighted sum (``2k - 1``) and the sign,
+    value and check (``2k``). Registers go between the
+    :func:`~winogen.gen.rns.converter_levels` groups of similar depth (the first two
+    steps together: digit 0 is a conditional subtraction), ``stages`` of them spread
+    evenly, the last at the output.
     """
     k = moduli_count
-    group_ends = ([1] if k >= 2 else [0]) + list(range(2, k)) + [k + 1]
+    group_ends = list(range(1, 2 * k + 1))
     assert len(group_ends) == converter_levels(k)
     groups = len(group_ends)
     return {group_ends[round((s + 1) * groups / stages) - 1] for s in range(stages)}
@@ -374,20 +375,22 @@ class MixedRadixConverter(wiring.Component):
         cfg = self.config
         mods = cfg.moduli
         k, kb = len(mods), len(cfg.base_moduli)
-        # Levels 0..k-1 compute digit j, level k the weighted sum X, level k+1 the
-        # sign, x and the check; registers go after the levels in ``cuts`` (never
-        # after level k: the weighted sum shares its group with the sign).
+        # The steps of converter_cuts; a register after a step delays every live value.
         cuts = converter_cuts(k, self.latency)
         live = {("r", j): Signal(unsigned(residue_width(mi)), name=f"r{j}")
                 for j, mi in enumerate(mods)}
         for j, sig in enumerate(live.values()):
             m.d.comb += sig.eq(self.r[j])
 
-        def level_done(level):
+        def step_done(step, key=None, value=None):
+            # ``value`` (stored under ``key``) joins the live values for the register.
             nonlocal live
-            if level in cuts:
-                live = {key: _delay(m, sig, 1, f"{key[0]}{key[1]}_l{level}")
+            if key is not None:
+                live[key] = value
+            if step in cuts:
+                live = {key: _delay(m, sig, 1, f"{key[0]}{key[1]}_l{step}")
                         for key, sig in live.items()}
+            return live.pop(key) if key is not None else None
 
         weights = [1]
         for mi in mods:
@@ -399,14 +402,15 @@ class MixedRadixConverter(wiring.Component):
             ports = [residue_port_interval(mj)] + [Interval(0, mods[l] - 1) for l in range(j)]
             operands = [live.pop(("r", j))] + [live[("a", l)] for l in range(j)]
             ys, ivs = _matvec_into(m, plan_matvec([coeffs]), operands, ports, 0, f"s{j}")
-            live[("a", j)] = reduce_into(m, ys[0], ivs[0], mj, f"a{j}")
-            level_done(j)
+            form = step_done(2 * j - 1, ("s", j), ys[0]) if j else ys[0]
+            live[("a", j)] = reduce_into(m, form, ivs[0], mj, f"a{j}")
+            step_done(2 * j)
         M = cfg.base_moduli.product
         ys, ivs = _matvec_into(m, plan_matvec([weights[:kb]]), [live[("a", l)] for l in range(kb)],
                                [Interval(0, mi - 1) for mi in mods[:kb]], 0, "X")
         unsigned_value = Signal(unsigned(max(M - 1, 1).bit_length()), name="X")
         m.d.comb += unsigned_value.eq(ys[0])      # 0 <= X < M: the digits are canonical
-        X = unsigned_value               # no register after the weighted sum (converter_cuts)
+        X = step_done(2 * k - 1, ("X", ""), unsigned_value)
         # Sign, x and the check are three comparisons and a subtraction of X, side by
         # side: the check does not wait for x.
         neg = Signal(name="negative")
@@ -420,7 +424,7 @@ class MixedRadixConverter(wiring.Component):
             # x in [R.lo, R.hi] is X in [0, R.hi] or in [M + R.lo, M - 1] (R.lo <= 0 <= R.hi).
             m.d.comb += error.eq((digit != Mux(neg, mods[-1] - 1, 0))
                                  | ((X > R.hi) & (X < M + R.lo)))
-        if k + 1 in cuts:
+        if 2 * k in cuts:
             value, error = _delay(m, value, 1, "y"), _delay(m, error, 1, "err")
         m.d.comb += [self.y.eq(value), self.error.eq(error)]
         return m

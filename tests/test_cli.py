@@ -142,6 +142,7 @@ def test_simulate_refuses_impossible_layers(args, needle):
 def test_pipeline_sets_every_block_and_stage_options_override_it(pe, n):
     from winogen.gen.cli import build_parser
     from winogen.gen.generate_cli import tile_config_from_args
+    from winogen.gen.rns import converter_levels
     argv = ["generate", "tile", "--m", "2", "--r", "3", "--pe", pe, "--pipeline", str(n),
             "--output-stages", "1", "-o", "x"]
     cfg = tile_config_from_args(build_parser().parse_args(argv))
@@ -152,7 +153,7 @@ def test_pipeline_sets_every_block_and_stage_options_override_it(pe, n):
         # operand, product and residue registers; a register per converter level.
         assert cfg.pe_stages == (n if n < 2 else 3)
         assert cfg.convert_stages == (None if n >= 2 else n)
-        assert cfg.converter_latency == (n if n < 2 else 4)
+        assert cfg.converter_latency == (n if n < 2 else converter_levels(len(cfg.moduli)))
         assert not hasattr(cfg, "filter_stages")
     else:
         assert (cfg.pe_stages, cfg.filter_stages) == (min(n, 2), n)

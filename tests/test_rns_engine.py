@@ -76,8 +76,8 @@ def test_config_derives_method_ranges_and_json_round_trip():
     assert again.to_json() == cfg.to_json() and again.toomcook.points == cfg.toomcook.points
     scaled = RNSTileConfig(2, 3, moduli=(251, 253, 255, 256), redundant_moduli=1)
     assert scaled.method_used == "scaled" and scaled.scale_divisor == 4
-    assert scaled.converter_latency == 4               # one register per converter level
-    assert scaled.latency == 2 + 3 + 2 + 4 + 1   # the PE registers its product too
+    assert scaled.converter_latency == 8   # a register per level: two per digit, sum, sign
+    assert scaled.latency == 2 + 3 + 2 + 8 + 1   # the PE registers its product too
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -97,8 +97,8 @@ def test_config_derives_method_ranges_and_json_round_trip():
     (dict(channels=0), "channels must be an integer from 1 to 4096, not 0"),
     (dict(method="magic"), "method must be one of auto, scaled, inverse, not 'magic'"),
     (dict(input_transform="x"), "input_transform must be one of binary, residue, not 'x'"),
-    (dict(convert_stages=5), "convert_stages must be None or an integer from 0 to 4 (the "
-     "mixed-radix converter's levels for 4 moduli), not 5"),
+    (dict(convert_stages=9), "convert_stages must be None or an integer from 0 to 8 (the "
+     "mixed-radix converter's levels for 4 moduli), not 9"),
     (dict(forward_reduction="lazy"),
      "forward_reduction must be one of full, partial, not 'lazy'"),
     (dict(forward_reduction="partial", input_transform="residue"),
@@ -338,8 +338,9 @@ def test_mixed_radix_converter_and_check(kwargs):
     sim.run()
 
 
-@pytest.mark.parametrize("moduli, stages", [((251, 241, 239, 223), s) for s in (0, 1, 2, 3, 4, None)]
-                         + [((251, 241, 239), s) for s in (0, 1, 2, 3, None)])
+@pytest.mark.parametrize("moduli, stages", [
+    (moduli, s) for moduli in ((251, 241, 239, 223), (251, 241, 239))
+    for s in [*range(converter_levels(len(moduli)) + 1), None]])
 def test_mixed_radix_converter_pipelined(moduli, stages):
     """Every staging from 0 to converter_levels registers: one value a clock in, each
     out ``converter_latency`` clocks later with its check (fault-free and one bad residue)."""
