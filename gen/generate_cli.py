@@ -114,8 +114,8 @@ def add_tile_arguments(p, *, algorithm=True):
                           "the product (smaller forward converters, larger PE reductions) "
                           "(default: full)")
     rns.add_argument("--convert-stages", type=_stages("convert_stages"), default=None,
-                     metavar="N", help="register stages of the mixed-radix converter, at most one per "
-                          "level: max(k, 2) for k moduli (default: one per level; --pipeline "
+                     metavar="N", help="register stages of the mixed-radix converter, at most "
+                          "one per level: 2k for k moduli (default: one per level; --pipeline "
                           "0 or 1 sets it too)")
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("pipeline"), default=None, metavar="N",
