@@ -145,6 +145,8 @@ def converter_fmax(args):
         return 0
     cols = ["convert_stages", "converter_latency", "fmax_mhz", "fmax_vs_default", "lut4", "ff",
             "ccu2c"]
+    rows = [dict(row, convert_stages="default (every level)") if row["convert_stages"] is None
+            else row for row in rows]
     print(markdown_table(rows, cols))
     return 0
 
