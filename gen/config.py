@@ -47,13 +47,15 @@ def pipeline_stages(n, pe="mul"):
 
     The PE keeps at most 2 (its operand and result registers), the descaler at most 1.
     RNS engines (``pe="rns"``) have no filter block (offline residue weights), and from
-    ``n = 2`` on keep their defaults for the PE (3: operands, product, residue) and the
-    mixed-radix converter (a register per level).
+    ``n = 2`` on keep their configuration's defaults for the PE (operands, product,
+    residue) and the mixed-radix converter (a register per level): those keys are left out.
     """
     n = _check_int("pipeline", n, 0)
     if pe == "rns":
-        return dict(input_stages=n, output_stages=n, pe_stages=n if n < 2 else 3,
-                    convert_stages=None if n >= 2 else n, descale_stages=min(n, 1))
+        stages = dict(input_stages=n, output_stages=n, descale_stages=min(n, 1))
+        if n < 2:
+            stages.update(pe_stages=n, convert_stages=n)
+        return stages
     return dict(input_stages=n, output_stages=n, filter_stages=n,
                 pe_stages=min(n, 2), descale_stages=min(n, 1))
 

@@ -1104,8 +1104,8 @@ class RNSTileConfig:
         Register stages of each block (0 to 8; ``accumulate_stages`` is 1
         when ``channels > 1`` and ignored otherwise). ``convert_stages`` is
         at most :func:`converter_levels` (``2k`` for ``k`` moduli); the default,
-        ``None``, registers every level (:attr:`converter_latency`): 1.65 × the Fmax
-        of two stages for the preset with a redundant modulus. ``pe_stages``
+        ``None``, registers every level (:attr:`converter_latency`): on ECP5, 2.35 × the
+        Fmax of two stages for the preset with a redundant modulus (converter alone). ``pe_stages``
         defaults to 3, one more than a binary engine's PE: the product register
         between the residue multiplier and its reduction (1.38 × the RNS F(4,3)
         engine's Fmax on ECP5, for 16 FF per multiplier).

@@ -328,11 +328,9 @@ def converter_cuts(moduli_count, stages):
     steps together: digit 0 is a conditional subtraction), ``stages`` of them spread
     evenly, the last at the output.
     """
-    k = moduli_count
-    group_ends = list(range(1, 2 * k + 1))
-    assert len(group_ends) == converter_levels(k)
-    groups = len(group_ends)
-    return {group_ends[round((s + 1) * groups / stages) - 1] for s in range(stages)}
+    # Group g (1-based) ends at step g, so a register after group g is a cut at step g.
+    groups = converter_levels(moduli_count)
+    return {round((s + 1) * groups / stages) for s in range(stages)}
 
 
 class MixedRadixConverter(wiring.Component):
