@@ -31,6 +31,8 @@ from pathlib import Path
 import re
 import string
 
+from ..gen.manifest import read_manifest, validate
+
 __all__ = ["write_bundle", "DEFAULT_PART", "DEFAULT_ECP5_DEVICE", "bundle_files",
            "instantiation_template"]
 
@@ -73,22 +75,20 @@ def _check_part(part):
 
 
 def _check_manifest(out, manifest):
-    """The manifest's name, top, Verilog files (relative, existing) and ports, checked."""
-    if not isinstance(manifest, dict):
-        raise ValueError(f"manifest must be a dict (the generator's manifest), not {manifest!r}")
-    name = manifest.get("name")
-    if not isinstance(name, str) or not _IDENT_RE.fullmatch(name):
-        raise ValueError(f"manifest name must be a Verilog identifier, not {name!r}")
+    """The manifest's name, top, Verilog files (relative, existing) and ports, checked.
+
+    :func:`winogen.gen.manifest.validate` checks what every reader needs (a manifest of a
+    schema this winogen reads, a Verilog identifier as name, a list of Verilog files);
+    the checks here are the bundle's own: files inside ``out``, usable in Tcl and YAML.
+    """
+    validate(manifest, require=("ports",))
+    name = manifest["name"]
     top = manifest.get("top", name)
     if not isinstance(top, str) or not _IDENT_RE.fullmatch(top):
         raise ValueError(f"manifest top must be a Verilog identifier, not {top!r}")
-    verilog = manifest.get("verilog")
+    verilog = manifest["verilog"]
     if isinstance(verilog, str):
         verilog = [verilog]
-    if not isinstance(verilog, list) or not verilog or \
-            not all(isinstance(v, str) for v in verilog):
-        raise ValueError(f"manifest verilog must be a non-empty list of file names, "
-                         f"not {manifest.get('verilog')!r}")
     files = []
     for v in verilog:
         p = Path(v)
@@ -310,11 +310,7 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
         raise ValueError(f"out_dir must be an existing folder written by the generator, "
                          f"not {str(out_dir)!r}")
     if manifest is None:
-        from .synth import load_manifest
-        try:
-            manifest, _ = load_manifest(out)
-        except SynthError as exc:
-            raise ValueError(str(exc)) from None
+        manifest = read_manifest(out, require=("ports",))
     name, top, files, ports, clock = _check_manifest(out, manifest)
     sim_models = [m for m in manifest.get("simulation_models") or []
                   if isinstance(m, str) and (out / m).is_file() and "/" not in m]

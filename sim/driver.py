@@ -25,6 +25,8 @@ import numpy as np
 
 from ..gen.fixedpoint import TileModel
 from ..gen.layer import LayerConfig, LayerRun
+from ..gen.manifest import read_manifest
+from ..gen.provenance import generator_versions, source_fingerprint
 
 __all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs",
            "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer"]
@@ -122,17 +124,16 @@ def assemble_outputs(config, run, beats):
 LAYER_BUILD_ARGS = ("-fno-merge-cond", "-CFLAGS", "-O0")
 
 
+#: The packages whose sources the emitted Verilog depends on (every module, subpackages too).
+_GENERATOR_SOURCES = ("winogen.gen", "winogen.hw")
+
+
 @functools.lru_cache(maxsize=None)
 def _generator_digest():
     """Digest of everything the emitted Verilog depends on besides the configuration."""
-    from ..hw.generate import tool_versions
-    import winogen.gen
-    import winogen.hw
-    h = hashlib.sha256(json.dumps(tool_versions(), sort_keys=True).encode())
-    for package in (winogen.gen, winogen.hw):
-        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
+    material = {"versions": generator_versions(),
+                "sources": source_fingerprint(_GENERATOR_SOURCES)}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def _engine_key(config):
@@ -193,7 +194,7 @@ def build_engine(config, *, cache_dir=None):
     """Generate (cached), lint and build (cached) the engine; return ``(handle, manifest_path)``."""
     from . import build as vbuild
     vpath, jpath = engine_files(config, cache_dir=cache_dir)
-    top = json.loads(Path(jpath).read_text())["top"]
+    top = read_manifest(jpath, require=("top",))["top"]
     return vbuild.build([vpath], top, build_args=LAYER_BUILD_ARGS), jpath
 
 

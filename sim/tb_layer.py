@@ -58,25 +58,19 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
-from ..gen.layer import LayerConfig, LayerRun, RUN_ERRORS, layer_golden
+from ..gen.layer import LayerRun, RUN_ERRORS, layer_golden
+from ..gen.manifest import to_config
 from ..gen.rns import residue_width
 from .driver import activation_beats, assemble_outputs, output_beats, weight_beats
 from .packing import pack_signed, pack_unsigned, unpack_signed
 from .streams import StreamSink, StreamSource
+from .testbench import engine_manifest
 
 __all__ = ["load_config", "LayerHarness", "scipy_reference"]
 
 
-def load_config(manifest):
-    """The :class:`LayerConfig` a manifest was generated from."""
-    return LayerConfig.from_json(manifest["parameters"])
-
-
-def _manifest():
-    path = os.environ.get("WINOGEN_MANIFEST")
-    if not path:
-        raise RuntimeError("WINOGEN_MANIFEST must name the engine's manifest JSON")
-    return json.loads(Path(path).read_text())
+#: Kept for existing imports: :func:`winogen.gen.manifest.to_config` rebuilds every kind.
+load_config = to_config
 
 
 def scipy_reference(x, w, padding):
@@ -108,7 +102,7 @@ class LayerHarness:
     def __init__(self, dut, manifest):
         self.dut = dut
         self.manifest = manifest
-        self.cfg = load_config(manifest)
+        self.cfg = to_config(manifest)
         self.ports = {p["name"]: p for p in manifest["ports"]}
         self.phases = manifest["phases"]
         self.status_fields = manifest["status_fields"]
@@ -267,7 +261,7 @@ def _run_of(spec):
 @cocotb.test()
 async def layers(dut):
     """The layers of WINOGEN_LAYERS, in sequence, bit-exact against layer_golden."""
-    manifest = _manifest()
+    manifest = engine_manifest()
     h = LayerHarness(dut, manifest)
     await h.start()
     specs = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
@@ -353,7 +347,7 @@ async def _flip_during_compute(h, site, bit, delay, log):
 @cocotb.test()
 async def fault_injection(dut):
     """One bit flip per layer in one residue channel: no wrong output beat goes unflagged."""
-    manifest = _manifest()
+    manifest = engine_manifest()
     h = LayerHarness(dut, manifest)
     c = h.cfg
     assert c.is_rns and h.has_error_port, "fault test needs an RNS engine with a redundant modulus"
@@ -429,7 +423,7 @@ def _bad_runs(h):
 @cocotb.test()
 async def error_flags(dut):
     """Out-of-range configs set the right error bits and start nothing; a valid one runs."""
-    manifest = _manifest()
+    manifest = engine_manifest()
     h = LayerHarness(dut, manifest)
     await h.start()
     c = h.cfg
@@ -475,7 +469,7 @@ async def error_flags(dut):
 async def driver(dut):
     """Driver mode: stream the arrays of WINOGEN_DRIVER_DIR and save what comes out."""
     folder = Path(os.environ["WINOGEN_DRIVER_DIR"])
-    manifest = _manifest()
+    manifest = engine_manifest()
     h = LayerHarness(dut, manifest)
     await h.start()
     x = np.load(folder / "x.npy")

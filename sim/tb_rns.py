@@ -36,24 +36,17 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
 from ..gen.models import direct_conv2d
-from ..gen.rns import RNSTileConfig, RNSTileModel, residue_width
+from ..gen.manifest import to_config
+from ..gen.rns import RNSTileModel, residue_width
 from .packing import pack_signed, pack_unsigned, unpack_signed
 from .streams import StreamSink, StreamSource
+from .testbench import engine_manifest as _manifest
 
 __all__ = ["load_rns_config", "RNSHarness"]
 
 
-def load_rns_config(manifest):
-    """The :class:`RNSTileConfig` a manifest was generated from."""
-    return RNSTileConfig.from_json(manifest["parameters"])
-
-
-def _manifest():
-    path = os.environ.get("WINOGEN_MANIFEST")
-    if not path:
-        raise RuntimeError("WINOGEN_MANIFEST must name the engine's manifest JSON")
-    with open(path) as f:
-        return json.load(f)
+#: Kept for existing imports: :func:`winogen.gen.manifest.to_config` rebuilds every kind.
+load_rns_config = to_config
 
 
 class RNSHarness:
@@ -62,7 +55,7 @@ class RNSHarness:
     def __init__(self, dut, manifest, *, seed=0):
         self.dut = dut
         self.manifest = manifest
-        self.cfg = load_rns_config(manifest)
+        self.cfg = to_config(manifest)
         self.model = RNSTileModel(self.cfg)
         self.rng = np.random.default_rng(seed)
         self.has_error = bool(self.cfg.redundant_moduli)

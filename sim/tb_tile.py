@@ -15,7 +15,6 @@ WINOGEN_STALL
     Stall probability on both sides for the stall tests (default 0.3).
 """
 
-import json
 import os
 
 import numpy as np
@@ -24,18 +23,17 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from ..gen.config import TileConfig
 from ..gen.fixedpoint import TileModel
+from ..gen.manifest import to_config
 from .packing import pack_signed, unpack_signed
 from .streams import StreamSink, StreamSource
+from .testbench import engine_manifest
 
 __all__ = ["load_config", "TileHarness"]
 
 
-def load_config(manifest):
-    """The :class:`TileConfig` a manifest was generated from."""
-    params = dict(manifest["parameters"])
-    return TileConfig(**params)
+#: Kept for existing imports: :func:`winogen.gen.manifest.to_config` rebuilds every kind.
+load_config = to_config
 
 
 class TileHarness:
@@ -44,7 +42,7 @@ class TileHarness:
     def __init__(self, dut, manifest, *, stall=0.0, seed=0):
         self.dut = dut
         self.manifest = manifest
-        self.cfg = load_config(manifest)
+        self.cfg = to_config(manifest)
         self.model = TileModel(self.cfg)
         self.rng = np.random.default_rng(seed)
         self.stall = stall
@@ -108,14 +106,6 @@ class TileHarness:
         return [np.full((r, r), lo), np.full((r, r), hi), np.where(checker, lo, hi)]
 
 
-def _manifest():
-    path = os.environ.get("WINOGEN_MANIFEST")
-    if not path:
-        raise RuntimeError("WINOGEN_MANIFEST must name the engine's manifest JSON")
-    with open(path) as f:
-        return json.load(f)
-
-
 async def _run_batches(h, batches, stall):
     """Send (filter, tiles) batches through one source pair; return expected and received."""
     weights = StreamSource(h.dut, "weights", h.dut.clk, stall_prob=stall)
@@ -138,7 +128,7 @@ async def _run_batches(h, batches, stall):
 @cocotb.test()
 async def extremes_and_random_with_stalls(dut):
     """Extreme and random tiles against extreme and random filters, random stalls on all streams."""
-    manifest = _manifest()
+    manifest = engine_manifest()
     stall = float(os.environ.get("WINOGEN_STALL", "0.3"))
     h = TileHarness(dut, manifest, seed=1)
     await h.start()
@@ -157,7 +147,7 @@ async def extremes_and_random_with_stalls(dut):
 @cocotb.test()
 async def throughput_and_latency(dut):
     """With ready held high: one tile per clock, and the manifest's latency, measured."""
-    manifest = _manifest()
+    manifest = engine_manifest()
     h = TileHarness(dut, manifest, seed=2)
     await h.start()
     g = h.random_filter()
@@ -197,7 +187,7 @@ async def throughput_and_latency(dut):
 @cocotb.test()
 async def reset_in_mid_stream(dut):
     """A reset while tiles are in flight: afterwards only the new stream's results come out."""
-    manifest = _manifest()
+    manifest = engine_manifest()
     h = TileHarness(dut, manifest, seed=3)
     await h.start()
     weights = StreamSource(dut, "weights", dut.clk)
