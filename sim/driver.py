@@ -170,8 +170,9 @@ def engine_files(config, *, cache_dir=None):
     """The generated and linted Verilog and manifest of ``config``, made once per configuration.
 
     Generation (and ``verilator --lint-only -Wall``) runs once per configuration and version
-    of the generator (the sources of :mod:`winogen.gen` and :mod:`winogen.hw` and the tool
-    versions are part of the key).
+    of the generator (every source file of :mod:`winogen.gen` and :mod:`winogen.hw`,
+    subpackages included, and the tool versions are part of the key; see
+    :func:`winogen.gen.provenance.source_fingerprint`).
 
     Returns
     -------

@@ -1,5 +1,6 @@
 """Hand-off bundle (winogen.fpga.bundle): files, FuseSoC core, Vivado Tcl, constraints, README."""
 
+import json
 import math
 import os
 import re
@@ -241,6 +242,32 @@ def test_bad_manifest(bundle, tmp_path):
         write_bundle(out, manifest, ecp5_device="LFE5U-99F")
     with pytest.raises(ValueError, match=r"^out_dir must be an existing folder"):
         write_bundle(tmp_path / "missing", manifest)
+
+
+def test_manifest_read_through_gen_manifest(bundle, tmp_path):
+    """Without a manifest argument the bundle reads OUT/<name>.json like every reader."""
+    from winogen.gen.manifest import SCHEMA_VERSION, ManifestError
+    out, manifest, _ = bundle
+    newer = dict(manifest, schema=SCHEMA_VERSION + 1)
+    with pytest.raises(ManifestError, match=r"^manifest was written by a newer winogen "
+                                            r"\(manifest schema \d+; this one reads up to \d+\)$"):
+        write_bundle(out, newer)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for v in manifest["verilog"]:
+        (copy / v).write_text((out / v).read_text())
+    jpath = copy / f"{manifest['name']}.json"
+    jpath.write_text(json.dumps(newer))
+    with pytest.raises(ValueError, match=r"was written by a newer winogen") as exc:
+        write_bundle(copy)
+    assert "\n" not in str(exc.value)
+    jpath.write_text(json.dumps(manifest)[:-20])
+    with pytest.raises(ValueError, match=rf"^manifest {re.escape(str(jpath))} is not valid JSON: "
+                                         rf"line 1 column \d+: "):
+        write_bundle(copy)
+    jpath.write_text(json.dumps(manifest))
+    files = write_bundle(copy)
+    assert [p.name for p in files] == list(bundle_files(manifest["name"]))
 
 
 def test_ecp5_dsp_bundle_lints_with_its_simulation_model(fusesoc_env, tmp_path_factory, tmp_path):
