@@ -31,7 +31,7 @@ from pathlib import Path
 import re
 import string
 
-from ..gen.manifest import read_manifest, validate
+from ..gen.manifest import HANDSHAKE, read_manifest, validate
 
 __all__ = ["write_bundle", "DEFAULT_PART", "DEFAULT_ECP5_DEVICE", "bundle_files",
            "instantiation_template"]
@@ -270,6 +270,58 @@ def _yaml_quote(text):
     return str(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _texts(manifest, name, top, files, ports, clock, sim_models, *, freq, part, dev):
+    """The text of every file of the bundle, by file name."""
+    version = (manifest.get("tools") or {}).get("winogen") or "unknown"
+    # A CAPI2 VLNV version must be numeric dotted; "unknown" would not parse.
+    vlnv_version = version if re.fullmatch(r"\d+(\.\d+)*", str(version)) else "0"
+    vlnv = f"winogen:engines:{name}:{vlnv_version}"
+    period = f"{1000.0 / freq:.3f}"
+    freq_text = f"{freq:g}"
+    alg = manifest.get("algorithm") or {}
+    description = f"winogen {manifest.get('kind', 'engine')} engine {name}" + \
+        (f": {alg.get('name')} {alg.get('kind', '')}".rstrip() if alg.get("name") else "")
+    values = dict(name=name, top=top, version=version, vlnv=vlnv, freq=freq_text,
+                  period=period, clock=clock, part=part, ecp5_part=dev.label)
+    purposes = bundle_files(name)
+
+    texts = {
+        f"{name}.f": "".join(f"{f}\n" for f in files),
+        f"{name}.core": _render(
+            "core.tmpl", **values, description=_yaml_quote(description),
+            rtl_files="\n".join(f"      - {f}" for f in files),
+            sim_fileset="".join(["  sim_models:\n    file_type: verilogSource\n    files:\n"]
+                                + [f"      - {f}\n" for f in sim_models]) if sim_models else "",
+            lint_extra=", sim_models" if sim_models else "",
+            # Quoted: YAML would read "8" as an integer, edalize wants strings.
+            nextpnr_options=", ".join(f'"{a}"' for a in [*dev.nextpnr_args, "--out-of-context",
+                                                         "--freq", freq_text])),
+        f"{name}.sdc": _render("constraints.sdc.tmpl", **values),
+        f"{name}.xdc": _render("constraints.xdc.tmpl", **values),
+        f"{name}.lpf": _render("constraints.lpf.tmpl", **values),
+        f"{name}_vivado.tcl": _render(
+            "vivado.tcl.tmpl", **values,
+            read_verilog="\n".join(f"read_verilog [file join $script_dir {f}]" for f in files)),
+        f"{name}_vivado_ooc.tcl": _render("vivado_ooc.tcl.tmpl", **values),
+    }
+    manifest_file = f"{name}.json"
+    table = dict(purposes)
+    table.update({f: "Verilog source" + (" (top module)" if i == 0 else "")
+                  for i, f in enumerate(files)})
+    table.update({f: "behavioural simulation model of a vendor primitive (simulation and "
+                     "lint only, not for synthesis)" for f in sim_models})
+    table[manifest_file] = "manifest: ports, packing, widths, latency, parameters, tool versions"
+    order = files + sim_models + [manifest_file] + list(purposes)
+    file_table = "\n".join(f"| `{f}` | {_md(table[f])} |" for f in order)
+    texts["README.md"] = _render(
+        "README.md.tmpl", **values, summary=_summary(manifest, name), file_table=file_table,
+        instantiation=instantiation_template(top, ports), port_table=_port_table(ports),
+        streams=_streams_text(manifest),
+        handshake=_sentence(manifest.get("handshake") or HANDSHAKE),
+        timing=_timing_text(manifest))
+    return texts
+
+
 def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_device=None):
     """Write the hand-off bundle of a generated design into its output folder.
 
@@ -320,55 +372,11 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
         raise ValueError(f"ecp5_device must be an ECP5 part such as {DEFAULT_ECP5_DEVICE}, "
                          f"not {ecp5_device!r} ({exc})") from None
 
-    version = (manifest.get("tools") or {}).get("winogen") or "unknown"
-    # A CAPI2 VLNV version must be numeric dotted; "unknown" would not parse.
-    vlnv_version = version if re.fullmatch(r"\d+(\.\d+)*", str(version)) else "0"
-    vlnv = f"winogen:engines:{name}:{vlnv_version}"
-    period = f"{1000.0 / freq:.3f}"
-    freq_text = f"{freq:g}"
-    alg = manifest.get("algorithm") or {}
-    description = f"winogen {manifest.get('kind', 'engine')} engine {name}" + \
-        (f": {alg.get('name')} {alg.get('kind', '')}".rstrip() if alg.get("name") else "")
-    values = dict(name=name, top=top, version=version, vlnv=vlnv, freq=freq_text,
-                  period=period, clock=clock, part=part, ecp5_part=dev.label)
+    texts = _texts(manifest, name, top, files, ports, clock, sim_models, freq=freq, part=part,
+                   dev=dev)
     purposes = bundle_files(name)
-
-    texts = {
-        f"{name}.f": "".join(f"{f}\n" for f in files),
-        f"{name}.core": _render(
-            "core.tmpl", **values, description=_yaml_quote(description),
-            rtl_files="\n".join(f"      - {f}" for f in files),
-            sim_fileset="".join(["  sim_models:\n    file_type: verilogSource\n    files:\n"]
-                                + [f"      - {f}\n" for f in sim_models]) if sim_models else "",
-            lint_extra=", sim_models" if sim_models else "",
-            # Quoted: YAML would read "8" as an integer, edalize wants strings.
-            nextpnr_options=", ".join(f'"{a}"' for a in [*dev.nextpnr_args, "--out-of-context",
-                                                         "--freq", freq_text])),
-        f"{name}.sdc": _render("constraints.sdc.tmpl", **values),
-        f"{name}.xdc": _render("constraints.xdc.tmpl", **values),
-        f"{name}.lpf": _render("constraints.lpf.tmpl", **values),
-        f"{name}_vivado.tcl": _render(
-            "vivado.tcl.tmpl", **values,
-            read_verilog="\n".join(f"read_verilog [file join $script_dir {f}]" for f in files)),
-        f"{name}_vivado_ooc.tcl": _render("vivado_ooc.tcl.tmpl", **values),
-    }
     manifest_file = f"{name}.json"
     write_manifest = not (out / manifest_file).is_file()
-    table = dict(purposes)
-    table.update({f: "Verilog source" + (" (top module)" if i == 0 else "")
-                  for i, f in enumerate(files)})
-    table.update({f: "behavioural simulation model of a vendor primitive (simulation and "
-                     "lint only, not for synthesis)" for f in sim_models})
-    table[manifest_file] = "manifest: ports, packing, widths, latency, parameters, tool versions"
-    order = files + sim_models + [manifest_file] + list(purposes)
-    file_table = "\n".join(f"| `{f}` | {_md(table[f])} |" for f in order)
-    texts["README.md"] = _render(
-        "README.md.tmpl", **values, summary=_summary(manifest, name), file_table=file_table,
-        instantiation=instantiation_template(top, ports), port_table=_port_table(ports),
-        streams=_streams_text(manifest),
-        handshake=_sentence(manifest.get("handshake") or "a beat transfers on a rising clock "
-                                                          "edge where valid and ready are both 1"),
-        timing=_timing_text(manifest))
 
     written = []
     try:
