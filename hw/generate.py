@@ -16,7 +16,6 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from ..gen.config import TileConfig
-from ..gen.manifest import simulation_sources  # re-exported: it moved to gen.manifest
 from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
 from .tile import make_tile_engine
@@ -27,6 +26,9 @@ __all__ = ["tile_manifest", "generate_tile", "write_outputs", "port_table", "too
 
 #: Text of each simulation-only model a manifest may list under ``simulation_models``.
 SIMULATION_MODELS = {SIM_MODEL_FILE: MULT18X18D_SIM_MODEL}
+
+
+from ..gen.manifest import simulation_sources  # noqa: E402 (moved there; re-exported here)
 
 
 def tool_versions():
