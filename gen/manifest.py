@@ -111,10 +111,11 @@ def _find(out):
         return found[0]
     if broken:
         # The manifest is there but damaged: say so rather than "no manifest".
-        more = f" (and {len(broken) - 1} more damaged JSON files)" if len(broken) > 1 else ""
+        more = len(broken) - 1
+        more = f" (and {more} more damaged JSON file{'s' * (more > 1)})" if more else ""
         raise ManifestError(f"{broken[0]}{more}")
     if foreign:
-        names = ", ".join(p.name for p, _ in foreign)
+        names = ", ".join(p.name for p, _ in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         verb = "is not a winogen manifest" if len(foreign) == 1 else "are not winogen manifests"
         raise ManifestError(f"out_dir {str(out)!r} holds no manifest: {names} {verb} "
                             f"(expected <name>.json with keys name and verilog)")

@@ -88,6 +88,19 @@ def test_a_corrupt_neighbour_does_not_hide_the_manifest(tmp_path):
     write(tmp_path, "notes.json", "{oops")
     write(tmp_path, "eng.json", MINIMAL)
     assert read_manifest(tmp_path) == MINIMAL
+    (tmp_path / "eng.json").unlink()
+    write(tmp_path, "other.json", "[")
+    assert error(tmp_path) == (f"manifest {tmp_path / 'notes.json'} is not valid JSON: line 1 "
+                               f"column 2: Expecting property name enclosed in double quotes "
+                               f"(and 1 more damaged JSON file)")
+
+
+def test_many_foreign_files_are_not_all_listed(tmp_path):
+    for i in range(5):
+        write(tmp_path, f"data{i}.json", {"values": [i]})
+    assert error(tmp_path) == (f"out_dir {str(tmp_path)!r} holds no manifest: data0.json, "
+                               f"data1.json, data2.json, ... are not winogen manifests (expected "
+                               f"<name>.json with keys name and verilog)")
 
 
 def test_unreadable_file(tmp_path):
