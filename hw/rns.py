@@ -456,7 +456,10 @@ class RNSTile(wiring.Component):
     weights : In(stream.Signature(ArrayLayout(unsigned(w), k*C*n*n)))
         Offline ``U_i[c] = G_i g_c G_iᵀ mod m_i``; element ``(i·C + c)·n² + j``
         (:meth:`~winogen.gen.rns.RNSTileModel.weight_beat`). A beat applies to
-        every output tile whose first channel is accepted after it.
+        every output tile whose first channel is accepted after it. It is accepted only
+        between channel groups: offered mid-group, it waits while the group's remaining
+        tiles are accepted; offered between groups, it goes first (no tile is accepted
+        while it is offered).
     outputs : Out(stream.Signature(ArrayLayout(signed(output_width), m*m)))
         ``Y``, row-major: the exact correlation, summed over channels.
     error : Out(1)
@@ -506,10 +509,15 @@ class RNSTile(wiring.Component):
                 m.d.sync += in_pos.eq(Mux(in_pos == C - 1, 0, in_pos + 1))
             m.d.comb += in_first.eq(in_pos == 0)
         waiting = front[:cfg.input_stages].any() if cfg.input_stages else 0
+        # Ordering rule: a weight beat is accepted only between channel groups, and it has
+        # priority there; inside a group tiles keep flowing whatever weights.valid says,
+        # so a weight beat offered mid-group waits for the group to close instead of
+        # blocking the tiles that would close it (which deadlocked).
+        weight_blocks_tiles = self.weights.valid & in_first if C > 1 else self.weights.valid
         m.d.comb += [
             self.weights.ready.eq(~waiting & in_first),
             weight_accept.eq(self.weights.valid & self.weights.ready),
-            self.tiles.ready.eq(en & ~self.weights.valid),
+            self.tiles.ready.eq(en & ~weight_blocks_tiles),
             tile_accept.eq(self.tiles.valid & self.tiles.ready),
         ]
 
