@@ -23,7 +23,7 @@ def check_stages(stages):
 
 
 def check_interval(name, value):
-    """``value``, which must be an :class:`~winogen.gen.bounds.Interval` (``name`` for the message)."""
+    """``value``, which must be an :class:`~winogen.gen.bounds.Interval` (``name`` names it)."""
     if not isinstance(value, Interval):
         raise TypeError(f"{name} must be an Interval, not {value!r}")
     return value
@@ -32,7 +32,8 @@ def check_interval(name, value):
 def delay(m, value, stages, name, *, reset_less, enable=None, first=1):
     """``value`` through ``stages`` registers of ``m``'s ``sync`` domain; return the last.
 
-    The registers are ``Signal.like(value)`` named ``{name}_d{first}``, ``{name}_d{first + 1}``, ….
+    The registers are ``Signal.like(value)``, named ``{name}_d{first}``,
+    ``{name}_d{first + 1}``, ….
 
     Parameters
     ----------

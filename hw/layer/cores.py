@@ -1,4 +1,4 @@
-"""The layer engines' compute cores: one interface, :class:`WinogradCore` and :class:`DirectCore`."""
+"""The layer engines' compute cores (one interface): :class:`WinogradCore`, :class:`DirectCore`."""
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -11,7 +11,8 @@ from ..pe import PEArray
 from ..util import delay
 from .layouts import _check_config, _weight_shape
 
-__all__ = ["lane_sum_stages", "core_latency", "engine_latency", "ChannelAccumulator", "WinogradCore", "DirectCore"]
+__all__ = ["lane_sum_stages", "core_latency", "engine_latency", "ChannelAccumulator",
+           "WinogradCore", "DirectCore"]
 
 
 def lane_sum_stages(config):
@@ -164,10 +165,10 @@ class _Core(wiring.Component):
                      acc.last.eq(delay(m, self.last, front, "last", reset_less=False))]
         return acc
 
-    def _masked_terms(self, m, pes, lane_of, delay):
+    def _masked_terms(self, m, pes, lane_of, cycles):
         """The PE terms, those of lanes beyond ``C_in`` replaced by 0 when the kind needs it.
 
-        ``lane_of(k)`` is the input lane of PE ``k``; ``delay`` the cycles from ``tiles``
+        ``lane_of(k)`` is the input lane of PE ``k``; ``cycles`` the cycles from ``tiles``
         to the PE outputs. Lane 0 always holds a channel (``C_in >= 1``) and is never
         masked. Returns ``(terms, intervals)``; a masked term's range includes 0.
         """
@@ -175,7 +176,7 @@ class _Core(wiring.Component):
         terms, intervals = list(pes.p), list(pes.output_intervals)
         if not c.masks_lanes or c.p_in == 1:
             return terms, intervals
-        keep = delay(m, self.lane_valid, delay, "lane_valid", reset_less=False)
+        keep = delay(m, self.lane_valid, cycles, "lane_valid", reset_less=False)
         zero = Interval(0, 0)
         for k, iv in enumerate(intervals):
             i = lane_of(k)
@@ -275,7 +276,8 @@ class WinogradCore(_Core):
                     # The exact result lies in exact_output_interval: truncation is lossless.
                     m.d.comb += self.result[j * mm + e].eq(ot.y[e])
         back = t.output_stages + (t.descale_stages if t.removes_scale else 0)
-        m.d.comb += self.result_valid.eq(delay(m, acc.y_valid, back, "result_valid", reset_less=False))
+        m.d.comb += self.result_valid.eq(delay(m, acc.y_valid, back, "result_valid",
+                                               reset_less=False))
         return m
 
 

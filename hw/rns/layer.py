@@ -119,7 +119,8 @@ class RNSCore(WinogradCore):
             error = error | err
         back = t.output_stages + t.converter_latency + (
             t.descale_stages if t.scale_divisor != 1 else 0)
-        m.d.comb += [self.result_valid.eq(delay(m, acc_valid, back, "result_valid", reset_less=False)),
+        result_valid = delay(m, acc_valid, back, "result_valid", reset_less=False)
+        m.d.comb += [self.result_valid.eq(result_valid),
                      self.result_error.eq(error)]
         return m
 

@@ -78,7 +78,11 @@ def rns_tile_manifest(config, component):
 
 
 def generate_rns_tile(config, out_dir):
-    """Generate an RNS tile engine into ``out_dir``; return ``(verilog, manifest_path, manifest)``."""
+    """Generate an RNS tile engine into ``out_dir``.
+
+    Returns ``(verilog_path, manifest_path, manifest)``; the same as
+    :func:`~winogen.hw.generate.generate_tile`, which also takes an RNS configuration.
+    """
     from ..generate import generate_tile
     if not isinstance(config, RNSTileConfig):
         raise TypeError(f"config must be an RNSTileConfig, not {config!r}")
