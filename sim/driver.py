@@ -130,7 +130,7 @@ def _generator_digest():
     import winogen.hw
     h = hashlib.sha256(json.dumps(tool_versions(), sort_keys=True).encode())
     for package in (winogen.gen, winogen.hw):
-        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
+        for path in sorted(Path(next(iter(package.__path__))).rglob("*.py")):
             h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
