@@ -571,7 +571,7 @@ def _source_fingerprint():
     if _FINGERPRINT is None:
         h = hashlib.sha256()
         for package in ("winogen.gen", "winogen.hw"):
-            for path in sorted(_package_dir(package).glob("*.py")):
+            for path in sorted(_package_dir(package).rglob("*.py")):
                 h.update(path.name.encode() + b"\0" + path.read_bytes())
         here = Path(__file__).parent
         for name in ("synth.py", "yosys.py"):

@@ -15,14 +15,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..gen.bounds import Interval, matvec_intervals
 from ..gen.csd import exact_divide_plan, plan_matvec
+from .util import check_stages
 
 __all__ = ["ConstMatVec", "ConstTransform2D", "ExactDivider"]
-
-
-def _check_stages(stages):
-    if not isinstance(stages, numbers.Integral) or isinstance(stages, bool) or stages < 0:
-        raise ValueError(f"stages must be a non-negative integer, not {stages!r}")
-    return int(stages)
 
 
 def _check_intervals(name, intervals, count):
@@ -158,7 +153,7 @@ class ConstMatVec(wiring.Component):
     """
 
     def __init__(self, matrix, inputs, *, stages=0):
-        self._stages = _check_stages(stages)
+        self._stages = check_stages(stages)
         self.plan = plan_matvec(matrix)
         self.input_intervals = _check_intervals("inputs", inputs, self.plan.cols)
         self.output_intervals = matvec_intervals(self.plan.matrix, self.input_intervals)
@@ -247,7 +242,7 @@ class ConstTransform2D(wiring.Component):
     """
 
     def __init__(self, matrix, element, *, stages=0):
-        self._stages = _check_stages(stages)
+        self._stages = check_stages(stages)
         self.plan = plan_matvec(matrix)
         rows, cols = self.plan.rows, self.plan.cols
         self.input_intervals = _check_intervals("element", element, cols * cols)
@@ -343,7 +338,7 @@ class ExactDivider(wiring.Component):
     """
 
     def __init__(self, divisor, input_interval, *, stages=0, output_interval=None):
-        self._stages = _check_stages(stages)
+        self._stages = check_stages(stages)
         if isinstance(divisor, bool) or not isinstance(divisor, numbers.Integral) or divisor < 1:
             raise ValueError(f"divisor must be a positive integer, not {divisor!r}")
         if not isinstance(input_interval, Interval):

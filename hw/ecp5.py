@@ -2,10 +2,10 @@
 
 Yosys maps ``$mul`` onto ``MULT18X18D`` but leaves the block's input, pipeline
 and output registers unused: every product then pays the multiplier's whole
-combinational delay between two fabric flip-flops, which caps an ECP5 engine
-near 170 MHz. :func:`mult18x18d` instantiates the block with its registers on
-``CLK0``/``CE0``/``RST0`` instead, so nextpnr times the products from register to
-register inside the DSP slice.
+combinational delay between two fabric flip-flops, which caps the engine's clock
+(the README's measured figures compare both builds). :func:`mult18x18d`
+instantiates the block with its registers on ``CLK0``/``CE0``/``RST0`` instead, so
+nextpnr times the products from register to register inside the DSP slice.
 
 :data:`MULT18X18D_SIM_MODEL` is a behavioural Verilog model of the subset that
 :func:`mult18x18d` uses, for Verilator; it is for simulation only (synthesis uses

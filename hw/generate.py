@@ -7,21 +7,18 @@ count, the exact matrices, every derived width, and the tool versions.
 
 from importlib import metadata
 import json
-import os
 from pathlib import Path
 import platform
-import sys
 
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from ..gen.config import TileConfig
+from ..gen.manifest import HANDSHAKE, SCHEMA_VERSION
 from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
-from .tile import make_tile_engine
 
-__all__ = ["tile_manifest", "generate_tile", "write_outputs", "port_table", "tool_versions",
-           "simulation_sources", "SIMULATION_MODELS"]
+__all__ = ["manifest_common", "tile_manifest", "generate_tile", "write_outputs", "port_table",
+           "tool_versions", "simulation_sources", "SIMULATION_MODELS"]
 
 
 #: Text of each simulation-only model a manifest may list under ``simulation_models``.
@@ -77,20 +74,37 @@ def port_table(component):
     return ports
 
 
+def manifest_common(config, component, kind, **fields):
+    """A manifest: the fields every engine's manifest shares, around the engine's own ``fields``.
+
+    Shared: ``name``, ``kind``, ``verilog``, ``top``, ``parameters`` (``config.to_json()``),
+    ``ports`` (:func:`port_table`), ``handshake`` (:data:`winogen.gen.manifest.HANDSHAKE`),
+    ``lint_waivers``, ``tools`` (:func:`tool_versions`) and ``schema``
+    (:data:`winogen.gen.manifest.SCHEMA_VERSION`).
+    """
+    name = config.module_name
+    return {
+        "name": name, "kind": kind, "verilog": [f"{name}.v"], "top": name,
+        "parameters": config.to_json(),
+        **fields,
+        "ports": port_table(component),
+        "handshake": HANDSHAKE,
+        "lint_waivers": LINT_WAIVERS,
+        "tools": tool_versions(),
+        "schema": SCHEMA_VERSION,
+    }
+
+
 def tile_manifest(config, component):
     """The manifest of a tile engine (a JSON-ready dict)."""
     cfg = config
     tc = cfg.toomcook
     count, wwidth = cfg.weight_payload
-    manifest = {
-        "name": cfg.module_name,
-        "kind": "tile",
-        "verilog": [f"{cfg.module_name}.v"],
-        "simulation_models": [SIM_MODEL_FILE] if cfg.dsp == "ecp5" else [],
-        "top": cfg.module_name,
-        "target_primitives": ["MULT18X18D"] if cfg.dsp == "ecp5" else [],
-        "parameters": cfg.to_json(),
-        "algorithm": {
+    manifest = manifest_common(
+        cfg, component, "tile",
+        simulation_models=[SIM_MODEL_FILE] if cfg.dsp == "ecp5" else [],
+        target_primitives=["MULT18X18D"] if cfg.dsp == "ecp5" else [],
+        algorithm={
             "name": f"F({cfg.m}x{cfg.m}, {cfg.r}x{cfg.r})",
             "kind": cfg.algorithm,
             "m": cfg.m, "r": cfg.r, "n": cfg.n,
@@ -98,8 +112,7 @@ def tile_manifest(config, component):
             "rational": tc.matrices("G").to_json(),
             "hardware": cfg.hardware.to_json(),
         },
-        "ports": port_table(component),
-        "streams": {
+        streams={
             "tiles": {"shape": [cfg.n, cfg.n], "element_width": cfg.data_width,
                       "description": "input tile d, row-major: element i*n+j is d[i][j]"},
             "weights": {"shape": [cfg.n, cfg.n] if count == cfg.n ** 2 and cfg.algorithm == "winograd"
@@ -115,31 +128,27 @@ def tile_manifest(config, component):
                             f"times the rational result; no scale removed)"
                             if cfg.is_adder_winograd else
                             "Y = -sum |d - g| over each r x r window (AdderNet)"
-                            if cfg.pe == "adder" else
+                            if not cfg.pe_kind.bilinear else
                             "Y = correlation of the tile with the filter" if not
                             (cfg.algorithm == "winograd" and cfg.keep_scale) else
                             f"Y * {cfg.scale_divisor} (scale kept)")},
         },
-        "handshake": "a beat transfers on a rising clk edge where valid and ready are both 1; "
-                     "valid never waits for ready, and payload is held while valid and not ready",
-        "latency": cfg.latency,
-        "initiation_interval": cfg.initiation_interval,
-        "multipliers": cfg.multipliers if cfg.pe_kind.uses_multiplier else 0,
-        "processing_elements": cfg.multipliers,
-        "pe": cfg.pe,
-        "widths": {
+        latency=cfg.latency,
+        initiation_interval=cfg.initiation_interval,
+        multipliers=cfg.multipliers if cfg.pe_kind.uses_multiplier else 0,
+        processing_elements=cfg.multipliers,
+        pe=cfg.pe,
+        widths={
             "data": cfg.data_width, "weight": cfg.weight_width, "output": cfg.output_width,
         },
-        "scale": {"divisor": cfg.scale_divisor, "kept": bool(cfg.keep_scale),
-                  "removal": ("none" if cfg.scale_divisor == 1 or cfg.keep_scale else
-                              "shift" if cfg.scale_divisor & (cfg.scale_divisor - 1) == 0 else
-                              "shift and exact constant division"),
-                  "adder_output_scale": cfg.adder_output_scale},
-        "weights": {"filter_transform": cfg.filter_transform if cfg.algorithm == "winograd" else "none",
-                    "storage_growth": cfg.filter_storage_growth},
-        "lint_waivers": LINT_WAIVERS,
-        "tools": tool_versions(),
-    }
+        scale={"divisor": cfg.scale_divisor, "kept": bool(cfg.keep_scale),
+               "removal": ("none" if cfg.scale_divisor == 1 or cfg.keep_scale else
+                           "shift" if cfg.scale_divisor & (cfg.scale_divisor - 1) == 0 else
+                           "shift and exact constant division"),
+               "adder_output_scale": cfg.adder_output_scale},
+        weights={"filter_transform": cfg.filter_transform if cfg.algorithm == "winograd" else "none",
+                 "storage_growth": cfg.filter_storage_growth},
+    )
     if cfg.algorithm == "winograd":
         manifest["widths"].update({
             "V": cfg.v_width, "U": cfg.u_width,
@@ -177,7 +186,11 @@ def emit_engine(config, component, manifest_of, out_dir):
 
 
 def generate_tile(config, out_dir):
-    """Generate a tile engine into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``."""
-    if not isinstance(config, TileConfig):
-        raise TypeError(f"config must be a TileConfig, not {config!r}")
-    return emit_engine(config, make_tile_engine(config), tile_manifest, out_dir)
+    """Generate a tile engine into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``.
+
+    The component and its manifest builder are the engine registry's for the configuration's
+    type (:mod:`winogen.hw.engines`).
+    """
+    from .engines import engine_for
+    entry = engine_for(config)
+    return emit_engine(config, entry.tile(config), entry.tile_manifest, out_dir)

@@ -25,25 +25,13 @@ from amaranth.hdl import Mux, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.bounds import Interval
 from ..gen.config import DSP_PRIMITIVES
 from ..gen.pe import pe_kind as _pe_kind
 from .ecp5 import MULT18X18D_WIDTH, mult18x18d
+from .util import check_interval, check_stages, delay
 
 __all__ = ["ProcessingElement", "MultiplyPE", "ECP5MultiplyPE", "AbsDiffPE", "PE_COMPONENTS",
            "make_pe", "PEArray"]
-
-
-def _check_interval(name, value):
-    if not isinstance(value, Interval):
-        raise TypeError(f"{name} must be an Interval, not {value!r}")
-    return value
-
-
-def _check_stages(stages):
-    if not isinstance(stages, int) or isinstance(stages, bool) or stages < 0:
-        raise ValueError(f"stages must be a non-negative integer, not {stages!r}")
-    return stages
 
 
 class ProcessingElement(wiring.Component):
@@ -71,9 +59,9 @@ class ProcessingElement(wiring.Component):
     kind = None
 
     def __init__(self, a_interval, b_interval, *, stages=0):
-        self.a_interval = _check_interval("a_interval", a_interval)
-        self.b_interval = _check_interval("b_interval", b_interval)
-        self.latency = _check_stages(stages)
+        self.a_interval = check_interval("a_interval", a_interval)
+        self.b_interval = check_interval("b_interval", b_interval)
+        self.latency = check_stages(stages)
         self.output_interval = _pe_kind(self.kind).output_interval(a_interval, b_interval)
         super().__init__({
             "a": In(signed(a_interval.width)),
@@ -99,17 +87,8 @@ class ProcessingElement(wiring.Component):
             stages -= 1
         value = Signal(signed(self.output_interval.width), name="term")
         m.d.comb += value.eq(self.combine(m, a, b))
-        m.d.comb += self.p.eq(self._delay(m, value, stages))
+        m.d.comb += self.p.eq(delay(m, value, stages, "term", reset_less=False, enable=self.en))
         return m
-
-    def _delay(self, m, value, stages, first=1):
-        """``value`` through ``stages`` registers enabled by ``en``."""
-        for i in range(first, first + stages):
-            reg = Signal.like(value, name=f"term_d{i}")
-            with m.If(self.en):
-                m.d.sync += reg.eq(value)
-            value = reg
-        return value
 
 
 class MultiplyPE(ProcessingElement):
@@ -142,8 +121,8 @@ class ECP5MultiplyPE(MultiplyPE):
         # DSP slice is long).
         used = {0: (), 1: ("output",)}.get(self.latency, ("input", "output"))
         product = mult18x18d(m, self.a, self.b, registers=used, enable=self.en)
-        m.d.comb += self.p.eq(self._delay(m, product, self.latency - len(used),
-                                          first=len(used) + 1))
+        m.d.comb += self.p.eq(delay(m, product, self.latency - len(used), "term",
+                                    reset_less=False, enable=self.en, first=len(used) + 1))
         return m
 
 
@@ -209,7 +188,7 @@ class PEArray(wiring.Component):
             raise ValueError(f"a_intervals and b_intervals must be non-empty and of equal length, "
                              f"not {len(a_intervals)} and {len(b_intervals)}")
         self.kind = kind
-        self.latency = _check_stages(stages)
+        self.latency = check_stages(stages)
         self.pes = [make_pe(kind, a, b, stages=stages, dsp=dsp)
                     for a, b in zip(a_intervals, b_intervals)]
         self.output_intervals = [pe.output_interval for pe in self.pes]

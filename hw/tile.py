@@ -30,12 +30,11 @@ from amaranth.hdl import EnableInserter, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.bounds import Interval
 from ..gen.config import TileConfig
 from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
 from .pe import PEArray
 
-__all__ = ["WinogradTile", "DirectTile", "make_tile_engine"]
+__all__ = ["WinogradTile", "DirectTile", "binary_tile_engine", "make_tile_engine"]
 
 
 def _signature(config):
@@ -53,16 +52,18 @@ class _TileEngine(wiring.Component):
 
     algorithm = None
 
-    def __init__(self, config):
-        # A component refused here was never meant to be elaborated: no unused warning.
-        self._MustUse__silence = True
+    def __new__(cls, config, *, src_loc_at=0):
+        # Refuse a configuration before the component exists, so that a refused engine
+        # leaves no "created but never used" warning behind.
         if not isinstance(config, TileConfig):
             raise TypeError(f"config must be a TileConfig, not {config!r}")
-        if config.algorithm != self.algorithm:
-            raise ValueError(f"config.algorithm must be {self.algorithm!r} for "
-                             f"{type(self).__name__}, not {config.algorithm!r}")
+        if config.algorithm != cls.algorithm:
+            raise ValueError(f"config.algorithm must be {cls.algorithm!r} for "
+                             f"{cls.__name__}, not {config.algorithm!r}")
+        return super().__new__(cls, config, src_loc_at=src_loc_at + 1)
+
+    def __init__(self, config, *, src_loc_at=0):
         self.config = config
-        self._MustUse__silence = False
         super().__init__(_signature(config))
 
     def _build_blocks(self):
@@ -244,6 +245,13 @@ class DirectTile(_TileEngine):
         return result
 
 
-def make_tile_engine(config):
-    """The tile engine component for ``config`` (Winograd or direct)."""
+def binary_tile_engine(config):
+    """The tile engine of a :class:`~winogen.gen.config.TileConfig`: Winograd or direct."""
     return WinogradTile(config) if config.algorithm == "winograd" else DirectTile(config)
+
+
+def make_tile_engine(config):
+    """The tile engine component for ``config``, as the engine registry
+    (:mod:`winogen.hw.engines`) picks it from the configuration's type."""
+    from .engines import engine_for
+    return engine_for(config).tile(config)

@@ -10,6 +10,11 @@ Tests
 -----
 ``extremes_and_random_with_stalls``, ``throughput_and_latency``
     Run on every build.
+``weights_at_random_points``
+    Multi-channel builds: weight beats offered at random points of the tile stream
+    (inside channel groups too) with random stalls on every stream; checks the
+    ordering rule (a weight beat is accepted only between channel groups, no deadlock)
+    and every output against the golden model under the filter of its group.
 ``fault_injection``
     Needs a build with ``--public-flat-rw``: flips one bit of one residue
     channel's register (PE output, input- or output-transform result,
@@ -224,6 +229,107 @@ async def throughput_and_latency(dut):
     assert measured == manifest["latency"], (f"measured latency {measured}, manifest says "
                                              f"{manifest['latency']}")
     dut._log.info("II %d beat(s) per output tile, latency %d", cfg.channels, measured)
+
+
+class _TransferMonitor:
+    """Records, in order, every transfer on ``weights`` (``"w"``) and ``tiles`` (``"t"``)."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.events = []
+        self.tiles = 0
+        self._task = cocotb.start_soon(self._run())
+
+    async def _run(self):
+        dut = self.dut
+        while True:
+            await ReadOnly()
+            weight = bool(dut.weights__valid.value and dut.weights__ready.value)
+            tile = bool(dut.tiles__valid.value and dut.tiles__ready.value)
+            # The order of a weight and a tile accepted at one edge would be ambiguous.
+            assert not (weight and tile), "a weight beat and a tile accepted at the same edge"
+            if weight:
+                self.events.append("w")
+            if tile:
+                self.events.append("t")
+                self.tiles += 1
+            await RisingEdge(dut.clk)
+
+    def stop(self):
+        self._task.cancel()
+
+
+async def _offer_weights_at(h, source, monitor, filters, points):
+    """Offer ``filters[i]`` once ``points[i]`` tile beats have been accepted."""
+    for g, point in zip(filters, points):
+        while monitor.tiles < point:
+            await RisingEdge(h.dut.clk)
+        await source.send([h.pack_weights(g)])
+
+
+@cocotb.test()
+async def weights_at_random_points(dut):
+    """Weight beats offered at random tile counts, mid-group included, random stalls everywhere.
+
+    The ordering rule for ``channels > 1``: a weight beat is accepted only between channel
+    groups and applies to every group that starts after it. The run must finish (no
+    deadlock), no weight may be accepted inside a group, and every output tile must equal
+    the golden model under the filter in force when its group started (zeros after reset).
+    """
+    h = RNSHarness(dut, _manifest(), seed=3)
+    cfg = h.cfg
+    C = cfg.channels
+    await h.start()
+    stall = float(os.environ.get("WINOGEN_STALL", "0.3"))
+    groups = int(os.environ.get("WINOGEN_TILES", "40"))
+    d = np.concatenate([h.extreme_tiles(), h.random_tiles(groups)])
+    beats = [h.pack_tile(t) for tile in d for t in tile]
+    rnd = random.Random(int(os.environ.get("WINOGEN_SEED", "3")))
+    count = max(4, len(d) // 4)
+    # Half the points inside a group (not a multiple of C), the other half anywhere.
+    points = sorted([rnd.randrange(len(beats)) for _ in range(count // 2)]
+                    + [rnd.randrange(len(d)) * C + rnd.randrange(1, C) for _ in range(count // 2)])
+    assert any(p % C for p in points), "no weight beat offered mid-group"
+    filters = [h.random_filter() for _ in points]
+    monitor = _TransferMonitor(dut)
+    weights = StreamSource(dut, "weights", dut.clk, stall_prob=stall,
+                           rng=random.Random(rnd.random()))
+    tiles = StreamSource(dut, "tiles", dut.clk, stall_prob=stall, rng=random.Random(rnd.random()))
+    sink = StreamSink(dut, "outputs", dut.clk, stall_prob=stall, rng=random.Random(rnd.random()))
+    errors = _ErrorMonitor(dut, h.has_error)
+    sink.start()
+    weight_task = cocotb.start_soon(_offer_weights_at(h, weights, monitor, filters, points))
+    tiles.start(beats)
+    await sink.wait_for(len(d), timeout_cycles=400 + 40 * len(beats))
+    await weight_task
+    await ClockCycles(dut.clk, cfg.latency + 4)
+    for task in (sink, errors, monitor):
+        task.stop()
+
+    # Replay the accepted order: the filter of each group is the last weight before it.
+    current = np.zeros((C, cfg.r, cfg.r), dtype=np.int64)
+    accepted_filters = iter(filters)
+    group_filters, accepted = [], 0
+    for event in monitor.events:
+        if event == "w":
+            assert accepted % C == 0, (f"weight beat accepted inside a channel group (after "
+                                       f"{accepted} tile beats, C = {C})")
+            current = next(accepted_filters)
+        else:
+            if accepted % C == 0:
+                group_filters.append(current)
+            accepted += 1
+    assert accepted == len(beats) and len(group_filters) == len(d)
+    expected = np.concatenate([h.expected(d[i:i + 1], g) for i, g in enumerate(group_filters)])
+    got = np.array([h.unpack_output(v) for v in sink.received[:len(d)]])
+    assert len(sink.received) == len(d), f"received {len(sink.received)} of {len(d)} tiles"
+    bad = np.argwhere(np.any(got != expected, axis=(1, 2)))
+    assert bad.size == 0, (f"{bad.size} tiles differ; first at {bad[0][0]}: got "
+                           f"{got[bad[0][0]].tolist()}, expected {expected[bad[0][0]].tolist()}")
+    assert len(errors.flags) == len(d) and not any(errors.flags), "error flag on a fault-free tile"
+    mid = sum(1 for p in points if p % C)
+    dut._log.info("%d output tiles bit-exact; %d weight beats, %d offered mid-group",
+                  len(d), len(points), mid)
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""RNS tile engine: configuration, reduction plans, golden model, blocks in Amaranth's simulator, CLI."""
+"""RNS tile engine: configuration, reduction plans, golden model, CLI.
+
+Its blocks are tested beside their modules: test_rns_arith.py, test_rns_converter.py.
+"""
 
 import json
 from math import prod
@@ -8,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal, signed
-from amaranth.sim import Simulator
 
 from winogen.gen.bounds import Interval
 from winogen.gen.config import TileConfig
@@ -17,10 +18,7 @@ from winogen.gen.layer import LayerConfig, LayerRun, layer_golden
 from winogen.gen.models import direct_conv2d
 from winogen.gen.rns import (ModuliSet, RNSTileConfig, RNSTileModel, from_residues_crt,
                              plan_reduction, reduction_cost, residue_constant, residue_width,
-                             select_moduli, to_residues)
-from winogen.gen.rns import converter_levels
-from winogen.hw.rns import (MixedRadixConverter, ModMulPE, ModReduce, converter_cuts,
-                             fold_into)
+                             select_moduli)
 
 WINOGEN = str(Path(sys.executable).with_name("winogen"))
 
@@ -228,161 +226,6 @@ def test_model_equals_direct_correlation_on_extremes(kwargs):
         res = model.output_residues(d, g)
         y = from_residues_crt(res[:len(cfg.base_moduli)], cfg.base_moduli)
         assert (np.asarray(y, dtype=object) == expected * cfg.scale_divisor).all()
-
-
-# --------------------------------------------------------------------------
-# Blocks in Amaranth's simulator
-# --------------------------------------------------------------------------
-
-def _run_comb(dut, cases, check):
-    sim = Simulator(dut)
-
-    async def bench(ctx):
-        for case in cases:
-            check(ctx, case)
-
-    sim.add_testbench(bench)
-    sim.run()
-
-
-@pytest.mark.parametrize("mod,wide", [(251, False), (255, False), (256, False), (257, False),
-                                      (7, False), (251, True), (223, True), (257, True)])
-def test_mod_mul_pe(mod, wide):
-    """p = a·b mod m for every corner and random operands; with ``wide`` a signed 18-bit a."""
-    w = residue_width(mod)
-    rng = np.random.default_rng(mod)
-    if wide:
-        a_iv = Interval(-(1 << 17), (1 << 17) - 1)      # a partially reduced V
-        pe = ModMulPE(mod, stages=0, a_interval=a_iv)
-        assert pe.a.shape() == signed(18) and pe.product_interval == a_iv * pe.b_interval
-        pairs = [(a_iv.lo, (1 << w) - 1), (a_iv.hi, (1 << w) - 1), (-1, 1), (0, 5)] + \
-            [(int(rng.integers(a_iv.lo, a_iv.hi + 1)), int(rng.integers(0, 1 << w)))
-             for _ in range(200)]
-    else:
-        pe = ModMulPE(mod, stages=0)
-        pairs = [(0, 0), ((1 << w) - 1, (1 << w) - 1), (mod - 1, mod - 1)] + \
-            [tuple(int(v) for v in rng.integers(0, 1 << w, 2)) for _ in range(200)]
-    sim = Simulator(pe)
-
-    async def bench(ctx):
-        for a, b in pairs:
-            ctx.set(pe.a, a)
-            ctx.set(pe.b, b)
-            assert ctx.get(pe.p) == a * b % mod, (a, b)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-def test_fold_into_keeps_the_residue():
-    iv = Interval(-(1 << 21), (1 << 21) - 1)
-    m = Module()
-    x = Signal(signed(22))
-    y, out = fold_into(m, x, iv, 239, 18, "v")
-    assert out.width <= 18 and len(y) <= 18
-    sim = Simulator(m)
-
-    async def bench(ctx):
-        for value in (iv.lo, iv.hi, 0, -1, 1 << 20, -(1 << 20) + 7, 987654):
-            ctx.set(x, value)
-            got = ctx.get(y)
-            assert got in out and (got - value) % 239 == 0, value
-    sim.add_testbench(bench)
-    sim.run()
-
-
-def test_mod_reduce_component():
-    red = ModReduce(Interval(-300, 70000), 253)
-    sim = Simulator(red)
-
-    async def bench(ctx):
-        for x in (-300, -1, 0, 252, 253, 70000, 12345):
-            ctx.set(red.x, x)
-            assert ctx.get(red.y) == x % 253
-    sim.add_testbench(bench)
-    sim.run()
-
-
-@pytest.mark.parametrize("kwargs", [
-    dict(m=4, r=3, moduli="8bit-primes-4", redundant_moduli=1, convert_stages=0),
-    dict(m=2, r=3, moduli=(251, 253, 255, 256), redundant_moduli=1, convert_stages=0),
-])
-def test_mixed_radix_converter_and_check(kwargs):
-    cfg = RNSTileConfig(**kwargs)
-    conv = MixedRadixConverter(cfg)
-    R = cfg.result_interval
-    rng = np.random.default_rng(3)
-    values = [R.lo, R.hi, 0, -1, 1] + [int(v) for v in rng.integers(R.lo, R.hi, 60)]
-    mods = cfg.moduli
-    sim = Simulator(conv)
-
-    async def bench(ctx):
-        for x in values:
-            res = [int(v) for v in to_residues(np.array(x), mods)]
-            for i, v in enumerate(res):
-                ctx.set(conv.r[i], v)
-            assert ctx.get(conv.y) == x and ctx.get(conv.error) == 0, x
-            # Any change of one residue (the redundant one included) is flagged.
-            for i, mi in enumerate(mods):
-                for delta in (1, mi - 1, (1 << residue_width(mi)) - 1 - res[i]):
-                    if (res[i] + delta) % mi == res[i] % mi:
-                        continue
-                    bad = list(res)
-                    bad[i] = (res[i] + delta) % (1 << residue_width(mi))
-                    for j, v in enumerate(bad):
-                        ctx.set(conv.r[j], v)
-                    if bad[i] % mi != res[i]:
-                        assert ctx.get(conv.error) == 1, (x, i, bad[i])
-                for j, v in enumerate(res):
-                    ctx.set(conv.r[j], v)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-@pytest.mark.parametrize("moduli, stages", [
-    (moduli, s) for moduli in ((251, 241, 239, 223), (251, 241, 239))
-    for s in [*range(converter_levels(len(moduli)) + 1), None]])
-def test_mixed_radix_converter_pipelined(moduli, stages):
-    """Every staging from 0 to converter_levels registers: one value a clock in, each
-    out ``converter_latency`` clocks later with its check (fault-free and one bad residue)."""
-    cfg = RNSTileConfig(4, 3, data_width=4, weight_width=4, moduli=moduli, redundant_moduli=1,
-                        convert_stages=stages)
-    stages = cfg.converter_latency
-    assert stages == (converter_levels(len(moduli)) if cfg.convert_stages is None
-                      else cfg.convert_stages)
-    assert len(converter_cuts(len(cfg.moduli), stages)) == stages
-    conv = MixedRadixConverter(cfg)
-    assert conv.latency == stages
-    R, mods = cfg.result_interval, cfg.moduli
-    rng = np.random.default_rng(stages)
-    values = [R.lo, R.hi, 0, -1] + [int(v) for v in rng.integers(R.lo, R.hi + 1, 40)]
-    beats = []
-    for i, x in enumerate(values):
-        res = [int(v) for v in to_residues(np.array(x), mods)]
-        bad = i % 2 == 1
-        if bad:
-            ch = i % len(mods)
-            res[ch] = (res[ch] + 1) % mods[ch]
-        beats.append((res, x, bad))
-    sim = Simulator(conv)
-    if stages:
-        sim.add_clock(1e-6)
-
-    async def bench(ctx):
-        seen = []
-        for cycle in range(len(beats) + stages):
-            if cycle < len(beats):
-                for j, v in enumerate(beats[cycle][0]):
-                    ctx.set(conv.r[j], v)
-            if stages == 0 or cycle >= stages:
-                seen.append((ctx.get(conv.y), ctx.get(conv.error)))
-            if stages:
-                await ctx.tick()
-        for (res, x, bad), (y, error) in zip(beats, seen[:len(beats)]):
-            assert error == int(bad), (x, res)
-            if not bad:
-                assert y == x
-    sim.add_testbench(bench)
-    sim.run()
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""The run-time checks of a layer's configuration beat, in hardware."""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ...gen.layer import RUN_ERRORS
+from .layouts import _check_config, config_layout
+
+__all__ = ["RunChecker"]
+
+
+class RunChecker(wiring.Component):
+    """The run-time checks of :meth:`~winogen.gen.layer.LayerRun.errors`, combinationally.
+
+    Parameters
+    ----------
+    config : LayerConfig
+
+    Members
+    -------
+    run : In(config_layout(config))
+    errors : Out(unsigned(len(RUN_ERRORS)))
+        Bit ``RUN_ERRORS[name]`` set when check ``name`` fails.
+    """
+
+    def __init__(self, config):
+        self.config = _check_config(config)
+        super().__init__({
+            "run": In(config_layout(config)),
+            "errors": Out(unsigned(len(RUN_ERRORS))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c, run = self.config, self.run
+        pad_ok = Signal()
+        m.d.comb += pad_ok.eq(0)
+        for p in c.paddings:
+            with m.If(run.padding == p):
+                m.d.comb += pad_ok.eq(1)
+        # A bad padding is not counted against the map size, exactly as in LayerRun.errors.
+        eff = Mux(pad_ok, run.padding << 1, 0)
+
+        def above(value, limit):
+            # A field too narrow to exceed its limit gets no (constant) comparison.
+            return value > limit if limit < (1 << len(value)) - 1 else 0
+
+        def bad_size(value, limit):
+            return (value == 0) | above(value, limit) | (value + eff < c.r)
+
+        bits = {
+            "height": bad_size(run.height, c.max_height),
+            "width": bad_size(run.width, c.max_width),
+            "cin": (run.cin == 0) | above(run.cin, c.max_cin),
+            "cout": (run.cout == 0) | above(run.cout, c.max_cout),
+            "padding": ~pad_ok,
+            "shift": above(run.shift, c.max_shift),
+        }
+        for name, bit in RUN_ERRORS.items():
+            m.d.comb += self.errors[bit].eq(bits[name])
+        return m
