@@ -51,6 +51,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .toomcook import ToomCook
+from .checks import check_int
 
 __all__ = ["ARITHMETICS", "pad_input", "output_size", "direct_conv2d", "direct_conv1d",
            "winograd_conv2d", "winograd_conv1d", "winograd_tile", "winograd_tile_exact"]
@@ -79,9 +80,7 @@ _LAYOUTS = {
 # --------------------------------------------------------------------------
 
 def _check_padding(padding):
-    if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer, not {padding!r}")
-    return int(padding)
+    return check_int("padding", padding, 0)
 
 
 def _check_toomcook(tc):

@@ -48,7 +48,7 @@ class TileConfig(TileConfigBase):
         ``"winograd"`` (n² PEs) or ``"direct"`` (m²r² PEs, same streams).
     pe : str
         Processing-element kind (see :mod:`winogen.gen.pe`) whose engines this class
-        describes (not ``"rns"``: see :class:`~winogen.gen.rns.RNSTileConfig`).
+        describes (the residue kind has its own, :class:`~winogen.gen.rns.RNSTileConfig`).
     filter_transform : str
         ``"online"``: raw r×r weights are transformed on chip; ``"offline"``:
         the weight stream carries U = G g Gᵀ computed by :mod:`winogen.gen`.

@@ -3,6 +3,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..checks import check_integer_values
 from ..models import (_check_layer, _check_padding, _check_tiles, _check_toomcook,
                       _output_shape, _pad_spatial, _python_ints)
 from .common import _FLOAT64_EXACT_INT, _column, _fits_int64, _integer_array
@@ -163,9 +164,18 @@ class RNSTileModel:
             out.append(np.matmul(np.matmul(M, xi), M.T) % mi)
         return np.stack(out)
 
+    @staticmethod
+    def _checked(name, x, size, interval):
+        """Integers of the engine's width (``interval``) in tiles of ``size × size``."""
+        check_integer_values(name, x, interval)
+        x = _integer_array(name, x)
+        if x.ndim < 2 or x.shape[-2:] != (size, size):
+            raise ValueError(f"{name}s must have shape (..., {size}, {size}), not {x.shape}")
+        return x
+
     def filter_residues(self, g):
         """``U_i = G_i g G_iᵀ mod m_i``: shape (k, ..., n, n) for ``g`` of shape (..., r, r)."""
-        g = _integer_array("g", g)
+        g = self._checked("filter", g, self.config.r, self.config.weight_interval)
         return self._per_modulus(self.G, to_residues(g, self.config.moduli, check=False))
 
     def weight_beat(self, g):
@@ -183,8 +193,8 @@ class RNSTileModel:
 
     def input_residues(self, d):
         """``V_i = B_iᵀ d B_i mod m_i``, shape (k, ..., n, n)."""
-        return self._per_modulus(self.BT, to_residues(_integer_array("d", d), self.config.moduli,
-                                                     check=False))
+        d = self._checked("input tile", d, self.config.n, self.config.data_interval)
+        return self._per_modulus(self.BT, to_residues(d, self.config.moduli, check=False))
 
     def output_residues(self, d, g):
         """Residues of the reconstructed value before descaling, shape (k, T, m, m).
