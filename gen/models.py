@@ -236,9 +236,7 @@ def output_size(h, w, r, padding):
         If the padded input is smaller than the kernel.
     """
     padding = _check_padding(padding)
-    for name, value in (("h", h), ("w", w)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    h, w = check_int("h", h, 1), check_int("w", w, 1)
     kh, kw = (r, r) if isinstance(r, numbers.Integral) else tuple(r)
     for value in (kh, kw):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:

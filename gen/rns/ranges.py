@@ -1,8 +1,7 @@
 """Ranges: the values an RNS must represent, and the check that moduli cover them."""
 
-import numbers
-
 from ..bounds import Interval, signed_range, transform2d_intervals, transform_intervals
+from ..checks import check_int
 from ..models import _check_toomcook
 from .common import BOUNDS, _as_interval, _check_method
 from .moduli import _as_moduli
@@ -74,8 +73,7 @@ def result_range(tc, data_interval, weight_interval, channels=1, method="scaled"
     method = _check_method(method)
     if bound not in BOUNDS:
         raise ValueError(f"bound must be one of {', '.join(BOUNDS)}, not {bound!r}")
-    if not isinstance(channels, numbers.Integral) or isinstance(channels, bool) or channels < 1:
-        raise ValueError(f"channels must be a positive integer, not {channels!r}")
+    check_int("channels", channels, 1)
     d_iv, w_iv = _as_interval(data_interval), _as_interval(weight_interval)
     hw = tc.hardware()
     if method == "scaled" and bound == "transform":
