@@ -109,3 +109,18 @@ def test_layer_golden_of_mul_is_the_correlation():
     x, w = rng.integers(-128, 128, (2, 5, 5)), rng.integers(-128, 128, (2, 2, 3, 3))
     run = LayerRun(5, 5, 2, 2, padding=1)
     assert (layer_golden(layer, run, x, w) == direct_conv2d(x, w, padding=1)).all()
+
+
+def test_stored_filters_follow_the_weight_format():
+    rng = np.random.default_rng(4)
+    w = rng.integers(-128, 128, (2, 3, 3, 3))
+    offline, online = TileConfig(2, 3), TileConfig(2, 3, filter_transform="online")
+    direct = TileConfig(2, 3, algorithm="direct")
+    assert (offline.stored_filters(w) == offline.golden_model().filter_transform(w)).all()
+    assert (online.stored_filters(w) == w).all() and (direct.stored_filters(w) == w).all()
+    rns = RNSTileConfig(2, 3, channels=3)
+    layer = LayerConfig(tile=rns, max_cin=3)
+    assert layer.weight_residues(w).shape == (2, 3, 4 * 16)
+    assert (layer.weight_residues(w) < max(rns.moduli)).all()
+    with pytest.raises(ValueError, match=r"^filter values must lie in \[-128, 127\]"):
+        direct.stored_filters(w * 2)

@@ -145,6 +145,10 @@ class TileConfigBase:
         """(elements, width) of one weight beat of a layer engine: one filter."""
         return self.stored_weight
 
+    def stored_filters(self, w):
+        """What the weight stream carries for raw filters ``w`` (..., r, r)."""
+        raise NotImplementedError
+
     @property
     def layer_filter_transform(self):
         """``"online"``/``"offline"`` (Winograd) or None (direct) in a layer engine."""

@@ -322,6 +322,14 @@ class TileConfig(TileConfigBase):
     def layer_weight_payload(self):
         return self.weight_payload
 
+    def stored_filters(self, w):
+        """The stored filters of raw filters ``w`` (..., r, r): ``U = G g Gᵀ`` when the
+        weight stream carries transformed filters (Winograd, offline), else ``w``."""
+        if self.layer_filter_transform == "offline":
+            return self.golden_model().filter_transform(w)
+        from ..checks import check_integer_values
+        return check_integer_values("filter", w, self.weight_interval)
+
     @property
     def layer_filter_transform(self):
         return self.filter_transform if self.algorithm == "winograd" else None
