@@ -77,6 +77,8 @@ from math import lcm
 
 import numpy as np
 
+from .checks import check_int
+
 __all__ = ["ADDER_MATRIX_SETS", "adder_matrices", "load_adder_matrices", "integer_adder_transforms",
            "adder_direct_conv2d", "adder_winograd_conv2d", "compare_adder_models"]
 
@@ -104,7 +106,7 @@ def _fraction(x):
         x = int(x)
     try:
         return Fraction(x) if not isinstance(x, float) else Fraction(x).limit_denominator(1 << 20)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ZeroDivisionError):
         raise ValueError(f"matrix entries must be rational numbers, not {x!r}") from None
 
 
@@ -157,7 +159,37 @@ def adder_matrices(spec, m=None, r=None):
         raise ValueError(f"adder matrices must have shapes AT {expected['AT']}, G {expected['G']}, "
                          f"BT {expected['BT']} (n = m + r - 1), not AT {shapes['AT']}, "
                          f"G {shapes['G']}, BT {shapes['BT']}")
+    _check_full_rank(AT, G, BT)
     return AT, G, BT
+
+
+def _rank(M):
+    """The exact rank of a matrix of Fractions (Gaussian elimination)."""
+    rows = [list(row) for row in M]
+    rank, cols = 0, len(rows[0]) if rows else 0
+    for c in range(cols):
+        pivot = next((i for i in range(rank, len(rows)) if rows[i][c] != 0), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        for i in range(rank + 1, len(rows)):
+            f = rows[i][c] / rows[rank][c]
+            rows[i] = [a - f * b for a, b in zip(rows[i], rows[rank])]
+        rank += 1
+    return rank
+
+
+def _check_full_rank(AT, G, BT):
+    # A degenerate transform discards part of its operand for every input (an all-zero
+    # Bᵀ makes the engine ignore the activations): no Winograd algorithm has one. Bᵀ
+    # must be invertible, G must keep all r filter taps, Aᵀ must give m independent outputs.
+    n, r, m = len(BT), len(G[0]), len(AT)
+    for name, M, need, what in (("BT", BT, n, f"invertible (rank {n})"),
+                                ("G", G, r, f"of full column rank {r}"),
+                                ("AT", AT, m, f"of full row rank {m}")):
+        rank = _rank(M)
+        if rank != need:
+            raise ValueError(f"{name} must be {what}, not a degenerate matrix of rank {rank}")
 
 
 def load_adder_matrices(path, m=None, r=None):
@@ -236,9 +268,7 @@ def _nchw(x, name):
 
 
 def _check_padding(padding):
-    if not isinstance(padding, (int, np.integer)) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer, not {padding!r}")
-    return int(padding)
+    return check_int("padding", padding, 0)
 
 
 def _check_weights(w, c):

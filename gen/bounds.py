@@ -13,19 +13,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 import numbers
 
+from .checks import check_int
+
 __all__ = ["Interval", "signed_range", "signed_width", "matvec_intervals", "transform_intervals",
            "transform2d_intervals",
            "matrix_row_norms", "transform_bits"]
 
 
-def _check_width(name, width):
-    if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"{name} must be a positive integer, not {width!r}")
-
-
 def signed_range(width):
     """The interval of a ``width``-bit two's complement integer."""
-    _check_width("width", width)
+    check_int("width", width, 1)
     return Interval(-(1 << (width - 1)), (1 << (width - 1)) - 1)
 
 
@@ -55,7 +52,7 @@ class Interval:
 
     @classmethod
     def of_unsigned(cls, width):
-        _check_width("width", width)
+        check_int("width", width, 1)
         return cls(0, (1 << width) - 1)
 
     @property

@@ -25,17 +25,10 @@ from functools import cached_property
 import heapq
 import numbers
 
+from .checks import check_int
+
 __all__ = ["csd_digits", "csd_cost", "Term", "Node", "MatVecPlan", "plan_matvec",
            "ExactDividePlan", "exact_divide_plan"]
-
-
-def _check_int(name, value, *, minimum=None):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) \
-            or (minimum is not None and value < minimum):
-        kind = {None: "an integer", 0: "a non-negative integer",
-                1: "a positive integer"}[minimum]
-        raise ValueError(f"{name} must be {kind}, not {value!r}")
-    return int(value)
 
 
 def csd_digits(k):
@@ -48,7 +41,7 @@ def csd_digits(k):
         ``{-1, +1}``, no two shifts adjacent, such that
         ``k == sum(sign << shift)``. Empty for ``k == 0``.
     """
-    k = _check_int("k", k)
+    k = check_int("k", k)
     digits = []
     shift = 0
     while k:
@@ -285,6 +278,38 @@ def _share(rows, cols):
         subexpressions.append(_shared_terms(key))
 
 
+def _sum_tree(row, level, emit):
+    """The root term of a balanced adder tree summing ``row`` (None for an empty row).
+
+    Always combines the two shallowest pending values; ``emit`` builds (or reuses) an
+    adder and returns its source index, ``level`` gives a source's depth.
+    """
+    if not row:
+        return None
+    heap = [(level(t.source), n, t) for n, t in enumerate(row)]
+    heapq.heapify(heap)
+    order = len(heap)
+    while len(heap) > 1:
+        _, _, p = heapq.heappop(heap)
+        _, _, q = heapq.heappop(heap)
+        base = min(p.shift, q.shift)
+        if p.sign == q.sign:
+            sign = p.sign
+            node = (Term(p.source, p.shift - base, 1), Term(q.source, q.shift - base, 1))
+        else:
+            pos, neg = (p, q) if p.sign > 0 else (q, p)
+            sign = 1
+            node = (Term(pos.source, pos.shift - base, 1),
+                    Term(neg.source, neg.shift - base, -1))
+        source = emit(node)
+        heapq.heappush(heap, (level(source), order, Term(source, base, sign)))
+        order += 1
+    root = heap[0][2]
+    if root.sign < 0:
+        root = Term(emit((Term(root.source, 0, -1),)), root.shift, 1)
+    return root
+
+
 def plan_matvec(matrix, *, share=True):
     """Plan ``y = matrix @ x`` as shift-add trees of CSD terms.
 
@@ -333,33 +358,7 @@ def plan_matvec(matrix, *, share=True):
     for a, b in subexpressions:
         emit((a, b))
 
-    outputs = []
-    for row in terms:
-        if not row:
-            outputs.append(None)
-            continue
-        heap = [(level(t.source), n, t) for n, t in enumerate(row)]
-        heapq.heapify(heap)
-        order = len(heap)
-        while len(heap) > 1:
-            _, _, p = heapq.heappop(heap)
-            _, _, q = heapq.heappop(heap)
-            base = min(p.shift, q.shift)
-            if p.sign == q.sign:
-                pos, neg, sign = p, q, p.sign
-                node = (Term(p.source, p.shift - base, 1), Term(q.source, q.shift - base, 1))
-            else:
-                pos, neg = (p, q) if p.sign > 0 else (q, p)
-                sign = 1
-                node = (Term(pos.source, pos.shift - base, 1),
-                        Term(neg.source, neg.shift - base, -1))
-            source = emit(node)
-            heapq.heappush(heap, (level(source), order, Term(source, base, sign)))
-            order += 1
-        root = heap[0][2]
-        if root.sign < 0:
-            root = Term(emit((Term(root.source, 0, -1),)), root.shift, 1)
-        outputs.append(root)
+    outputs = [_sum_tree(row, level, emit) for row in terms]
 
     plan = MatVecPlan(matrix=matrix, cols=cols, csd_terms=csd_terms,
                       terms=tuple(tuple(row) for row in terms),
@@ -429,8 +428,8 @@ def exact_divide_plan(divisor, out_width):
     -------
     ExactDividePlan
     """
-    divisor = _check_int("divisor", divisor, minimum=1)
-    out_width = _check_int("out_width", out_width, minimum=1)
+    divisor = check_int("divisor", divisor, 1)
+    out_width = check_int("out_width", out_width, 1)
     shift = (divisor & -divisor).bit_length() - 1
     odd = divisor >> shift
     modulus = 1 << out_width

@@ -18,6 +18,7 @@ derived from, so running the model on extreme inputs proves the widths.
 import numpy as np
 
 from .bounds import Interval
+from .checks import check_integer_values
 
 __all__ = ["TileModel", "check_range"]
 
@@ -71,37 +72,40 @@ class TileModel:
         return list(c.v_intervals) + list(c.u_intervals) + list(c.product_intervals) + \
             list(c.scaled_output_intervals)
 
+    def _checked(self, name, x, size, interval):
+        """``x`` as this model's dtype: integers in ``interval``, trailing shape ``size × size``."""
+        x = check_integer_values(name, x, interval)
+        if x.shape[-2:] != (size, size):
+            raise ValueError(f"{name}s must have shape (..., {size}, {size}), not {x.shape}")
+        return x.astype(self._dtype)
+
     def _check_inputs(self, d, g):
         c = self.config
-        d = np.asarray(d)
-        g = np.asarray(g)
-        if d.shape[-2:] != (c.n, c.n):
-            raise ValueError(f"input tiles must have shape (..., {c.n}, {c.n}), not {d.shape}")
-        if g.shape[-2:] != (c.r, c.r):
-            raise ValueError(f"filters must have shape (..., {c.r}, {c.r}), not {g.shape}")
-        for name, x, iv in (("input tile", d, c.data_interval), ("filter", g, c.weight_interval)):
-            if not np.issubdtype(x.dtype, np.integer) and x.dtype != object:
-                raise TypeError(f"{name} values must be integers, not {x.dtype}")
-            if x.size and (x.min() < iv.lo or x.max() > iv.hi):
-                raise ValueError(f"{name} values must lie in [{iv.lo}, {iv.hi}], "
-                                 f"not [{x.min()}, {x.max()}]")
-        return d.astype(self._dtype), g.astype(self._dtype)
+        return (self._checked("input tile", d, c.n, c.data_interval),
+                self._checked("filter", g, c.r, c.weight_interval))
 
     def filter_transform(self, g):
-        """``U = G g Gᵀ`` for filters of shape ``(..., r, r)``: what offline weights carry."""
-        g = np.asarray(g).astype(self._dtype)
+        """``U = G g Gᵀ`` for filters of shape ``(..., r, r)``: what offline weights carry.
+
+        ``g`` must hold integers of the engine's weight width.
+        """
+        c = self.config
+        g = self._checked("filter", g, c.r, c.weight_interval)
         G = self._G.astype(self._dtype)
         return np.einsum("ia,...ab,jb->...ij", G, g, G)
 
     def input_transform(self, d):
-        """``V = Bᵀ d B`` for tiles of shape ``(..., n, n)``."""
+        """``V = Bᵀ d B`` for tiles of shape ``(..., n, n)`` of the engine's data width."""
+        c = self.config
+        d = self._checked("input tile", d, c.n, c.data_interval)
         BT = self._BT.astype(self._dtype)
-        return np.einsum("ia,...ab,jb->...ij", BT, np.asarray(d).astype(self._dtype), BT)
+        return np.einsum("ia,...ab,jb->...ij", BT, d, BT)
 
     def output_transform(self, p):
-        """``Aᵀ P A`` for Winograd-domain products of shape ``(..., n, n)``."""
+        """``Aᵀ P A`` for Winograd-domain products of shape ``(..., n, n)`` (integers)."""
+        p = self._checked("product", p, self.config.n, None)
         AT = self._AT.astype(self._dtype)
-        return np.einsum("ia,...ab,jb->...ij", AT, np.asarray(p), AT)
+        return np.einsum("ia,...ab,jb->...ij", AT, p, AT)
 
     def run(self, d, g):
         """All intermediates for tiles ``d`` (..., n, n) and filters ``g`` (..., r, r).

@@ -51,6 +51,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .toomcook import ToomCook
+from .checks import check_int
 
 __all__ = ["ARITHMETICS", "pad_input", "output_size", "direct_conv2d", "direct_conv1d",
            "winograd_conv2d", "winograd_conv1d", "winograd_tile", "winograd_tile_exact"]
@@ -79,9 +80,7 @@ _LAYOUTS = {
 # --------------------------------------------------------------------------
 
 def _check_padding(padding):
-    if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer, not {padding!r}")
-    return int(padding)
+    return check_int("padding", padding, 0)
 
 
 def _check_toomcook(tc):
@@ -237,9 +236,7 @@ def output_size(h, w, r, padding):
         If the padded input is smaller than the kernel.
     """
     padding = _check_padding(padding)
-    for name, value in (("h", h), ("w", w)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    h, w = check_int("h", h, 1), check_int("w", w, 1)
     kh, kw = (r, r) if isinstance(r, numbers.Integral) else tuple(r)
     for value in (kh, kw):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:

@@ -1,10 +1,12 @@
-"""Processing-element arithmetic: the one seam every engine shares.
+"""Processing-element kinds: the one seam every engine shares.
 
 A processing element combines one transformed activation ``a`` with one
 transformed weight ``b`` into a term ``p``; engines then sum terms (over the
 Winograd domain's output transform, or over filter taps and channels). Each PE
-kind defines the combine operation, its exact output range, and its name in
-hardware. The hardware PE (:mod:`winogen.hw.pe`) implements exactly this.
+kind defines the combine operation, its exact output range, the properties the
+engines and models ask instead of branching on a kind's name, and the
+configuration class that describes its engines. The hardware PE
+(:mod:`winogen.hw.pe`) implements exactly this.
 
 Kinds
 -----
@@ -16,13 +18,19 @@ Kinds
     ``-|b|``, not 0, and scaling an operand does not scale the term, so an
     engine can neither remove a Winograd scale by dividing the result nor
     treat zero inputs as neutral.
+``"rns"``
+    ``p = a * b mod m_i`` per modulus of a residue number system
+    (:mod:`winogen.gen.rns`); its engines are described by
+    :class:`~winogen.gen.rns.RNSTileConfig`.
+
+A new kind is one :class:`PEKind` subclass passed to :func:`register_pe_kind`.
 """
 
 import numpy as np
 
-from .bounds import Interval
 
-__all__ = ["PEKind", "PE_KINDS", "pe_kind"]
+__all__ = ["PEKind", "MultiplyPE", "AbsDiffPE", "ModularMultiplyPE", "PE_KINDS", "pe_kind",
+           "register_pe_kind", "unregister_pe_kind"]
 
 
 class PEKind:
@@ -32,17 +40,45 @@ class PEKind:
     -------
     name : str
         The kind's CLI name.
+    description : str
+        One line for the CLI's help.
     uses_multiplier : bool
-        Whether the hardware PE holds a multiplier.
+        Whether the hardware PE holds a multiplier (resource counts, ``dsp`` builds).
     bilinear : bool
         Whether ``combine`` is bilinear (``pe(0, b) == pe(a, 0) == 0`` and
         ``pe(s a, t b) == s t pe(a, b)``): engines may then fold scales into the
-        transforms and zero unused lanes.
+        transforms and zero unused lanes. A Winograd engine of a kind that is not
+        bilinear uses integer transforms that remove no scale
+        (:func:`~winogen.gen.addernet.integer_adder_transforms`).
+    masks_lanes : bool
+        Whether layer engines mask the PE terms of unused channel lanes to 0 (a zero
+        input is not neutral); by default, for kinds that are not bilinear.
+    modular : bool
+        Whether the PE computes in residue rings (its engines carry residues, not
+        binary values).
+    weight_signed : bool
+        Whether the stored weight elements are signed two's complement (else unsigned
+        residues).
     """
     name = None
+    description = ""
     uses_multiplier = False
     bilinear = True
-    description = ""
+    modular = False
+
+    @property
+    def masks_lanes(self):
+        return not self.bilinear
+
+    @property
+    def weight_signed(self):
+        return not self.modular
+
+    @property
+    def config_class(self):
+        """The tile configuration class of this kind's engines (:class:`~winogen.gen.config.TileConfig`)."""
+        from .config.tile import TileConfig
+        return TileConfig
 
     def combine(self, a, b):
         """The exact term of each PE for NumPy integer arrays ``a`` and ``b``."""
@@ -51,6 +87,20 @@ class PEKind:
     def output_interval(self, a, b):
         """The exact range of :meth:`combine` for ``a`` in one Interval and ``b`` in another."""
         raise NotImplementedError
+
+    def golden_conv2d(self, tile, x, w, padding):
+        """The exact layer output of this kind for ``x`` (C_in, H, W), ``w`` (C_out, C_in, r, r).
+
+        Before any kept scale or requantization. By default the correlation summed of
+        :meth:`combine` terms, padded zeros entering the PEs as data.
+        """
+        from .models import pad_input
+        xp = pad_input(np.asarray(x), padding)
+        r = w.shape[-1]
+        windows = np.lib.stride_tricks.sliding_window_view(xp, (r, r), axis=(-2, -1))
+        # windows: (C_in, H', W', r, r); w: (C_out, C_in, r, r)
+        terms = self.combine(windows[None], w[:, :, None, None])
+        return terms.sum(axis=(1, 4, 5))
 
     def __repr__(self):
         return f"PEKind({self.name!r})"
@@ -67,6 +117,10 @@ class MultiplyPE(PEKind):
     def output_interval(self, a, b):
         return a * b
 
+    def golden_conv2d(self, tile, x, w, padding):
+        from .models import direct_conv2d
+        return direct_conv2d(x, w, padding=padding)
+
 
 class AbsDiffPE(PEKind):
     name = "adder"
@@ -80,14 +134,61 @@ class AbsDiffPE(PEKind):
     def output_interval(self, a, b):
         return -(a - b).abs()
 
+    def golden_conv2d(self, tile, x, w, padding):
+        from .addernet import adder_direct_conv2d, adder_winograd_conv2d
+        if tile.algorithm == "winograd":
+            return adder_winograd_conv2d(x, w, tile.adder_matrices, padding=padding)[0]
+        return adder_direct_conv2d(x, w, padding=padding)
 
-PE_KINDS = {kind.name: kind for kind in (MultiplyPE(), AbsDiffPE())}
+
+class ModularMultiplyPE(MultiplyPE):
+    """``p = a * b mod m_i``: one modular multiplier per modulus of a residue number system.
+
+    :meth:`combine` and :meth:`output_interval` are the integer product whose residues
+    the PEs hold; the engines reconstruct the exact correlation, so the golden model is
+    the multiplier's.
+    """
+    name = "rns"
+    modular = True
+    description = "modular multiplier per residue channel, p = a * b mod m (RNS)"
+
+    @property
+    def config_class(self):
+        from .rns.config import RNSTileConfig
+        return RNSTileConfig
+
+
+PE_KINDS = {kind.name: kind for kind in (MultiplyPE(), AbsDiffPE(), ModularMultiplyPE())}
+
+
+def register_pe_kind(kind):
+    """Add ``kind`` (a :class:`PEKind` instance) to :data:`PE_KINDS`; returns it.
+
+    Its ``name`` must be a new identifier. The configurations, golden models and
+    engines then accept ``pe=kind.name`` (the hardware needs its component registered
+    beside it, see :mod:`winogen.hw.pe`).
+    """
+    if not isinstance(kind, PEKind):
+        raise TypeError(f"kind must be a PEKind instance, not {kind!r}")
+    if not (isinstance(kind.name, str) and kind.name.isidentifier()):
+        raise ValueError(f"kind.name must be an identifier, not {kind.name!r}")
+    if kind.name in PE_KINDS:
+        raise ValueError(f"kind.name must be a new PE kind, not {kind.name!r} (registered)")
+    PE_KINDS[kind.name] = kind
+    return kind
+
+
+def unregister_pe_kind(name):
+    """Remove the kind called ``name`` from :data:`PE_KINDS` (tests that register a toy kind)."""
+    if name not in PE_KINDS:
+        raise ValueError(f"name must be a registered PE kind, not {name!r}")
+    del PE_KINDS[name]
 
 
 def pe_kind(name):
     """The :class:`PEKind` called ``name``."""
     if isinstance(name, PEKind):
         return name
-    if name not in PE_KINDS:
+    if not isinstance(name, str) or name not in PE_KINDS:
         raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {name!r}")
     return PE_KINDS[name]

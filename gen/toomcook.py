@@ -42,11 +42,11 @@ in 2-D), a division that is always exact.
 from dataclasses import dataclass
 from fractions import Fraction
 from math import lcm
-import numbers
 import warnings
 
 from . import rational as rq
 from .bounds import Interval, signed_range, transform_intervals
+from .checks import check_int
 from .points import INF, MAX_TILE, check_points, format_point, parse_points, preset_points
 
 __all__ = ["ToomCook", "WinogradMatrices", "HardwareTransforms", "LinearToomCook",
@@ -61,12 +61,6 @@ FLOAT_SAFE_TILE = 8
 
 class NumericalWarning(UserWarning):
     """Floating-point evaluation of a large Toom-Cook tile loses accuracy."""
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def _eval_matrix(points, k):
@@ -193,8 +187,8 @@ class ToomCook:
     """
 
     def __init__(self, m, r, points=None, *, preset="default"):
-        self.m = _check_positive_int("m", m)
-        self.r = _check_positive_int("r", r)
+        self.m = check_int("m", m, 1)
+        self.r = check_int("r", r, 1)
         self.n = self.m + self.r - 1
         if self.n > MAX_TILE:
             raise ValueError(f"tile size n = m + r - 1 must be at most {MAX_TILE}, "

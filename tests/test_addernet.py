@@ -144,7 +144,7 @@ def test_compare_on_real_image():
 
 
 def test_pe_kind_semantics():
-    assert list(PE_KINDS) == ["mul", "adder"]
+    assert list(PE_KINDS)[:3] == ["mul", "adder", "rns"]
     kind = pe_kind("adder")
     assert not kind.bilinear and not kind.uses_multiplier and pe_kind("mul").bilinear
     a_iv, b_iv = Interval(-5, 7), Interval(-3, 2)
@@ -308,6 +308,12 @@ def test_cli_adder_layer_engines_and_matrix_file_errors(tmp_path, capsys):
         "float.json": (json.dumps(dict(good, G=[[0.5] * 3] * 4)), "entries must be integers or "
                                                                   "rationals"),
         "broken.json": ("{", "must hold valid JSON"),
+        "divzero.json": (json.dumps(dict(good, G=[["1/0"] * 3] * 4)),
+                         r"adder matrix file '.*divzero\.json': matrix entries must be rational "
+                         r"numbers, not '1/0'"),
+        "zerobt.json": (json.dumps(dict(good, BT=[[0] * 4] * 4)),
+                        r"adder matrix file '.*zerobt\.json': BT must be invertible \(rank 4\), "
+                        r"not a degenerate matrix of rank 0"),
         "missing.json": (None, "must be a readable JSON file"),
     }
     import re
@@ -338,3 +344,34 @@ def test_explore_grid_takes_adder_layer_engines():
     assert names == ["directconv_f2x2_3x3_adder_d8w8_p2x2", "directconv_f2x2_3x3_mul_d8w8_p2x2",
                      "winoconv_f2x2_3x3_adder_sta_d8w8_p2x2", "winoconv_f2x2_3x3_mul_d8w8_p2x2"]
     assert all(p.config.masks_lanes == (p.config.tile.pe == "adder") for p in points)
+
+
+@pytest.mark.parametrize("key, matrix, message", [
+    ("BT", [[0] * 4] * 4, r"^BT must be invertible \(rank 4\), not a degenerate matrix of rank 0$"),
+    ("BT", [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+     r"^BT must be invertible \(rank 4\), not a degenerate matrix of rank 3$"),
+    ("G", [[1, 1, 1]] * 4, r"^G must be of full column rank 3, not a degenerate matrix of rank 1$"),
+    ("AT", [[1, 1, 1, 0]] * 2, r"^AT must be of full row rank 2, not a degenerate matrix of rank 1$"),
+    ("G", [["1/0", 0, 0]] + [[0, 1, 0]] * 3, r"^matrix entries must be rational numbers, not '1/0'$"),
+])
+def test_adder_matrices_refuse_degenerate_and_undefined(key, matrix, message):
+    mats = dict(zip(("AT", "G", "BT"), adder_matrices("standard")))
+    mats[key] = matrix
+    with pytest.raises(ValueError, match=message):
+        adder_matrices((mats["AT"], mats["G"], mats["BT"]))
+
+
+def test_load_adder_matrices_names_the_file(tmp_path):
+    import json
+    from winogen.gen.addernet import load_adder_matrices
+    path = tmp_path / "m.json"
+    std = adder_matrices("standard")
+    good = {k: [[str(x) for x in row] for row in M] for k, M in zip(("AT", "G", "BT"), std)}
+    path.write_text(json.dumps(good))
+    assert load_adder_matrices(path, 2, 3) == std
+    for bad, message in ((dict(good, AT=[["1/0"] * 4] * 2), "not '1/0'"),
+                         (dict(good, BT=[["0"] * 4] * 4), "BT must be invertible")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=f"^adder matrix file '{path}': .*{message}") as e:
+            load_adder_matrices(path, 2, 3)
+        assert "\n" not in str(e.value)

@@ -337,3 +337,30 @@ def test_layer_range_check_counts_channels():
         rns_winograd_conv2d(x, w, tc, "special-8", method="scaled")
     y = rns_winograd_conv2d(x, w, tc, "8bit-8", padding=1, method="scaled")
     assert np.array_equal(y, scipy_conv2d(x, w, 1))
+
+
+def test_rns_engine_refuses_moduli_beyond_the_bound_at_once():
+    import time
+    from winogen.gen.rns import MAX_MODULUS, RNSTileConfig
+    big = (1 << 66) + 1                       # a 67-bit modulus
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"^moduli of an RNS engine must be at most {MAX_MODULUS} "
+                                         r"\(residues of 18 bits, one DSP multiplier port\), "
+                                         rf"not {big} \(67 bits\)$"):
+        RNSTileConfig(2, 3, moduli=(big, 251))
+    assert time.perf_counter() - start < 1.0
+    # the bound itself is accepted (18-bit residues)
+    assert RNSTileConfig(2, 3, moduli=(MAX_MODULUS - 1, MAX_MODULUS - 3)).moduli[0] == MAX_MODULUS - 1
+
+
+def test_rns_model_refuses_out_of_range_and_non_integers():
+    from winogen.gen.rns import RNSTileConfig, RNSTileModel
+    model = RNSTileModel(RNSTileConfig(2, 3))
+    with pytest.raises(ValueError, match=r"^filter values must lie in \[-128, 127\], not \[1000, 1000\]$"):
+        model.filter_residues(np.full((3, 3), 1000))
+    with pytest.raises(TypeError, match="^filter values must be integers, not float64$"):
+        model.weight_beat(np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match=r"^input tile values must lie in \[-128, 127\]"):
+        model.input_residues(np.full((4, 4), -129))
+    with pytest.raises(ValueError, match=r"^input tiles must have shape \(\.\.\., 4, 4\)"):
+        model(np.zeros((1, 3, 3), dtype=int), np.zeros((3, 3), dtype=int))

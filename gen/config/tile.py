@@ -1,4 +1,4 @@
-"""Configuration objects: one object drives the hardware, the models and the tests.
+"""The tile engine's configuration: Winograd F(m×m, r×r) or the direct baseline.
 
 :class:`TileConfig` describes a tile engine (Winograd F(m×m, r×r) or the direct
 baseline with the same streams). It validates every parameter up front and
@@ -8,18 +8,17 @@ multiplier count and latency — from :mod:`winogen.gen.toomcook` and
 nowhere else.
 """
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from functools import cached_property
-import numbers
 
-from .addernet import adder_matrices as _adder_matrices, integer_adder_transforms
-from .bounds import Interval, signed_range, transform2d_intervals, transform_intervals
-from .pe import pe_kind, PE_KINDS
-from .points import format_point, parse_points, PRESETS
-from .toomcook import HardwareTransforms, ToomCook
+from ..addernet import adder_matrices as _adder_matrices, integer_adder_transforms
+from ..bounds import Interval, transform2d_intervals, transform_intervals
+from ..checks import check_bool, check_choice
+from ..toomcook import HardwareTransforms
+from .base import TileConfigBase
 
-__all__ = ["TileConfig", "pipeline_stages", "ALGORITHMS", "FILTER_TRANSFORMS", "DSP_PRIMITIVES",
-           "MIN_WIDTH", "MAX_WIDTH"]
+__all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DESCALE_MODES", "DSP_PRIMITIVES",
+           "ECP5_MULT_WIDTH"]
 
 ALGORITHMS = ("winograd", "direct")
 FILTER_TRANSFORMS = ("online", "offline")
@@ -28,64 +27,10 @@ DESCALE_MODES = ("auto", "shift")
 # MULT18X18D with the PE registers inside the block (Yosys does not pack them itself).
 DSP_PRIMITIVES = ("inferred", "ecp5")
 ECP5_MULT_WIDTH = 18
-MIN_WIDTH, MAX_WIDTH = 2, 16
-
-
-def _check_int(name, value, lo, hi=None):
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= lo
-    if ok and hi is not None:
-        ok = value <= hi
-    if not ok:
-        accepted = f"an integer from {lo} to {hi}" if hi is not None else (
-            "a positive integer" if lo == 1 else f"an integer of at least {lo}")
-        raise ValueError(f"{name} must be {accepted}, not {value!r}")
-    return int(value)
-
-
-def pipeline_stages(n, pe="mul"):
-    """The register stages of ``winogen generate --pipeline N``: ``n`` per transform.
-
-    The PE keeps at most 2 (its operand and result registers), the descaler at most 1.
-    RNS engines (``pe="rns"``) have no filter block (offline residue weights), and from
-    ``n = 2`` on keep their configuration's defaults for the PE (operands, product,
-    residue) and the mixed-radix converter (a register per level): those keys are left out.
-    """
-    n = _check_int("pipeline", n, 0)
-    if pe == "rns":
-        stages = dict(input_stages=n, output_stages=n, descale_stages=min(n, 1))
-        if n < 2:
-            stages.update(pe_stages=n, convert_stages=n)
-        return stages
-    return dict(input_stages=n, output_stages=n, filter_stages=n,
-                pe_stages=min(n, 2), descale_stages=min(n, 1))
-
-
-def parameters_to_json(config, **converters):
-    """The fields of a configuration dataclass, JSON-ready and exact.
-
-    ``points`` become the exact strings of the algorithm's points, ``name`` the module
-    name; ``converters`` maps other field names to a function of their value.
-    """
-    out = {}
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if f.name == "points":
-            value = [format_point(p) for p in config.toomcook.points]
-        elif f.name in converters:
-            value = converters[f.name](value)
-        out[f.name] = value
-    out["name"] = config.module_name
-    return out
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
-class TileConfig:
+class TileConfig(TileConfigBase):
     """A tile engine: ``m × m`` outputs per cycle from ``n × n`` input tiles.
 
     Parameters
@@ -102,7 +47,8 @@ class TileConfig:
     algorithm : str
         ``"winograd"`` (n² PEs) or ``"direct"`` (m²r² PEs, same streams).
     pe : str
-        Processing-element kind (see :mod:`winogen.gen.pe`).
+        Processing-element kind (see :mod:`winogen.gen.pe`) whose engines this class
+        describes (the residue kind has its own, :class:`~winogen.gen.rns.RNSTileConfig`).
     filter_transform : str
         ``"online"``: raw r×r weights are transformed on chip; ``"offline"``:
         the weight stream carries U = G g Gᵀ computed by :mod:`winogen.gen`.
@@ -122,7 +68,7 @@ class TileConfig:
         output registers hold the PE's stages; needs operands of at most 18 bits,
         and a simulation model, which the generator writes next to the Verilog).
     adder_matrices : str or tuple
-        Winograd transforms of ``pe="adder"`` engines (see
+        Winograd transforms of PE kinds that are not bilinear (``pe="adder"``, see
         :mod:`winogen.gen.addernet`): ``"standard"`` (Lavin's F(2,3)),
         ``"balanced"`` (F(2,3)) or user matrices ``(AT, G, BT)``. The engine
         computes ``Aᵀ'[-|U' - V'|]A'`` with the integer matrices of
@@ -132,10 +78,6 @@ class TileConfig:
     name : str, optional
         Verilog module name; derived from the parameters by default.
     """
-    m: int
-    r: int
-    data_width: int = 8
-    weight_width: int = 8
     points: object = None
     preset: str = "default"
     algorithm: str = "winograd"
@@ -153,43 +95,16 @@ class TileConfig:
     adder_matrices: object = "standard"
     name: str = None
 
+    STAGES = ("input_stages", "pe_stages", "output_stages", "filter_stages", "descale_stages")
+
     def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)
-        set_("m", _check_int("m", self.m, 1))
-        set_("r", _check_int("r", self.r, 1))
-        set_("data_width", _check_int("data_width", self.data_width, MIN_WIDTH, MAX_WIDTH))
-        set_("weight_width", _check_int("weight_width", self.weight_width, MIN_WIDTH, MAX_WIDTH))
-        _check_choice("algorithm", self.algorithm, ALGORITHMS)
-        _check_choice("filter_transform", self.filter_transform, FILTER_TRANSFORMS)
-        _check_choice("descale", self.descale, DESCALE_MODES)
-        _check_choice("fold", self.fold, ("A", "G"))
-        _check_choice("preset", self.preset, tuple(sorted(PRESETS)))
-        pe_kind(self.pe)
-        if isinstance(self.adder_matrices, str):
-            if self.adder_matrices not in ("standard", "balanced"):
-                raise ValueError(f"adder_matrices must be one of standard, balanced or (AT, G, BT), "
-                                 f"not {self.adder_matrices!r}")
-        else:
-            # user matrices: normalised to exact rationals (JSON round trip: strings)
-            set_("adder_matrices", _adder_matrices(self.adder_matrices, self.m, self.r))
-        if self.adder_matrices != "standard" and self.pe != "adder":
-            raise ValueError(f"adder_matrices applies to pe='adder' only, not pe={self.pe!r}")
-        if self.pe == "adder" and self.algorithm == "winograd":
-            _adder_matrices(self.adder_matrices, self.m, self.r)
-            # The adder transforms fix their own matrices and never remove a scale:
-            # options that would silently do nothing are refused instead.
-            for option, value, default in (("keep_scale", self.keep_scale, False),
-                                           ("descale", self.descale, "auto")):
-                if value != default:
-                    raise ValueError(f"{option} does not apply to Winograd adder engines (they "
-                                     f"remove no scale), not {value!r}")
-        if not isinstance(self.keep_scale, bool):
-            raise TypeError(f"keep_scale must be a bool, not {self.keep_scale!r}")
-        for stage in ("input_stages", "pe_stages", "output_stages", "filter_stages",
-                      "descale_stages"):
-            set_(stage, _check_int(stage, getattr(self, stage), 0, 8))
-        if self.points is not None:
-            set_("points", parse_points(self.points))
+        check_choice("algorithm", self.algorithm, ALGORITHMS)
+        check_choice("filter_transform", self.filter_transform, FILTER_TRANSFORMS)
+        check_choice("descale", self.descale, DESCALE_MODES)
+        check_choice("fold", self.fold, ("A", "G"))
+        self._validate_common()
+        self._check_adder_options()
+        check_bool("keep_scale", self.keep_scale)
         # Builds and validates the algorithm (n <= 16, points) eagerly.
         tc = self.toomcook
         if self.algorithm == "winograd" and not self.keep_scale and self.descale == "shift":
@@ -199,14 +114,32 @@ class TileConfig:
                     f"points {tc.points_text} need an exact division by {d}² to remove the scale, "
                     f"which descale='shift' cannot do; use points whose denominator is a power "
                     f"of two (e.g. preset lavin for F(2,3)), descale='auto' or keep_scale=True")
-        _check_choice("dsp", self.dsp, DSP_PRIMITIVES)
+        check_choice("dsp", self.dsp, DSP_PRIMITIVES)
         if self.dsp == "ecp5":
             self._check_ecp5_dsp()
         if self.latency < 1:
             raise ValueError("the register stages of the engine must add up to at least 1, not 0 "
                              "(set --pipeline or a --*-stages option to 1 or more)")
-        if self.name is not None and not (isinstance(self.name, str) and self.name.isidentifier()):
-            raise ValueError(f"name must be a Verilog identifier, not {self.name!r}")
+
+    def _check_adder_options(self):
+        if isinstance(self.adder_matrices, str):
+            if self.adder_matrices not in ("standard", "balanced"):
+                raise ValueError(f"adder_matrices must be one of standard, balanced or (AT, G, BT), "
+                                 f"not {self.adder_matrices!r}")
+        else:
+            # user matrices: normalised to exact rationals (JSON round trip: strings)
+            self._set("adder_matrices", _adder_matrices(self.adder_matrices, self.m, self.r))
+        if self.adder_matrices != "standard" and self.pe_kind.bilinear:
+            raise ValueError(f"adder_matrices applies to pe='adder' only, not pe={self.pe!r}")
+        if self.is_adder_winograd:
+            _adder_matrices(self.adder_matrices, self.m, self.r)
+            # The adder transforms fix their own matrices and never remove a scale:
+            # options that would silently do nothing are refused instead.
+            for option, value, default in (("keep_scale", self.keep_scale, False),
+                                           ("descale", self.descale, "auto")):
+                if value != default:
+                    raise ValueError(f"{option} does not apply to Winograd adder engines (they "
+                                     f"remove no scale), not {value!r}")
 
     def _check_ecp5_dsp(self):
         if not self.pe_kind.uses_multiplier:
@@ -236,14 +169,6 @@ class TileConfig:
 
     # -- derived algorithm ---------------------------------------------------------------------
 
-    @property
-    def n(self):
-        return self.m + self.r - 1
-
-    @cached_property
-    def toomcook(self):
-        return ToomCook(self.m, self.r, self.points, preset=self.preset)
-
     @cached_property
     def hardware(self):
         if self.is_adder_winograd:
@@ -253,7 +178,9 @@ class TileConfig:
 
     @property
     def is_adder_winograd(self):
-        return self.pe == "adder" and self.algorithm == "winograd"
+        """Whether this is a Winograd engine of a PE kind that is not bilinear: its
+        transforms are the integer adder matrices and it removes no scale."""
+        return not self.pe_kind.bilinear and self.algorithm == "winograd"
 
     @cached_property
     def _adder_transforms(self):
@@ -264,20 +191,19 @@ class TileConfig:
         """``k²``: an adder Winograd output over the rational ``Aᵀ[-|U-V|]A`` (else None)."""
         return self._adder_transforms[3] if self.is_adder_winograd else None
 
-    @property
-    def pe_kind(self):
-        return pe_kind(self.pe)
+    def _pe_tag(self):
+        pe = self.pe
+        if self.is_adder_winograd:
+            pe += "_" + (self.adder_matrices[:3] if isinstance(self.adder_matrices, str) else "usr")
+        return pe
 
     @property
     def module_name(self):
         if self.name:
             return self.name
         tag = "wino" if self.algorithm == "winograd" else "direct"
-        pe = self.pe
-        if self.is_adder_winograd:
-            pe += "_" + (self.adder_matrices[:3] if isinstance(self.adder_matrices, str) else "usr")
         dsp = "_ecp5" if self.dsp == "ecp5" else ""
-        return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{pe}_d{self.data_width}"
+        return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
                 f"w{self.weight_width}{dsp}")
 
     @property
@@ -295,14 +221,6 @@ class TileConfig:
         return self.algorithm == "winograd" and not self.keep_scale and self.scale_divisor != 1
 
     # -- derived ranges (the source of every hardware width) ----------------------------------
-
-    @property
-    def data_interval(self):
-        return signed_range(self.data_width)
-
-    @property
-    def weight_interval(self):
-        return signed_range(self.weight_width)
 
     @cached_property
     def v_intervals(self):
@@ -328,14 +246,16 @@ class TileConfig:
         """Ranges of ``Aᵀ M A`` before the scale is removed (Winograd only)."""
         return transform2d_intervals(self.hardware.AT, self.product_intervals)
 
+    @property
+    def _output_is_transform(self):
+        # Kept scale, or a kind that is not bilinear: the output is Aᵀ M A as is.
+        return self.algorithm == "winograd" and (self.keep_scale or self.is_adder_winograd)
+
     @cached_property
     def output_interval(self):
         """Range of every output element as it leaves the engine."""
-        if self.algorithm == "winograd" and (self.keep_scale or self.is_adder_winograd):
-            # adder: the output is Aᵀ'[-|U' - V'|]A' as is (no scale is ever removed)
-            lo = min(iv.lo for iv in self.scaled_output_intervals)
-            hi = max(iv.hi for iv in self.scaled_output_intervals)
-            return Interval(lo, hi)
+        if self._output_is_transform:
+            return _hull(self.scaled_output_intervals)
         # The exact result is a sum of r² PE terms: tight, and smaller than the
         # transform bound divided by D².
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
@@ -348,10 +268,6 @@ class TileConfig:
     @property
     def u_width(self):
         return max(iv.width for iv in self.u_intervals)
-
-    @property
-    def output_width(self):
-        return self.output_interval.width
 
     @property
     def weight_payload(self):
@@ -381,10 +297,73 @@ class TileConfig:
     def initiation_interval(self):
         return 1
 
-    def replace(self, **changes):
-        return replace(self, **changes)
+    def golden_model(self):
+        from ..fixedpoint import TileModel
+        return TileModel(self)
 
-    def to_json(self):
-        """The parameters, JSON-ready and exact (points as strings)."""
-        return parameters_to_json(self, adder_matrices=lambda v: v if isinstance(v, str) else
-                                  [[[str(x) for x in row] for row in M] for M in v])
+    # -- layer hooks -----------------------------------------------------------------------------
+
+    @property
+    def keeps_scale(self):
+        return self.algorithm == "winograd" and self.keep_scale
+
+    def check_layer(self, layer):
+        if self.dsp != "inferred":
+            # The layer cores do not drive the PEs' clock enable (tile engines do).
+            raise ValueError(f"layer engines take tile.dsp='inferred' only, not {self.dsp!r}")
+
+    @property
+    def stored_weight(self):
+        if self.algorithm == "winograd":
+            return self.n ** 2, self.u_width
+        return self.r ** 2, self.weight_width
+
+    @property
+    def layer_weight_payload(self):
+        return self.weight_payload
+
+    def stored_filters(self, w):
+        """The stored filters of raw filters ``w`` (..., r, r): ``U = G g Gᵀ`` when the
+        weight stream carries transformed filters (Winograd, offline), else ``w``."""
+        if self.layer_filter_transform == "offline":
+            return self.golden_model().filter_transform(w)
+        from ..checks import check_integer_values
+        return check_integer_values("filter", w, self.weight_interval)
+
+    @property
+    def layer_filter_transform(self):
+        return self.filter_transform if self.algorithm == "winograd" else None
+
+    def layer_accumulator_intervals(self, channels):
+        # Each term's range widened to contain 0: a masked or zeroed lane adds 0.
+        zero = Interval(0, 0)
+        if self.algorithm == "winograd":
+            return [iv.hull(zero).times(channels) for iv in self.product_intervals]
+        term = self.pe_kind.output_interval(self.data_interval, self.weight_interval).hull(zero)
+        return [term.times(channels * self.r ** 2)] * (self.m ** 2)
+
+    def layer_output_interval(self, channels):
+        if self._output_is_transform:
+            return _hull(transform2d_intervals(self.hardware.AT,
+                                               self.layer_accumulator_intervals(channels)))
+        term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
+        return term.times(self.r ** 2 * channels)
+
+    def layer_module_name(self, p_in, p_out):
+        tag = "winoconv" if self.algorithm == "winograd" else "directconv"
+        return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
+                f"w{self.weight_width}_p{p_in}x{p_out}")
+
+    @classmethod
+    def pipeline_stages(cls, n):
+        # The PE keeps at most 2 (operand and result registers), the descaler at most 1.
+        return dict(input_stages=n, output_stages=n, filter_stages=n,
+                    pe_stages=min(n, 2), descale_stages=min(n, 1))
+
+    def _json_converters(self):
+        return {"adder_matrices": lambda v: v if isinstance(v, str) else
+                [[[str(x) for x in row] for row in M] for M in v]}
+
+
+def _hull(intervals):
+    return Interval(min(iv.lo for iv in intervals), max(iv.hi for iv in intervals))

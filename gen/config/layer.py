@@ -1,0 +1,352 @@
+"""Layer engines: configuration and run-time parameters.
+
+:class:`LayerConfig` describes a convolution-layer engine (``WinogradConv``,
+the ``DirectConv`` baseline with the same streams, or ``RNSConv``). It composes a
+tile configuration (:class:`~winogen.gen.config.TileConfigBase`: the algorithm,
+widths, PE kind and pipelining) with the compile-time maxima, the parallelism and
+the optional requantization stage, and derives the accumulator width, memory sizes
+and the cycle model. :class:`LayerRun` is one layer's run-time parameters, checked
+against a config exactly as the hardware checks them.
+
+Every question that depends on the tile's kind (how unused lanes are neutralised,
+the stored weight format, the accumulator ranges, the golden model) is asked of the
+tile configuration or its :class:`~winogen.gen.pe.PEKind`; nothing here branches
+on a PE name.
+
+PE kinds
+--------
+For a bilinear kind (``"mul"``) a channel lane beyond ``C_in`` is neutralised by
+zeroing its input (``pe(0, w) = 0``). For a kind that is not bilinear
+(``"adder"``, ``p = -|a - b|``) ``pe(0, w) = -|w|`` is not neutral, so the engine
+*masks* such lanes: their PE terms are replaced by 0 before any sum
+(:attr:`LayerConfig.masks_lanes`). Zero padding, by contrast, is data: padded
+zeros enter the PEs as zeros, as in the reference AdderNet ``adder.py`` (see
+:mod:`winogen.gen.addernet`).
+
+Residue (modular) kinds
+-----------------------
+``tile`` may be an :class:`~winogen.gen.rns.RNSTileConfig`: the core then computes
+every Winograd-domain product modulo each modulus, sums over the input lanes and
+channel groups modulo each modulus, and converts each output back to signed binary.
+Its ``channels`` must equal ``max_cin`` (:meth:`RNSTileConfig.check_layer`), so that
+the moduli are checked against the full accumulated range; the weight stream
+carries the filters' residues (unsigned, :meth:`LayerConfig.weight_residues`).
+"""
+
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+import math
+
+from ..bounds import transform2d_intervals
+from ..checks import check_choice, check_int, check_name
+from .base import TileConfigBase
+from .registry import tile_config_from_json
+
+__all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "RUN_ERRORS"]
+
+ROUNDING_MODES = ("half_even", "half_up")
+
+#: Run-time error codes of the engine's ``status`` port (bit positions).
+RUN_ERRORS = {
+    "height": 0,        # H out of [1, max_height], or too small for the padding
+    "width": 1,         # W out of [1, max_width], or too small for the padding
+    "cin": 2,           # C_in out of [1, max_cin]
+    "cout": 3,          # C_out out of [1, max_cout]
+    "padding": 4,       # padding not 0 or r // 2
+    "shift": 5,         # requantization shift beyond the accumulator width
+}
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """A convolution-layer engine.
+
+    Parameters
+    ----------
+    tile : TileConfig or RNSTileConfig
+        Algorithm (Winograd or direct), widths, PE kind, filter transform
+        (online: raw weights are transformed while loading; offline: the weight
+        stream carries U) and pipelining of the compute core: any
+        :class:`~winogen.gen.config.TileConfigBase`.
+    max_height, max_width, max_cin, max_cout : int
+        Compile-time maxima of the layer shape.
+    p_in, p_out : int
+        Input channels and output channels processed per cycle.
+    output_width : int, optional
+        With a value, the requantization stage is built: arithmetic right
+        shift by a run-time amount, rounding, saturation to this width.
+    rounding : str
+        ``"half_even"`` or ``"half_up"`` (requantization only).
+    name : str, optional
+        Verilog module name.
+    """
+    tile: TileConfigBase
+    max_height: int = 32
+    max_width: int = 32
+    max_cin: int = 16
+    max_cout: int = 16
+    p_in: int = 1
+    p_out: int = 1
+    output_width: int = None
+    rounding: str = "half_even"
+    name: str = None
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)
+        if not isinstance(self.tile, TileConfigBase):
+            raise TypeError(f"tile must be a TileConfig or an RNSTileConfig, not {self.tile!r}")
+        for key in ("max_height", "max_width"):
+            set_(key, check_int(key, getattr(self, key), 1, 4096))
+        for key in ("max_cin", "max_cout"):
+            set_(key, check_int(key, getattr(self, key), 1, 4096))
+        set_("p_in", check_int("p_in", self.p_in, 1, self.max_cin))
+        set_("p_out", check_int("p_out", self.p_out, 1, self.max_cout))
+        if self.output_width is not None:
+            set_("output_width", check_int("output_width", self.output_width, 2, 32))
+        check_choice("rounding", self.rounding, ROUNDING_MODES)
+        check_name("name", self.name)
+        self.tile.check_layer(self)
+        if min(self.max_height, self.max_width) + 2 * (self.tile.r // 2) < self.tile.r:
+            raise ValueError(f"max_height and max_width must be at least {self.tile.r - 2 * (self.tile.r // 2)} "
+                             f"for r = {self.tile.r}, not {min(self.max_height, self.max_width)}")
+
+    # -- shape ------------------------------------------------------------------------------------
+
+    @property
+    def m(self):
+        return self.tile.m
+
+    @property
+    def r(self):
+        return self.tile.r
+
+    @property
+    def n(self):
+        return self.tile.n
+
+    @property
+    def algorithm(self):
+        return self.tile.algorithm
+
+    @property
+    def is_rns(self):
+        """Deprecated: whether the core computes in residues; ask ``tile.pe_kind.modular``."""
+        return self.tile.pe_kind.modular
+
+    @property
+    def keeps_scale(self):
+        """Whether the outputs are ``D²`` times the correlation (Winograd, scale kept)."""
+        return self.tile.keeps_scale
+
+    @property
+    def masks_lanes(self):
+        """Whether unused channel lanes are masked at the PE terms (the PE kind's ``masks_lanes``).
+
+        Otherwise they get zero inputs (``pe(0, w) = 0`` for a bilinear kind; a zero tile
+        gives zero residues in a modular one).
+        """
+        return self.tile.pe_kind.masks_lanes
+
+    @property
+    def module_name(self):
+        if self.name:
+            return self.name
+        return self.tile.layer_module_name(self.p_in, self.p_out)
+
+    @property
+    def paddings(self):
+        """Accepted run-time paddings: 0 ("valid") and r // 2 ("same" for odd r)."""
+        return tuple(sorted({0, self.r // 2}))
+
+    @property
+    def cin_groups(self):
+        return math.ceil(self.max_cin / self.p_in)
+
+    @property
+    def cout_groups(self):
+        return math.ceil(self.max_cout / self.p_out)
+
+    @property
+    def max_tile_rows(self):
+        """Output tile rows of the largest layer (padding r//2 gives the most)."""
+        return math.ceil((self.max_height + 2 * (self.r // 2) - self.r + 1) / self.m)
+
+    @property
+    def max_tile_cols(self):
+        return math.ceil((self.max_width + 2 * (self.r // 2) - self.r + 1) / self.m)
+
+    # -- arithmetic ranges -------------------------------------------------------------------------
+
+    @cached_property
+    def accumulator_intervals(self):
+        """Range of each accumulator element after summing ``max_cin`` channels.
+
+        Winograd: ``n²`` Winograd-domain elements; direct: one per output (the tile's
+        :meth:`~winogen.gen.config.TileConfigBase.layer_accumulator_intervals`).
+        """
+        return self.tile.layer_accumulator_intervals(self.max_cin)
+
+    @property
+    def accumulator_width(self):
+        return max(iv.width for iv in self.accumulator_intervals)
+
+    @cached_property
+    def scaled_output_intervals(self):
+        """Ranges of ``Aᵀ M A`` of the accumulated tile (binary Winograd only)."""
+        return transform2d_intervals(self.tile.hardware.AT, self.accumulator_intervals)
+
+    @cached_property
+    def exact_output_interval(self):
+        """Range of one output before requantization (the tile's
+        :meth:`~winogen.gen.config.TileConfigBase.layer_output_interval` of ``max_cin``)."""
+        return self.tile.layer_output_interval(self.max_cin)
+
+    @property
+    def full_output_width(self):
+        return self.exact_output_interval.width
+
+    @property
+    def result_width(self):
+        """Width of each element on the output stream."""
+        return self.output_width if self.output_width is not None else self.full_output_width
+
+    @property
+    def max_shift(self):
+        """Largest meaningful requantization shift."""
+        return self.full_output_width
+
+    @property
+    def weight_payload(self):
+        """(elements, width) of one weight beat: one filter, raw or transformed."""
+        return self.tile.layer_weight_payload
+
+    @property
+    def weight_signed(self):
+        """Whether weight elements are signed (the PE kind's ``weight_signed``; residues are not)."""
+        return self.tile.pe_kind.weight_signed
+
+    @property
+    def filter_transform(self):
+        """Winograd engines: ``"online"`` (raw filters transformed while loading) or
+        ``"offline"`` (the stream carries transformed filters); direct engines: None."""
+        return self.tile.layer_filter_transform
+
+    @property
+    def stored_weight(self):
+        """(elements, width) of one stored filter: U for Winograd, g for direct, residues."""
+        return self.tile.stored_weight
+
+    # -- resources and cycles -------------------------------------------------------------------
+
+    @property
+    def multipliers(self):
+        """PEs in the compute core."""
+        return self.tile.multipliers * self.p_in * self.p_out
+
+    @property
+    def memory_bits(self):
+        """Bits of on-chip storage: activations and weights."""
+        act = self.max_cin * self.max_height * self.max_width * self.tile.data_width
+        count, width = self.stored_weight
+        wts = self.max_cin * self.max_cout * count * width
+        return {"activations": act, "weights": wts}
+
+    def cycles(self, run):
+        """Predicted cycles of each phase of ``run`` (a :class:`LayerRun`), with ready held high."""
+        run.check(self)
+        tiles = run.tile_rows(self) * run.tile_cols(self)
+        passes = math.ceil(run.cin / self.p_in) * math.ceil(run.cout / self.p_out)
+        return {
+            "config": 1,
+            "weights": run.cin * run.cout,
+            "activations": run.height * run.width * math.ceil(run.cin / self.p_in),
+            "compute_ideal": tiles * passes,
+            "tiles": tiles,
+            "channel_passes": passes,
+        }
+
+    def weight_residues(self, w):
+        """The stored filters of ``w`` (..., r, r) of a modular engine: (..., k·n²) unsigned residues."""
+        if not self.tile.pe_kind.modular:
+            raise ValueError(f"weight_residues needs an RNS engine, not pe={self.tile.pe!r}")
+        return self.tile.stored_filters(w)
+
+    def replace(self, **changes):
+        return replace(self, **changes)
+
+    def to_json(self):
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tile"}
+        out["tile"] = self.tile.to_json()
+        out["name"] = self.module_name
+        return out
+
+    @classmethod
+    def from_json(cls, data):
+        data = dict(data)
+        tile = dict(data.pop("tile"))
+        tile.pop("name", None)
+        data.pop("name", None)
+        return cls(tile=tile_config_from_json(tile), **data)
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """Run-time parameters of one layer, as written to the engine's config stream.
+
+    Parameters
+    ----------
+    height, width, cin, cout : int
+    padding : int
+        0 or ``r // 2``.
+    shift : int
+        Requantization right shift (ignored without requantization).
+    """
+    height: int
+    width: int
+    cin: int
+    cout: int
+    padding: int = 0
+    shift: int = 0
+
+    def errors(self, config):
+        """The names of the run-time checks this run fails on ``config`` (the hardware's flags)."""
+        c = config
+        bad = []
+        pad_ok = self.padding in c.paddings
+        eff = 2 * self.padding if pad_ok else 0
+        if not (1 <= self.height <= c.max_height) or self.height + eff < c.r:
+            bad.append("height")
+        if not (1 <= self.width <= c.max_width) or self.width + eff < c.r:
+            bad.append("width")
+        if not 1 <= self.cin <= c.max_cin:
+            bad.append("cin")
+        if not 1 <= self.cout <= c.max_cout:
+            bad.append("cout")
+        if not pad_ok:
+            bad.append("padding")
+        if not 0 <= self.shift <= c.max_shift:
+            bad.append("shift")
+        return bad
+
+    def check(self, config):
+        bad = self.errors(config)
+        if bad:
+            c = config
+            limits = {"height": f"1..{c.max_height}", "width": f"1..{c.max_width}",
+                      "cin": f"1..{c.max_cin}", "cout": f"1..{c.max_cout}",
+                      "padding": " or ".join(map(str, c.paddings)), "shift": f"0..{c.max_shift}"}
+            name = bad[0]
+            raise ValueError(f"{name} must be {limits[name]} for this engine, not "
+                             f"{getattr(self, name)!r}")
+        return self
+
+    def output_shape(self, config):
+        r = config.r
+        return (self.cout, self.height + 2 * self.padding - r + 1,
+                self.width + 2 * self.padding - r + 1)
+
+    def tile_rows(self, config):
+        return math.ceil(self.output_shape(config)[1] / config.m)
+
+    def tile_cols(self, config):
+        return math.ceil(self.output_shape(config)[2] / config.m)
