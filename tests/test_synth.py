@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 from winogen.fpga import synth as synth_mod
 from winogen.fpga.cli import add_synth_parser
 from winogen.fpga.synth import SynthError, synth
+from winogen.fpga.targets.ice40 import KEPT_PORTS
 from winogen.fpga.yosys import cell_counts
 
 pytestmark = pytest.mark.synth
@@ -170,7 +171,7 @@ def test_ice40_report(ice40_report, out_small, small):
     util = report["utilization"]
     assert util["ICESTORM_DSP"]["used"] == small.n_mul
     # Only clk and rst keep a pin; the wide datapath ports do not need any.
-    assert util["SB_IO"]["used"] == len(synth_mod.KEPT_PORTS)
+    assert util["SB_IO"]["used"] == len(KEPT_PORTS)
     assert report["timing"]["fmax_mhz"] > 0
     assert (out_small / "reports" / "ice40.json").is_file()
     assert (out_small / "reports" / "ice40.md").is_file()
@@ -212,7 +213,8 @@ def test_cli_json(out_small, capsys):
 
 
 @pytest.mark.parametrize("kwargs, pattern", [
-    ({"target": "vivado"}, r"^target must be one of ecp5, ice40, xilinx7, not 'vivado'$"),
+    ({"target": "vivado"},
+     rf"^target must be one of {', '.join(synth_mod.TARGETS)}, not 'vivado'$"),
     ({"target": "ecp5", "device": "foo"},
      r"^device must be one of .*LFE5U-25F, LFE5U-45F, LFE5U-85F.*, not 'foo'"),
     ({"target": "ecp5", "device": "LFE5U-85F-5"}, r"speed grade .* one of 6, 7, 8, not 5"),
