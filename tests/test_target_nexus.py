@@ -126,9 +126,11 @@ def test_fit_failure_from_a_real_log():
     util = NEXUS.utilisation(log, {})
     over = NEXUS.placed_fit(util, log)
     assert over, "the F(4,3) engine's multipliers exceed a LIFCL-17"
-    bels = {o["resource"] for o in over}
-    assert bels and all(u["used"] is None or u["used"] > u["available"] for u in over)
-    assert bels <= set(util) | {"routing"}
+    assert all(o["used"] > o["available"] for o in over)
+    assert {o["resource"] for o in over} == {bel for bel, (u, a) in util.items() if u > a}
+    # The 18x18 multipliers are what overflows (the 9-bit cores are their halves).
+    assert "MULT18_CORE" in {o["resource"] for o in over}
+    assert "ERROR" in log and NEXUS.placed_fit(util, "ERROR: some unrelated failure") == over
 
 
 # --- Netlist fix ----------------------------------------------------------------------------
