@@ -269,7 +269,7 @@ def _count_fit(report, tgt, dev):
     if over:
         report.update(fits=False, failing_resources=over,
                       message=f"{report['design']} does not fit {dev.name} "
-                              f"(count-only estimate): {describe_over(over)}")
+                              f"(pre-place estimate): {describe_over(over)}")
 
 
 def _fix_netlist(run, tgt, report):
