@@ -25,7 +25,7 @@ from .yosys import (SynthError, first_error, parse_stat_json, prepare_writable_f
                     relative_inside, run_tool, stat_cells, tool_versions)
 
 __all__ = ["SynthError", "Device", "TARGETS", "DEFAULT_FREQ_MHZ", "HEARTBEAT_S", "parse_device",
-           "load_manifest", "synth", "render_markdown"]
+           "load_manifest", "synth", "render_markdown", "flow_sources"]
 
 #: Names of the registered targets (:data:`winogen.fpga.targets.TARGETS`), default first.
 TARGETS = tuple(_REGISTRY)
@@ -35,6 +35,16 @@ DEFAULT_FREQ_MHZ = {name: t.default_freq_mhz for name, t in _REGISTRY.items() if
 
 #: Seconds between progress heartbeats during a long tool run.
 HEARTBEAT_S = 15.0
+
+
+def flow_sources():
+    """The source files of the synthesis flow: this module, ``yosys.py`` and every target module.
+
+    A cache of synthesis results (``explore``) hashes them, so that a change to any
+    target's flow invalidates its entries.
+    """
+    here = Path(__file__).parent
+    return [here / "synth.py", here / "yosys.py", *sorted((here / "targets").glob("*.py"))]
 
 
 def parse_device(target, device=None):

@@ -3,6 +3,7 @@
 import json
 import re
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,12 @@ def test_help_text_lists_every_target_and_its_default_device():
     for name, t in TARGETS.items():
         assert re.search(rf"^  {name} +\S", blocks[0], re.MULTILINE)
         assert f"(default {t.default_device})" in " ".join(blocks[1].split())
+
+
+def test_flow_sources_cover_every_target_module():
+    sources = synth_mod.flow_sources()
+    assert all(p.is_file() for p in sources)
+    names = {p.name for p in sources}
+    assert {"synth.py", "yosys.py", "base.py", "__init__.py"} <= names
+    for t in TARGETS.values():
+        assert Path(type(t).__module__.replace(".", "/")).name + ".py" in names
