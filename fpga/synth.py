@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..gen.manifest import ManifestError, find_manifest, read_manifest
 from .targets import TARGETS as _REGISTRY
 from .targets import Device, get_target
 from .targets.base import describe_over
@@ -102,39 +103,16 @@ def load_manifest(out_dir):
     SynthError
         If the folder or a manifest is missing, or a manifest is malformed.
     """
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise SynthError(f"out_dir must be an existing folder written by the generator, "
-                         f"not {str(out_dir)!r}")
-    found = []
-    for path in sorted(out.glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and "name" in data and "verilog" in data:
-            found.append((data, path))
-    # The manifest is named after the design; prefer that when several JSON files qualify.
-    named = [(d, p) for d, p in found if p.stem == d.get("name")]
-    found = named or found
-    if not found:
-        raise SynthError(f"out_dir {str(out_dir)!r} holds no manifest: expected <name>.json "
-                         f"with keys name and verilog (run the generator first)")
-    if len(found) > 1:
-        names = ", ".join(p.name for _, p in found)
-        raise SynthError(f"out_dir {str(out_dir)!r} must hold one manifest, not several ({names})")
-    manifest, path = found[0]
-    name = manifest["name"]
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name):
-        raise SynthError(f"manifest {path.name}: name must be a Verilog identifier, not {name!r}")
+    try:
+        path = find_manifest(out_dir)
+        manifest = read_manifest(path)
+    except ManifestError as exc:
+        raise SynthError(str(exc)) from None
     verilog = manifest["verilog"]
     if isinstance(verilog, str):
         verilog = [verilog]
-    if not isinstance(verilog, list) or not verilog or not all(isinstance(v, str) for v in verilog):
-        raise SynthError(f"manifest {path.name}: verilog must be a non-empty list of file names, "
-                         f"not {manifest['verilog']!r}")
     what = f"manifest {path.name}: verilog file"
-    manifest = dict(manifest, verilog=[relative_inside(v, out, what) for v in verilog])
+    manifest = dict(manifest, verilog=[relative_inside(v, Path(out_dir), what) for v in verilog])
     return manifest, path
 
 

@@ -14,8 +14,9 @@ import sys
 import tempfile
 import time
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
+
+from ..gen.provenance import package_version
 
 __all__ = ["SynthError", "find_tool", "run_tool", "cell_counts", "tool_versions"]
 
@@ -249,10 +250,7 @@ def _version(name):
         m = re.search(r"\(Version (nextpnr-[^)]+)\)", line)
         tool = m.group(1) if m else None
     tool = tool or line.strip() or f"unknown (exit {rc})"
-    try:
-        wheel = metadata.version(name)
-    except metadata.PackageNotFoundError:
-        wheel = "unknown"
+    wheel = package_version(name, "unknown")
     return f"{tool} [{name} {wheel}]"
 
 

@@ -31,7 +31,7 @@ from .ecp5 import MULT18X18D_WIDTH, mult18x18d
 from .util import check_interval, check_stages, delay
 
 __all__ = ["ProcessingElement", "MultiplyPE", "ECP5MultiplyPE", "AbsDiffPE", "PE_COMPONENTS",
-           "make_pe", "PEArray"]
+           "register_pe_component", "make_pe", "PEArray"]
 
 
 class ProcessingElement(wiring.Component):
@@ -137,7 +137,26 @@ class AbsDiffPE(ProcessingElement):
         return Mux(diff[-1], diff, -diff)
 
 
+#: The registry of PE components: kind name -> :class:`ProcessingElement` subclass.
+#: ``rns`` is not here: its modular PE (:class:`winogen.hw.rns.ModMulPE`) takes a
+#: modulus and is built by the RNS engines themselves.
 PE_COMPONENTS = {cls.kind: cls for cls in (MultiplyPE, AbsDiffPE)}
+
+
+def register_pe_component(cls):
+    """Register ``cls`` (a :class:`ProcessingElement` subclass) as the hardware of the PE
+    kind ``cls.kind``, which must be registered in :mod:`winogen.gen.pe`; returns ``cls``.
+
+    Usable as a class decorator. Registering the same class again is a no-op.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ProcessingElement)):
+        raise TypeError(f"cls must be a ProcessingElement subclass, not {cls!r}")
+    name = _pe_kind(cls.kind).name          # refuses a kind gen/ does not know
+    if PE_COMPONENTS.get(name, cls) is not cls:
+        raise ValueError(f"cls.kind must be a PE kind without a component, not {name!r} "
+                         f"(built by {PE_COMPONENTS[name].__name__})")
+    PE_COMPONENTS[name] = cls
+    return cls
 
 
 def make_pe(kind, a_interval, b_interval, *, stages=0, dsp="inferred"):

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..gen.fixedpoint import TileModel
 from ..gen.layer import LayerConfig, LayerRun
 from ..gen.manifest import read_manifest
 from ..gen.provenance import generator_versions, source_fingerprint
@@ -54,10 +53,7 @@ def weight_beats(config, w):
     w = np.asarray(w, dtype=np.int64)
     if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
         raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
-    if c.is_rns:
-        w = c.weight_residues(w)                    # (C_out, C_in, k·n²) residues
-    elif c.filter_transform == "offline":
-        w = TileModel(c.tile).filter_transform(w)
+    w = c.tile.stored_filters(w)    # raw g, U = G g Gᵀ, or residues: the kind decides
     return [[int(v) for v in w[co, ci].flat]
             for co in range(w.shape[0]) for ci in range(w.shape[1])]
 

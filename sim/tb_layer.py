@@ -350,7 +350,7 @@ async def fault_injection(dut):
     manifest = engine_manifest()
     h = LayerHarness(dut, manifest)
     c = h.cfg
-    assert c.is_rns and h.has_error_port, "fault test needs an RNS engine with a redundant modulus"
+    assert c.tile.pe_kind.modular and h.has_error_port, "fault test needs an RNS engine with a redundant modulus"
     layers = int(os.environ.get("WINOGEN_FAULT_LAYERS", "200"))
     clean = int(os.environ.get("WINOGEN_CLEAN", "20"))
     seed = int(os.environ.get("WINOGEN_FAULT_SEED", "5"))

@@ -307,7 +307,7 @@ def test_cli_generates_rns_layer_engine(tmp_path):
     assert out.returncode == 0, out.stderr
     manifest = json.loads(next(tmp_path.glob("*.json")).read_text())
     cfg = LayerConfig.from_json(manifest["parameters"])
-    assert cfg.is_rns and cfg.tile.channels == 5 and cfg.module_name == manifest["name"]
+    assert cfg.tile.pe_kind.modular and cfg.tile.channels == 5 and cfg.module_name == manifest["name"]
     assert manifest["rns"]["moduli"] == [251, 241, 239, 233]
     assert manifest["multipliers"] == 2 * 4 * 16            # P_in · k · n²
     ports = {p["name"]: p for p in manifest["ports"]}
@@ -345,7 +345,7 @@ def _rns_layer(**kwargs):
 def test_rns_layer_config_derives_from_the_tile():
     cfg = _rns_layer()
     t = cfg.tile
-    assert cfg.is_rns and not cfg.masks_lanes and not cfg.keeps_scale
+    assert cfg.tile.pe_kind.modular and not cfg.masks_lanes and not cfg.keeps_scale
     assert cfg.stored_weight == cfg.weight_payload == (4 * 36, 8) and not cfg.weight_signed
     assert cfg.multipliers == 2 * 4 * 36 and cfg.filter_transform == "offline"
     # The exact result of 6 channels: r² · C_in products of 8-bit values.
@@ -353,7 +353,7 @@ def test_rns_layer_config_derives_from_the_tile():
     assert cfg.full_output_width == t.output_width
     assert cfg.module_name == "rnsconv_f4x4_3x3_4r1_inv_d8w8_p2x1"
     back = LayerConfig.from_json(json.loads(json.dumps(cfg.to_json())))
-    assert back.is_rns and back.module_name == cfg.module_name and back.tile.moduli == t.moduli
+    assert back.tile.pe_kind.modular and back.module_name == cfg.module_name and back.tile.moduli == t.moduli
 
 
 def test_rns_layer_config_refuses_a_tile_for_other_channel_counts():

@@ -41,5 +41,4 @@ def register():
     """Register the kind and its component (idempotent: once per process)."""
     if NAME not in PE_KINDS:
         register_pe_kind(ToyMaxKind())
-    # hw/pe.py has no registration function yet: its table is the registry.
-    hw_pe.PE_COMPONENTS.setdefault(NAME, ToyMaxComponent)
+    hw_pe.register_pe_component(ToyMaxComponent)

@@ -129,11 +129,6 @@ class LayerConfig:
         return self.tile.algorithm
 
     @property
-    def is_rns(self):
-        """Deprecated: whether the core computes in residues; ask ``tile.pe_kind.modular``."""
-        return self.tile.pe_kind.modular
-
-    @property
     def keeps_scale(self):
         """Whether the outputs are ``D²`` times the correlation (Winograd, scale kept)."""
         return self.tile.keeps_scale
