@@ -351,6 +351,51 @@ def _store_runtime(runtime_dir, obj_dir):
         os.replace(tmp, runtime_dir)
 
 
+def _build_into(directory, root, sources, top, tools, build_args, timescale, waves, key, start):
+    """Build ``top`` from ``sources`` into ``directory`` (under the lock); return the seconds."""
+    # Whatever is here is a build that died midway.
+    shutil.rmtree(directory, ignore_errors=True)
+    (directory / "src").mkdir(parents=True)
+    (directory / "obj").mkdir()
+    for name, text in sources:
+        (directory / "src" / name).write_text(text)
+
+    runtime_dir = root / ("runtime-" + _digest({"tools": tools, "build_args": build_args,
+                                                 "waves": bool(waves)})[:16])
+
+    log = directory / "build.log"
+    # The wheel's verilated.mk runs its include helper with a bare `python`.
+    make_vars = {**MAKE_VARS, "PYTHON3": sys.executable}
+    make_flags = " ".join(f"{name}={value}" for name, value in make_vars.items())
+    with toolchain.toolchain_env({"MAKEFLAGS": make_flags}):
+        runner = _SeedingVerilator(runtime_dir)
+        try:
+            runner.build(sources=[directory / "src" / name for name, _ in sources],
+                         hdl_toplevel=top, build_dir=directory / "obj",
+                         build_args=list(build_args), timescale=timescale,
+                         waves=bool(waves), log_file=log)
+        except (RuntimeError, SystemExit) as exc:
+            raise RuntimeError(f"Verilator build of `{top}` failed ({exc}); see {log}:\n"
+                               f"{_tail(log)}") from None
+    if not (directory / "obj" / top).is_file():
+        raise RuntimeError(f"Verilator build of `{top}` produced no executable; see {log}")
+    seeded = (directory / "obj" / ".runtime_seeded").is_file()
+    if not seeded:
+        _store_runtime(runtime_dir, directory / "obj")
+    # Only the executable is needed from here on; objects and archives are most of the size.
+    for pattern in ("*.o", "*.a", "*.gch"):
+        for path in (directory / "obj").glob(pattern):
+            path.unlink()
+
+    seconds = time.monotonic() - start
+    _write_atomic(directory / _STAMP, json.dumps({
+        "key": key, "top": top, "sources": [name for name, _ in sources],
+        "build_args": list(build_args), "waves": waves, "tools": tools,
+        "runtime_reused": seeded, "seconds": round(seconds, 3),
+    }, indent=2, default=repr) + "\n")
+    return seconds
+
+
 def build(verilog_files, top, *, key_extra=None, cache_dir=None, build_args=(), waves=False):
     """Build a Verilator model for cocotb, once per distinct configuration.
 
@@ -407,46 +452,8 @@ def build(verilog_files, top, *, key_extra=None, cache_dir=None, build_args=(), 
     with _locked(root / f"{directory.name}.lock"):
         if _stamp_ok(directory, key, top):
             return handle(cached=True, seconds=time.monotonic() - start)
-        # Whatever is here is a build that died midway.
-        shutil.rmtree(directory, ignore_errors=True)
-        (directory / "src").mkdir(parents=True)
-        (directory / "obj").mkdir()
-        for name, text in sources:
-            (directory / "src" / name).write_text(text)
-
-        runtime_dir = root / ("runtime-" + _digest({"tools": tools, "build_args": build_args,
-                                                     "waves": bool(waves)})[:16])
-
-        log = directory / "build.log"
-        # The wheel's verilated.mk runs its include helper with a bare `python`.
-        make_vars = {**MAKE_VARS, "PYTHON3": sys.executable}
-        make_flags = " ".join(f"{name}={value}" for name, value in make_vars.items())
-        with toolchain.toolchain_env({"MAKEFLAGS": make_flags}):
-            runner = _SeedingVerilator(runtime_dir)
-            try:
-                runner.build(sources=[directory / "src" / name for name, _ in sources],
-                             hdl_toplevel=top, build_dir=directory / "obj",
-                             build_args=list(build_args), timescale=timescale,
-                             waves=bool(waves), log_file=log)
-            except (RuntimeError, SystemExit) as exc:
-                raise RuntimeError(f"Verilator build of `{top}` failed ({exc}); see {log}:\n"
-                                   f"{_tail(log)}") from None
-        if not (directory / "obj" / top).is_file():
-            raise RuntimeError(f"Verilator build of `{top}` produced no executable; see {log}")
-        seeded = (directory / "obj" / ".runtime_seeded").is_file()
-        if not seeded:
-            _store_runtime(runtime_dir, directory / "obj")
-        # Only the executable is needed from here on; objects and archives are most of the size.
-        for pattern in ("*.o", "*.a", "*.gch"):
-            for path in (directory / "obj").glob(pattern):
-                path.unlink()
-
-        seconds = time.monotonic() - start
-        _write_atomic(directory / _STAMP, json.dumps({
-            "key": key, "top": top, "sources": [name for name, _ in sources],
-            "build_args": list(build_args), "waves": bool(waves), "tools": tools,
-            "runtime_reused": seeded, "seconds": round(seconds, 3),
-        }, indent=2, default=repr) + "\n")
+        seconds = _build_into(directory, root, sources, top, tools, build_args, timescale,
+                              bool(waves), key, start)
     return handle(cached=False, seconds=seconds)
 
 
@@ -474,6 +481,27 @@ def _testcases(results_xml):
                 reason = element.get("message") or (element.text or "").strip()
                 break
         cases.append((name, status, reason))
+    return cases
+
+
+def _check_results(handle, results_xml, log, test_dir, exit_problem):
+    """The test cases of a finished run; raise :class:`AssertionError` on any failure."""
+    try:
+        total, _ = get_results(results_xml)
+        cases = _testcases(results_xml)
+    except (RuntimeError, ElementTree.ParseError) as exc:
+        raise AssertionError(f"Simulation of `{handle.top}` ended abnormally ({exc}); "
+                             f"run folder {test_dir}:\n{_tail(log)}") from None
+    failed = [(name, reason) for name, status, reason in cases if status == "failed"]
+    problems = [f"  {name}: {reason}" for name, reason in failed]
+    if total == 0:
+        problems.append("  no test ran (check test_module and testcase)")
+    if exit_problem is not None and not failed:
+        problems.append(f"  {exit_problem}")
+    if problems:
+        raise AssertionError(f"{len(failed)} of {total} cocotb test(s) of `{handle.top}` "
+                             f"failed:\n" + "\n".join(problems) +
+                             f"\nrun folder {test_dir}, end of sim.log:\n{_tail(log, 40)}")
     return cases
 
 
@@ -545,22 +573,7 @@ def run(handle, test_module, *, testcase=None, extra_env=None, seed=None, python
             exit_problem = str(exc)
     seconds = time.monotonic() - start
 
-    try:
-        total, _ = get_results(results_xml)
-        cases = _testcases(results_xml)
-    except (RuntimeError, ElementTree.ParseError) as exc:
-        raise AssertionError(f"Simulation of `{handle.top}` ended abnormally ({exc}); "
-                             f"run folder {test_dir}:\n{_tail(log)}") from None
-    failed = [(name, reason) for name, status, reason in cases if status == "failed"]
-    problems = [f"  {name}: {reason}" for name, reason in failed]
-    if total == 0:
-        problems.append("  no test ran (check test_module and testcase)")
-    if exit_problem is not None and not failed:
-        problems.append(f"  {exit_problem}")
-    if problems:
-        raise AssertionError(f"{len(failed)} of {total} cocotb test(s) of `{handle.top}` "
-                             f"failed:\n" + "\n".join(problems) +
-                             f"\nrun folder {test_dir}, end of sim.log:\n{_tail(log, 40)}")
+    cases = _check_results(handle, results_xml, log, test_dir, exit_problem)
     result = RunResult(passed=tuple(n for n, s, _ in cases if s == "passed"),
                        skipped=tuple(n for n, s, _ in cases if s == "skipped"),
                        results_xml=results_xml if keep else None, seconds=seconds)
