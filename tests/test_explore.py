@@ -293,12 +293,18 @@ def test_layer_cycle_model():
      r"^moduli applies to pe rns only, not to pe \['mul', 'adder'\]$"),
     ({"pe": "rns", "algorithms": "direct"},
      r"^configuration direct F\(2,3\) 8x8-bit rns 8bit-primes-4, pipeline 2 is invalid: "
-     r"pe rns needs algorithm 'winograd', not 'direct'$"),
+     r"--pe rns needs a Winograd engine, not --algorithm direct$"),
+    # The same rule for every axis: adder engines are F(2,3) only, ecp5 builds multiply.
+    ({"m": [4], "pe": "adder", "algorithms": "winograd"},
+     r"^configuration winograd F\(4,3\) 8x8-bit, pipeline 2 is invalid: .*F\(2,3\)"),
+    ({"pe": "adder", "dsp": "ecp5", "algorithms": "winograd"},
+     r"^configuration winograd F\(2,3\) 8x8-bit, pipeline 2 is invalid: --dsp ecp5 applies "
+     r"to multiplying PEs \(--pe mul\), not --pe adder$"),
     # With no valid combination left, a rejected RNS combination is an error.
     ({"pe": "rns", "widths": 6, "moduli": ["7:11:13", "5:7"]},
-     r"^configuration winograd F\(2,3\) 6x6-bit rns 7:11:13, pipeline 2 is invalid: moduli "
+     r"^configuration winograd F\(2,3\) 6x6-bit rns 7:11:13, pipeline 2 is invalid: --moduli "
      r"\[7, 11, 13\] must cover the inverse result range \[-8928, 9216\] of F\(2,3\) .* "
-     r"\(and 1 more invalid combination\)$"),
+     r"\(and 3 more invalid combinations\)$"),
 ])
 def test_bad_grid(grid, message, tmp_path):
     with pytest.raises(ValueError, match=message):
@@ -323,11 +329,12 @@ def test_bad_flow_and_output(tmp_path):
 
 def test_without_layer_engines(monkeypatch):
     import argparse
+    from winogen.cli import explore as cli
     from winogen.fpga import explore as mod
-    monkeypatch.setattr(mod, "layers_available", lambda: False)
+    monkeypatch.setattr(mod.grid, "layers_available", lambda: False)
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
-    p = mod.add_explore_parser(sub)
+    p = cli.add_parser(sub)
     assert "Tile engines only" in p.description
     flags = {flag for action in p._actions for flag in action.option_strings}
     assert "--pin" not in flags and "--layer" not in flags and "--m" in flags
@@ -349,7 +356,7 @@ def test_cli_errors_are_one_line(tmp_path):
     run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "-o", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
-    assert run.stderr.startswith("winogen: error: grid must be a valid TOML file, not ")
+    assert run.stderr.startswith("winogen: error: --grid must be a valid TOML file, not ")
 
 
 # --- RNS engines ------------------------------------------------------------------------------
@@ -456,7 +463,8 @@ def test_rns_columns_in_csv_json_markdown(rns_sweep):
 def test_rns_auto_moduli_resolve_per_configuration():
     """moduli "auto" is kept as written in the grid and resolved by each configuration."""
     grid = normalize_grid({"m": [2, 4], "r": 3, "widths": 8, "pe": "rns",
-                           "moduli": ["auto", "auto-12"], "redundant_moduli": 1})
+                           "algorithms": "winograd", "moduli": ["auto", "auto-12"],
+                           "redundant_moduli": 1})
     assert grid["moduli"] == ["auto", "auto-12"]
     points, _ = configurations(grid)
     assert len(points) == 4
@@ -489,14 +497,19 @@ def test_rns_invalid_combination_is_reported(rns_sweep):
     assert message.startswith("non-redundant moduli [255, 256] must cover the scaled result "
                               "range [-35712, 36864] of F(2,3) ")
     what = "tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1"
-    assert lines[0].startswith("5 configurations (1 invalid RNS combination skipped), ecp5 ")
+    # The direct algorithm with each of the four RNS points is invalid too, and listed.
+    assert lines[0].startswith("5 configurations (5 invalid combinations skipped), ecp5 ")
     assert lines[1] == f"skipped: {what} is invalid: {message}"
+    direct = [ln for ln in lines[2:6] if ln.startswith("skipped: tile direct F(2,3) 6x6-bit rns ")]
+    assert len(direct) == 4 and all(ln.endswith(" is invalid: --pe rns needs a Winograd engine, "
+                                                "not --algorithm direct") for ln in direct)
     assert not any("special-8+r" in r["label"] for r in rows)
     meta = json.loads((out / "explore.json").read_text())
-    assert meta["invalid_skipped"] == [{"kind": "tile", "configuration": what[5:],
-                                        "error": message}]
+    assert meta["invalid_skipped"][0] == {"kind": "tile", "configuration": what[5:],
+                                          "error": message}
+    assert len(meta["invalid_skipped"]) == 5
     text = (out / "explore.md").read_text()
-    assert "invalid RNS combinations skipped: 1 (see below)" in text
+    assert "invalid combinations skipped: 5 (see below)" in text
     assert f"- {what}: {message}\n" in text
 
 
@@ -511,15 +524,15 @@ def test_rns_cli_reuses_the_cache_and_reports_invalid(rns_sweep, tmp_path):
     assert f"winogen explore: skipped: tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1 " \
            f"is invalid: {special8_redundant_error()}" in run.stderr.splitlines()
     assert run.stdout.startswith("5 configurations in ")
-    assert ", 1 invalid RNS combination skipped; report " in run.stdout
+    assert ", 5 invalid combinations skipped; report " in run.stdout
     # Nothing valid: one line, exit status 2.
     run = subprocess.run([WINOGEN, "explore", "--pe", "rns", "--widths", "6", "--moduli", "7:11:13",
-                          "--no-place", "-o", str(tmp_path / "bad")],
+                          "--algorithms", "winograd", "--no-place", "-o", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         "winogen: error: configuration winograd F(2,3) 6x6-bit rns 7:11:13, pipeline 2 is "
-        "invalid: moduli [7, 11, 13] must cover the inverse result range [-8928, 9216] of F(2,3) "
+        "invalid: --moduli [7, 11, 13] must cover the inverse result range [-8928, 9216] of F(2,3) "
         "with 6-bit data, 6-bit weights and 1 channel(s) (needs ≥ 18433, 15 bits), not product "
         "1001 (9 bits)"]
 
