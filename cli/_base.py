@@ -21,6 +21,11 @@ class UserError(Exception):
 
 class Parser(argparse.ArgumentParser):
     # argparse prints the usage block before the error; winogen prints one line.
+    # No abbreviations: --out for --output today would be ambiguous tomorrow.
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         raise UserError(_argparse_message(message))
 

@@ -163,8 +163,8 @@ def _user_message(exc, args):
     word = text.split(" ", 1)[0]
     if word in GRID_KEYS and getattr(args, word, None) is not None:
         return _flag(word) + text[len(word):]
-    if args.grid is not None and word in GRID_KEYS:
-        return f"--grid key {text}"
+    if args.grid is not None and not re.search(r"(?<![\w-])--[a-z]", text):
+        return f"--grid {shown(args.grid)}: {text}"    # a key of the file
     return text
 
 

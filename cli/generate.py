@@ -193,12 +193,19 @@ def check_output_arguments(args):
     check_output_folder("-o/--output", args.output)
 
 
+#: Seconds of silence before :class:`Progress` speaks, then between its lines.
+PROGRESS_AFTER = 3.0
+PROGRESS_EVERY = 15.0
+
+
 class Progress:
     """``with Progress(what):`` reports on stderr, once a run has taken a few seconds,
     what it is doing and the elapsed time (``stage(text)`` names the next step)."""
 
-    def __init__(self, what, after=3.0, every=15.0, stream=None):
-        self.what, self.after, self.every = what, after, every
+    def __init__(self, what, after=None, every=None, stream=None):
+        self.what = what
+        self.after = PROGRESS_AFTER if after is None else after
+        self.every = PROGRESS_EVERY if every is None else every
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
         self._done = threading.Event()

@@ -151,7 +151,9 @@ def run(args):
     except Exception as exc:
         if not flow_error(exc):
             raise
-        raise UserError(" ".join(str(exc).split())) from None
+        text = " ".join(str(exc).split())
+        raise UserError("OUT" + text[len("out_dir"):] if text.startswith("out_dir") else text) \
+            from None
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["fits"]:

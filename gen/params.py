@@ -43,6 +43,9 @@ _WINOGRAD_ONLY = ("points", "preset", "filter_transform", "keep_scale", "descale
 _NOT_RNS = ("filter_transform", "keep_scale", "descale", "fold", "adder_matrices",
             "filter_stages", "dsp")
 
+#: Longest module name: it names the output files (255 bytes on most file systems).
+MAX_NAME = 200
+
 #: Verilog-2005 and SystemVerilog keywords: a module cannot take one of these names.
 VERILOG_KEYWORDS = frozenset("""
 always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config
@@ -67,9 +70,13 @@ var virtual void wait_order wildcard with within
 """.split())
 
 # Configuration field -> the parameter (option) a user sets it with, where they differ.
-_FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "method": "rns_method",
+_FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "method": "rns_method", "point": "points",
                  "input_transform": "rns_input_transform",
                  "forward_reduction": "rns_forward_reduction", "freq_mhz": "freq"}
+
+
+# Messages that name what an option sets in words rather than by its field name.
+_PHRASES = (("adder matri", "--adder-matrices"),)
 
 
 def flag(name):
@@ -97,6 +104,10 @@ def flag_message(message, context=""):
                          f"{mo.group(2) if mo.group(2) is not None else mo.group(3)}", text)
     text = _UNDERSCORED.sub(lambda mo: flag(mo.group(1)), text)
     text = _LEADING.sub(lambda mo: flag(mo.group(1)), text)
+    for phrase, option in _PHRASES:
+        if phrase in text and option not in text:
+            text = f"{option}: {text}"
+            break
     if context and not re.search(r"(?<![\w-])--[a-z]", text):
         text = f"{context}: {text}"
     return text
@@ -127,7 +138,8 @@ class _Params:
 
 def _shown(value):
     text = repr(value)
-    return text if len(text) <= 60 else text[:50] + f"…' ({len(text)} characters)"
+    length = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= 100 else text[:90] + f"…' ({length} characters)"
 
 
 def config_from_params(params):
@@ -175,11 +187,8 @@ def _tile(p, algorithm, context, channels=None):
     if pe != "adder":
         p.refuse(("adder_matrices",), f"--pe {pe} (--pe adder only)")
     name = p.get("name")
-    if isinstance(name, str) and name in VERILOG_KEYWORDS:
-        raise ValueError(f"--name must be a Verilog identifier that is not a keyword, "
-                         f"not {name!r}")
-    if isinstance(name, str) and not name:
-        raise ValueError("--name must be a Verilog identifier, not ''")
+    if name is not None:
+        _check_name(name)
     stages = {} if p.get("pipeline") is None else pipeline_stages(p.get("pipeline"), pe)
     for block in ("input", "pe", "output", "filter", "descale", "convert"):
         if p.get(f"{block}_stages") is not None:
@@ -201,6 +210,15 @@ def _tile(p, algorithm, context, channels=None):
                       **{k: v for k, v in optional.items() if v is not None}, **stages)
 
 
+def _check_name(name):
+    if isinstance(name, str) and name in VERILOG_KEYWORDS:
+        raise ValueError(f"--name must be a Verilog identifier that is not a keyword, "
+                         f"not {name!r}")
+    if isinstance(name, str) and not 1 <= len(name) <= MAX_NAME:
+        raise ValueError(f"--name must be a Verilog identifier of 1 to {MAX_NAME} characters "
+                         f"(it names the output files), not {_shown(name)}")
+
+
 def _adder_matrices(value):
     if isinstance(value, str) and value not in ("standard", "balanced"):
         if not value.endswith(".json"):
@@ -219,6 +237,11 @@ def _rns_tile(p, common, stages, channels):
     p.refuse(_NOT_RNS, "--pe rns")
     if "moduli" in p.given and "moduli_preset" in p.given:
         raise ValueError("--moduli and --moduli-preset exclude each other; give one")
+    from .rns import MODULI_PRESETS
+    preset = p.get("moduli_preset")
+    if preset is not None and preset not in MODULI_PRESETS and auto_moduli_width(preset) is None:
+        raise ValueError(f"--moduli-preset must be one of {', '.join(MODULI_PRESETS)}, auto or "
+                         f"auto-BITS, not {_shown(preset)}")
     moduli = p.get("moduli_preset", p.get("moduli", "8bit-primes-4"))
     if isinstance(moduli, str) and "moduli" in p.given and auto_moduli_width(moduli) is None:
         if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", moduli):
@@ -258,9 +281,8 @@ def _layer(p, engine, context):
     finally:
         if tile_name is not None:
             p.given["name"] = tile_name
-    if tile_name in VERILOG_KEYWORDS or tile_name == "":
-        raise ValueError(f"--name must be a Verilog identifier that is not a keyword, "
-                         f"not {tile_name!r}")
+    if tile_name is not None:
+        _check_name(tile_name)
     optional = {"max_height": p.get("max_height"), "max_width": p.get("max_width"),
                 "max_cin": p.get("max_cin"), "max_cout": p.get("max_cout"),
                 "p_in": p.get("pin"), "p_out": p.get("pout"),

@@ -165,3 +165,68 @@ def test_markdown_table_prints_empty_cells_for_missing_values():
     rows = [{"engine": "a", "fmax": 101.5}, {"engine": "b", "fmax": None}, {"engine": "c"}]
     assert markdown_table(rows, ["engine", "fmax"]).splitlines() == [
         "| engine | fmax |", "|---|---|", "| a | 101.5 |", "| b |  |", "| c |  |"]
+
+
+def test_version():
+    from importlib import metadata
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"winogen {metadata.version('winogen')}"
+
+
+@pytest.mark.parametrize("error", [KeyError("tile"), ValueError("an internal check failed")])
+def test_internal_error_is_a_traceback_and_exit_1(error, tmp_path, monkeypatch, capsys):
+    # A bug below the CLI, even one raising ValueError, is not the user's mistake.
+    import winogen.hw.generate
+    from winogen.cli import main
+
+    def broken(config, out):
+        raise error
+    monkeypatch.setattr(winogen.hw.generate, "generate_tile", broken)
+    status = main(["generate", "tile", "--m", "2", "--r", "3", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "Traceback (most recent call last)" in err and type(error).__name__ in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("winogen: internal error (") and "please report it" in last
+    # The same command with a user mistake stays one line, exit 2.
+    assert main(["generate", "tile", "--m", "2", "--r", "x", "-o", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "winogen: error: --r must be a positive integer, not 'x'"]
+
+
+def test_internal_error_in_config_construction(monkeypatch, capsys, tmp_path):
+    import winogen.gen.params
+    from winogen.cli import main
+
+    def broken(params):
+        raise KeyError("pe")
+    monkeypatch.setattr(winogen.gen.params, "config_from_params", broken)
+    assert main(["generate", "tile", "--m", "2", "--r", "3", "-o", str(tmp_path / "o")]) == 1
+    assert "KeyError: 'pe'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_generate_reports_progress_on_long_runs(tmp_path, monkeypatch, capsys):
+    import time
+    import winogen.cli.generate as generate
+    import winogen.hw.generate
+    from winogen.cli import main
+    real = winogen.hw.generate.generate_tile
+
+    def slow(config, out):
+        time.sleep(0.5)
+        return real(config, out)
+    monkeypatch.setattr(winogen.hw.generate, "generate_tile", slow)
+    monkeypatch.setattr(generate, "PROGRESS_AFTER", 0.2)
+    monkeypatch.setattr(generate, "PROGRESS_EVERY", 60.0)
+    assert main(["generate", "tile", "--m", "2", "--r", "3", "-o", str(tmp_path / "o")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("winogen generate: [") and \
+        lines[0].endswith("s] elaborating wino_f2x2_3x3_mul_d8w8 and emitting Verilog")
+    assert lines[1].endswith("s] done")
+    # Short runs stay silent.
+    monkeypatch.setattr(winogen.hw.generate, "generate_tile", real)
+    monkeypatch.setattr(generate, "PROGRESS_AFTER", 30.0)
+    assert main(["generate", "tile", "--m", "2", "--r", "3", "-o", str(tmp_path / "p")]) == 0
+    assert capsys.readouterr().err == ""

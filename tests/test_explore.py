@@ -350,7 +350,7 @@ def test_cli_errors_are_one_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
-        f"winogen: error: grid key must be one of {', '.join(GRID_KEYS)}"
+        f"winogen: error: --grid '{grid}': grid key must be one of {', '.join(GRID_KEYS)}"
         f", layer, run, not 'colour'"]
     grid.write_text("m = [2\n")
     run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "-o", str(tmp_path / "o")],
