@@ -177,7 +177,7 @@ def run(args):
     options = dict(target=args.target, device=args.device, place=args.place,
                    freq_mhz=args.freq, nodsp=args.nodsp, jobs=args.jobs)
     try:
-        prepare(grid, args.output, **options)
+        prepared = prepare(grid, args.output, **options)
     except ValueError as exc:
         raise UserError(_user_message(exc, args)) from None
     start = time.monotonic()
@@ -189,7 +189,7 @@ def run(args):
         print(f"winogen explore: {line}", file=sys.stderr, flush=True)
 
     rows = explore(grid, args.output, retry_failed=args.retry_failed, progress=progress,
-                   **options)
+                   prepared=prepared, **options)
     failed = [r for r in rows if r["error"]]
     print(f"{len(rows)} configurations in {time.monotonic() - start:.1f} s"
           + (f", {len(failed)} failed" if failed else "")

@@ -296,9 +296,10 @@ def test_layer_cycle_model():
      r"--pe rns needs a Winograd engine, not --algorithm direct$"),
     # The same rule for every axis: adder engines are F(2,3) only, ecp5 builds multiply.
     ({"m": [4], "pe": "adder", "algorithms": "winograd"},
-     r"^configuration winograd F\(4,3\) 8x8-bit, pipeline 2 is invalid: .*F\(2,3\)"),
+     r"^configuration winograd F\(4,3\) 8x8-bit adder, pipeline 2 is invalid: .*F\(2,3\)"),
     ({"pe": "adder", "dsp": "ecp5", "algorithms": "winograd"},
-     r"^configuration winograd F\(2,3\) 8x8-bit, pipeline 2 is invalid: --dsp ecp5 applies "
+     r"^configuration winograd F\(2,3\) 8x8-bit adder, pipeline 2, dsp ecp5 is invalid: "
+     r"--dsp ecp5 applies "
      r"to multiplying PEs \(--pe mul\), not --pe adder$"),
     # With no valid combination left, a rejected RNS combination is an error.
     ({"pe": "rns", "widths": 6, "moduli": ["7:11:13", "5:7"]},

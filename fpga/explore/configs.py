@@ -37,11 +37,20 @@ def _rns_tag(values, method=None):
 
 def _describe(values, kind):
     d, w = values["widths"]
-    text = f"{values['algorithm']} F({values['m']},{values['r']}) {d}x{w}-bit"
+    text = f"{values['algorithm']} F({values['m']},{values['r']})"
+    if values["algorithm"] == "winograd" and values.get("preset", "default") != "default":
+        text += f":{values['preset']}"
+    text += f" {d}x{w}-bit"
+    if values["pe"] == "adder":
+        text += " adder"
     if values["pe"] == "rns":
         method = values["rns_method"]
         text += f" rns {_rns_tag(values, None if method == 'auto' else method)}"
+    if values["algorithm"] == "winograd" and values.get("filter_transform") == "online":
+        text += " online filter"
     text += f", pipeline {values['pipeline']}"
+    if values.get("dsp", "inferred") != "inferred":
+        text += f", dsp {values['dsp']}"
     if kind == "layer":
         text += f", P {values['pin']}x{values['pout']}"
     return text
@@ -108,8 +117,9 @@ def configurations(grid, invalid=None):
             if invalid is None:
                 raise ValueError(f"configuration {_describe(v, kind)} is invalid: "
                                  f"{message}") from None
-            rejected.append({"kind": kind, "configuration": _describe(v, kind),
-                             "error": message})
+            item = {"kind": kind, "configuration": _describe(v, kind), "error": message}
+            if item not in rejected:    # combinations an axis that does not apply repeats
+                rejected.append(item)
             continue
         point = _Point(kind, config, v)
         ident = json.dumps(point.identity(), sort_keys=True)

@@ -278,7 +278,7 @@ def _check_creatable(out):
 # --- Sweep ----------------------------------------------------------------------------------
 
 def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=None,
-            nodsp=False, jobs=1, retry_failed=False, progress=None):
+            nodsp=False, jobs=1, retry_failed=False, progress=None, prepared=None):
     """Sweep a grid of engine configurations: generate, synthesize, cache, report, plot.
 
     Parameters
@@ -303,6 +303,9 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
         Rerun configurations whose cached result is a tool failure.
     progress : callable, optional
         Called with one line of text per finished configuration (and tool heartbeats).
+    prepared : dict, optional
+        What :func:`prepare` returned for these same arguments: its checks are not
+        repeated.
 
     Returns
     -------
@@ -320,8 +323,8 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
         valid combination, a bad flow parameter or an unwritable output folder.
     """
     t0 = time.monotonic()
-    setup = prepare(grid, out_dir, target=target, device=device, place=place,
-                    freq_mhz=freq_mhz, nodsp=nodsp, jobs=jobs)
+    setup = prepared or prepare(grid, out_dir, target=target, device=device, place=place,
+                                freq_mhz=freq_mhz, nodsp=nodsp, jobs=jobs)
     g, points, duplicates, invalid = setup["grid"], setup["points"], setup["duplicates"], \
         setup["invalid"]
     dev, place, freq = setup["device"], setup["place"], setup["freq"]
