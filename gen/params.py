@@ -76,7 +76,7 @@ _FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "method": "rns_method", "point"
 
 
 # Messages that name what an option sets in words rather than by its field name.
-_PHRASES = (("adder matri", "--adder-matrices"),)
+_PHRASES = (("adder matri", "--adder-matrices"), ("moduli", "--moduli"))
 
 
 def flag(name):
@@ -168,17 +168,16 @@ def config_from_params(params):
     engine = p.get("engine", "tile")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {_shown(engine)}")
-    context = f"--m {p.get('m')} --r {p.get('r')}"
     try:
         if engine == "tile":
             p.refuse(_LAYER, "tile engines (layer engines only)")
-            return _tile(p, p.get("algorithm", "winograd"), context)
-        return _layer(p, engine, context)
+            return _tile(p, p.get("algorithm", "winograd"))
+        return _layer(p, engine)
     except (ValueError, TypeError) as exc:
-        raise ValueError(flag_message(exc, context)) from None
+        raise ValueError(flag_message(exc)) from None
 
 
-def _tile(p, algorithm, context, channels=None):
+def _tile(p, algorithm, channels=None):
     pe = p.get("pe", "mul")
     if algorithm == "direct":
         p.refuse(_WINOGRAD_ONLY, "direct engines (Winograd transforms only)")
@@ -261,7 +260,7 @@ def _rns_tile(p, common, stages, channels):
                          **{k: v for k, v in optional.items() if v is not None}, **stages)
 
 
-def _layer(p, engine, context):
+def _layer(p, engine):
     from .layer import LayerConfig
     algorithm = "winograd" if engine == "conv" else "direct"
     if "algorithm" in p.given:
@@ -276,8 +275,7 @@ def _layer(p, engine, context):
     max_cin = p.get("max_cin", 16)
     tile_name = p.given.pop("name", None)
     try:
-        tile = _tile(p, algorithm, context,
-                     channels=max_cin if p.get("pe") == "rns" else None)
+        tile = _tile(p, algorithm, channels=max_cin if p.get("pe") == "rns" else None)
     finally:
         if tile_name is not None:
             p.given["name"] = tile_name

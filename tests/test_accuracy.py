@@ -1,6 +1,5 @@
 """The accuracy report: the published trends, the table, the CLI and its plot."""
 
-import argparse
 import json
 import struct
 

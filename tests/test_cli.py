@@ -1,7 +1,6 @@
 """The `winogen` command line: help, outputs, and one-line errors with exit status 2."""
 
 import json
-import os
 import subprocess
 import sys
 from fractions import Fraction

@@ -183,11 +183,15 @@ def test_cli_with_toml_grid_reuses_the_cache(sweep, tmp_path):
     shutil.copytree(sweep[0] / "cache", out / "cache")
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID_TOML)
+    # A clock without place and route would be ignored: refused, before any work.
     run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "--no-place", "--freq", "150",
+                          "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.splitlines() == [
+        "winogen: error: --freq does not apply with --no-place, not 150"]
+    run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "--no-place",
                           "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     progress = [ln for ln in run.stderr.splitlines() if "] " in ln]
-    # The clock does not matter without place and route: everything is reused.
     assert len(progress) == 8 and all(": cached " in ln for ln in progress)
     assert "8 configurations" in run.stdout
 
@@ -394,9 +398,11 @@ def rns_config(moduli, redundant):
 
 
 def special8_redundant_error():
+    """The configuration's message, in option names as the sweep reports it."""
+    from winogen.gen.params import flag_message
     with pytest.raises(ValueError) as info:
         rns_config("special-8", 1)
-    return str(info.value)
+    return flag_message(info.value)
 
 
 @pytest.fixture(scope="module")
@@ -495,7 +501,7 @@ def test_rns_forward_reduction_axis():
 def test_rns_invalid_combination_is_reported(rns_sweep):
     out, rows, lines = rns_sweep
     message = special8_redundant_error()
-    assert message.startswith("non-redundant moduli [255, 256] must cover the scaled result "
+    assert message.startswith("--moduli: non-redundant moduli [255, 256] must cover the scaled result "
                               "range [-35712, 36864] of F(2,3) ")
     what = "tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1"
     # The direct algorithm with each of the four RNS points is invalid too, and listed.

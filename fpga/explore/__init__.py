@@ -58,8 +58,7 @@ grid, through :func:`winogen.gen.params.config_from_params`), :mod:`.cache`,
 command line is :mod:`winogen.cli.explore`.
 """
 
-from .cache import _source_fingerprint, _versions
-from .configs import _label, configurations
+from .configs import _label, configurations  # noqa: F401 (_label: the tests' labels)
 from .grid import (GRID_KEYS, LAYER_KEYS, PE_CHOICES, RNS_KEYS, RUN_KEYS, layers_available,
                    load_grid, normalize_grid)
 from .plots import write_plots

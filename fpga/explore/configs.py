@@ -7,7 +7,7 @@ from ...gen.params import config_from_params
 from ...gen.rns import MODULI_PRESETS, RNSTileConfig, auto_moduli_width
 from .grid import RNS_KEYS
 
-__all__ = ["configurations", "label"]
+__all__ = ["configurations"]
 
 class _Point:
     """One configuration of the sweep: the config object and the grid values it came from."""

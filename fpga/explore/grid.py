@@ -174,31 +174,7 @@ def normalize_grid(grid):
         if key == "engine":
             continue
         values = _as_list(key, given[key]) if key in given else list(default)
-        if key in ("m", "r", "pin", "pout"):
-            values = [_int_value(key, v, 1) for v in values]
-        elif key == "pipeline":
-            values = [_int_value(key, v, 0, 8) for v in values]
-        elif key == "widths":
-            values = [_width_value(v) for v in values]
-        elif key == "presets":
-            values = [_choice_value(key, v, sorted(PRESETS)) for v in values]
-        elif key == "pe":
-            values = [_choice_value(key, v, PE_CHOICES) for v in values]
-        elif key == "moduli":
-            values = [_moduli_value(v) for v in values]
-        elif key == "redundant_moduli":
-            values = [_int_value(key, v, 0, 1) for v in values]
-        elif key == "rns_method":
-            values = [_choice_value(key, v, RNS_METHODS) for v in values]
-        elif key == "rns_forward_reduction":
-            values = [_choice_value(key, v, FORWARD_REDUCTIONS) for v in values]
-        elif key == "algorithms":
-            values = [_choice_value(key, v, ALGORITHMS) for v in values]
-        elif key == "filter_transforms":
-            values = [_choice_value(key, v, FILTER_TRANSFORMS) for v in values]
-        elif key == "dsp":
-            values = [_choice_value(key, v, DSP_PRIMITIVES) for v in values]
-        g[key] = list(dict.fromkeys(values))
+        g[key] = list(dict.fromkeys(_AXES[key](key, v) for v in values))
     if "engine" in given:
         engines = [_choice_value("engine", v, ("tile", "layer"))
                    for v in _as_list("engine", given["engine"])]
@@ -214,23 +190,50 @@ def normalize_grid(grid):
     if g["engine"] == ["tile"] and ("pin" in given or "pout" in given):
         raise ValueError(f"pin and pout apply to layer engines only, not to engine "
                          f"{g['engine']!r}")
+    g["layer"] = _layer_table(given.get("layer", {}))
+    g["run"] = _run_table(given.get("run", {}))
+    return g
 
+
+def _choices(choices):
+    return lambda key, value: _choice_value(key, value, choices)
+
+
+# How each axis reads one value.
+_AXES = {
+    "m": lambda key, v: _int_value(key, v, 1), "r": lambda key, v: _int_value(key, v, 1),
+    "pin": lambda key, v: _int_value(key, v, 1), "pout": lambda key, v: _int_value(key, v, 1),
+    "pipeline": lambda key, v: _int_value(key, v, 0, 8),
+    "widths": lambda key, v: _width_value(v),
+    "presets": _choices(sorted(PRESETS)), "pe": _choices(PE_CHOICES),
+    "moduli": lambda key, v: _moduli_value(v),
+    "redundant_moduli": lambda key, v: _int_value(key, v, 0, 1),
+    "rns_method": _choices(RNS_METHODS), "rns_forward_reduction": _choices(FORWARD_REDUCTIONS),
+    "algorithms": _choices(ALGORITHMS), "filter_transforms": _choices(FILTER_TRANSFORMS),
+    "dsp": _choices(DSP_PRIMITIVES),
+}
+
+
+def _layer_table(table):
+    """The ``layer`` table: the layer engines' maxima and requantization."""
     layer = dict(LAYER_KEYS)
-    table = given.get("layer", {})
     if not hasattr(table, "items"):
         raise ValueError(f"layer must be a table of {', '.join(LAYER_KEYS)}, not {table!r}")
     for key, value in table.items():
         if key not in LAYER_KEYS:
             raise ValueError(f"layer key must be one of {', '.join(LAYER_KEYS)}, not {key!r}")
         if key == "rounding":
-            layer[key] = value
+            layer[key] = _choice_value(key, value, ("half_even", "half_up"))
         elif key == "output_width":
             layer[key] = None if value in (None, "none", "") else _int_value(key, value, 2, 32)
         else:
             layer[key] = _int_value(key, value, 1, 4096)
-    g["layer"] = layer
+    return layer
+
+
+def _run_table(table):
+    """The ``run`` table: the workload of the cycle model."""
     run = {}
-    table = given.get("run", {})
     if not hasattr(table, "items"):
         raise ValueError(f"run must be a table of {', '.join(RUN_KEYS)}, not {table!r}")
     for key, value in table.items():
@@ -240,8 +243,7 @@ def normalize_grid(grid):
             run[key] = value
         else:
             run[key] = _int_value(key, value, 0 if key == "padding" else 1)
-    g["run"] = run
-    return g
+    return run
 
 
 def load_grid(path):

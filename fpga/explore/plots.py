@@ -137,8 +137,15 @@ def write_plots(rows, out_dir, meta=None):
 
     where = f"{meta.get('part', '')} ({meta.get('target', '')})".strip()
     plots = {}
+    for plot in (_plot_lut_vs_dsp, _plot_throughput, _plot_ops_per_dsp, _plot_latency):
+        plot(rows, out, plots, figure, where)
+    record = {"rows": len(rows), "digest": digest, "plots": plots}
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
 
-    # 1. LUTs vs DSPs.
+
+def _plot_lut_vs_dsp(rows, out, plots, figure, where):
+    """LUTs against DSP blocks."""
     kept, omitted = _usable(rows, "lut", "dsp")
     fig, (ax,) = figure()
     _scatter(ax, kept, [r["dsp"] for r in kept], [r["lut"] for r in kept])
@@ -152,7 +159,9 @@ def write_plots(rows, out_dir, meta=None):
     plots["lut_vs_dsp"] = {"file": _PLOT_FILES["lut_vs_dsp"], "panels": panels,
                            "omitted": omitted}
 
-    # 2. Throughput vs resources with Pareto fronts.
+
+def _plot_throughput(rows, out, plots, figure, where):
+    """Throughput against LUTs and DSPs, Pareto fronts marked."""
     placed = any(r.get("gops") is not None for r in rows)
     ykey, ylabel = ("gops", "GOPS at achieved Fmax") if placed else \
         ("ops_per_cycle", "operations per cycle (not placed: no Fmax)")
@@ -186,7 +195,9 @@ def write_plots(rows, out_dir, meta=None):
     plots["throughput_vs_resources"] = {"file": _PLOT_FILES["throughput_vs_resources"],
                                         "panels": panels, "omitted": omitted}
 
-    # 3. Effective operations per DSP per cycle (and GOPS/DSP when placed).
+
+def _plot_ops_per_dsp(rows, out, plots, figure, where):
+    """Effective operations per DSP per cycle (and GOPS per DSP when placed)."""
     kept, omitted = _usable(rows, "ops_per_dsp_cycle")
     for o in omitted:
         if o["reason"] == "no ops_per_dsp_cycle":
@@ -217,7 +228,9 @@ def write_plots(rows, out_dir, meta=None):
     plots["ops_per_dsp"] = {"file": _PLOT_FILES["ops_per_dsp"], "panels": panels,
                             "omitted": omitted}
 
-    # 4. Latency vs Fmax: the pipelining trade-off.
+
+def _plot_latency(rows, out, plots, figure, where):
+    """Latency against Fmax: the pipelining trade-off."""
     any_fmax = any(r.get("fmax_mhz") is not None for r in rows)
     xkey, xlabel = ("fmax_mhz", "achieved Fmax (MHz)") if any_fmax else \
         ("pipeline", "pipeline setting (Fmax not measured: no place and route)")
@@ -251,7 +264,3 @@ def write_plots(rows, out_dir, meta=None):
     fig.savefig(out / _PLOT_FILES["latency_vs_fmax"], dpi=110)
     plots["latency_vs_fmax"] = {"file": _PLOT_FILES["latency_vs_fmax"], "panels": panels,
                                 "omitted": omitted}
-
-    record = {"rows": len(rows), "digest": digest, "plots": plots}
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
-    return record

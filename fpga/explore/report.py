@@ -1,9 +1,5 @@
 """The sweep's tables: ``explore.csv``, ``explore.json`` and the Markdown report."""
 
-import csv
-import io
-import json
-
 __all__ = ["COLUMNS", "PUBLISHED", "render_markdown"]
 
 #: Published GOPS per DSP block of FPGA Winograd accelerators, for the Markdown comparison.
@@ -74,7 +70,23 @@ def render_markdown(rows, meta, plots=None):
                                          if k != "sources" and v))
     lines.append("- Operations = 2 × MACs of the equivalent direct convolution (tile: "
                  "2·m²·r² per cycle at II 1; layer: cycle model of the whole layer).")
-    lines += ["", "## Results", ""]
+    ok = [r for r in rows if not r.get("error")]
+    lines += _results(rows, invalid)
+    lines += _best(ok)
+    lines += _comparison(ok, meta)
+    if plots:
+        lines += ["## Plots", ""]
+        for key, p in plots["plots"].items():
+            lines.append(f"![{key}]({p['file']})")
+            for o in p.get("omitted", []):
+                lines.append(f"- not in `{p['file']}`: {o['label']} ({o['reason']})")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _results(rows, invalid):
+    """The results table, its notes and the skipped combinations."""
+    lines = ["", "## Results", ""]
     cols = [("label", "Configuration"), ("multipliers", "Mult"), ("lut", "LUT"), ("ff", "FF"),
             ("dsp", "DSP"), ("bram", "BRAM"), ("carry", "Carry"), ("fits", "Fits"),
             ("fmax_mhz", "Fmax MHz"), ("latency", "Latency"),
@@ -94,7 +106,6 @@ def render_markdown(rows, meta, plots=None):
             continue
         cells = [_fmt(row[k], 1 if k == "fmax_mhz" else 2) for k, _ in cols]
         lines.append("| " + " | ".join(cells) + " |")
-    ok = [r for r in rows if not r.get("error")]
     workloads = sorted({r["workload"] for r in rows if r.get("workload")})
     if workloads:
         lines += ["", f"Layer rows: one layer of {', '.join(workloads)} (H x W x C_in -> C_out); "
@@ -107,7 +118,12 @@ def render_markdown(rows, meta, plots=None):
         lines += ["", "## Invalid combinations (skipped)", ""]
         lines += [f"- {item['kind']} {item['configuration']}: {item['error']}"
                   for item in invalid]
-    lines += ["", "## Best of this sweep", ""]
+    return lines
+
+
+def _best(ok):
+    """The best figures of the sweep."""
+    lines = ["", "## Best of this sweep", ""]
     if ok:
         best = max((r for r in ok if r["ops_per_dsp_cycle"] is not None),
                    key=lambda r: r["ops_per_dsp_cycle"], default=None)
@@ -125,8 +141,13 @@ def render_markdown(rows, meta, plots=None):
                 lines.append(f"- {alg}: ops/DSP/cycle from "
                              f"{min(r['ops_per_dsp_cycle'] for r in mine):.2f} to "
                              f"{max(r['ops_per_dsp_cycle'] for r in mine):.2f}")
-    lines += ["", "## Comparison with published Winograd accelerators", "",
-              "| Design | GOPS/DSP | Note |", "|---|---:|---|"]
+    return lines
+
+
+def _comparison(ok, meta):
+    """The published accelerators beside the best of this sweep, and the caveats."""
+    lines = ["", "## Comparison with published Winograd accelerators", "",
+             "| Design | GOPS/DSP | Note |", "|---|---:|---|"]
     for pub in PUBLISHED:
         lines.append(f"| {pub['design']} | {pub['gops_per_dsp']:.2f} | {pub['note']} |")
     best_g = max((r for r in ok if r["gops_per_dsp"] is not None),
@@ -146,11 +167,4 @@ def render_markdown(rows, meta, plots=None):
               "figures exclude memories and I/O; layer-engine figures include every phase "
               "of the cycle model. GOPS/DSP scales with Fmax, so compare at similar "
               "clocks.", ""]
-    if plots:
-        lines += ["## Plots", ""]
-        for key, p in plots["plots"].items():
-            lines.append(f"![{key}]({p['file']})")
-            for o in p.get("omitted", []):
-                lines.append(f"- not in `{p['file']}`: {o['label']} ({o['reason']})")
-            lines.append("")
-    return "\n".join(lines)
+    return lines

@@ -336,60 +336,24 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     flow = {"target": target, "device": dev.label, "freq_mhz": freq if place else None,
             "place": place, "nodsp": nodsp, "versions": _versions(target, place)}
     say = progress or (lambda line: None)
-    labels = [_label(p) for p in points]
-    counts = {}
-    for i, lab in enumerate(labels):
-        counts[lab] = counts.get(lab, 0) + 1
-        if counts[lab] > 1:
-            labels[i] = f"{lab} #{counts[lab]}"
-    dropped = ([f"{duplicates} duplicate combinations dropped"] if duplicates else []) \
-        + ([f"{_count(len(invalid), 'invalid combination')} skipped"] if invalid else [])
-    say(f"{len(points)} configurations" +
-        (f" ({'; '.join(dropped)})" if dropped else "") +
-        f", {target} {dev.label}, {'place and route' if place else 'Yosys only'}"
-        + (f" at {freq:g} MHz" if place else ""))
-    for item in invalid:
-        say(f"skipped: {item['kind']} {item['configuration']} is invalid: {item['error']}")
+    labels = _unique_labels(points)
+    _announce(say, len(points), duplicates, invalid,
+              f", {target} {dev.label}, {'place and route' if place else 'Yosys only'}"
+              + (f" at {freq:g} MHz" if place else ""))
 
     total = len(points)
     done = [0]
     lock = threading.Lock()
 
     def work(index):
-        point, label = points[index], labels[index]
-        key = _cache_key(point, flow)
-        cdir = out / "cache" / key
         start = time.monotonic()
-        record = _load_record(cdir, key)
-        if record is not None and record.get("error") and retry_failed:
-            record = None
-        cached = record is not None
-        if record is None:
-            cdir.mkdir(parents=True, exist_ok=True)
-            (cdir / "point.json").write_text(json.dumps({"label": label, **point.identity(),
-                                                         "flow": flow}, indent=2) + "\n")
-            record = _run_point(point, cdir, flow, device, key,
-                                lambda s: ":" in s and say(f"      {label}: {s}"))
-        if record.get("error"):
-            row = _error_row(point, record["error"])
-            row.update(label=label, cached=cached, key=key)
-        else:
-            row = _row(point, record, g["run"])
-            row.update(label=label, cached=cached, key=key)
+        row, cached = _sweep_point(points[index], labels[index], flow, out, device,
+                                   retry_failed, g["run"], say)
         with lock:
             done[0] += 1
-            elapsed = time.monotonic() - start
-            if row["error"]:
-                what = f"FAILED: {row['error']}"
-            else:
-                what = f"LUT {row['lut']}, FF {row['ff']}, DSP {row['dsp']}"
-                if row["fmax_mhz"]:
-                    what += f", Fmax {row['fmax_mhz']:.1f} MHz"
-                elif not row["fits"]:
-                    what += ", does not fit"
-            say(f"[{done[0]:>{len(str(total))}}/{total}] {label}: "
-                f"{'cached' if cached else f'{elapsed:.1f} s'} "
-                f"(total {time.monotonic() - t0:.1f} s); {what}")
+            say(f"[{done[0]:>{len(str(total))}}/{total}] {labels[index]}: "
+                f"{'cached' if cached else f'{time.monotonic() - start:.1f} s'} "
+                f"(total {time.monotonic() - t0:.1f} s); {_result_text(row)}")
         return row
 
     if jobs == 1 or total <= 1:
@@ -409,6 +373,60 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     _write_outputs(out, rows, meta)
     say(f"wrote {out / 'explore.md'} ({time.monotonic() - t0:.1f} s)")
     return rows
+
+
+def _unique_labels(points):
+    """Labels of the points; a repeated label gets ``#2``, ``#3``, ..."""
+    labels = [_label(p) for p in points]
+    counts = {}
+    for i, lab in enumerate(labels):
+        counts[lab] = counts.get(lab, 0) + 1
+        if counts[lab] > 1:
+            labels[i] = f"{lab} #{counts[lab]}"
+    return labels
+
+
+def _announce(say, count, duplicates, invalid, flow_text):
+    """The sweep's first line, then one line per skipped combination."""
+    dropped = ([f"{duplicates} duplicate combinations dropped"] if duplicates else []) \
+        + ([f"{_count(len(invalid), 'invalid combination')} skipped"] if invalid else [])
+    say(f"{count} configurations" + (f" ({'; '.join(dropped)})" if dropped else "")
+        + flow_text)
+    for item in invalid:
+        say(f"skipped: {item['kind']} {item['configuration']} is invalid: {item['error']}")
+
+
+def _sweep_point(point, label, flow, out, device, retry_failed, run_spec, say):
+    """The row of one point, from the cache or a new run; and whether it was cached."""
+    key = _cache_key(point, flow)
+    cdir = out / "cache" / key
+    record = _load_record(cdir, key)
+    if record is not None and record.get("error") and retry_failed:
+        record = None
+    cached = record is not None
+    if record is None:
+        cdir.mkdir(parents=True, exist_ok=True)
+        (cdir / "point.json").write_text(json.dumps({"label": label, **point.identity(),
+                                                     "flow": flow}, indent=2) + "\n")
+        record = _run_point(point, cdir, flow, device, key,
+                            lambda s: ":" in s and say(f"      {label}: {s}"))
+    if record.get("error"):
+        row = _error_row(point, record["error"])
+    else:
+        row = _row(point, record, run_spec)
+    row.update(label=label, cached=cached, key=key)
+    return row, cached
+
+
+def _result_text(row):
+    if row["error"]:
+        return f"FAILED: {row['error']}"
+    text = f"LUT {row['lut']}, FF {row['ff']}, DSP {row['dsp']}"
+    if row["fmax_mhz"]:
+        text += f", Fmax {row['fmax_mhz']:.1f} MHz"
+    elif not row["fits"]:
+        text += ", does not fit"
+    return text
 
 
 def _write_outputs(out, rows, meta):
