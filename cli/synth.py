@@ -131,6 +131,24 @@ def _summary(report, out_dir):
     return "\n".join(lines)
 
 
+def _out_text(text):
+    """A flow message in the CLI's words: the folder is the positional ``OUT``."""
+    text = " ".join(str(text).split())
+    return "OUT" + text[len("out_dir"):] if text.startswith("out_dir") else text
+
+
+def _check_manifest(folder):
+    """Refuse a folder without one readable manifest before any tool runs."""
+    from winogen.gen import manifest
+    read = getattr(manifest, "read_manifest", None)
+    if read is None:        # the flow checks it itself
+        return
+    try:
+        read(folder)
+    except ValueError as exc:   # ManifestError: the folder's content, the user's input
+        raise UserError(_out_text(exc)) from None
+
+
 def run(args):
     """Run the ``synth`` subcommand: 0 when the design fits, 1 when it does not."""
     from winogen.fpga.synth import synth
@@ -139,6 +157,7 @@ def run(args):
     if not folder.is_dir():
         raise UserError(f"OUT must be a generator output folder, not {shown(args.out_dir)} "
                         f"({'a file' if folder.exists() else 'no such folder'})")
+    _check_manifest(folder)
     start = time.monotonic()
 
     def progress(stage):
@@ -151,9 +170,7 @@ def run(args):
     except Exception as exc:
         if not flow_error(exc):
             raise
-        text = " ".join(str(exc).split())
-        raise UserError("OUT" + text[len("out_dir"):] if text.startswith("out_dir") else text) \
-            from None
+        raise UserError(_out_text(exc)) from None
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["fits"]:

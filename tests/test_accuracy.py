@@ -178,3 +178,10 @@ def test_cli_refuses_before_computing(argv, message, tmp_path, monkeypatch):
     with pytest.raises(UserError, match=message):
         run_accuracy(args)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.png", "file"]
+
+
+def test_cli_lists_the_datasets_and_dtypes_of_the_report():
+    # The CLI names them without importing NumPy; they must not drift apart.
+    import winogen.cli.accuracy as cli
+    import winogen.gen.accuracy as report
+    assert (cli.DATASETS, cli.DTYPES) == (report.DATASETS, report.DTYPES)

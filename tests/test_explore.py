@@ -579,3 +579,26 @@ def test_rns_layer_and_method_axes():
     assert _label(layer2) == "W F(2,3) 6b rns special-8 scaled p2 P2x1"
     figures = cycle_figures(tile.config, latency=7)
     assert figures["outputs_per_cycle"] == 4 and figures["macs_per_cycle"] == 4 * 9
+
+
+def test_invalid_combinations_are_skipped_and_listed_on_every_axis():
+    """One rule: a combination `winogen generate` would refuse is skipped and listed, an
+    invalid value stops the sweep (test_bad_grid)."""
+    g = normalize_grid({"m": [2, 4], "r": 3, "pe": ["mul", "adder"], "dsp": ["inferred", "ecp5"],
+                        "algorithms": "winograd"})
+    invalid = []
+    points, _ = configurations(g, invalid)
+    assert sorted((p.tile.m, p.tile.pe, p.tile.dsp) for p in points) == [
+        (2, "adder", "inferred"), (2, "mul", "ecp5"), (2, "mul", "inferred"),
+        (4, "mul", "ecp5"), (4, "mul", "inferred")]
+    assert [item["configuration"] for item in invalid] == [
+        "winograd F(2,3) 8x8-bit adder, pipeline 2, dsp ecp5",
+        "winograd F(4,3) 8x8-bit adder, pipeline 2",
+        "winograd F(4,3) 8x8-bit adder, pipeline 2, dsp ecp5"]
+    assert invalid[0]["error"] == ("--dsp ecp5 applies to multiplying PEs (--pe mul), "
+                                   "not --pe adder")
+    assert "F(2,3) only" in invalid[1]["error"]
+    # Without a list to fill (the Python API's strict mode), the first one raises.
+    with pytest.raises(ValueError, match=r"^configuration winograd F\(2,3\) 8x8-bit adder, "
+                                         r"pipeline 2, dsp ecp5 is invalid: --dsp ecp5 "):
+        configurations(g)
