@@ -129,6 +129,11 @@ class _Params:
     def get(self, name, default=None):
         return self.given.get(name, default)
 
+    def only(self, names, where, given):
+        for name in names:
+            if name in self.given:
+                raise ValueError(f"{flag(name)} applies to {where} only, not {given}")
+
     def refuse(self, names, why):
         for name in names:
             if name in self.given:
@@ -182,9 +187,9 @@ def _tile(p, algorithm, channels=None):
     if algorithm == "direct":
         p.refuse(_WINOGRAD_ONLY, "direct engines (Winograd transforms only)")
     if pe != "rns":
-        p.refuse(_RNS, f"--pe {pe} (--pe rns only)")
+        p.only(_RNS, "--pe rns", f"--pe {pe}")
     if pe != "adder":
-        p.refuse(("adder_matrices",), f"--pe {pe} (--pe adder only)")
+        p.only(("adder_matrices",), "--pe adder", f"--pe {pe}")
     name = p.get("name")
     if name is not None:
         _check_name(name)
@@ -244,8 +249,8 @@ def _rns_tile(p, common, stages, channels):
     moduli = p.get("moduli_preset", p.get("moduli", "8bit-primes-4"))
     if isinstance(moduli, str) and "moduli" in p.given and auto_moduli_width(moduli) is None:
         if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", moduli):
-            raise ValueError(f"--moduli must be a comma-separated list of integers or "
-                             f"auto[-BITS], not {_shown(moduli)}")
+            raise ValueError(f"--moduli must be a comma-separated list of integers, "
+                             f"not {_shown(moduli)}")
         moduli = tuple(int(x) for x in moduli.split(","))
     if channels is not None:
         if "channels" in p.given:
