@@ -178,7 +178,7 @@ def config_from_params(params):
             p.refuse(_LAYER, "tile engines (layer engines only)")
             return _tile(p, p.get("algorithm", "winograd"))
         return _layer(p, engine)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:   # a TypeError is a caller's bug, not a value to report
         raise ValueError(flag_message(exc)) from None
 
 

@@ -32,3 +32,11 @@ def test_cli_help_imports_no_amaranth():
                          timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_cli_installs_inside_the_winogen_namespace():
+    # `cli/` installs as winogen.cli only, never as a generic top-level `cli`.
+    code = "import importlib.util as u; print(bool(u.find_spec('winogen.cli')), bool(u.find_spec('cli')))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/",
+                         timeout=120)
+    assert run.stdout.split() == ["True", "False"], run.stderr
