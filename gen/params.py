@@ -182,7 +182,9 @@ def config_from_params(params):
         raise ValueError(flag_message(exc)) from None
 
 
-def _tile(p, algorithm, channels=None):
+def _tile(p, algorithm, channels=None, named=True):
+    """The tile configuration; ``channels`` and ``named=False`` for a layer's tile (its
+    channels come from ``max_cin``, its name is the layer's)."""
     pe = p.get("pe", "mul")
     if algorithm == "direct":
         p.refuse(_WINOGRAD_ONLY, "direct engines (Winograd transforms only)")
@@ -190,7 +192,7 @@ def _tile(p, algorithm, channels=None):
         p.only(_RNS, "--pe rns", f"--pe {pe}")
     if pe != "adder":
         p.only(("adder_matrices",), "--pe adder", f"--pe {pe}")
-    name = p.get("name")
+    name = p.get("name") if named else None
     if name is not None:
         _check_name(name)
     stages = {} if p.get("pipeline") is None else pipeline_stages(p.get("pipeline"), pe)
@@ -234,21 +236,20 @@ def _adder_matrices(value):
 
 
 def _rns_tile(p, common, stages, channels):
-    from .rns import RNSTileConfig, auto_moduli_width
+    from .rns import MODULI_PRESETS, RNSTileConfig, auto_moduli_width
     if p.get("algorithm", "winograd") != "winograd":
         raise ValueError(f"--pe rns needs a Winograd engine, not --algorithm "
                          f"{p.get('algorithm')}")
     p.refuse(_NOT_RNS, "--pe rns")
     if "moduli" in p.given and "moduli_preset" in p.given:
         raise ValueError("--moduli and --moduli-preset exclude each other; give one")
-    from .rns import MODULI_PRESETS
     preset = p.get("moduli_preset")
     if preset is not None and preset not in MODULI_PRESETS and auto_moduli_width(preset) is None:
         raise ValueError(f"--moduli-preset must be one of {', '.join(MODULI_PRESETS)}, auto or "
                          f"auto-BITS, not {_shown(preset)}")
     moduli = p.get("moduli_preset", p.get("moduli", "8bit-primes-4"))
     if isinstance(moduli, str) and "moduli" in p.given and auto_moduli_width(moduli) is None:
-        if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", moduli):
+        if not re.fullmatch(r" *[0-9]+ *(, *[0-9]+ *)*", moduli):
             raise ValueError(f"--moduli must be a comma-separated list of integers, "
                              f"not {_shown(moduli)}")
         moduli = tuple(int(x) for x in moduli.split(","))
@@ -278,17 +279,12 @@ def _layer(p, engine):
         raise ValueError(f"--rounding applies with --output-width only (the requantization "
                          f"stage), not {_shown(p.get('rounding'))} alone")
     max_cin = p.get("max_cin", 16)
-    tile_name = p.given.pop("name", None)
-    try:
-        tile = _tile(p, algorithm, channels=max_cin if p.get("pe") == "rns" else None)
-    finally:
-        if tile_name is not None:
-            p.given["name"] = tile_name
-    if tile_name is not None:
-        _check_name(tile_name)
+    tile = _tile(p, algorithm, channels=max_cin if p.get("pe") == "rns" else None, named=False)
+    if p.get("name") is not None:
+        _check_name(p.get("name"))
     optional = {"max_height": p.get("max_height"), "max_width": p.get("max_width"),
                 "max_cin": p.get("max_cin"), "max_cout": p.get("max_cout"),
                 "p_in": p.get("pin"), "p_out": p.get("pout"),
                 "output_width": p.get("output_width"), "rounding": p.get("rounding"),
-                "name": tile_name}
+                "name": p.get("name")}
     return LayerConfig(tile=tile, **{k: v for k, v in optional.items() if v is not None})
