@@ -104,8 +104,9 @@ def flag_message(message, context=""):
                          f"{mo.group(2) if mo.group(2) is not None else mo.group(3)}", text)
     text = _UNDERSCORED.sub(lambda mo: flag(mo.group(1)), text)
     text = _LEADING.sub(lambda mo: flag(mo.group(1)), text)
+    named = re.search(r"(?<![\w-])--[a-z]", text)
     for phrase, option in _PHRASES:
-        if phrase in text and option not in text:
+        if phrase in text and not named:
             text = f"{option}: {text}"
             break
     if context and not re.search(r"(?<![\w-])--[a-z]", text):
