@@ -67,13 +67,5 @@ from .sweep import cycle_figures, explore, prepare
 
 __all__ = ["GRID_KEYS", "LAYER_KEYS", "RUN_KEYS", "RNS_KEYS", "PE_CHOICES", "PUBLISHED",
            "COLUMNS", "explore", "prepare", "load_grid", "normalize_grid", "configurations",
-           "layers_available", "cycle_figures", "write_plots", "render_markdown",
-           "add_explore_parser", "run_explore"]
+           "layers_available", "cycle_figures", "write_plots", "render_markdown"]
 
-
-def __getattr__(name):
-    # The command line moved to winogen.cli.explore; these names stay importable here.
-    if name in ("add_explore_parser", "run_explore"):
-        from ...cli import explore as cli
-        return {"add_explore_parser": cli.add_parser, "run_explore": cli.run}[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
