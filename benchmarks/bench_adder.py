@@ -27,7 +27,7 @@ import numpy as np
 
 from winogen.fpga.synth import synth
 from winogen.gen.config import TileConfig
-from winogen.gen.generate_cli import parse_random_layer
+from winogen.cli.simulate import parse_random_layer
 from winogen.gen.layer import LayerConfig, LayerRun, layer_golden
 from winogen.hw.layer import generate_layer
 

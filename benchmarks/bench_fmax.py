@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from winogen.fpga.synth import synth
-from winogen.gen.cli import markdown_table
+from winogen.gen.report import markdown_table
 from winogen.gen.config import TileConfig
 from winogen.hw.generate import generate_tile
 

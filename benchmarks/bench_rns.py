@@ -25,7 +25,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from winogen.fpga.synth import synth
-from winogen.gen.cli import markdown_table
+from winogen.gen.report import markdown_table
 from winogen.gen.config import TileConfig
 from winogen.gen.rns import RNSTileConfig, converter_levels
 from winogen.hw.constmat import ExactDivider

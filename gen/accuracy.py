@@ -27,7 +27,6 @@ Weights are scaled by ``1/sqrt(C_in r²)`` (He-style) so that outputs are of
 order one and float16 keeps its range; relative errors do not depend on it.
 """
 
-import json
 import math
 import numbers
 import warnings
@@ -38,8 +37,8 @@ from .models import direct_conv2d, winograd_conv2d
 from .points import PRESETS
 from .toomcook import NumericalWarning, ToomCook
 
-__all__ = ["DATASETS", "ERROR_DEFINITION", "accuracy_table", "format_table", "plot_accuracy",
-           "add_accuracy_parser", "run_accuracy"]
+__all__ = ["DATASETS", "DTYPES", "ERROR_DEFINITION", "accuracy_table", "format_table",
+           "json_ready", "plot_accuracy"]
 
 #: Layers the report can measure.
 DATASETS = ("random", "camera", "astronaut")
@@ -272,7 +271,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def _json_ready(rows):
+def json_ready(rows):
     """Non-finite errors become ``None`` (strict JSON has no Infinity); the note says why."""
     def clean(value):
         return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -325,121 +324,3 @@ def plot_accuracy(rows, path):
         ax.legend(fontsize="small")
     axes[0].set_ylabel("relative error |ŷ − y| / max|y|")
     figure.savefig(path, format="png", dpi=100)
-
-
-# --------------------------------------------------------------------------
-# Command line: `winogen accuracy`
-# --------------------------------------------------------------------------
-
-def add_accuracy_parser(subparsers):
-    """Register the ``accuracy`` subcommand on an ``argparse`` subparsers object.
-
-    Values are parsed by :func:`run_accuracy`, which raises ``ValueError``
-    with a one-line message for a bad one.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The subcommand's parser (its ``func`` default is :func:`run_accuracy`).
-    """
-    parser = subparsers.add_parser(
-        "accuracy", help="floating-point error of Winograd F(m, r) vs direct convolution",
-        description="Mean and max relative error of float Winograd F(m, r) against the float64 "
-                    "direct convolution, on random data and real images, per point preset.")
-    parser.add_argument("--r", default="3", help="filter size (default 3)")
-    parser.add_argument("--m", default="2,4,6", help="comma-separated tile sizes (default 2,4,6)")
-    parser.add_argument("--presets", default="lavin,barabasz",
-                        help="comma-separated point presets (default lavin,barabasz)")
-    parser.add_argument("--dtype", default="float32", help="float16, float32 or float64 (default float32)")
-    parser.add_argument("--data", default=",".join(DATASETS),
-                        help=f"comma-separated datasets (default {','.join(DATASETS)})")
-    parser.add_argument("--channels", default="32", help="channels of the layers (default 32)")
-    parser.add_argument("--size", default="64", help="height and width of the random layer (default 64)")
-    parser.add_argument("--seed", default="0", help="random seed (default 0)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
-    parser.add_argument("--plot", metavar="FILE.png", help="also write a PNG of error vs m")
-    parser.set_defaults(func=run_accuracy)
-    return parser
-
-
-def _parse_int(name, text, minimum=1):
-    kind = "positive" if minimum == 1 else "non-negative"
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        raise ValueError(f"{name} must be a {kind} integer, not {text!r}")
-    return value
-
-
-def _parse_list(name, text, what):
-    items = [item.strip() for item in str(text).split(",")]
-    if not items or any(not item for item in items):
-        raise ValueError(f"{name} must be a comma-separated list of {what}, not {text!r}")
-    return items
-
-
-def run_accuracy(args):
-    """Run ``winogen accuracy``: print the table (or JSON) and optionally write the plot.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        With ``r``, ``m``, ``presets``, ``dtype``, ``seed``, ``json``, ``plot``
-        and optionally ``data``, ``channels``, ``size`` (strings as typed).
-
-    Returns
-    -------
-    int
-        The exit status, 0.
-
-    Raises
-    ------
-    ValueError
-        With a one-line message for a malformed option.
-    """
-    r = _parse_int("r", args.r)
-    ms_text = str(args.m)
-    try:
-        ms = tuple(int(item) for item in _parse_list("m", ms_text, "positive integers"))
-    except ValueError:
-        ms = ()
-    if not ms or any(m < 1 for m in ms):
-        raise ValueError(f"m must be a comma-separated list of positive integers, not {ms_text!r}")
-    names = ", ".join(sorted(PRESETS))
-    presets = _parse_list("presets", args.presets, f"presets from {names}")
-    for preset in presets:
-        if preset not in PRESETS:
-            raise ValueError(f"presets must be a comma-separated list of presets from {names}, "
-                             f"not {args.presets!r}")
-    if args.dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {args.dtype!r}")
-    datasets = _parse_list("data", getattr(args, "data", ",".join(DATASETS)),
-                           f"datasets from {', '.join(DATASETS)}")
-    for dataset in datasets:
-        if dataset not in DATASETS:
-            raise ValueError(f"data must be a comma-separated list of datasets from "
-                             f"{', '.join(DATASETS)}, not {args.data!r}")
-    channels = _parse_int("channels", getattr(args, "channels", 32))
-    size = _parse_int("size", getattr(args, "size", 64))
-    if size < r:
-        raise ValueError(f"size must be at least r = {r}, not {args.size!r}")
-    seed = _parse_int("seed", args.seed, minimum=0)
-    plot = getattr(args, "plot", None)
-    if plot is not None and not str(plot).lower().endswith(".png"):
-        raise ValueError(f"plot must be a .png file name, not {plot!r}")
-
-    rows = accuracy_table(r, ms, presets, args.dtype, seed=seed, channels=channels, size=size,
-                          datasets=datasets)
-    if args.json:
-        print(json.dumps({"r": r, "dtype": args.dtype, "seed": seed, "channels": channels,
-                          "size": size, "error": ERROR_DEFINITION, "rows": _json_ready(rows)},
-                         indent=2, ensure_ascii=False))
-    else:
-        print(format_table(rows))
-        print()
-        print(f"{ERROR_DEFINITION}.")
-    if plot is not None:
-        plot_accuracy(rows, plot)
-    return 0

@@ -1,13 +1,13 @@
 """The accuracy report: the published trends, the table, the CLI and its plot."""
 
-import argparse
 import json
 import struct
 
 import pytest
 
-from winogen.gen.accuracy import (ERROR_DEFINITION, accuracy_table, add_accuracy_parser,
-                                  format_table, run_accuracy)
+from winogen.cli import UserError, build_parser
+from winogen.cli.accuracy import run as run_accuracy
+from winogen.gen.accuracy import ERROR_DEFINITION, accuracy_table, format_table
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +103,7 @@ def test_validation():
 
 
 def parse(*argv):
-    parser = argparse.ArgumentParser(prog="winogen")
-    add_accuracy_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["accuracy", *argv])
+    return build_parser().parse_args(["accuracy", *argv])
 
 
 SMALL = ("--data", "random", "--size", "12", "--channels", "2")
@@ -143,19 +141,47 @@ def test_cli_markdown(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (("--m", "2,x"), "m must be a comma-separated list of positive integers, not '2,x'"),
-    (("--m", "2,,4"), "m must be a comma-separated list of positive integers, not '2,,4'"),
-    (("--m", "0"), "m must be a comma-separated list of positive integers, not '0'"),
-    (("--r", "three"), "r must be a positive integer, not 'three'"),
-    (("--dtype", "bfloat16"), "dtype must be one of float16, float32, float64, not 'bfloat16'"),
-    (("--presets", "lavin,foo"), "presets must be a comma-separated list of presets from "
+    (("--m", "2,x"), "--m must be a comma-separated list of positive integers, not '2,x'"),
+    (("--m", "2,,4"), "--m must be a comma-separated list of positive integers, not '2,,4'"),
+    (("--m", "0"), "--m must be a comma-separated list of positive integers, not '0'"),
+    (("--m", "1_0"), "--m must be a comma-separated list of positive integers, not '1_0'"),
+    (("--r", "three"), "--r must be a positive integer, not 'three'"),
+    (("--dtype", "bfloat16"), "--dtype must be one of float16, float32, float64, not 'bfloat16'"),
+    (("--presets", "lavin,foo"), "--presets must be a comma-separated list of presets from "
                                  "barabasz, canonical, default, lavin, reciprocal, not 'lavin,foo'"),
-    (("--seed", "-1"), "seed must be a non-negative integer, not '-1'"),
-    (("--data", "random,lena"), "data must be a comma-separated list of datasets from "
+    (("--seed", "-1"), "--seed must be a non-negative integer, not '-1'"),
+    (("--data", "random,lena"), "--data must be a comma-separated list of datasets from "
                                 "random, camera, astronaut, not 'random,lena'"),
-    (("--plot", "out.jpg"), "plot must be a .png file name, not 'out.jpg'"),
 ])
-def test_cli_errors_are_one_line_value_errors(argv, message):
-    with pytest.raises(ValueError) as info:
-        run_accuracy(parse(*argv))
+def test_cli_errors_are_one_line_user_errors(argv, message):
+    with pytest.raises(UserError) as info:
+        parse(*argv)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--plot", "out.jpg"), r"^--plot must be a \.png file name, not 'out\.jpg'$"),
+    (("--plot", "{tmp}/missing/err.png"), r"^--plot must be in an existing folder, not .* "
+                                          r"\(its folder does not exist\)$"),
+    (("--plot", "{tmp}/file/err.png"), r"^--plot must be in a folder, not .* \('file' is a file\)$"),
+    (("--plot", "{tmp}/dir.png"), r"^--plot must be a \.png file, not the folder "),
+    (("--m", "20"), r"^--m 20 gives no tile to measure with --r 3 and --presets lavin,barabasz: "),
+    (("--size", "2", "--r", "3"), r"^--size must be at least --r 3, not 2$"),
+])
+def test_cli_refuses_before_computing(argv, message, tmp_path, monkeypatch):
+    # Nothing is computed: the table would raise if it were reached.
+    import winogen.gen.accuracy as accuracy
+    monkeypatch.setattr(accuracy, "accuracy_table", lambda *a, **k: pytest.fail("computed"))
+    (tmp_path / "file").write_text("")
+    (tmp_path / "dir.png").mkdir()
+    args = parse(*(a.replace("{tmp}", str(tmp_path)) for a in argv))
+    with pytest.raises(UserError, match=message):
+        run_accuracy(args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.png", "file"]
+
+
+def test_cli_lists_the_datasets_and_dtypes_of_the_report():
+    # The CLI names them without importing NumPy; they must not drift apart.
+    import winogen.cli.accuracy as cli
+    import winogen.gen.accuracy as report
+    assert (cli.DATASETS, cli.DTYPES) == (report.DATASETS, report.DTYPES)

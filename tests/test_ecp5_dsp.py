@@ -36,7 +36,7 @@ def test_cli_refuses_in_one_line(tmp_path, capsys):
                    "-o", str(tmp_path / "o")])
     assert status == 2 and not (tmp_path / "o").exists()
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "dsp='ecp5' applies to multiplying PEs" in err
+    assert len(err.splitlines()) == 1 and "--dsp ecp5 applies to multiplying PEs" in err
 
 
 @pytest.fixture(scope="module")

@@ -183,11 +183,15 @@ def test_cli_with_toml_grid_reuses_the_cache(sweep, tmp_path):
     shutil.copytree(sweep[0] / "cache", out / "cache")
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID_TOML)
+    # A clock without place and route would be ignored: refused, before any work.
     run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "--no-place", "--freq", "150",
+                          "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.splitlines() == [
+        "winogen: error: --freq does not apply with --no-place, not 150"]
+    run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "--no-place",
                           "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     progress = [ln for ln in run.stderr.splitlines() if "] " in ln]
-    # The clock does not matter without place and route: everything is reused.
     assert len(progress) == 8 and all(": cached " in ln for ln in progress)
     assert "8 configurations" in run.stdout
 
@@ -293,12 +297,19 @@ def test_layer_cycle_model():
      r"^moduli applies to pe rns only, not to pe \['mul', 'adder'\]$"),
     ({"pe": "rns", "algorithms": "direct"},
      r"^configuration direct F\(2,3\) 8x8-bit rns 8bit-primes-4, pipeline 2 is invalid: "
-     r"pe rns needs algorithm 'winograd', not 'direct'$"),
+     r"--pe rns needs a Winograd engine, not --algorithm direct$"),
+    # The same rule for every axis: adder engines are F(2,3) only, ecp5 builds multiply.
+    ({"m": [4], "pe": "adder", "algorithms": "winograd"},
+     r"^configuration winograd F\(4,3\) 8x8-bit adder, pipeline 2 is invalid: .*F\(2,3\)"),
+    ({"pe": "adder", "dsp": "ecp5", "algorithms": "winograd"},
+     r"^configuration winograd F\(2,3\) 8x8-bit adder, pipeline 2, dsp ecp5 is invalid: "
+     r"--dsp ecp5 applies "
+     r"to multiplying PEs \(--pe mul\), not --pe adder$"),
     # With no valid combination left, a rejected RNS combination is an error.
     ({"pe": "rns", "widths": 6, "moduli": ["7:11:13", "5:7"]},
-     r"^configuration winograd F\(2,3\) 6x6-bit rns 7:11:13, pipeline 2 is invalid: moduli "
+     r"^configuration winograd F\(2,3\) 6x6-bit rns 7:11:13, pipeline 2 is invalid: --moduli "
      r"\[7, 11, 13\] must cover the inverse result range \[-8928, 9216\] of F\(2,3\) .* "
-     r"\(and 1 more invalid combination\)$"),
+     r"\(and 3 more invalid combinations\)$"),
 ])
 def test_bad_grid(grid, message, tmp_path):
     with pytest.raises(ValueError, match=message):
@@ -323,11 +334,12 @@ def test_bad_flow_and_output(tmp_path):
 
 def test_without_layer_engines(monkeypatch):
     import argparse
+    from winogen.cli import explore as cli
     from winogen.fpga import explore as mod
-    monkeypatch.setattr(mod, "layers_available", lambda: False)
+    monkeypatch.setattr(mod.grid, "layers_available", lambda: False)
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
-    p = mod.add_explore_parser(sub)
+    p = cli.add_parser(sub)
     assert "Tile engines only" in p.description
     flags = {flag for action in p._actions for flag in action.option_strings}
     assert "--pin" not in flags and "--layer" not in flags and "--m" in flags
@@ -343,13 +355,13 @@ def test_cli_errors_are_one_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
-        f"winogen: error: grid key must be one of {', '.join(GRID_KEYS)}"
+        f"winogen: error: --grid '{grid}': grid key must be one of {', '.join(GRID_KEYS)}"
         f", layer, run, not 'colour'"]
     grid.write_text("m = [2\n")
     run = subprocess.run([WINOGEN, "explore", "--grid", str(grid), "-o", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
-    assert run.stderr.startswith("winogen: error: grid must be a valid TOML file, not ")
+    assert run.stderr.startswith("winogen: error: --grid must be a valid TOML file, not ")
 
 
 # --- RNS engines ------------------------------------------------------------------------------
@@ -386,9 +398,11 @@ def rns_config(moduli, redundant):
 
 
 def special8_redundant_error():
+    """The configuration's message, in option names as the sweep reports it."""
+    from winogen.gen.params import flag_message
     with pytest.raises(ValueError) as info:
         rns_config("special-8", 1)
-    return str(info.value)
+    return flag_message(info.value)
 
 
 @pytest.fixture(scope="module")
@@ -456,7 +470,8 @@ def test_rns_columns_in_csv_json_markdown(rns_sweep):
 def test_rns_auto_moduli_resolve_per_configuration():
     """moduli "auto" is kept as written in the grid and resolved by each configuration."""
     grid = normalize_grid({"m": [2, 4], "r": 3, "widths": 8, "pe": "rns",
-                           "moduli": ["auto", "auto-12"], "redundant_moduli": 1})
+                           "algorithms": "winograd", "moduli": ["auto", "auto-12"],
+                           "redundant_moduli": 1})
     assert grid["moduli"] == ["auto", "auto-12"]
     points, _ = configurations(grid)
     assert len(points) == 4
@@ -486,17 +501,22 @@ def test_rns_forward_reduction_axis():
 def test_rns_invalid_combination_is_reported(rns_sweep):
     out, rows, lines = rns_sweep
     message = special8_redundant_error()
-    assert message.startswith("non-redundant moduli [255, 256] must cover the scaled result "
+    assert message.startswith("--moduli: non-redundant moduli [255, 256] must cover the scaled result "
                               "range [-35712, 36864] of F(2,3) ")
     what = "tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1"
-    assert lines[0].startswith("5 configurations (1 invalid RNS combination skipped), ecp5 ")
+    # The direct algorithm with each of the four RNS points is invalid too, and listed.
+    assert lines[0].startswith("5 configurations (5 invalid combinations skipped), ecp5 ")
     assert lines[1] == f"skipped: {what} is invalid: {message}"
+    direct = [ln for ln in lines[2:6] if ln.startswith("skipped: tile direct F(2,3) 6x6-bit rns ")]
+    assert len(direct) == 4 and all(ln.endswith(" is invalid: --pe rns needs a Winograd engine, "
+                                                "not --algorithm direct") for ln in direct)
     assert not any("special-8+r" in r["label"] for r in rows)
     meta = json.loads((out / "explore.json").read_text())
-    assert meta["invalid_skipped"] == [{"kind": "tile", "configuration": what[5:],
-                                        "error": message}]
+    assert meta["invalid_skipped"][0] == {"kind": "tile", "configuration": what[5:],
+                                          "error": message}
+    assert len(meta["invalid_skipped"]) == 5
     text = (out / "explore.md").read_text()
-    assert "invalid RNS combinations skipped: 1 (see below)" in text
+    assert "invalid combinations skipped: 5 (see below)" in text
     assert f"- {what}: {message}\n" in text
 
 
@@ -511,15 +531,15 @@ def test_rns_cli_reuses_the_cache_and_reports_invalid(rns_sweep, tmp_path):
     assert f"winogen explore: skipped: tile winograd F(2,3) 6x6-bit rns special-8+r, pipeline 1 " \
            f"is invalid: {special8_redundant_error()}" in run.stderr.splitlines()
     assert run.stdout.startswith("5 configurations in ")
-    assert ", 1 invalid RNS combination skipped; report " in run.stdout
+    assert ", 5 invalid combinations skipped; report " in run.stdout
     # Nothing valid: one line, exit status 2.
     run = subprocess.run([WINOGEN, "explore", "--pe", "rns", "--widths", "6", "--moduli", "7:11:13",
-                          "--no-place", "-o", str(tmp_path / "bad")],
+                          "--algorithms", "winograd", "--no-place", "-o", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         "winogen: error: configuration winograd F(2,3) 6x6-bit rns 7:11:13, pipeline 2 is "
-        "invalid: moduli [7, 11, 13] must cover the inverse result range [-8928, 9216] of F(2,3) "
+        "invalid: --moduli [7, 11, 13] must cover the inverse result range [-8928, 9216] of F(2,3) "
         "with 6-bit data, 6-bit weights and 1 channel(s) (needs ≥ 18433, 15 bits), not product "
         "1001 (9 bits)"]
 
@@ -559,3 +579,26 @@ def test_rns_layer_and_method_axes():
     assert _label(layer2) == "W F(2,3) 6b rns special-8 scaled p2 P2x1"
     figures = cycle_figures(tile.config, latency=7)
     assert figures["outputs_per_cycle"] == 4 and figures["macs_per_cycle"] == 4 * 9
+
+
+def test_invalid_combinations_are_skipped_and_listed_on_every_axis():
+    """One rule: a combination `winogen generate` would refuse is skipped and listed, an
+    invalid value stops the sweep (test_bad_grid)."""
+    g = normalize_grid({"m": [2, 4], "r": 3, "pe": ["mul", "adder"], "dsp": ["inferred", "ecp5"],
+                        "algorithms": "winograd"})
+    invalid = []
+    points, _ = configurations(g, invalid)
+    assert sorted((p.tile.m, p.tile.pe, p.tile.dsp) for p in points) == [
+        (2, "adder", "inferred"), (2, "mul", "ecp5"), (2, "mul", "inferred"),
+        (4, "mul", "ecp5"), (4, "mul", "inferred")]
+    assert [item["configuration"] for item in invalid] == [
+        "winograd F(2,3) 8x8-bit adder, pipeline 2, dsp ecp5",
+        "winograd F(4,3) 8x8-bit adder, pipeline 2",
+        "winograd F(4,3) 8x8-bit adder, pipeline 2, dsp ecp5"]
+    assert invalid[0]["error"] == ("--dsp ecp5 applies to multiplying PEs (--pe mul), "
+                                   "not --pe adder")
+    assert "F(2,3) only" in invalid[1]["error"]
+    # Without a list to fill (the Python API's strict mode), the first one raises.
+    with pytest.raises(ValueError, match=r"^configuration winograd F\(2,3\) 8x8-bit adder, "
+                                         r"pipeline 2, dsp ecp5 is invalid: --dsp ecp5 "):
+        configurations(g)

@@ -1,0 +1,320 @@
+"""``winogen generate``: parameters in, Verilog and a manifest out.
+
+Options default to ``None`` here, so :func:`~winogen.gen.params.config_from_params`
+sees which ones the user typed (it refuses those that do not apply) and applies
+the real defaults. Everything is checked before the hardware modules are
+imported and before any file is written.
+"""
+
+import importlib
+import sys
+import threading
+import time
+
+from winogen.gen.config import DSP_PRIMITIVES
+from winogen.gen.params import PARAMS
+from winogen.gen.pe import PE_KINDS
+from winogen.gen.points import PRESETS
+
+from ._base import UserError, check_output_folder, integer, number, text_value, user_errors
+
+__all__ = ["add_parser", "add_tile_arguments", "add_layer_arguments", "config_from_args",
+           "Progress"]
+
+#: The moduli presets, as :data:`winogen.gen.rns.MODULI_PRESETS` (named for the help).
+_RNS_PRESETS = ("8bit-primes-4", "8bit-4", "8bit-8", "8bit-primes-8", "special-8", "special-16",
+                "16bit-8")
+
+
+def _width(option):
+    return integer(option, "an integer from 2 to 16", 2, 16)
+
+
+def _stages(option):
+    return integer(option, "an integer from 0 to 8", 0, 8)
+
+
+def add_tile_arguments(p, *, algorithm=True):
+    """Options of every command that builds a tile configuration (defaults: ``None``).
+
+    ``algorithm=False`` leaves out ``--algorithm`` (the layer commands name it).
+    """
+    alg = p.add_argument_group("algorithm")
+    alg.add_argument("--m", type=integer("--m"), required=True,
+                     help="outputs per tile and dimension")
+    alg.add_argument("--r", type=integer("--r"), required=True, help="filter size per dimension")
+    pts = alg.add_mutually_exclusive_group()
+    pts.add_argument("--points", metavar="LIST", type=text_value("--points", "a list of points"),
+                     help="interpolation points, e.g. 0,-1,1,1/2,-3,inf (Winograd only)")
+    pts.add_argument("--preset", choices=sorted(PRESETS),
+                     help="named point set (default: default; Winograd only)")
+    if algorithm:
+        alg.add_argument("--algorithm", choices=("winograd", "direct"),
+                         help="Winograd (n² PEs) or the direct baseline (m²r² PEs) with the "
+                              "same streams (default: winograd)")
+    alg.add_argument("--pe", choices=sorted(set(PE_KINDS) | {"rns"}),
+                     help="processing-element kind; rns: residue number system engine with "
+                          "modular multipliers (default: mul)")
+    alg.add_argument("--adder-matrices", metavar="{standard,balanced,FILE.json}",
+                     type=text_value("--adder-matrices", "standard, balanced or a FILE.json"),
+                     help="Winograd transforms of --pe adder engines: the F(2,3) sets standard "
+                          "or balanced, or a JSON file {\"AT\": …, \"G\": …, \"BT\": …} of "
+                          "integers and \"p/q\" strings (default: standard)")
+    num = p.add_argument_group("arithmetic")
+    num.add_argument("--data-width", type=_width("--data-width"),
+                     help="signed activation width, 2..16 (default: 8)")
+    num.add_argument("--weight-width", type=_width("--weight-width"),
+                     help="signed weight width, 2..16 (default: 8)")
+    num.add_argument("--filter-transform", choices=("online", "offline"),
+                     help="transform the filter on chip (online) or load U = G g Gᵀ computed "
+                          "by winogen (offline; storage grows by (n/r)²) (default: offline; "
+                          "Winograd only)")
+    num.add_argument("--keep-scale", choices=("yes", "no"),
+                     help="keep the integer scale D² in the output instead of removing it "
+                          "exactly in hardware (default: no; Winograd --pe mul only)")
+    num.add_argument("--descale", choices=("auto", "shift"),
+                     help="remove the scale with a shift and an exact constant division "
+                          "(auto), or with shifts only (default: auto; Winograd --pe mul only)")
+    num.add_argument("--fold", choices=("A", "G"),
+                     help="matrix that absorbs the integer scale numerators (default: A; "
+                          "Winograd only)")
+    _add_rns_arguments(p)
+    pipe = p.add_argument_group("pipelining")
+    pipe.add_argument("--pipeline", type=_stages("--pipeline"), metavar="N",
+                      help="register stages per transform; the PE gets min(N, 2), the "
+                           "descale min(N, 1); --pe rns: the PE and the converter get N when "
+                           "N < 2 and keep their defaults from 2 on (default: 2)")
+    for block, default in (("input", 2), ("pe", "2; --pe rns: 3, with the product register"),
+                           ("output", 2), ("filter", "2; Winograd only"),
+                           ("descale", "1; Winograd only")):
+        pipe.add_argument(f"--{block}-stages", type=_stages(f"--{block}-stages"), metavar="N",
+                          help=f"register stages of the {block} block "
+                               f"(overrides --pipeline; default: {default})")
+    pipe.add_argument("--dsp", choices=DSP_PRIMITIVES,
+                      help="multipliers as plain '*' for any flow (inferred), or ECP5 MULT18X18D "
+                           "instances whose internal registers hold the PE stages, for Fmax on "
+                           "ECP5 (ecp5; --pe mul only; writes a simulation model too) "
+                           "(default: inferred)")
+    p.add_argument("--name", type=text_value("--name", "a Verilog identifier"),
+                   help="Verilog module name (default: derived from the parameters)")
+
+
+def _add_rns_arguments(p):
+    rns = p.add_argument_group("residue number system (--pe rns only)")
+    mod = rns.add_mutually_exclusive_group()
+    mod.add_argument("--moduli", metavar="LIST",
+                     type=text_value("--moduli", "a comma-separated list of integers"),
+                     help="pairwise coprime moduli, e.g. 251,241,239,223, or auto[-BITS]; the "
+                          "last --redundant-moduli of them are redundant (default: 8bit-primes-4)")
+    mod.add_argument("--moduli-preset", metavar="NAME",
+                     type=text_value("--moduli-preset", "a moduli preset name"),
+                     help="named moduli set: " + ", ".join(_RNS_PRESETS) + "; or auto (auto-BITS): "
+                          "the fewest, cheapest-to-reduce 8-bit (BITS-bit) primes that cover the "
+                          "engine's exact result range, plus the redundant ones")
+    rns.add_argument("--redundant-moduli", type=integer("--redundant-moduli", "0 or 1", 0, 1),
+                     help="1: check every output tile with a redundant modulus and "
+                          "raise the error flag on a fault (default: 0)")
+    rns.add_argument("--rns-method", choices=("auto", "scaled", "inverse"),
+                     help="rational entries: integer-scaled matrices with the scale divided out "
+                          "after reverse conversion, or modular inverses (default: auto, "
+                          "inverse when every denominator is invertible)")
+    rns.add_argument("--channels", type=integer("--channels", "an integer from 1 to 4096",
+                                                1, 4096),
+                     help="input channels accumulated mod each modulus per output tile "
+                          "(default: 1; tile engines only)")
+    rns.add_argument("--rns-input-transform", choices=("binary", "residue"),
+                     help="input transform shared in binary, then forward converted, or per "
+                          "modulus in residues (default: binary)")
+    rns.add_argument("--rns-forward-reduction", choices=("full", "partial"),
+                     help="binary input transform: reduce V to canonical residues (b x b-bit "
+                          "multipliers), or only fold it into an 18-bit DSP operand and reduce "
+                          "the product (smaller forward converters, larger PE reductions) "
+                          "(default: full)")
+    rns.add_argument("--convert-stages", type=_stages("--convert-stages"), metavar="N",
+                     help="register stages of the mixed-radix converter, at most "
+                          "one per level: 2k for k moduli (default: one per level; --pipeline "
+                          "0 or 1 sets it too)")
+
+
+def add_layer_arguments(p):
+    """Options of the layer engines (on top of :func:`add_tile_arguments`)."""
+    lay = p.add_argument_group("layer engine")
+    dims = "an integer from 1 to 4096"
+    for option, default in (("--max-width", 32), ("--max-height", 32), ("--max-cin", 16),
+                            ("--max-cout", 16)):
+        what = {"--max-width": "largest feature-map width W",
+                "--max-height": "largest feature-map height H",
+                "--max-cin": "largest input-channel count",
+                "--max-cout": "largest output-channel count"}[option]
+        lay.add_argument(option, type=integer(option, dims, 1, 4096),
+                         help=f"{what} (default: {default})")
+    lay.add_argument("--pin", type=integer("--pin", "an integer from 1 to 64", 1, 64),
+                     help="input channels processed per cycle (default: 1)")
+    lay.add_argument("--pout", type=integer("--pout", "an integer from 1 to 64", 1, 64),
+                     help="output channels processed per cycle (default: 1)")
+    lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
+                                                    2, 32),
+                     help="build the requantization stage: shift, round, saturate "
+                          "to this width (default: full-precision outputs)")
+    lay.add_argument("--rounding", choices=("half_even", "half_up"),
+                     help="rounding of the requantization shift (default: half_even; with "
+                          "--output-width only)")
+
+
+def config_from_args(args, engine):
+    """The configuration of ``engine`` (tile, conv, direct) from parsed options."""
+    params = {k: v for k, v in vars(args).items() if k in PARAMS and k != "engine"}
+    with user_errors(f"--m {args.m} --r {args.r}"):
+        from winogen.gen.params import config_from_params
+        return config_from_params({**params, "engine": engine})
+
+
+def add_output_arguments(p):
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder (created if missing)")
+    hand = p.add_argument_group("hand-off bundle")
+    hand.add_argument("--bundle", action="store_true",
+                      help="also write the hand-off bundle: <name>.f, FuseSoC .core, "
+                           ".sdc/.xdc/.lpf constraints, Vivado Tcl, README.md")
+    hand.add_argument("--freq", type=number("--freq", "a positive number of MHz", 0.0, 10000.0),
+                      metavar="MHZ", help="clock of the bundle's constraints (default: 100; "
+                                          "with --bundle only)")
+    hand.add_argument("--part", type=text_value("--part", "a Vivado part name"),
+                      help="Vivado part of the bundle (default: xc7a35tcpg236-1; with "
+                           "--bundle only)")
+
+
+def check_output_arguments(args):
+    """Refuse bundle options without ``--bundle`` and an unusable ``-o``; writes nothing."""
+    for option, value in (("--freq", args.freq), ("--part", args.part)):
+        if value is not None and not args.bundle:
+            raise UserError(f"{option} applies with --bundle only (the hand-off bundle's "
+                            f"constraints), not {value!r} alone")
+    check_output_folder("-o/--output", args.output)
+
+
+#: Seconds of silence before :class:`Progress` speaks, then between its lines.
+PROGRESS_AFTER = 3.0
+PROGRESS_EVERY = 15.0
+
+
+class Progress:
+    """``with Progress(what):`` reports on stderr, once a run has taken a few seconds,
+    what it is doing and the elapsed time (``stage(text)`` names the next step)."""
+
+    def __init__(self, what, after=None, every=None, stream=None):
+        self.what = what
+        self.after = PROGRESS_AFTER if after is None else after
+        self.every = PROGRESS_EVERY if every is None else every
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        self._done = threading.Event()
+        self._shown = False
+
+    def _say(self):
+        print(f"winogen generate: [{time.monotonic() - self.start:6.1f} s] {self.what}",
+              file=self.stream, flush=True)
+        self._shown = True
+
+    def _loop(self):
+        if self._done.wait(self.after):
+            return
+        self._say()
+        while not self._done.wait(self.every):
+            self._say()
+
+    def stage(self, what):
+        self.what = what
+        if self._shown:
+            self._say()
+
+    def __enter__(self):
+        threading.Thread(target=self._loop, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if self._shown and exc[0] is None:
+            print(f"winogen generate: [{time.monotonic() - self.start:6.1f} s] done",
+                  file=self.stream, flush=True)
+        return False
+
+
+def _emit(config, kind, out, progress):
+    """Elaborate and write ``config``; the hardware generators print nothing themselves."""
+    if kind == "rns":
+        module, function = "winogen.hw.rns", "generate_rns_tile"
+    elif kind == "tile":
+        module, function = "winogen.hw.generate", "generate_tile"
+    else:
+        module, function = "winogen.hw.layer", "generate_layer"
+    generate = getattr(importlib.import_module(module), function)
+    progress.stage(f"elaborating {config.module_name} and emitting Verilog")
+    return generate(config, out)
+
+
+def _tile_summary(config, manifest):
+    if manifest.get("rns") is not None or hasattr(config, "moduli"):
+        return (f"{manifest['name']}: {manifest['algorithm']['name']} RNS, moduli "
+                f"{list(config.moduli)} ({config.redundant_moduli} redundant), method "
+                f"{config.method_used}, {config.multipliers} modular multipliers "
+                f"({config.multiplier_description}), {config.channels} channel(s), "
+                f"latency {manifest['latency']}, output {config.output_width} bits")
+    return (f"{manifest['name']}: {manifest['algorithm']['name']} {config.algorithm}, "
+            f"{manifest['processing_elements']} PEs ({config.pe}), latency {manifest['latency']}, "
+            f"II {manifest['initiation_interval']}, output {config.output_width} bits")
+
+
+def layer_summary(cfg, manifest):
+    return (f"{manifest['name']}: {cfg.algorithm} layer engine F({cfg.m},{cfg.r}), "
+            f"P_in {cfg.p_in} x P_out {cfg.p_out}, {cfg.multipliers} PEs ({cfg.tile.pe}), "
+            f"max {cfg.max_cin}x{cfg.max_height}x{cfg.max_width} -> {cfg.max_cout}, "
+            f"outputs {cfg.result_width} bits")
+
+
+def run(args):
+    """Check everything, then elaborate, emit and (``--bundle``) write the bundle."""
+    config = config_from_args(args, args.engine)
+    check_output_arguments(args)
+    if args.engine == "tile":
+        kind = "rns" if hasattr(config, "moduli") else "tile"
+    else:
+        kind = "layer"
+    with Progress(f"elaborating {config.module_name}") as progress:
+        vpath, jpath, manifest = _emit(config, kind, args.output, progress)
+        summary = _tile_summary(config, manifest) if kind != "layer" \
+            else layer_summary(config, manifest)
+        written = [vpath, jpath]
+        if args.bundle:
+            progress.stage("writing the hand-off bundle")
+            bundle = importlib.import_module("winogen.fpga.bundle")
+            written += bundle.write_bundle(args.output, manifest,
+                                           freq_mhz=100.0 if args.freq is None else args.freq,
+                                           part=args.part)
+    print(summary)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def add_parser(sub):
+    p = sub.add_parser("generate", help="generate Verilog and a manifest",
+                       description="Generate an engine as Verilog plus a JSON manifest.")
+    kinds = p.add_subparsers(dest="engine", metavar="ENGINE", parser_class=type(p))
+    kinds.required = True
+    t = kinds.add_parser("tile", help="one m×m output tile per clock (Winograd or direct)",
+                         description="A tile engine: n×n input tiles in, m×m output tiles out, "
+                                     "one per clock, with valid/ready streams.")
+    add_tile_arguments(t)
+    add_output_arguments(t)
+    t.set_defaults(func=run)
+    for engine, text in (("conv", "Winograd layer engine (WinogradConv)"),
+                         ("direct", "direct-convolution layer engine (DirectConv), same streams")):
+        e = kinds.add_parser(engine, help=text,
+                             description=f"A {text}: whole feature maps in, output maps out, "
+                                         f"P_in x P_out channel parallelism, BRAM buffers.")
+        add_tile_arguments(e, algorithm=False)
+        add_layer_arguments(e)
+        add_output_arguments(e)
+        e.set_defaults(func=run)
+    return p

@@ -1,0 +1,111 @@
+"""``winogen simulate``: a random layer through an emitted engine under Verilator."""
+
+import argparse
+import importlib
+import json
+import re
+import sys
+
+from ._base import UserError, integer, number, shown
+from .generate import add_layer_arguments, add_tile_arguments, config_from_args
+
+__all__ = ["add_parser", "parse_random_layer", "run"]
+
+
+def parse_random_layer(text):
+    """``"CINxHxW:COUT"`` → (cin, height, width, cout).
+
+    Raises
+    ------
+    ValueError
+        For text of another shape.
+    """
+    match = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+):([0-9]+)", text or "")
+    if not match:
+        raise ValueError(f"--random-layer must look like CINxHxW:COUT (e.g. 3x16x16:8), "
+                         f"not {shown(text)}")
+    return tuple(int(v) for v in match.groups())
+
+
+def _random_layer(text):
+    try:
+        return parse_random_layer(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_parser(sub):
+    p = sub.add_parser("simulate", help="run a layer through an emitted engine under Verilator",
+                       description="Generate a layer engine, build it with Verilator (cached), "
+                                   "stream a random layer through it and compare with the golden "
+                                   "model. Prints pass/fail and the measured cycles.")
+    kinds = p.add_subparsers(dest="engine", metavar="ENGINE", parser_class=type(p))
+    kinds.required = True
+    for engine, text in (("conv", "Winograd layer engine"),
+                         ("direct", "direct-convolution layer engine")):
+        e = kinds.add_parser(engine, help=text, description=f"Simulate a {text}.")
+        add_tile_arguments(e, algorithm=False)
+        add_layer_arguments(e)
+        e.add_argument("--random-layer", required=True, metavar="CINxHxW:COUT",
+                       type=_random_layer, help="random layer to run, e.g. 3x16x16:8")
+        e.add_argument("--padding", type=integer("--padding", "0 or r // 2", 0), default=None,
+                       help="run-time padding (default: r // 2, 'same')")
+        e.add_argument("--shift", type=integer("--shift", "an integer from 0 to 63", 0, 63),
+                       default=None, help="requantization shift (default: 0; with "
+                                          "--output-width only)")
+        e.add_argument("--stall", type=number("--stall", "a probability in [0, 1)", 0.0, 1.0,
+                                              open_low=False),
+                       default=0.0, help="probability of random stalls on every stream "
+                                         "(default: 0)")
+        e.add_argument("--seed", type=integer("--seed", "a non-negative integer", 0), default=0,
+                       help="random seed (default: 0)")
+        e.add_argument("--json", action="store_true", help="print a JSON report")
+        e.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    import numpy as np
+    from winogen.gen.layer import LayerRun, layer_golden
+    config = config_from_args(args, args.engine)
+    if args.shift is not None and args.output_width is None:
+        raise UserError(f"--shift applies with --output-width only (the requantization "
+                        f"stage), not {args.shift} alone")
+    cin, height, width, cout = args.random_layer
+    padding = config.r // 2 if args.padding is None else args.padding
+    shift = args.shift or 0
+    try:
+        run_ = LayerRun(height, width, cin, cout, padding, shift).check(config)
+    except ValueError as exc:
+        # "cin must be 1..4 for this engine, not 5": name the option that set it.
+        text = " ".join(str(exc).split())
+        word = text.split(" ", 1)[0]
+        option = f"--{word}" if word in ("padding", "shift") else "--random-layer"
+        raise UserError(f"{option}: {text}") from None
+    rng = np.random.default_rng(args.seed)
+    t = config.tile
+    x = rng.integers(t.data_interval.lo, t.data_interval.hi + 1, (cin, height, width))
+    w = rng.integers(t.weight_interval.lo, t.weight_interval.hi + 1, (cout, cin, t.r, t.r))
+    driver = importlib.import_module("winogen.sim.driver")
+    print(f"simulating {cin}x{height}x{width} -> {cout} (padding {padding}) on "
+          f"{config.module_name} under Verilator (first build takes a minute) ...",
+          file=sys.stderr, flush=True)
+    y, cycles = driver.run_layer(config, x, w, padding=padding, shift=shift,
+                                 stall=args.stall, seed=args.seed)
+    expected = layer_golden(config, run_, x, w)
+    ok = y.shape == expected.shape and bool(np.all(y == expected))
+    ideal = cycles.get("compute_ideal")
+    utilization = ideal / cycles["compute"] if ideal and cycles.get("compute") else None
+    report = {"engine": config.module_name, "layer": [cin, height, width, cout],
+              "padding": padding, "pass": ok, "cycles": cycles, "utilization": utilization,
+              "mismatches": int(np.sum(y != expected)) if y.shape == expected.shape else None}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'PASS' if ok else 'FAIL'}: output {y.shape} "
+              f"{'bit-exact against' if ok else 'differs from'} the golden model")
+        print("cycles: " + ", ".join(f"{k} {v}" for k, v in cycles.items()))
+        if utilization is not None:
+            print(f"compute utilization {100 * utilization:.1f}% of ideal "
+                  f"(tiles x channel passes = {ideal})")
+    return 0 if ok else 1
