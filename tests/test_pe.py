@@ -54,7 +54,7 @@ def test_layer_properties_come_from_the_tile():
 
 class _MaxPE(PEKind):
     """A toy kind that is bilinear in nothing: p = max(a, b)."""
-    name = "toymax"
+    name = "toymax_unit"   # not tests/toy_pe.py's kind, which stays registered in its process
     bilinear = False
 
     def combine(self, a, b):
@@ -72,8 +72,8 @@ def toy_kind():
 
 
 def test_register_pe_kind_reaches_configs_models_and_layer_golden(toy_kind):
-    assert PE_KINDS["toymax"] is toy_kind
-    cfg = TileConfig(2, 3, 4, 4, algorithm="direct", pe="toymax")
+    assert PE_KINDS["toymax_unit"] is toy_kind
+    cfg = TileConfig(2, 3, 4, 4, algorithm="direct", pe="toymax_unit")
     rng = np.random.default_rng(1)
     d = rng.integers(-8, 8, (5, 4, 4))
     g = rng.integers(-8, 8, (5, 3, 3))
