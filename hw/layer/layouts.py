@@ -57,18 +57,13 @@ def status_layout():
 
 
 def _run_layout(config):
-    """The run-time parameters held while a layer is in progress (plus the output size)."""
+    """The run-time parameters held while a layer is in progress (the ``config`` beat's
+    fields, then the output size)."""
     c = config
-    return data.StructLayout({
-        "height": unsigned(c.max_height.bit_length()),
-        "width": unsigned(c.max_width.bit_length()),
-        "cin": unsigned(c.max_cin.bit_length()),
-        "cout": unsigned(c.max_cout.bit_length()),
-        "padding": unsigned(max(1, (c.r // 2).bit_length())),
-        "shift": unsigned(max(1, c.max_shift.bit_length())),
-        "hout": unsigned((c.max_height + 2 * (c.r // 2)).bit_length()),
-        "wout": unsigned((c.max_width + 2 * (c.r // 2)).bit_length()),
-    })
+    fields = {name: member.shape for name, member in config_layout(c)}
+    fields["hout"] = unsigned((c.max_height + 2 * (c.r // 2)).bit_length())
+    fields["wout"] = unsigned((c.max_width + 2 * (c.r // 2)).bit_length())
+    return data.StructLayout(fields)
 
 
 def _position_shape(config):
