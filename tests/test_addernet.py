@@ -220,7 +220,7 @@ def test_config_validation_and_manifest_fields():
 
 def test_cli_generates_adder_tile(tmp_path):
     import json
-    from winogen.gen.cli import main
+    from winogen.cli import main
     for extra in (["--adder-matrices", "balanced"], ["--algorithm", "direct"]):
         out = tmp_path / extra[-1]
         main(["generate", "tile", "--m", "2", "--r", "3", "--pe", "adder", *extra,
@@ -283,7 +283,7 @@ def test_layer_golden_matches_brute_force_loops(spec, output_width, rounding):
 
 def test_cli_adder_layer_engines_and_matrix_file_errors(tmp_path, capsys):
     import json
-    from winogen.gen.cli import main
+    from winogen.cli import main
     small = ["--m", "2", "--r", "3", "--max-width", "6", "--max-height", "6", "--max-cin", "2",
              "--max-cout", "2", "--pe", "adder"]
     std = adder_matrices("standard")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from winogen.fpga.synth import SynthError, synth
-from winogen.gen.cli import main
+from winogen.cli import main
 from winogen.gen.config import TileConfig
 from winogen.hw.ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from winogen.hw.generate import generate_tile, simulation_sources

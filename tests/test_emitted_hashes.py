@@ -65,10 +65,7 @@ CONFIGURATIONS = {
 
 
 def _main():
-    try:
-        from winogen.cli import main
-    except ImportError:   # before the CLI package existed
-        from winogen.gen.cli import main
+    from winogen.cli import main
     return main
 
 

@@ -10,7 +10,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from winogen.fpga import synth as synth_mod
-from winogen.fpga.cli import add_synth_parser
+from winogen.cli.synth import add_parser as add_synth_parser
 from winogen.fpga.synth import SynthError, synth
 from winogen.fpga.targets import TARGETS
 from winogen.fpga.targets.ice40 import KEPT_PORTS

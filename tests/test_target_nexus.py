@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from winogen.fpga.cli import add_synth_parser
+from winogen.cli.synth import add_parser as add_synth_parser
 from winogen.fpga.synth import SynthError, parse_device
 from winogen.fpga.targets import get_target
 from winogen.fpga.targets.base import parse_log_utilisation, parse_report_utilisation
