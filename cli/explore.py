@@ -6,10 +6,13 @@ the user's. The sweep itself then runs outside that boundary.
 """
 
 import argparse
+import json
 import re
 import sys
 import time
 from pathlib import Path
+
+from winogen.gen.pe import modular_kinds
 
 from ._base import UserError, check_output_folder, integer, number, shown
 from .synth import check_flow
@@ -23,7 +26,7 @@ grid file (TOML): the axes as keys, each a list (or a single value), e.g.
   widths = [8, "8x4"]            # D, or DxW for different data and weight widths
   algorithms = ["winograd", "direct"]
   pipeline = [1, 2, 3]
-  pe = ["mul", "rns"]
+  pe = {pe_kinds}
   moduli = ["8bit-primes-4", "251:241:239"]   # pe rns only: presets or colon-separated sets
   redundant_moduli = [0, 1]
   rns_method = "auto"
@@ -72,8 +75,8 @@ _LAYER_TOML = """\
 
 def add_parser(subparsers):
     """Register the ``explore`` subcommand; its defaults carry ``func=run``."""
-    from winogen.fpga import synth as flow
     from winogen.fpga.explore import grid as grid_module
+    from winogen.fpga.targets import TARGETS
     layers = grid_module.layers_available()
     description = ("Sweep a grid of engine configurations: generate each one, synthesize it "
                    "(and place and route it), cache the result, and write a CSV/JSON/Markdown "
@@ -84,7 +87,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "explore", help="design-space exploration: sweep, synthesize, tabulate, plot",
         description=description,
-        epilog=_EPILOG.format(layer_toml=_LAYER_TOML if layers else ""),
+        epilog=_EPILOG.format(layer_toml=_LAYER_TOML if layers else "",
+                              pe_kinds=json.dumps(["mul", *modular_kinds()])),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grid", metavar="FILE.toml", help="grid file (see below)")
     axes = p.add_argument_group("grid axes (comma-separated lists)")
@@ -99,7 +103,10 @@ def add_parser(subparsers):
         axes.add_argument("--layer", metavar="HxWxCINxCOUT", default=None, type=_layer,
                           help="layer engine maxima, also the cycle-model workload "
                                "(default: 16x16x8x8)")
-    targets = tuple(flow.TARGETS)
+    targets = tuple(TARGETS)
+    defaults = ", ".join(f"{name} {t.default_freq_mhz:g}" for name, t in TARGETS.items()
+                         if t.places)
+    count_only = "".join(f" or {name}" for name, t in TARGETS.items() if not t.places)
     group = p.add_argument_group("flow")
     group.add_argument("--target", default="ecp5", choices=targets,
                        metavar="{" + ",".join(targets) + "}",
@@ -107,8 +114,8 @@ def add_parser(subparsers):
     group.add_argument("--device", default=None, help="part (see winogen synth --help)")
     group.add_argument("--freq", type=number("--freq", "a positive number of MHz", 0.0, 10000.0),
                        default=None, metavar="MHZ",
-                       help="clock constraint for place and route (default: ecp5 100, "
-                            "ice40 50; not with --no-place or xilinx7)")
+                       help=f"clock constraint for place and route (default: {defaults}; "
+                            f"not with --no-place{count_only})")
     group.add_argument("--no-place", dest="place", action="store_false",
                        help="Yosys only: resource counts without Fmax (fast)")
     group.add_argument("--nodsp", action="store_true", help="map multipliers to LUT logic")

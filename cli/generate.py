@@ -13,7 +13,7 @@ import time
 
 from winogen.gen.config import DSP_PRIMITIVES
 from winogen.gen.params import PARAMS
-from winogen.gen.pe import PE_KINDS
+from winogen.gen.pe import PE_KINDS, modular_kinds
 from winogen.gen.points import PRESETS
 
 from ._base import UserError, check_output_folder, integer, number, text_value, user_errors
@@ -52,9 +52,11 @@ def add_tile_arguments(p, *, algorithm=True):
         alg.add_argument("--algorithm", choices=("winograd", "direct"),
                          help="Winograd (n² PEs) or the direct baseline (m²r² PEs) with the "
                               "same streams (default: winograd)")
-    alg.add_argument("--pe", choices=sorted(set(PE_KINDS) | {"rns"}),
-                     help="processing-element kind; rns: residue number system engine with "
-                          "modular multipliers (default: mul)")
+    alg.add_argument("--pe", choices=sorted(PE_KINDS),
+                     help="processing-element kind: "
+                          + "; ".join(f"{name}: {kind.description}"
+                                      for name, kind in PE_KINDS.items())
+                          + " (default: mul)")
     alg.add_argument("--adder-matrices", metavar="{standard,balanced,FILE.json}",
                      type=text_value("--adder-matrices", "standard, balanced or a FILE.json"),
                      help="Winograd transforms of --pe adder engines: the F(2,3) sets standard "
@@ -100,7 +102,8 @@ def add_tile_arguments(p, *, algorithm=True):
 
 
 def _add_rns_arguments(p):
-    rns = p.add_argument_group("residue number system (--pe rns only)")
+    kinds = " or ".join(f"--pe {name}" for name in modular_kinds())
+    rns = p.add_argument_group(f"residue number system ({kinds} only)")
     mod = rns.add_mutually_exclusive_group()
     mod.add_argument("--moduli", metavar="LIST",
                      type=text_value("--moduli", "a comma-separated list of integers"),
@@ -241,10 +244,11 @@ class Progress:
 
 
 def _emit(config, kind, out, progress):
-    """Elaborate and write ``config``; the hardware generators print nothing themselves."""
-    if kind == "rns":
-        module, function = "winogen.hw.rns", "generate_rns_tile"
-    elif kind == "tile":
+    """Elaborate and write ``config``; the hardware generators print nothing themselves.
+
+    A tile of any PE kind goes through :func:`winogen.hw.generate.generate_tile` (the
+    engine registry picks its hardware by configuration type)."""
+    if kind == "tile":
         module, function = "winogen.hw.generate", "generate_tile"
     else:
         module, function = "winogen.hw.layer", "generate_layer"
@@ -254,7 +258,7 @@ def _emit(config, kind, out, progress):
 
 
 def _tile_summary(config, manifest):
-    if manifest.get("rns") is not None or hasattr(config, "moduli"):
+    if config.pe_kind.modular:
         return (f"{manifest['name']}: {manifest['algorithm']['name']} RNS, moduli "
                 f"{list(config.moduli)} ({config.redundant_moduli} redundant), method "
                 f"{config.method_used}, {config.multipliers} modular multipliers "
@@ -276,10 +280,7 @@ def run(args):
     """Check everything, then elaborate, emit and (``--bundle``) write the bundle."""
     config = config_from_args(args, args.engine)
     check_output_arguments(args)
-    if args.engine == "tile":
-        kind = "rns" if hasattr(config, "moduli") else "tile"
-    else:
-        kind = "layer"
+    kind = "tile" if args.engine == "tile" else "layer"
     with Progress(f"elaborating {config.module_name}") as progress:
         vpath, jpath, manifest = _emit(config, kind, args.output, progress)
         summary = _tile_summary(config, manifest) if kind != "layer" \

@@ -16,6 +16,7 @@ Pure Python: no Amaranth.
 import re
 
 from .config import TileConfig, pipeline_stages
+from .pe import is_modular, modular_kinds, pe_kind
 
 __all__ = ["ENGINES", "PARAMS", "VERILOG_KEYWORDS", "config_from_params", "flag",
            "flag_message"]
@@ -39,7 +40,7 @@ PARAMS = ("engine",) + _TILE + _RNS + _LAYER
 _WINOGRAD_ONLY = ("points", "preset", "filter_transform", "keep_scale", "descale", "fold",
                   "adder_matrices", "filter_stages", "descale_stages")
 
-#: Options of binary Winograd engines that RNS engines do not have.
+#: Options of binary Winograd engines that RNS engines (modular PE kinds) do not have.
 _NOT_RNS = ("filter_transform", "keep_scale", "descale", "fold", "adder_matrices",
             "filter_stages", "dsp")
 
@@ -189,8 +190,8 @@ def _tile(p, algorithm, channels=None, named=True):
     pe = p.get("pe", "mul")
     if algorithm == "direct":
         p.refuse(_WINOGRAD_ONLY, "direct engines (Winograd transforms only)")
-    if pe != "rns":
-        p.only(_RNS, "--pe rns", f"--pe {pe}")
+    if not is_modular(pe):    # the RNS options: modular PE kinds only
+        p.only(_RNS, " or ".join(f"--pe {name}" for name in modular_kinds()), f"--pe {pe}")
     if pe != "adder":
         p.only(("adder_matrices",), "--pe adder", f"--pe {pe}")
     name = p.get("name") if named else None
@@ -204,8 +205,8 @@ def _tile(p, algorithm, channels=None, named=True):
                   weight_width=p.get("weight_width", 8), name=name)
     if algorithm != "direct":
         common.update(points=p.get("points"), preset=p.get("preset", "default"))
-    if pe == "rns":
-        return _rns_tile(p, common, stages, channels)
+    if is_modular(pe):
+        return _rns_tile(p, pe_kind(pe), common, stages, channels)
     stages.pop("convert_stages", None)
     keep = p.get("keep_scale", "no")
     if keep not in ("yes", "no", True, False):
@@ -236,12 +237,13 @@ def _adder_matrices(value):
     return value
 
 
-def _rns_tile(p, common, stages, channels):
-    from .rns import MODULI_PRESETS, RNSTileConfig, auto_moduli_width
+def _rns_tile(p, kind, common, stages, channels):
+    """The tile of the modular PE kind ``kind``: an RNS engine, its ``kind.config_class``."""
+    from .rns import MODULI_PRESETS, auto_moduli_width
     if p.get("algorithm", "winograd") != "winograd":
-        raise ValueError(f"--pe rns needs a Winograd engine, not --algorithm "
+        raise ValueError(f"--pe {kind.name} needs a Winograd engine, not --algorithm "
                          f"{p.get('algorithm')}")
-    p.refuse(_NOT_RNS, "--pe rns")
+    p.refuse(_NOT_RNS, f"--pe {kind.name}")
     if "moduli" in p.given and "moduli_preset" in p.given:
         raise ValueError("--moduli and --moduli-preset exclude each other; give one")
     preset = p.get("moduli_preset")
@@ -263,7 +265,7 @@ def _rns_tile(p, common, stages, channels):
     optional = {"redundant_moduli": p.get("redundant_moduli"), "method": p.get("rns_method"),
                 "channels": channels, "input_transform": p.get("rns_input_transform"),
                 "forward_reduction": p.get("rns_forward_reduction")}
-    return RNSTileConfig(**common, moduli=moduli,
+    return kind.config_class(**common, moduli=moduli,
                          **{k: v for k, v in optional.items() if v is not None}, **stages)
 
 
@@ -273,14 +275,15 @@ def _layer(p, engine):
     if "algorithm" in p.given:
         raise ValueError(f"--algorithm does not apply to layer engines (generate conv is "
                          f"Winograd, generate direct is direct), not {_shown(p.get('algorithm'))}")
-    if p.get("pe") == "rns" and engine != "conv":
-        raise ValueError(f"--pe rns needs a Winograd engine (generate conv), not generate "
-                         f"{engine}")
+    modular = is_modular(p.get("pe"))
+    if modular and engine != "conv":
+        raise ValueError(f"--pe {p.get('pe')} needs a Winograd engine (generate conv), not "
+                         f"generate {engine}")
     if "rounding" in p.given and "output_width" not in p.given:
         raise ValueError(f"--rounding applies with --output-width only (the requantization "
                          f"stage), not {_shown(p.get('rounding'))} alone")
     max_cin = p.get("max_cin", 16)
-    tile = _tile(p, algorithm, channels=max_cin if p.get("pe") == "rns" else None, named=False)
+    tile = _tile(p, algorithm, channels=max_cin if modular else None, named=False)
     if p.get("name") is not None:
         _check_name(p.get("name"))
     optional = {"max_height": p.get("max_height"), "max_width": p.get("max_width"),

@@ -30,7 +30,7 @@ import numpy as np
 
 
 __all__ = ["PEKind", "MultiplyPE", "AbsDiffPE", "ModularMultiplyPE", "PE_KINDS", "pe_kind",
-           "register_pe_kind", "unregister_pe_kind"]
+           "is_modular", "modular_kinds", "register_pe_kind", "unregister_pe_kind"]
 
 
 class PEKind:
@@ -192,3 +192,17 @@ def pe_kind(name):
     if not isinstance(name, str) or name not in PE_KINDS:
         raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {name!r}")
     return PE_KINDS[name]
+
+
+def is_modular(name):
+    """Whether ``name`` is a registered PE kind that computes in residue rings
+    (:attr:`PEKind.modular`); ``False`` for any other value (an unknown name, ``None``)."""
+    kind = PE_KINDS.get(name) if isinstance(name, str) else name if isinstance(name, PEKind) \
+        else None
+    return bool(kind is not None and kind.modular)
+
+
+def modular_kinds():
+    """The names of the registered modular PE kinds (those the RNS options apply to), in
+    registration order."""
+    return tuple(name for name, kind in PE_KINDS.items() if kind.modular)

@@ -4,7 +4,8 @@ import itertools
 import json
 
 from ...gen.params import config_from_params
-from ...gen.rns import MODULI_PRESETS, RNSTileConfig, auto_moduli_width
+from ...gen.pe import is_modular
+from ...gen.rns import MODULI_PRESETS, auto_moduli_width
 from .grid import RNS_KEYS
 
 __all__ = ["configurations"]
@@ -20,7 +21,8 @@ class _Point:
 
     @property
     def rns(self):
-        return isinstance(self.tile, RNSTileConfig)
+        """Whether the engine is an RNS engine (its PE kind is modular)."""
+        return self.tile.pe_kind.modular
 
     def identity(self):
         return {"kind": self.kind, "config": self.config.to_json(),
@@ -41,11 +43,11 @@ def _describe(values, kind):
     if values["algorithm"] == "winograd" and values.get("preset", "default") != "default":
         text += f":{values['preset']}"
     text += f" {d}x{w}-bit"
-    if values["pe"] == "adder":
-        text += " adder"
-    if values["pe"] == "rns":
+    if values["pe"] != "mul":
+        text += f" {values['pe']}"
+    if is_modular(values["pe"]):
         method = values["rns_method"]
-        text += f" rns {_rns_tag(values, None if method == 'auto' else method)}"
+        text += f" {_rns_tag(values, None if method == 'auto' else method)}"
     if values["algorithm"] == "winograd" and values.get("filter_transform") == "online":
         text += " online filter"
     text += f", pipeline {values['pipeline']}"
@@ -100,7 +102,7 @@ def configurations(grid, invalid=None):
         kind = v["engine"]
         if kind == "tile" and (v["pin"], v["pout"]) != (grid["pin"][0], grid["pout"][0]):
             continue  # parallelism axes do not apply to tiles
-        if v["pe"] != "rns":
+        if not is_modular(v["pe"]):
             if any(v[k] != grid[k][0] for k in RNS_KEYS):
                 continue  # nor the RNS axes to other PE kinds
             for k in RNS_KEYS:
@@ -108,7 +110,7 @@ def configurations(grid, invalid=None):
         if v["algorithm"] == "direct":
             # Not used by the direct engine: normalize so duplicates collapse.
             v["preset"], v["filter_transform"] = "default", "offline"
-        if v["pe"] == "rns":
+        if is_modular(v["pe"]):
             v["show_method"] = len(grid["rns_method"]) > 1   # in the label
         try:
             config = _config(v, kind, grid["layer"])
@@ -159,7 +161,7 @@ def _params(v, kind, layer):
             params["filter_transform"] = v["filter_transform"]
     if v["dsp"] != "inferred":
         params["dsp"] = v["dsp"]
-    if v["pe"] == "rns":
+    if is_modular(v["pe"]):
         spec = _moduli_spec(v["moduli"])
         params["moduli_preset" if isinstance(spec, str) else "moduli"] = \
             spec if isinstance(spec, str) else ",".join(map(str, spec))
@@ -172,7 +174,7 @@ def _config(v, kind, layer):
     params = _params(v, kind, layer)
     config = config_from_params(params)
     tile = config if kind == "tile" else config.tile
-    if isinstance(tile, RNSTileConfig) and tile.method != tile.method_used:
+    if tile.pe_kind.modular and tile.method != tile.method_used:
         # auto: the same hardware as the method it picks
         config = config_from_params({**params, "rns_method": tile.method_used})
     return config
@@ -184,7 +186,7 @@ def _count(n, noun):
 
 
 def _moduli_spec(text):
-    """The ``moduli`` argument of :class:`RNSTileConfig` for a grid value."""
+    """The ``moduli`` argument of :class:`~winogen.gen.rns.RNSTileConfig` for a grid value."""
     if text in MODULI_PRESETS or auto_moduli_width(text):
         return text
     return tuple(int(m) for m in text.split(":"))

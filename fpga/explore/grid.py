@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ...gen.config import ALGORITHMS, DSP_PRIMITIVES, FILTER_TRANSFORMS
-from ...gen.pe import PE_KINDS
+from ...gen.pe import PE_KINDS, is_modular, modular_kinds
 from ...gen.points import PRESETS
 from ...gen.rns import (FORWARD_REDUCTIONS, MODULI_PRESETS, RNS_METHODS, ModuliSet,
                         auto_moduli_width)
@@ -22,8 +22,9 @@ GRID_KEYS = {
     "r": ("filter sizes", [3]),
     "presets": ("interpolation point presets", ["default"]),
     "widths": ("data widths; D sets data and weight width, DxW sets them apart", [8]),
-    "pe": ("processing-element kinds: mul, adder, rns (residue number system engines, "
-           "Winograd only)", ["mul"]),
+    "pe": ("processing-element kinds: " + ", ".join(PE_KINDS) + " ("
+           + ", ".join(modular_kinds()) + ": residue number system engines, Winograd only)",
+           ["mul"]),
     "moduli": ("RNS moduli sets (pe rns): preset names (" + ", ".join(MODULI_PRESETS)
                + "), auto or auto-BITS (chosen per configuration), or explicit sets with "
                "colons, e.g. 251:241:239", ["8bit-primes-4"]),
@@ -47,11 +48,12 @@ LAYER_KEYS = {"max_height": 16, "max_width": 16, "max_cin": 8, "max_cout": 8,
               "output_width": None, "rounding": "half_even"}
 RUN_KEYS = ("height", "width", "cin", "cout", "padding")
 
-#: Grid axes of RNS engines only: other PE kinds take their first value and are not repeated.
+#: Grid axes of RNS engines (modular PE kinds) only: other PE kinds take their first value and
+#: are not repeated.
 RNS_KEYS = ("moduli", "redundant_moduli", "rns_method", "rns_forward_reduction")
 
-#: PE kinds of the ``pe`` axis: the kinds of :data:`winogen.gen.pe.PE_KINDS` and ``rns``.
-PE_CHOICES = tuple(sorted(set(PE_KINDS) | {"rns"}))
+#: PE kinds of the ``pe`` axis: the kinds of :data:`winogen.gen.pe.PE_KINDS` (at import).
+PE_CHOICES = tuple(sorted(PE_KINDS))
 
 def layers_available():
     """Whether the layer engine generator :mod:`winogen.hw.layer` is installed."""
@@ -182,8 +184,9 @@ def normalize_grid(grid):
         engines = ["layer"] if ("pin" in given or "pout" in given) else ["tile"]
     g["engine"] = list(dict.fromkeys(engines))
     for key in RNS_KEYS:
-        if key in given and "rns" not in g["pe"]:
-            raise ValueError(f"{key} applies to pe rns only, not to pe {g['pe']!r}")
+        if key in given and not any(is_modular(pe) for pe in g["pe"]):
+            kinds = " or pe ".join(modular_kinds())
+            raise ValueError(f"{key} applies to pe {kinds} only, not to pe {g['pe']!r}")
     if "layer" in g["engine"] and not layers_available():
         raise ValueError("engine must be tile in this installation (winogen.hw.layer is not "
                          "available), not 'layer'")
@@ -205,7 +208,8 @@ _AXES = {
     "pin": lambda key, v: _int_value(key, v, 1), "pout": lambda key, v: _int_value(key, v, 1),
     "pipeline": lambda key, v: _int_value(key, v, 0, 8),
     "widths": lambda key, v: _width_value(v),
-    "presets": _choices(sorted(PRESETS)), "pe": _choices(PE_CHOICES),
+    "presets": _choices(sorted(PRESETS)),
+    "pe": lambda key, v: _choice_value(key, v, tuple(sorted(PE_KINDS))),   # registered now
     "moduli": lambda key, v: _moduli_value(v),
     "redundant_moduli": lambda key, v: _int_value(key, v, 0, 1),
     "rns_method": _choices(RNS_METHODS), "rns_forward_reduction": _choices(FORWARD_REDUCTIONS),

@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+from ...gen.pe import is_modular
 from .report import PUBLISHED
 
 __all__ = ["write_plots"]
@@ -45,7 +46,7 @@ def _panel_record(ax, title, xlabel, ylabel, labels):
 
 
 def _style(row):
-    color = "C4" if row.get("pe") == "rns" else "C0" if row["algorithm"] == "winograd" else "C1"
+    color = "C4" if is_modular(row.get("pe")) else "C0" if row["algorithm"] == "winograd" else "C1"
     marker = {0: "v", 1: "o", 2: "s", 3: "D"}.get(row["pipeline"], "^")
     return color, marker
 

@@ -1,5 +1,7 @@
 """The sweep's tables: ``explore.csv``, ``explore.json`` and the Markdown report."""
 
+from ...gen.pe import is_modular
+
 __all__ = ["COLUMNS", "PUBLISHED", "render_markdown"]
 
 #: Published GOPS per DSP block of FPGA Winograd accelerators, for the Markdown comparison.
@@ -94,7 +96,7 @@ def _results(rows, invalid):
             ("gops", "GOPS"), ("gops_per_dsp", "GOPS/DSP")]
     if any(r["kind"] == "layer" for r in rows):
         cols.insert(-4, ("layer_cycles", "Layer cycles"))
-    if any(r.get("pe") == "rns" for r in rows):
+    if any(is_modular(r.get("pe")) for r in rows):
         cols += [("moduli", "Moduli"), ("redundant_moduli", "Redundant"),
                  ("rns_method", "RNS method"), ("multiplier_width", "Mult bits"),
                  ("rns_forward_reduction", "Fwd reduction")]
@@ -111,7 +113,7 @@ def _results(rows, invalid):
         lines += ["", f"Layer rows: one layer of {', '.join(workloads)} (H x W x C_in -> C_out); "
                       f"cycles of every phase (configuration, weights, activations, compute, "
                       f"drain) with ready held high."]
-    if any(r.get("pe") == "rns" for r in rows):
+    if any(is_modular(r.get("pe")) for r in rows):
         lines += ["", "RNS rows: Mult counts the modular multipliers (n² per modulus, of "
                       "Mult bits each); a label's moduli end in +r with a redundant modulus."]
     if invalid:
