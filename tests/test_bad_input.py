@@ -15,17 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import winogen.gen.rns as rns
 from winogen.cli import main
 
 WINOGEN = str(Path(sys.executable).with_name("winogen"))
-
-#: Some refusals live in gen/ (another part of the restructuring): a 67-bit modulus
-#: (accepted, then elaborated for minutes), adder matrix files holding "1/0" or an
-#: all-zero Bᵀ. They arrive with the RNS package's modulus bound, MAX_MODULUS.
-GEN_CHECKS = hasattr(rns, "MAX_MODULUS")
-needs_gen_checks = pytest.mark.xfail(not GEN_CHECKS, run=False, strict=True,
-                                     reason="refused by gen/ once the gen-config work is merged")
 
 PE = ("adder", "mul", "rns")
 TILE = ["generate", "tile", "--m", "2", "--r", "3"]
@@ -69,7 +61,7 @@ CASES = [
          files={"dir.png": None}),
     case(["accuracy", "--m", "20"], "--m 20"),
     case([*TILE, "--pe", "rns", "--moduli", str((1 << 67) - 1) + ",251", *OUT], "--moduli",
-         marks=needs_gen_checks, id="67-bit modulus"),
+         id="67-bit modulus"),
     case(["explore", "--pe", "adder", "--dsp", "ecp5", "--no-place", *OUT], "--dsp ecp5",
          "--pe adder"),
     case([*TILE, "--pe", "adder", "--dsp", "ecp5", *OUT], "--dsp ecp5", "--pe adder"),
@@ -104,10 +96,10 @@ CASES = [
     case([*TILE, "--pe", "adder", "--adder-matrices", "div0.json", *OUT], "--adder-matrices",
          files={"div0.json": json.dumps({**F23, "G": [[1, 0, 0], ["1/0", 1, 1], [1, -1, 1],
                                                       [0, 0, 1]]})},
-         marks=needs_gen_checks, id="adder matrix 1/0"),
+         id="adder matrix 1/0"),
     case([*TILE, "--pe", "adder", "--adder-matrices", "zero.json", *OUT], "--adder-matrices",
          files={"zero.json": json.dumps({**F23, "BT": [[0] * 4] * 4})},
-         marks=needs_gen_checks, id="adder matrix zero BT"),
+         id="adder matrix zero BT"),
 
     # --- matrices ----------------------------------------------------------------------------
     *bad_ints(["matrices", "--r", "3"], "--m", ["0", "x", "-2", "", " 3", "2.0", "0x10"],
