@@ -341,6 +341,24 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
               f", {target} {dev.label}, {'place and route' if place else 'Yosys only'}"
               + (f" at {freq:g} MHz" if place else ""))
 
+    rows = _sweep_points(points, labels, flow, out, device, retry_failed, g["run"], jobs,
+                         say, t0)
+    rows = [{c: row.get(c) for c in COLUMNS} for row in rows]
+
+    meta = {"target": target, "part": dev.label, "place": place, "freq_mhz": freq,
+            "nodsp": nodsp, "configurations": len(points), "duplicates_dropped": duplicates,
+            "invalid_skipped": invalid,
+            "cached": sum(1 for r in rows if r["cached"]),
+            "failed": sum(1 for r in rows if r["error"]),
+            "versions": flow["versions"], "grid": _json_grid(g),
+            "published": list(PUBLISHED)}
+    _write_outputs(out, rows, meta)
+    say(f"wrote {out / 'explore.md'} ({time.monotonic() - t0:.1f} s)")
+    return rows
+
+
+def _sweep_points(points, labels, flow, out, device, retry_failed, run_spec, jobs, say, t0):
+    """Run (or read from the cache) every point, ``jobs`` at a time; one row each, in order."""
     total = len(points)
     done = [0]
     lock = threading.Lock()
@@ -348,7 +366,7 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     def work(index):
         start = time.monotonic()
         row, cached = _sweep_point(points[index], labels[index], flow, out, device,
-                                   retry_failed, g["run"], say)
+                                   retry_failed, run_spec, say)
         with lock:
             done[0] += 1
             say(f"[{done[0]:>{len(str(total))}}/{total}] {labels[index]}: "
@@ -361,17 +379,6 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     else:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             rows = list(pool.map(work, range(total)))
-    rows = [{c: row.get(c) for c in COLUMNS} for row in rows]
-
-    meta = {"target": target, "part": dev.label, "place": place, "freq_mhz": freq,
-            "nodsp": nodsp, "configurations": total, "duplicates_dropped": duplicates,
-            "invalid_skipped": invalid,
-            "cached": sum(1 for r in rows if r["cached"]),
-            "failed": sum(1 for r in rows if r["error"]),
-            "versions": flow["versions"], "grid": _json_grid(g),
-            "published": list(PUBLISHED)}
-    _write_outputs(out, rows, meta)
-    say(f"wrote {out / 'explore.md'} ({time.monotonic() - t0:.1f} s)")
     return rows
 
 
