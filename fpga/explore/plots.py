@@ -28,6 +28,12 @@ def _pareto(points):
     return front
 
 
+def _save(fig, out, plots, name, panels, omitted):
+    """Write plot ``name``'s PNG into ``out`` and record it (file, panels, omitted rows) in ``plots``."""
+    fig.savefig(out / _PLOT_FILES[name], dpi=110)
+    plots[name] = {"file": _PLOT_FILES[name], "panels": panels, "omitted": omitted}
+
+
 def _panel_record(ax, title, xlabel, ylabel, labels):
     """What a panel holds, read back from its data artists (gid "data")."""
     xy = []
@@ -156,9 +162,7 @@ def _plot_lut_vs_dsp(rows, out, plots, figure, where):
     ax.grid(alpha=0.3)
     _legend(ax, kept or rows)
     panels = [_panel_record(ax, "LUTs vs DSPs", "dsp", "lut", [r["label"] for r in kept])]
-    fig.savefig(out / _PLOT_FILES["lut_vs_dsp"], dpi=110)
-    plots["lut_vs_dsp"] = {"file": _PLOT_FILES["lut_vs_dsp"], "panels": panels,
-                           "omitted": omitted}
+    _save(fig, out, plots, "lut_vs_dsp", panels, omitted)
 
 
 def _plot_throughput(rows, out, plots, figure, where):
@@ -192,9 +196,7 @@ def _plot_throughput(rows, out, plots, figure, where):
     _legend(axes[0], kept or rows)
     fig.suptitle(f"Throughput vs resources, {where} (ops = 2 x MACs of direct convolution)",
                  fontsize=9)
-    fig.savefig(out / _PLOT_FILES["throughput_vs_resources"], dpi=110)
-    plots["throughput_vs_resources"] = {"file": _PLOT_FILES["throughput_vs_resources"],
-                                        "panels": panels, "omitted": omitted}
+    _save(fig, out, plots, "throughput_vs_resources", panels, omitted)
 
 
 def _plot_ops_per_dsp(rows, out, plots, figure, where):
@@ -225,9 +227,7 @@ def _plot_ops_per_dsp(rows, out, plots, figure, where):
         ax.set_title(ylabel, fontsize=9)
         panels.append(_panel_record(ax, ylabel, "configuration", key, [r["label"] for r in rs]))
     fig.suptitle(f"Effective operations (2 x direct MACs) per DSP, {where}", fontsize=9)
-    fig.savefig(out / _PLOT_FILES["ops_per_dsp"], dpi=110)
-    plots["ops_per_dsp"] = {"file": _PLOT_FILES["ops_per_dsp"], "panels": panels,
-                            "omitted": omitted}
+    _save(fig, out, plots, "ops_per_dsp", panels, omitted)
 
 
 def _plot_latency(rows, out, plots, figure, where):
@@ -262,6 +262,4 @@ def _plot_latency(rows, out, plots, figure, where):
     ax.grid(alpha=0.3)
     _legend(ax, kept or rows)
     panels = [_panel_record(ax, "latency vs Fmax", xkey, "latency", [r["label"] for r in kept])]
-    fig.savefig(out / _PLOT_FILES["latency_vs_fmax"], dpi=110)
-    plots["latency_vs_fmax"] = {"file": _PLOT_FILES["latency_vs_fmax"], "panels": panels,
-                                "omitted": omitted}
+    _save(fig, out, plots, "latency_vs_fmax", panels, omitted)
