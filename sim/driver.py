@@ -44,39 +44,48 @@ def config_beat(run):
 
 
 def weight_beats(config, w):
-    """Weight-stream payloads for filters ``w`` (C_out, C_in, r, r), ``for co: for ci``.
+    """Weight-stream payloads for filters ``w`` (C_out, C_in, r, r),
+    ``for co: for ci in steps of filters_per_beat``.
 
-    Raw ``r×r`` row-major, or ``U = G g Gᵀ`` (``n×n``) for a Winograd engine whose
-    filter transform is offline. Each payload is a list of ints.
+    Each filter is raw ``r×r`` row-major, or ``U = G g Gᵀ`` (``n×n``) for a Winograd engine
+    whose filter transform is offline (residues for RNS); filter ``k`` of a beat is
+    ``(co, ci + k)``, zeros beyond ``C_in``. Each payload is a list of ints.
     """
     c = _check_config(config)
     w = np.asarray(w, dtype=np.int64)
     if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
         raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
     w = c.tile.stored_filters(w)    # raw g, U = G g Gᵀ, or residues: the kind decides
-    return [[int(v) for v in w[co, ci].flat]
-            for co in range(w.shape[0]) for ci in range(w.shape[1])]
+    f = c.filters_per_beat
+    cout, cin = w.shape[:2]
+    groups = math.ceil(cin / f)
+    flat = np.zeros((cout, groups * f, w[0, 0].size), dtype=object)
+    flat[:, :cin] = w.reshape(cout, cin, -1)
+    return [[int(v) for v in flat[co, g * f:(g + 1) * f].flat]
+            for co in range(cout) for g in range(groups)]
 
 
 def activation_beats(config, x, *, rng=None):
-    """Activation-stream payloads for ``x`` (C_in, H, W): ``for y: for x: for g``.
+    """Activation-stream payloads for ``x`` (C_in, H, W):
+    ``for y: for x in steps of pixels_per_beat: for g``.
 
-    Lane ``i`` of group ``g`` is channel ``g·P_in + i``. Lanes beyond ``C_in`` are zero, or
-    random values from ``rng`` (a :class:`numpy.random.Generator`) to check that the
-    engine ignores them.
+    Element ``k·P_in + i`` is channel ``g·P_in + i`` of pixel ``(y, x + k)``. Lanes beyond
+    ``C_in`` and pixels beyond ``W`` are zero, or random values from ``rng`` (a
+    :class:`numpy.random.Generator`) to check that the engine ignores them.
     """
     c = _check_config(config)
     x = np.asarray(x, dtype=np.int64)
     cin, height, width = x.shape
-    groups = math.ceil(cin / c.p_in)
-    padded = np.zeros((groups * c.p_in, height, width), dtype=np.int64)
+    q = c.pixels_per_beat
+    groups, blocks = math.ceil(cin / c.p_in), math.ceil(width / q)
+    padded = np.zeros((groups * c.p_in, height, blocks * q), dtype=np.int64)
     if rng is not None:
         iv = c.tile.data_interval
         padded[:] = rng.integers(iv.lo, iv.hi + 1, padded.shape)
-    padded[:cin] = x
-    # (y, x, g, lane) order
-    beats = padded.reshape(groups, c.p_in, height, width).transpose(2, 3, 0, 1)
-    return beats.reshape(-1, c.p_in).tolist()
+    padded[:cin, :, :width] = x
+    # (y, block, g, pixel, lane) order
+    beats = padded.reshape(groups, c.p_in, height, blocks, q).transpose(2, 3, 0, 4, 1)
+    return beats.reshape(-1, q * c.p_in).tolist()
 
 
 def output_beats(config, run):

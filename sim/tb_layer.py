@@ -90,10 +90,19 @@ def scipy_reference(x, w, padding):
 class _Record:
     def __init__(self):
         self.cycle = 0
-        self.phase_cycles = {}
-        self.first_compute = None
-        self.last_output = None
+        self.first = {}              # first cycle of each activity
+        self.last = {}               # last cycle of each activity
+        self.counts = {}             # cycles of each activity
+        self.output_last = []        # outputs_last of every output beat, in order
         self.beat_errors = []        # the error flag of every output beat, in order
+
+    def mark(self, name):
+        self.first.setdefault(name, self.cycle)
+        self.last[name] = self.cycle
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def span(self, name):
+        return self.last[name] - self.first[name] + 1 if name in self.first else 0
 
 
 class LayerHarness:
@@ -104,7 +113,6 @@ class LayerHarness:
         self.manifest = manifest
         self.cfg = to_config(manifest)
         self.ports = {p["name"]: p for p in manifest["ports"]}
-        self.phases = manifest["phases"]
         self.status_fields = manifest["status_fields"]
         self.clock = Clock(dut.clk, 10, unit="ns")
         # RNS engines with a redundant modulus flag inconsistent output beats.
@@ -157,16 +165,18 @@ class LayerHarness:
     # -- one layer ---------------------------------------------------------------------------
 
     async def _monitor(self, rec):
+        """Per cycle: the handshakes of every stream and what the status says runs."""
         dut = self.dut
-        compute = self.phases["compute"]
         while True:
             await ReadOnly()
-            phase = self.status("phase")
-            rec.phase_cycles[phase] = rec.phase_cycles.get(phase, 0) + 1
-            if phase == compute and rec.first_compute is None:
-                rec.first_compute = rec.cycle
+            for name in ("config", "weights", "activations", "outputs"):
+                if int(getattr(dut, f"{name}__valid").value) and \
+                        int(getattr(dut, f"{name}__ready").value):
+                    rec.mark(name)
+            if self.status("computing"):
+                rec.mark("computing")
             if int(dut.outputs__valid.value) and int(dut.outputs__ready.value):
-                rec.last_output = rec.cycle
+                rec.output_last.append(int(dut.outputs_last.value))
                 if self.has_error_port:
                     rec.beat_errors.append(int(dut.error.value))
             await RisingEdge(dut.clk)
@@ -178,68 +188,101 @@ class LayerHarness:
         With ``strict`` a config beat flagged as erroneous fails the test; otherwise the
         layer stops there and ``(None, errors, {})`` is returned.
         """
+        if not strict:
+            # A config beat alone first, to read its error flags before anything else moves.
+            errors = await self._config_errors(run, seed)
+            if errors:
+                return None, errors, {}
+            ys, cycles = await self.run_layers([(run, x, w)], stall=stall, seed=seed,
+                                               configured=True)
+            return ys[0], 0, cycles
+        ys, cycles = await self.run_layers([(run, x, w)], stall=stall, seed=seed)
+        return ys[0], 0, cycles
+
+    async def _config_errors(self, run, seed):
+        dut = self.dut
+        config = StreamSource(dut, "config", dut.clk, rng=random.Random(f"{seed}/config"))
+        await config.send([self.pack_config(run)])
+        await ReadOnly()
+        errors = self.status("errors")
+        await RisingEdge(dut.clk)
+        return errors
+
+    async def run_layers(self, jobs, *, stall=0.0, seed=0, configured=False):
+        """Stream layers ``jobs`` (``(run, x, w)`` each) back to back: every stream carries
+        all layers in order, with random gaps and back-pressure of probability ``stall``.
+
+        Returns the output maps and the measured cycles (the whole sequence: from the first
+        config beat to the last output beat, and each stream's first-to-last span).
+        """
         dut, cfg = self.dut, self.cfg
         clk = dut.clk
         rng = np.random.default_rng(seed)
-        config = StreamSource(dut, "config", clk, rng=random.Random(f"{seed}/config"))
+        config = StreamSource(dut, "config", clk, stall_prob=stall,
+                              rng=random.Random(f"{seed}/config"))
         weights = StreamSource(dut, "weights", clk, stall_prob=stall,
                                rng=random.Random(f"{seed}/weights"))
         acts = StreamSource(dut, "activations", clk, stall_prob=stall,
                             rng=random.Random(f"{seed}/activations"))
         sink = StreamSink(dut, "outputs", clk, stall_prob=stall,
                           rng=random.Random(f"{seed}/outputs"))
+        cbeats, wbeats, abeats, counts = [], [], [], []
+        for run, x, w in jobs:
+            cbeats.append(self.pack_config(run))
+            wbeats += [self.pack("weights", b) for b in weight_beats(cfg, w)]
+            # lanes beyond C_in and pixels beyond W carry random values: the engine must
+            # ignore them
+            abeats += [self.pack("activations", b) for b in activation_beats(cfg, x, rng=rng)]
+            counts.append(output_beats(cfg, run))
         rec = _Record()
         monitor = cocotb.start_soon(self._monitor(rec))
         sink.start()
-        await config.send([self.pack_config(run)])
-        await ReadOnly()
+        tasks = [weights.start(wbeats), acts.start(abeats)]
+        if not configured:
+            tasks.append(config.start(cbeats))
+        ideal = sum(cfg.cycles(run)["compute_ideal"] for run, _, _ in jobs)
+        loads = sum(cfg.cycles(run)["activations"] + cfg.cycles(run)["weights"]
+                    for run, _, _ in jobs)
+        await sink.wait_for(sum(counts), timeout_cycles=int((20 * (ideal + loads) + 500)
+                                                             * (1 + 4 * stall)))
+        for task in tasks:
+            await task
         errors = self.status("errors")
-        await RisingEdge(clk)
-        if errors and not strict:
-            sink.stop()
-            monitor.cancel()
-            return None, errors, {}
-        assert errors == 0, f"status.errors = {errors:#b} for a valid layer {run}"
-        wbeats = [self.pack("weights", b) for b in weight_beats(cfg, w)]
-        # lanes beyond C_in carry random values: the engine must ignore them
-        abeats = [self.pack("activations", b) for b in activation_beats(cfg, x, rng=rng)]
-        await weights.send(wbeats)
-        await acts.send(abeats)
-        expect = output_beats(cfg, run)
-        model = cfg.cycles(run)
-        await sink.wait_for(expect, timeout_cycles=20 * model["compute_ideal"] + 500)
+        assert errors == 0, f"status.errors = {errors:#b} for valid layers"
         # back to idle, and nothing more comes out
-        for _ in range(cfg.r + 8):
-            await ReadOnly()
-            if not self.status("busy"):
-                break
-            await RisingEdge(clk)
-        await RisingEdge(clk)
-        await ClockCycles(clk, 4)
+        await ClockCycles(clk, 6)
         await ReadOnly()
         assert not self.status("busy"), "engine still busy after the last output beat"
         await RisingEdge(clk)
         sink.stop()
         monitor.cancel()
-        assert len(sink.received) == expect, (f"{len(sink.received)} output beats, "
-                                              f"expected {expect}")
-        self.last_beats = self.unpack_outputs(sink.received)
-        y = assemble_outputs(cfg, run, self.last_beats)
+        assert len(sink.received) == sum(counts), (f"{len(sink.received)} output beats, "
+                                                   f"expected {sum(counts)}")
+        ends = list(np.cumsum(counts) - 1)
+        lasts = [i for i, flag in enumerate(rec.output_last) if flag]
+        assert lasts == ends, f"outputs_last on beats {lasts}, expected {ends}"
+        beats = self.unpack_outputs(sink.received)
+        ys, start = [], 0
+        for (run, _, _), count in zip(jobs, counts):
+            ys.append(assemble_outputs(cfg, run, beats[start:start + count]))
+            start += count
+        self.last_beats = beats
+        first = rec.first.get("config", 0) if not configured else 0
         cycles = {
-            "config": config.wait_cycles + 1,
-            "weights": rec.phase_cycles.get(self.phases["weights"], 0),
-            "activations": rec.phase_cycles.get(self.phases["activations"], 0),
-            "compute": rec.last_output - rec.first_compute + 1,
-            "compute_ideal": model["compute_ideal"],
-            "weights_model": model["weights"],
-            "activations_model": model["activations"],
+            "total": rec.last["outputs"] - first + 1,
+            "weights": rec.span("weights"),
+            "activations": rec.span("activations"),
+            "compute": rec.last["outputs"] - rec.first["computing"] + 1,
+            "compute_ideal": ideal,
+            "sequence_model": cfg.sequence_cycles([run for run, _, _ in jobs],
+                                                  self.manifest["latency"]),
             "latency": self.manifest["latency"],
         }
         if self.has_error_port:
             cycles["flagged_beats"] = sum(rec.beat_errors)
             self.last_beat_errors = rec.beat_errors
-        cycles["utilisation"] = cycles["compute_ideal"] / cycles["compute"]
-        return y, errors, cycles
+        cycles["utilisation"] = ideal / cycles["total"]
+        return ys, cycles
 
 
 def _random_layer(cfg, run, rng, pattern="random"):
@@ -313,7 +356,7 @@ def golden_beats(config, run, golden):
 
 def _fault_sites(dut, cfg):
     """Single-channel registers of an RNS layer core: ``(name, handle, modulus)``."""
-    core, t = dut.pipeline.core, cfg.tile
+    core, t = dut.core, cfg.tile
     sites = []
     for j in range(cfg.p_out):
         for mod, mi in enumerate(t.moduli):
@@ -332,7 +375,7 @@ async def _flip_during_compute(h, site, bit, delay, log):
     dut = h.dut
     while True:
         await ReadOnly()
-        if h.status("phase") == h.phases["compute"]:
+        if h.status("computing"):
             break
         await RisingEdge(dut.clk)
     for _ in range(delay + 1):
@@ -444,7 +487,7 @@ async def error_flags(dut):
             assert not int(dut.weights__ready.value), f"{run}: weights accepted"
             assert not int(dut.activations__ready.value), f"{run}: activations accepted"
             assert not int(dut.outputs__valid.value), f"{run}: output produced"
-            assert not h.status("busy") and h.status("phase") == h.phases["idle"]
+            assert not h.status("busy")
             assert int(dut.config__ready.value), f"{run}: config not ready when idle"
             await RisingEdge(dut.clk)
         dut.weights__valid.value = 0

@@ -72,6 +72,13 @@ class LayerConfig:
         Compile-time maxima of the layer shape.
     p_in, p_out : int
         Input channels and output channels processed per cycle.
+    pixels_per_beat : int
+        Pixels of one image row carried by each activation beat (``P_in`` channels
+        each), so that loading can keep up with compute (:meth:`cycles` says which
+        stream bounds a layer).
+    filters_per_beat : int
+        Filters carried by each weight beat (consecutive input channels of one output
+        channel); must divide ``p_in``.
     output_width : int, optional
         With a value, the requantization stage is built: arithmetic right
         shift by a run-time amount, rounding, saturation to this width.
@@ -87,6 +94,8 @@ class LayerConfig:
     max_cout: int = 16
     p_in: int = 1
     p_out: int = 1
+    pixels_per_beat: int = 1
+    filters_per_beat: int = 1
     output_width: int = None
     rounding: str = "half_even"
     name: str = None
@@ -101,6 +110,13 @@ class LayerConfig:
             set_(key, check_int(key, getattr(self, key), 1, 4096))
         set_("p_in", check_int("p_in", self.p_in, 1, self.max_cin))
         set_("p_out", check_int("p_out", self.p_out, 1, self.max_cout))
+        set_("pixels_per_beat", check_int("pixels_per_beat", self.pixels_per_beat, 1,
+                                          self.max_width))
+        set_("filters_per_beat", check_int("filters_per_beat", self.filters_per_beat, 1,
+                                           self.p_in))
+        if self.p_in % self.filters_per_beat:
+            raise ValueError(f"filters_per_beat must divide p_in = {self.p_in}, not "
+                             f"{self.filters_per_beat!r}")
         if self.output_width is not None:
             set_("output_width", check_int("output_width", self.output_width, 2, 32))
         check_choice("rounding", self.rounding, ROUNDING_MODES)
@@ -238,27 +254,113 @@ class LayerConfig:
         """PEs in the compute core."""
         return self.tile.multipliers * self.p_in * self.p_out
 
+    # -- line buffer geometry ---------------------------------------------------------------------
+    #
+    # Activations are kept in a ring of ``ring_rows`` image rows per input lane. A row is
+    # split into blocks of ``m`` padded columns (column ``x`` of the map is padded column
+    # ``x + padding``); block ``b`` lives in column bank ``b mod col_banks`` at word
+    # ``b // col_banks``. Row ``g`` (counted over every row ever written) lives in row bank
+    # ``g mod n`` at ring slot ``(g // n) mod ring_blocks``. A tile's ``n`` rows then lie in
+    # ``n`` different row banks and its ``n`` columns in ``col_banks`` different column
+    # banks, and a beat's ``pixels_per_beat`` columns in different column banks too.
+
+    @property
+    def padded_width(self):
+        """Columns of the widest padded row: ``max_width + 2·(r // 2)``."""
+        return self.max_width + 2 * (self.r // 2)
+
+    @property
+    def col_banks(self):
+        """Column banks of the line buffer: enough that a tile's ``n`` columns and a beat's
+        pixels each fall in different banks (at least 2)."""
+        m, n, q = self.m, self.n, self.pixels_per_beat
+        return max(2, (n - 1) // m + 1, -(-(q - 1) // m) + 1)
+
+    @property
+    def col_words(self):
+        """Words of one row in a column bank: ``ceil(ceil(padded_width / m) / col_banks)``."""
+        return math.ceil(math.ceil(self.padded_width / self.m) / self.col_banks)
+
+    #: Ring slots per row bank: ``ring_blocks·n >= 2n + m`` rows, so that the rows of the
+    #: next tile row (and of the next layer's first tile row) load while a tile row computes.
+    ring_blocks = 3
+
+    @property
+    def ring_rows(self):
+        return self.ring_blocks * self.n
+
+    @property
+    def row_counter_width(self):
+        """Width of the wrapping row counters (twice the largest distance compared)."""
+        return (self.max_height + 2 * self.ring_rows + self.n).bit_length() + 1
+
+    @property
+    def act_address_fields(self):
+        """Bit widths of the line-buffer address fields ``(word, channel group, ring slot)``."""
+        return ((self.col_words - 1).bit_length(), (self.cin_groups - 1).bit_length(),
+                (self.ring_blocks - 1).bit_length())
+
+    @property
+    def weight_address_fields(self):
+        """Bit widths of the weight-bank address fields ``(cig, cog, buffer)``."""
+        return ((self.cin_groups - 1).bit_length(), (self.cout_groups - 1).bit_length(), 1)
+
+    # -- resources and cycles -------------------------------------------------------------------
+
+    @property
+    def multipliers(self):
+        """PEs in the compute core."""
+        return self.tile.multipliers * self.p_in * self.p_out
+
     @property
     def memory_bits(self):
-        """Bits of on-chip storage: activations and weights."""
-        act = self.max_cin * self.max_height * self.max_width * self.tile.data_width
+        """Bits of on-chip storage (the memories' full depth): activations and weights."""
+        act_depth = 1 << sum(self.act_address_fields)
+        act = self.p_in * self.n * self.col_banks * act_depth * self.m * self.tile.data_width
         count, width = self.stored_weight
-        wts = self.max_cin * self.max_cout * count * width
+        w_depth = 1 << sum(self.weight_address_fields)
+        wts = self.p_in * self.p_out * w_depth * count * width
         return {"activations": act, "weights": wts}
 
     def cycles(self, run):
-        """Predicted cycles of each phase of ``run`` (a :class:`LayerRun`), with ready held high."""
+        """Predicted beats and steps of ``run`` (a :class:`LayerRun`), and which stream bounds it.
+
+        ``compute_ideal`` is one step per cycle; ``activations`` and ``weights`` are beats at
+        one per cycle; ``row_period`` compares, per tile row, the activation beats of its
+        ``m`` new rows with its compute steps: the larger bounds the layer in a sequence.
+        """
         run.check(self)
         tiles = run.tile_rows(self) * run.tile_cols(self)
-        passes = math.ceil(run.cin / self.p_in) * math.ceil(run.cout / self.p_out)
+        cin_g, cout_g = math.ceil(run.cin / self.p_in), math.ceil(run.cout / self.p_out)
+        passes = cin_g * cout_g
+        row_beats = math.ceil(run.width / self.pixels_per_beat) * cin_g
+        row_compute = run.tile_cols(self) * passes
+        row_load = self.m * row_beats
+        first_rows = min(run.height, self.n - run.padding)
         return {
             "config": 1,
-            "weights": run.cin * run.cout,
-            "activations": run.height * run.width * math.ceil(run.cin / self.p_in),
+            "weights": run.cout * math.ceil(run.cin / self.filters_per_beat),
+            "activations": run.height * row_beats,
             "compute_ideal": tiles * passes,
             "tiles": tiles,
             "channel_passes": passes,
+            "first_tile_row_beats": first_rows * row_beats,
+            "row_period": max(row_compute, row_load),
+            "bound": "activations" if row_load > row_compute else "compute",
         }
+
+    def sequence_cycles(self, runs, latency):
+        """Predicted cycles of layers ``runs`` streamed back to back, sources always valid
+        and ``outputs.ready`` held high: the first layer's weights and first tile row load
+        (concurrently), then every tile row takes the larger of its compute steps and the
+        activation beats of its new rows, then the pipeline drains (``latency``)."""
+        total, first = 0, None
+        for run in runs:
+            cyc = self.cycles(run)
+            if first is None:
+                first = max(cyc["weights"], cyc["first_tile_row_beats"]) + 1
+            total += run.tile_rows(self) * cyc["row_period"]
+        return first + total + latency
 
     def weight_residues(self, w):
         """The stored filters of ``w`` (..., r, r) of a modular engine: (..., k·n²) unsigned residues."""

@@ -307,11 +307,6 @@ class TileConfig(TileConfigBase):
     def keeps_scale(self):
         return self.algorithm == "winograd" and self.keep_scale
 
-    def check_layer(self, layer):
-        if self.dsp != "inferred":
-            # The layer cores do not drive the PEs' clock enable (tile engines do).
-            raise ValueError(f"layer engines take tile.dsp='inferred' only, not {self.dsp!r}")
-
     @property
     def stored_weight(self):
         if self.algorithm == "winograd":

@@ -11,7 +11,7 @@ from ..pe import PEArray
 from ..util import delay
 from .layouts import _check_config, _weight_shape
 
-__all__ = ["lane_sum_stages", "core_latency", "engine_latency", "ChannelAccumulator",
+__all__ = ["lane_sum_stages", "core_latency", "ChannelAccumulator",
            "WinogradCore", "DirectCore"]
 
 
@@ -28,15 +28,6 @@ def core_latency(config):
     """
     from ..engines import layer_engine_class
     return layer_engine_class(config).core_class.pipeline_latency(config)
-
-
-def engine_latency(config):
-    """Cycles from the scheduler issuing a tile's last step to its output beat being valid.
-
-    Stage 0 addresses the memories, stage 1 is their data, the tiles are registered at
-    stage 2, then the core and the optional requantization register.
-    """
-    return 2 + core_latency(config) + (1 if config.output_width is not None else 0)
 
 
 class ChannelAccumulator(wiring.Component):
@@ -103,7 +94,7 @@ def _core_signature(config):
 
 
 class _Core(wiring.Component):
-    """The compute core interface (free-running; the engine stalls it from outside).
+    """The compute core interface (free-running: the engine never stalls it).
 
     Members
     -------
@@ -150,7 +141,8 @@ class _Core(wiring.Component):
         """The ``P_out·P_in`` tiles' PEs, lane ``(j·P_in + i)·k + e`` for the tile's PE ``e``."""
         t, lanes = self.config.tile, self.config.p_out * self.config.p_in
         m.submodules.pe_array = pes = PEArray(t.pe, t.pe_a_intervals * lanes,
-                                              t.pe_b_intervals * lanes, stages=t.pe_stages)
+                                              t.pe_b_intervals * lanes, stages=t.pe_stages,
+                                              dsp=getattr(t, "dsp", "inferred"))
         return pes
 
     def _accumulate(self, m, partial, partial_iv, front):

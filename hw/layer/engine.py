@@ -1,20 +1,50 @@
-"""The layer engines: control, memories, scheduler and pipeline around a core."""
+"""The streaming layer engines: two layer slots, the loaders, the scheduler and a
+free-running pipeline around a compute core, with an output queue paid for by credits."""
 
-from amaranth.hdl import EnableInserter, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ...gen.layer import RUN_ERRORS
 from ..util import delay
 from .checker import RunChecker
-from .cores import DirectCore, WinogradCore, engine_latency
-from .layouts import (PHASES, _check_config, _run_layout, _weight_shape, config_layout,
-                      status_layout)
+from .cores import DirectCore, WinogradCore, core_latency
+from .layouts import (_check_config, _run_layout, _weight_shape, config_layout, status_layout)
+from .linebuffer import LineBuffer, TileAssembler, row_counter_shape
 from .requant import Requantizer
-from .schedule import TileExtractor, TileScheduler
-from .stores import ActivationStore, WeightStore
+from .schedule import TileScheduler
+from .weights import WeightStore
 
-__all__ = ["WinogradConv", "DirectConv", "binary_layer_engine", "make_layer_engine"]
+__all__ = ["WinogradConv", "DirectConv", "binary_layer_engine", "make_layer_engine",
+           "FRONT_STAGES", "REQUANT_STAGES", "OUTPUT_QUEUE_LATENCY", "output_queue_depth",
+           "engine_latency"]
+
+#: Cycles from a step's issue to its tiles at the core: the memory read, its register,
+#: the column select and the row rotation.
+FRONT_STAGES = 4
+#: Register stages of the requantizer (shift; rounding and saturation).
+REQUANT_STAGES = 2
+#: Cycles from a result entering the output queue to ``outputs.valid`` (queue empty).
+OUTPUT_QUEUE_LATENCY = 2
+
+
+def _pipeline_latency(config):
+    """Cycles from a tile's last step being issued to its result entering the output queue."""
+    return (FRONT_STAGES + core_latency(config)
+            + (REQUANT_STAGES if config.output_width is not None else 0))
+
+
+def engine_latency(config):
+    """Cycles from the scheduler issuing a tile's last step to its output beat being valid
+    (``outputs.ready`` held high)."""
+    return _pipeline_latency(config) + OUTPUT_QUEUE_LATENCY
+
+
+def output_queue_depth(config):
+    """Entries of the output queue: every beat in flight has a place, so the pipeline never
+    stalls; with ``outputs.ready`` held high a credit comes back before it is missed."""
+    return _pipeline_latency(config) + OUTPUT_QUEUE_LATENCY + 2
 
 
 def _engine_signature(config):
@@ -22,17 +52,48 @@ def _engine_signature(config):
     count, width = c.weight_payload
     return {
         "config": In(stream.Signature(config_layout(c))),
-        "weights": In(stream.Signature(data.ArrayLayout(_weight_shape(c, width), count))),
-        "activations": In(stream.Signature(data.ArrayLayout(signed(c.tile.data_width),
-                                                            c.p_in))),
+        "weights": In(stream.Signature(data.ArrayLayout(_weight_shape(c, width),
+                                                        c.filters_per_beat * count))),
+        "activations": In(stream.Signature(data.ArrayLayout(
+            signed(c.tile.data_width), c.pixels_per_beat * c.p_in))),
         "outputs": Out(stream.Signature(data.ArrayLayout(signed(c.result_width),
                                                          c.p_out * c.m * c.m))),
+        "outputs_last": Out(1),
         "status": Out(status_layout()),
     }
 
 
+class _Slots:
+    """The two layer slots: each holds an accepted layer from its config beat until its last
+    output beat leaves; loaders, scheduler and output each walk the slots in order."""
+
+    def __init__(self, config):
+        c = config
+        counter = row_counter_shape(c)
+        self.run = [Signal(_run_layout(c), name=f"slot{s}_run") for s in range(2)]
+        self.valid = Signal(2, name="slot_valid")
+        self.weights_loaded = Signal(2, name="slot_weights_loaded")
+        self.rows_started = Signal(2, name="slot_rows_started")
+        self.first_row = [Signal(counter, name=f"slot{s}_first_row") for s in range(2)]
+        self.row_bank = [Signal(range(max(c.n, 2)), name=f"slot{s}_row_bank") for s in range(2)]
+        self.row_ring = [Signal(range(max(c.ring_blocks, 2)), name=f"slot{s}_row_ring")
+                         for s in range(2)]
+        # Which slot each agent is on (or goes to next).
+        self.config_ptr = Signal(name="config_slot")
+        self.weight_ptr = Signal(name="weight_slot")
+        self.row_ptr = Signal(name="row_slot")
+        self.step_ptr = Signal(name="step_slot")
+        self.output_ptr = Signal(name="output_slot")
+
+    def pick(self, m, values, ptr, name):
+        """``values[ptr]`` as a signal of the same shape (a layout keeps its fields)."""
+        picked = Signal.like(values[0], name=name)
+        m.d.comb += picked.eq(Mux(ptr, values[1], values[0]))
+        return picked
+
+
 class _LayerEngine(wiring.Component):
-    """Control, memories, scheduler and pipeline shared by the layer engines."""
+    """Slots, loaders, scheduler and pipeline shared by the layer engines."""
 
     algorithm = None
     core_class = None
@@ -68,131 +129,198 @@ class _LayerEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = self.layer_config
-
         m.submodules.checker = checker = RunChecker(c)
         m.submodules.weight_store = wstore = WeightStore(c)
-        m.submodules.activation_store = astore = ActivationStore(c)
-        m.submodules.scheduler = sched = TileScheduler(c, astore.addr_width, wstore.addr_width)
-        self.memories = {"weights": wstore, "activations": astore}
-
-        phase = Signal(2, name="phase")
-        errors = Signal(len(RUN_ERRORS), name="errors")
-        run = Signal(_run_layout(c), name="run")
-        en = Signal(name="en")      # advance the compute pipeline this cycle
-        m.d.comb += en.eq(~self.outputs.valid | self.outputs.ready)
-        self._control(m, checker, wstore, astore, sched, phase, errors, run, en)
-        m.submodules.pipeline = EnableInserter(en)(self._pipeline(m, wstore, astore, sched,
-                                                                  run, en))
+        m.submodules.line_buffer = lbuf = LineBuffer(c)
+        m.submodules.scheduler = sched = TileScheduler(c)
+        self.memories = {"weights": wstore, "activations": lbuf}
+        slots = _Slots(c)
+        self._config_beat(m, checker, slots)
+        self._weight_loader(m, wstore, slots)
+        self._row_loader(m, lbuf, slots)
+        self._steps(m, sched, lbuf, slots)
+        queue = self._pipeline(m, wstore, lbuf, sched)
+        self._output(m, queue, sched, slots)
+        m.d.comb += [
+            self.status.busy.eq(slots.valid.any()),
+            self.status.loading_weights.eq(wstore.busy),
+            self.status.loading_activations.eq(lbuf.busy),
+            self.status.computing.eq(sched.active),
+        ]
         return m
 
-    def _control(self, m, checker, wstore, astore, sched, phase, errors, run, en):
-        """The configuration beat, the phases (weights, activations, compute) and the
-        output beats still owed."""
+    def _config_beat(self, m, checker, slots):
+        """A config beat is taken while the next slot is free; a valid one fills it, a failing
+        one sets ``status.errors`` (sticky until the next beat) and fills nothing."""
         c = self.layer_config
         cfg_in = self.config.payload
+        errors = Signal(len(RUN_ERRORS), name="errors")
+        ptr = slots.config_ptr
         m.d.comb += [
             checker.run.eq(cfg_in),
-            self.config.ready.eq(phase == PHASES["idle"]),
+            self.config.ready.eq(~slots.valid.bit_select(ptr, 1)),
             self.status.errors.eq(errors),
-            self.status.busy.eq(phase != PHASES["idle"]),
-            self.status.phase.eq(phase),
         ]
         with m.If(self.config.valid & self.config.ready):
             m.d.sync += errors.eq(checker.errors)
             with m.If(checker.errors == 0):
-                # The output size; the checks guarantee H + 2·pad >= r.
-                m.d.sync += [
-                    run.height.eq(cfg_in.height), run.width.eq(cfg_in.width),
-                    run.cin.eq(cfg_in.cin), run.cout.eq(cfg_in.cout),
-                    run.padding.eq(cfg_in.padding), run.shift.eq(cfg_in.shift),
-                    run.hout.eq(cfg_in.height + (cfg_in.padding << 1) - (c.r - 1)),
-                    run.wout.eq(cfg_in.width + (cfg_in.padding << 1) - (c.r - 1)),
-                    phase.eq(PHASES["weights"]),
-                ]
-                m.d.comb += wstore.start.eq(1)
+                m.d.sync += ptr.eq(~ptr)
+                for s in range(2):
+                    with m.If(ptr == s):
+                        run = slots.run[s]
+                        m.d.sync += [
+                            slots.valid[s].eq(1),
+                            run.height.eq(cfg_in.height), run.width.eq(cfg_in.width),
+                            run.cin.eq(cfg_in.cin), run.cout.eq(cfg_in.cout),
+                            run.padding.eq(cfg_in.padding), run.shift.eq(cfg_in.shift),
+                            # The output size; the checks guarantee H + 2·pad >= r.
+                            run.hout.eq(cfg_in.height + (cfg_in.padding << 1) - (c.r - 1)),
+                            run.wout.eq(cfg_in.width + (cfg_in.padding << 1) - (c.r - 1)),
+                        ]
 
+    def _weight_loader(self, m, wstore, slots):
+        """Load each slot's filters into its weight buffer, in slot order."""
+        ptr = slots.weight_ptr
+        run = slots.pick(m, slots.run, ptr, "weight_run")
+        loading = Signal(name="weights_loading")
         wiring.connect(m, wiring.flipped(self.weights), wstore.weights)
-        wiring.connect(m, wiring.flipped(self.activations), astore.activations)
+        m.d.comb += [wstore.cin.eq(run.cin), wstore.cout.eq(run.cout), wstore.buffer.eq(ptr)]
+        with m.If(~loading):
+            with m.If(slots.valid.bit_select(ptr, 1) & ~slots.weights_loaded.bit_select(ptr, 1)):
+                m.d.comb += wstore.start.eq(1)
+                m.d.sync += loading.eq(1)
+        with m.Elif(~wstore.busy):
+            m.d.sync += [loading.eq(0), ptr.eq(~ptr)]
+            for s in range(2):
+                with m.If(ptr == s):
+                    m.d.sync += slots.weights_loaded[s].eq(1)
+
+    def _row_loader(self, m, lbuf, slots):
+        """Stream each slot's activations into the line buffer, in slot order; record where
+        its rows start."""
+        ptr = slots.row_ptr
+        run = slots.pick(m, slots.run, ptr, "row_run")
+        loading = Signal(name="rows_loading")
+        wiring.connect(m, wiring.flipped(self.activations), lbuf.activations)
+        m.d.comb += [lbuf.height.eq(run.height), lbuf.width.eq(run.width),
+                     lbuf.cin.eq(run.cin), lbuf.padding.eq(run.padding)]
+        with m.If(~loading):
+            with m.If(slots.valid.bit_select(ptr, 1) & ~slots.rows_started.bit_select(ptr, 1)):
+                m.d.comb += lbuf.start.eq(1)
+                m.d.sync += loading.eq(1)
+                for s in range(2):
+                    with m.If(ptr == s):
+                        m.d.sync += [slots.rows_started[s].eq(1),
+                                     slots.first_row[s].eq(lbuf.row),
+                                     slots.row_bank[s].eq(lbuf.row_bank),
+                                     slots.row_ring[s].eq(lbuf.row_ring)]
+        with m.Elif(~lbuf.busy):
+            m.d.sync += [loading.eq(0), ptr.eq(~ptr)]
+
+    def _steps(self, m, sched, lbuf, slots):
+        """Start the scheduler on each slot once its filters are in and its rows started."""
+        ptr = slots.step_ptr
+        running = Signal(name="steps_running")
+        layer = sched.layer
         m.d.comb += [
-            wstore.cin.eq(run.cin), wstore.cout.eq(run.cout),
-            astore.height.eq(run.height), astore.width.eq(run.width), astore.cin.eq(run.cin),
-            sched.run.eq(run),
-            sched.advance.eq(en),
+            layer.run.eq(slots.pick(m, slots.run, ptr, "step_run")),
+            layer.row.eq(slots.pick(m, slots.first_row, ptr, "step_first_row")),
+            layer.row_bank.eq(slots.pick(m, slots.row_bank, ptr, "step_row_bank")),
+            layer.row_ring.eq(slots.pick(m, slots.row_ring, ptr, "step_row_ring")),
+            layer.buffer.eq(ptr),
+            sched.landed.eq(lbuf.landed),
+            lbuf.live_low.eq(sched.live_low),
         ]
+        ready = (slots.valid.bit_select(ptr, 1) & slots.weights_loaded.bit_select(ptr, 1)
+                 & slots.rows_started.bit_select(ptr, 1))
+        with m.If(~running):
+            with m.If(ready):
+                m.d.comb += sched.start.eq(1)
+                m.d.sync += running.eq(1)
+        with m.Elif(~sched.active):
+            m.d.sync += [running.eq(0), ptr.eq(~ptr)]
 
-        # Output beats owed by steps already issued: compute ends when none are.
-        outstanding = Signal(range(self.latency + 3), name="outstanding")
-        issue_last = en & sched.step.valid & sched.step.last
-        beat = self.outputs.valid & self.outputs.ready
-        m.d.sync += outstanding.eq(outstanding + issue_last - beat)
-
-        with m.Switch(phase):
-            with m.Case(PHASES["weights"]):
-                with m.If(~wstore.busy):
-                    m.d.sync += phase.eq(PHASES["activations"])
-                    m.d.comb += astore.start.eq(1)
-            with m.Case(PHASES["activations"]):
-                with m.If(~astore.busy):
-                    m.d.sync += phase.eq(PHASES["compute"])
-                    m.d.comb += sched.start.eq(1)
-            with m.Case(PHASES["compute"]):
-                with m.If(~sched.active & (outstanding == 0)):
-                    m.d.sync += phase.eq(PHASES["idle"])
-
-    def _pipeline(self, m, wstore, astore, sched, run, en):
-        """The compute pipeline: tile extraction, the core, the optional requantizer.
-
-        Returns the pipeline's module, which the caller stalls with one enable (``en``);
-        the memory read ports in ``m`` are enabled by ``en`` explicitly.
-        """
+    def _pipeline(self, m, wstore, lbuf, sched):
+        """Tile assembly, the core, the optional requantizer; returns the output queue."""
         c = self.layer_config
-        pipe = Module()
         step = sched.step
-        s1 = Signal(step.shape(), name="step_s1")
-        pipe.d.sync += [
-            s1.valid.eq(step.valid), s1.first.eq(step.first), s1.last.eq(step.last),
-            s1.row_valid.eq(step.row_valid), s1.base.eq(step.base),
-            s1.col_tile.eq(step.col_tile), s1.col_valid.eq(step.col_valid),
-            s1.lane_valid.eq(step.lane_valid),
-        ]
-        m.d.comb += [astore.read_addr.eq(step.act_addr), astore.read_en.eq(en)]
+        m.d.comb += lbuf.read.eq(step.read)
 
-        pipe.submodules.extractor = ext = TileExtractor(c)
-        pipe.d.comb += [
-            ext.rows.eq(astore.read_data),
-            ext.base.eq(s1.base), ext.col_tile.eq(s1.col_tile),
-            ext.padding.eq(run.padding != 0),
-            ext.row_valid.eq(s1.row_valid), ext.col_valid.eq(s1.col_valid),
-            ext.lane_valid.eq(s1.lane_valid),
+        m.submodules.assembler = asm = TileAssembler(c)
+        m.d.comb += [
+            asm.words.eq(lbuf.words),
+            asm.col_phase.eq(delay(m, step.col_phase, 2, "col_phase", reset_less=True)),
+            asm.col_valid.eq(delay(m, step.col_valid, 2, "col_valid", reset_less=True)),
+            asm.lane_valid.eq(delay(m, step.lane_valid, 2, "lane_valid", reset_less=True)),
+            asm.row_phase.eq(delay(m, step.row_phase, 3, "row_phase", reset_less=True)),
+            asm.row_valid.eq(delay(m, step.row_valid, 3, "row_valid", reset_less=True)),
         ]
-        pipe.submodules.core = core = self.core_class(c)
-        # The weight read is issued so that its data (one cycle later) meets the core.
-        w_addr = delay(pipe, step.weight_addr, 1 + core.weight_delay, "weight_addr",
-                       reset_less=False)
-        m.d.comb += [wstore.read_addr.eq(w_addr), wstore.read_en.eq(en)]
-        pipe.d.comb += core.weights.eq(wstore.read_data)
-        pipe.d.comb += core.tiles.eq(ext.tiles)
-        pipe.d.sync += [core.valid.eq(s1.valid), core.first.eq(s1.first),
-                        core.last.eq(s1.last)]
+
+        m.submodules.core = core = self.core_class(c)
+        # The weight read is issued so that its (registered) data meets the core.
+        w_addr = delay(m, step.weight_addr, FRONT_STAGES - 2 + core.weight_delay,
+                       "weight_addr", reset_less=True)
+        m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(wstore.read_data),
+                     core.tiles.eq(asm.tiles)]
+        for name in ("valid", "first", "last"):
+            m.d.comb += getattr(core, name).eq(
+                delay(m, getattr(step, name), FRONT_STAGES, f"core_{name}", reset_less=False))
         if c.masks_lanes:
-            pipe.d.sync += core.lane_valid.eq(s1.lane_valid)
+            m.d.comb += core.lane_valid.eq(
+                delay(m, step.lane_valid, FRONT_STAGES, "core_lane_valid", reset_less=True))
 
+        # What travels beside the core to its result: the layer's shift and last beat.
+        to_result = FRONT_STAGES + core.latency
+        shift = delay(m, step.shift, to_result, "shift", reset_less=True)
+        layer_last = delay(m, step.layer_last, to_result, "layer_last", reset_less=True)
+        error = core.result_error if "result_error" in core.signature.members else None
         if c.output_width is not None:
-            pipe.submodules.requantizer = rq = Requantizer(
-                c.full_output_width, c.output_width, c.p_out * c.m * c.m,
-                len(run.shift), c.rounding)
-            pipe.d.comb += [rq.x.eq(core.result), rq.valid.eq(core.result_valid),
-                            rq.shift.eq(run.shift)]
+            m.submodules.requantizer = rq = Requantizer(
+                c.full_output_width, c.output_width, c.p_out * c.m * c.m, len(shift),
+                c.rounding, stages=REQUANT_STAGES)
+            m.d.comb += [rq.x.eq(core.result), rq.valid.eq(core.result_valid),
+                         rq.shift.eq(shift)]
             result, result_valid = rq.y, rq.y_valid
+            layer_last = delay(m, layer_last, REQUANT_STAGES, "rq_layer_last", reset_less=True)
+            if error is not None:
+                error = delay(m, error, REQUANT_STAGES, "rq_error", reset_less=True)
         else:
             result, result_valid = core.result, core.result_valid
-        pipe.d.comb += [self.outputs.payload.eq(result), self.outputs.valid.eq(result_valid)]
+
+        entry = Cat(result.as_value(), layer_last, *([error] if error is not None else []))
+        m.submodules.output_queue = queue = SyncFIFOBuffered(
+            width=len(entry), depth=output_queue_depth(c))
+        m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(result_valid)]
+        return queue
+
+    def _output(self, m, queue, sched, slots):
+        """The output stream out of the queue; credits keep the queue from overflowing."""
+        c = self.layer_config
+        width = len(self.outputs.payload.as_value())
+        m.d.comb += [
+            self.outputs.payload.eq(queue.r_data[:width]),
+            self.outputs.valid.eq(queue.r_rdy),
+            self.outputs_last.eq(queue.r_data[width]),
+            queue.r_en.eq(self.outputs.ready),
+        ]
         if "error" in self.signature.members:
-            # The redundant-modulus check travels with its beat, through the requantizer.
-            rq_stages = 1 if c.output_width is not None else 0
-            pipe.d.comb += self.error.eq(delay(pipe, core.result_error, rq_stages, "error",
-                                               reset_less=False))
-        return pipe
+            m.d.comb += self.error.eq(queue.r_data[width + 1])
+
+        depth = output_queue_depth(c)
+        credits = Signal(range(depth + 1), init=depth, name="credits")
+        taken = sched.step.valid & sched.step.last
+        given = self.outputs.valid & self.outputs.ready
+        m.d.sync += credits.eq(credits - taken + given)
+        m.d.comb += sched.credit.eq(credits != 0)
+
+        # A layer's slot is free once its last output beat has left.
+        ptr = slots.output_ptr
+        with m.If(given & self.outputs_last):
+            m.d.sync += ptr.eq(~ptr)
+            for s in range(2):
+                with m.If(ptr == s):
+                    m.d.sync += [slots.valid[s].eq(0), slots.weights_loaded[s].eq(0),
+                                 slots.rows_started[s].eq(0)]
 
 
 class WinogradConv(_LayerEngine):
@@ -206,9 +334,12 @@ class WinogradConv(_LayerEngine):
     Members
     -------
     config : In(stream.Signature(config_layout(config)))
-    weights : In(stream.Signature(ArrayLayout(signed(w), k)))
-    activations : In(stream.Signature(ArrayLayout(signed(data_width), p_in)))
+    weights : In(stream.Signature(ArrayLayout(w, filters_per_beat*k)))
+        Element ``f·k + e`` is element ``e`` of the beat's filter ``f``.
+    activations : In(stream.Signature(ArrayLayout(signed(data_width), pixels_per_beat*p_in)))
     outputs : Out(stream.Signature(ArrayLayout(signed(result_width), p_out*m*m)))
+    outputs_last : Out(1)
+        With ``outputs.valid``: the beat is its layer's last.
     status : Out(status_layout())
     """
 
@@ -226,7 +357,7 @@ class DirectConv(_LayerEngine):
 
     Members
     -------
-    config, weights, activations, outputs, status
+    config, weights, activations, outputs, outputs_last, status
         As :class:`WinogradConv`.
     """
 

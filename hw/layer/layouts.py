@@ -7,10 +7,7 @@ from amaranth.lib import data
 
 from ...gen.layer import LayerConfig, RUN_ERRORS
 
-__all__ = ["PHASES", "config_layout", "status_layout", "memory_shapes"]
-
-#: Values of ``status.phase``.
-PHASES = {"idle": 0, "weights": 1, "activations": 2, "compute": 3}
+__all__ = ["config_layout", "status_layout", "memory_shapes"]
 
 
 def _check_config(config):
@@ -48,11 +45,15 @@ def config_layout(config):
 
 
 def status_layout():
-    """The ``status`` port: sticky run-time error bits, busy flag, current phase."""
+    """The ``status`` port: sticky run-time error bits (at :data:`RUN_ERRORS`' positions),
+    ``busy`` (a layer is accepted and its outputs are not all out), and what runs now:
+    ``loading_weights``, ``loading_activations``, ``computing`` (steps being issued)."""
     return data.StructLayout({
         "errors": unsigned(len(RUN_ERRORS)),
         "busy": 1,
-        "phase": unsigned(2),
+        "loading_weights": 1,
+        "loading_activations": 1,
+        "computing": 1,
     })
 
 
@@ -72,34 +73,34 @@ def _position_shape(config):
     return signed((max(c.max_height, c.max_width) + 2 * c.n + c.m).bit_length() + 1)
 
 
-def _act_blocks(config):
-    """Row blocks per channel group in an activation bank: ``ceil(max_height / n)``."""
-    return math.ceil(config.max_height / config.n)
-
-
-def _memory_depth(rows):
-    # A one-row memory would have a zero-width address, which Verilog cannot declare.
-    return max(rows, 2)
-
-
 def memory_shapes(config):
     """The memories an engine instantiates: banks, depth and word of each kind."""
     c = _check_config(config)
     count, width = c.stored_weight
-    act_depth = _memory_depth(c.cin_groups * _act_blocks(c))
-    w_depth = _memory_depth(c.cout_groups * c.cin_groups)
+    act_depth = 1 << sum(c.act_address_fields)
+    w_depth = 1 << sum(c.weight_address_fields)
+    wf, gf, rf = c.act_address_fields
+    cf, of, _ = c.weight_address_fields
     return {
         "weights": {"banks": c.p_out * c.p_in, "depth": w_depth,
                     "word_elements": count, "element_width": width,
                     "word_bits": count * width,
                     "bits": c.p_out * c.p_in * w_depth * count * width,
-                    "organisation": "bank (j, i) holds co % P_out == j, ci % P_in == i at "
-                                    "(co // P_out) * cin_groups + ci // P_in"},
-        "activations": {"banks": c.p_in * c.n, "depth": act_depth,
-                        "word_elements": c.max_width, "element_width": c.tile.data_width,
-                        "word_bits": c.max_width * c.tile.data_width,
-                        "bits": c.p_in * c.n * act_depth * c.max_width * c.tile.data_width,
+                    "address_fields": {"cig": cf, "cog": of, "buffer": 1},
+                    "organisation": "bank (j, i) holds co % P_out == j, ci % P_in == i of "
+                                    "buffer b at address {b, co // P_out, ci // P_in}"},
+        "activations": {"banks": c.p_in * c.n * c.col_banks, "depth": act_depth,
+                        "word_elements": c.m, "element_width": c.tile.data_width,
+                        "word_bits": c.m * c.tile.data_width,
+                        "bits": c.p_in * c.n * c.col_banks * act_depth * c.m
+                        * c.tile.data_width,
                         "write_granularity_elements": 1,
-                        "organisation": "bank (i, b) holds rows y % n == b of lane i, one image "
-                                        "row per word, at g * ceil(max_height / n) + y // n"},
+                        "row_banks": c.n, "col_banks": c.col_banks,
+                        "ring_rows": c.ring_rows, "col_words": c.col_words,
+                        "address_fields": {"word": wf, "group": gf, "ring": rf},
+                        "organisation": "line buffer: bank (i, b, s) holds lane i of rows "
+                                        "g % n == b (g counts every row written), padded "
+                                        "columns xp with (xp // m) % col_banks == s, element "
+                                        "xp % m of word {(g // n) % ring_blocks, channel group, "
+                                        "(xp // m) // col_banks}"},
     }

@@ -3,20 +3,28 @@
 
 from ...gen.layer import RUN_ERRORS
 from ..generate import emit_engine, manifest_common
-from .cores import core_latency, engine_latency, lane_sum_stages
-from .layouts import PHASES, _check_config, config_layout, memory_shapes, status_layout
+from .cores import core_latency, lane_sum_stages
+from .engine import (FRONT_STAGES, OUTPUT_QUEUE_LATENCY, REQUANT_STAGES, engine_latency,
+                     output_queue_depth)
+from .layouts import _check_config, config_layout, memory_shapes, status_layout
 
 __all__ = ["layer_manifest", "binary_layer_fields", "generate_layer"]
 
 
 _CYCLE_MODEL = {
-    "config": "1 (accepted only while idle)",
-    "weights": "C_in * C_out beats (+ filter_stages to drain an online filter transform)",
-    "activations": "H * W * ceil(C_in / P_in) beats",
+    "config": "1 beat per layer, taken while a layer slot is free (two slots)",
+    "weights": "C_out * ceil(C_in / filters_per_beat) beats (+ filter_stages to drain an "
+               "online filter transform), concurrent with the previous layer's compute",
+    "activations": "H * ceil(W / pixels_per_beat) * ceil(C_in / P_in) beats",
     "compute_ideal": "tile_rows * tile_cols * ceil(C_in / P_in) * ceil(C_out / P_out) steps, "
                      "tile_rows = ceil(H_out / m), tile_cols = ceil(W_out / m), "
                      "H_out = H + 2 * padding - r + 1",
-    "compute": "compute_ideal + latency with outputs.ready held high (one step per cycle)",
+    "row_period": "per tile row: max(tile_cols * ceil(C_in/P_in) * ceil(C_out/P_out) steps, "
+                  "m * ceil(W / pixels_per_beat) * ceil(C_in / P_in) activation beats); the "
+                  "larger names the bound (compute or activations)",
+    "sequence": "layers back to back, sources always valid, outputs.ready high: "
+                "max(first layer's weight beats, beats of its first tile row's rows) + 1 + "
+                "sum over layers of tile_rows * row_period + latency",
 }
 
 
@@ -48,21 +56,32 @@ def layer_manifest(config, component):
         status_fields={name: {"offset": field.offset, "width": field.width}
                        for name, field in status_layout()},
         status_errors=dict(RUN_ERRORS),
-        phases=dict(PHASES),
         streams={
-            "config": "one beat per layer, accepted only while idle; a failing beat sets "
-                      "status.errors (sticky until the next config beat) and starts nothing",
-            "weights": ("C_out*C_in beats, for co in C_out: for ci in C_in; one filter per beat, "
+            "config": "one beat per layer, taken while one of the two layer slots is free; a "
+                      "failing beat sets status.errors (sticky until the next config beat) and "
+                      "fills no slot",
+            "weights": (f"per layer, in config order: C_out*ceil(C_in/{c.filters_per_beat}) "
+                        f"beats, for co in C_out: for ci in steps of {c.filters_per_beat}: "
+                        f"filter k of the beat is (co, ci + k) (ignored when ci + k >= C_in); "
                         + own["weight_format"]),
-            "activations": "for y in H: for x in W: for g in ceil(C_in/P_in): lane i is channel "
-                           "g*P_in + i (lanes >= C_in ignored)",
-            "outputs": "for ty: for tx: for cog: one beat; element j*m*m + i*m + k is "
-                       "Y[cog*P_out + j, ty*m + i, tx*m + k]; positions beyond the output map "
-                       "and lanes >= C_out are to be discarded",
+            "activations": (f"per layer, in config order: for y in H: for x in steps of "
+                            f"{c.pixels_per_beat}: for g in ceil(C_in/P_in): element "
+                            f"k*P_in + i is channel g*P_in + i of pixel (y, x + k) (lanes "
+                            f">= C_in and pixels >= W ignored)"),
+            "outputs": "per layer, in config order: for ty: for tx: for cog: one beat; element "
+                       "j*m*m + i*m + k is Y[cog*P_out + j, ty*m + i, tx*m + k]; positions "
+                       "beyond the output map and lanes >= C_out are to be discarded; "
+                       "outputs_last is high on each layer's last beat",
         },
         function=own["function"],
-        flow="config -> C_out*C_in weight beats -> activation beats -> compute (output "
-             "beats) -> idle",
+        flow="each stream carries the layers in config order; the streams are independent "
+             "(a layer's weights and activations may arrive in any interleaving), the engine "
+             "takes a layer's weights once its config is in and the previous layer's weights "
+             "are loaded, and its activations once the previous layer's are in",
+        beats={"pixels_per_beat": c.pixels_per_beat, "filters_per_beat": c.filters_per_beat,
+               "activation_elements": c.pixels_per_beat * c.p_in,
+               "weight_elements": c.filters_per_beat * count,
+               "output_elements": c.p_out * c.m * c.m},
         paddings=list(c.paddings),
         multipliers=own["multipliers"],
         processing_elements=c.multipliers,
@@ -84,10 +103,12 @@ def layer_manifest(config, component):
         cycle_model=dict(_CYCLE_MODEL),
         expected_cycles=_expected_cycles(c),
         latency=engine_latency(c),
-        pipeline={"address": 1, "memory_read": 1, "tile_register": 1,
+        pipeline={"front": FRONT_STAGES,
                   "core": core_latency(c),
                   "lane_sum_stages": lane_sum_stages(c) if c.algorithm == "winograd" else 0,
-                  "requantize": 1 if c.output_width is not None else 0},
+                  "requantize": REQUANT_STAGES if c.output_width is not None else 0,
+                  "output_queue": OUTPUT_QUEUE_LATENCY,
+                  "output_queue_depth": output_queue_depth(c)},
     )
 
 
@@ -128,7 +149,8 @@ def _expected_cycles(config):
     c = config
     run = LayerRun(c.max_height, c.max_width, c.max_cin, c.max_cout, padding=c.r // 2)
     cycles = c.cycles(run)
-    cycles["compute"] = cycles["compute_ideal"] + engine_latency(c)
+    cycles["layer_alone"] = c.sequence_cycles([run], engine_latency(c))
+    cycles["three_layers"] = c.sequence_cycles([run] * 3, engine_latency(c))
     return {"layer": {"height": run.height, "width": run.width, "cin": run.cin,
                       "cout": run.cout, "padding": run.padding}, **cycles}
 

@@ -23,6 +23,9 @@ class Requantizer(wiring.Component):
         Width of the run-time shift (values up to ``input_width`` are meaningful).
     rounding : str
         ``"half_even"`` or ``"half_up"``.
+    stages : int
+        1: one register after the saturation; 2: also one after the shift (the rounding
+        add and the saturation in the second stage).
 
     Members
     -------
@@ -33,9 +36,12 @@ class Requantizer(wiring.Component):
     y_valid : Out(1)
     """
 
-    def __init__(self, input_width, output_width, count, shift_width, rounding):
+    def __init__(self, input_width, output_width, count, shift_width, rounding, *, stages=1):
         if rounding not in ("half_even", "half_up"):
             raise ValueError(f"rounding must be one of half_even, half_up, not {rounding!r}")
+        if stages not in (1, 2):
+            raise ValueError(f"stages must be 1 or 2, not {stages!r}")
+        self.stages = stages
         self.input_width = input_width
         self.output_width = output_width
         self.rounding = rounding
@@ -61,16 +67,22 @@ class Requantizer(wiring.Component):
             rnd = Signal(name=f"round{e}")
             sticky = Signal(name=f"sticky{e}")
             q = Signal(signed(w + 1), name=f"rounded{e}")
-            m.d.comb += [
-                x.eq(self.x[e]),
+            split = m.d.sync if self.stages == 2 else m.d.comb
+            split += [
                 floor.eq(x >> shift),
                 rnd.eq(((x << 1) >> shift)[0]),     # x[shift - 1], 0 for shift == 0
                 sticky.eq((x.as_unsigned() & below).any()),
             ]
+            m.d.comb += x.eq(self.x[e])
             if self.rounding == "half_up":
                 m.d.comb += q.eq(floor + rnd)
             else:
                 m.d.comb += q.eq(floor + (rnd & (sticky | floor[0])))
             m.d.sync += self.y[e].eq(Mux(q > hi, hi, Mux(q < lo, lo, q)))
-        m.d.sync += self.y_valid.eq(self.valid)
+        valid = self.valid
+        if self.stages == 2:
+            valid_d = Signal(name="valid_d1")
+            m.d.sync += valid_d.eq(valid)
+            valid = valid_d
+        m.d.sync += self.y_valid.eq(valid)
         return m

@@ -1,0 +1,157 @@
+"""The layer engines' double-buffered filter memory: :class:`WeightStore`."""
+
+from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..constmat import ConstTransform2D
+from ..util import delay
+from .layouts import _check_config, _counter, _index, _weight_shape
+
+__all__ = ["WeightStore"]
+
+
+class WeightStore(wiring.Component):
+    """Filter memory with two buffers: one layer's filters load while another's are read.
+
+    ``P_out × P_in`` banks; bank ``(j, i)`` holds the filters with ``co ≡ j (mod P_out)``,
+    ``ci ≡ i (mod P_in)`` of buffer ``buf`` at address ``{buf, co // P_out, ci // P_in}``
+    (fields of ``weight_address_fields`` bits). A beat carries ``filters_per_beat``
+    filters ``(co, ci + k)``, beats ``for co: for ci in steps of filters_per_beat``; filters
+    with ``ci + k >= C_in`` are not written. With ``filter_transform="online"`` each raw
+    filter goes through a :class:`ConstTransform2D` by ``G`` on its way in.
+
+    Parameters
+    ----------
+    config : LayerConfig
+
+    Members
+    -------
+    weights : In(stream.Signature(ArrayLayout(w, filters_per_beat*k)))
+        Element ``f·k + e`` is element ``e`` of the beat's filter ``f``.
+    start : In(1)
+        Begin loading a layer into buffer ``buffer`` (pulse, only while not ``busy``);
+        ``cin``, ``cout``, ``buffer`` must hold until ``busy`` falls.
+    cin, cout : In(unsigned(...))
+    buffer : In(1)
+    busy : Out(1)
+        From the cycle after ``start`` until the last filter is written.
+    read_addr : In(unsigned(address width))
+        ``{buffer, cog, cig}``.
+    read_data : Out(ArrayLayout(ArrayLayout(sw, count), p_out * p_in))
+        Filter ``j·p_in + i`` of bank ``(j, i)``, registered: two cycles after ``read_addr``.
+    """
+
+    def __init__(self, config):
+        c = self.config = _check_config(config)
+        count, width = c.weight_payload
+        s_count, s_width = c.stored_weight
+        self.addr_width = sum(c.weight_address_fields)
+        self.online = c.filter_transform == "online"
+        super().__init__({
+            "weights": In(stream.Signature(data.ArrayLayout(_weight_shape(c, width),
+                                                            c.filters_per_beat * count))),
+            "start": In(1),
+            "cin": In(unsigned(c.max_cin.bit_length())),
+            "cout": In(unsigned(c.max_cout.bit_length())),
+            "buffer": In(1),
+            "busy": Out(1),
+            "read_addr": In(unsigned(self.addr_width)),
+            "read_data": Out(data.ArrayLayout(data.ArrayLayout(_weight_shape(c, s_width), s_count),
+                                              c.p_out * c.p_in)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.config
+        f = c.filters_per_beat
+        s_count, s_width = c.stored_weight
+        gf, of, _ = c.weight_address_fields
+
+        loading = Signal()
+        ci = Signal(_counter(c.max_cin + f))
+        lane_i = Signal(_index(c.p_in))          # lane of the beat's first filter
+        cig = Signal(_index(c.cin_groups))
+        co = Signal(_counter(c.max_cout))
+        lane_j = Signal(_index(c.p_out))
+        cog = Signal(_index(c.cout_groups))
+        accept = Signal()
+        m.d.comb += [
+            self.weights.ready.eq(loading),
+            accept.eq(self.weights.valid & self.weights.ready),
+        ]
+        with m.If(self.start):
+            m.d.sync += [loading.eq(1), ci.eq(0), lane_i.eq(0), cig.eq(0), co.eq(0),
+                         lane_j.eq(0), cog.eq(0)]
+        with m.Elif(accept):
+            with m.If(ci + f < self.cin):
+                m.d.sync += ci.eq(ci + f)
+                with m.If(lane_i == c.p_in - f):
+                    m.d.sync += [lane_i.eq(0), cig.eq(cig + 1)]
+                with m.Else():
+                    m.d.sync += lane_i.eq(lane_i + f)
+            with m.Else():
+                m.d.sync += [ci.eq(0), lane_i.eq(0), cig.eq(0)]
+                with m.If(co + 1 < self.cout):
+                    m.d.sync += co.eq(co + 1)
+                    with m.If(lane_j == c.p_out - 1):
+                        m.d.sync += [lane_j.eq(0), cog.eq(cog + 1)]
+                    with m.Else():
+                        m.d.sync += lane_j.eq(lane_j + 1)
+                with m.Else():
+                    m.d.sync += loading.eq(0)
+
+        # Write path: the (optional) filter transform is free-running; the write controls
+        # are delayed to meet its output.
+        addr = Signal(self.addr_width)
+        m.d.comb += addr.eq(Cat(cig[:gf], cog[:of], self.buffer))
+        count = c.weight_payload[0]
+        payload = self.weights.payload
+        values = []
+        latency = 0
+        for k in range(f):
+            raw = [payload[k * count + e] for e in range(count)]
+            if self.online:
+                t = c.tile
+                ft = ConstTransform2D(t.hardware.G, t.weight_interval, stages=t.filter_stages)
+                m.submodules[f"filter_transform{k}"] = ft
+                for e in range(count):
+                    m.d.comb += ft.x[e].eq(raw[e])
+                values.append([ft.y[e] for e in range(s_count)])
+                latency = ft.latency
+            else:
+                values.append(raw)
+        present = Signal(f)
+        for k in range(f):
+            m.d.comb += present[k].eq(ci + k < self.cin)
+        w_valid = delay(m, accept, latency, "write_valid", reset_less=False)
+        w_addr = delay(m, addr, latency, "write_addr", reset_less=False)
+        w_j = delay(m, lane_j, latency, "write_lane_out", reset_less=False)
+        w_i = delay(m, lane_i, latency, "write_lane_in", reset_less=False)
+        w_present = delay(m, present, latency, "write_present", reset_less=False)
+        in_flight = Signal(max(latency, 1))
+        if latency:
+            m.d.sync += in_flight.eq((in_flight << 1) | accept)
+        m.d.comb += self.busy.eq(loading | in_flight.any())
+
+        self.memories = []
+        for j in range(c.p_out):
+            for i in range(c.p_in):
+                mem = Memory(shape=data.ArrayLayout(_weight_shape(c, s_width), s_count),
+                             depth=1 << self.addr_width, init=[])
+                m.submodules[f"bank_o{j}_i{i}"] = mem
+                self.memories.append(mem)
+                wp = mem.write_port()
+                rp = mem.read_port()
+                k, base = i % f, i - i % f      # the beat's filter that may land here
+                for e in range(s_count):
+                    m.d.comb += wp.data[e].eq(values[k][e])
+                m.d.comb += [
+                    wp.addr.eq(w_addr),
+                    wp.en.eq(w_valid & (w_j == j) & (w_i == base) & w_present[k]),
+                    rp.addr.eq(self.read_addr),
+                ]
+                # Block RAM outputs are slow: register them before any logic.
+                m.d.sync += self.read_data[j * c.p_in + i].eq(rp.data)
+        return m
