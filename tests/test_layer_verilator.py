@@ -171,11 +171,11 @@ def test_layers_bit_exact(name, engine, tmp_path):
         model = cfg.cycles(run)
         assert cycles["compute_ideal"] == model["compute_ideal"]
         if spec["stall"] == 0.0:
-            # no gaps, ready held high: the cycle model plus the pipeline latency
+            # no gaps, ready held high: the weights at one beat per cycle, and the whole
+            # layer as the row-level model predicts it
             drain = cfg.tile.filter_stages if cfg.filter_transform == "online" else 0
             assert cycles["weights"] <= model["weights"] + drain + 2
-            assert cycles["activations"] <= model["activations"] + 1
-            assert cycles["compute"] <= model["compute_ideal"] + manifest["latency"] + 1, cycles
+            assert abs(cycles["total"] - cycles["sequence_model"]) <= 2, cycles
         print(name, spec, cycles)
 
 

@@ -350,17 +350,50 @@ class LayerConfig:
         }
 
     def sequence_cycles(self, runs, latency):
-        """Predicted cycles of layers ``runs`` streamed back to back, sources always valid
-        and ``outputs.ready`` held high: the first layer's weights and first tile row load
-        (concurrently), then every tile row takes the larger of its compute steps and the
-        activation beats of its new rows, then the pipeline drains (``latency``)."""
-        total, first = 0, None
-        for run in runs:
+        """Predicted cycles from the first config beat to the last output beat of layers
+        ``runs`` streamed back to back, every source always valid and ``outputs.ready`` high.
+
+        A row-level model of the engine's rules: a layer's config is taken when its slot is
+        free (the layer two before has left), its weights load after the previous layer's
+        (and the online filter transform's stages to drain), its rows after the
+        previous layer's, each row waiting for ring room (the scheduler's lowest live row);
+        a tile row computes once its rows have landed and the previous tile row is issued,
+        in ``tile_cols · channel passes`` cycles; the last beat leaves ``latency`` cycles
+        after the layer's last step.
+        """
+        n, mo, cap = self.n, self.m, self.ring_rows
+        filter_drain = self.tile.filter_stages if self.filter_transform == "online" else 0
+        live = [(0, 0)]                      # (time, lowest live row), both non-decreasing
+        weights_free = writer = compute = 0
+        landed, next_row, first_row = [], 0, 0
+        ends = []
+
+        def room_from(row):
+            # A row is written once row + 1 < live_low + ring_rows.
+            return next(t for t, low in live if row + 2 - cap <= low)
+
+        for k, run in enumerate(runs):
             cyc = self.cycles(run)
-            if first is None:
-                first = max(cyc["weights"], cyc["first_tile_row_beats"]) + 1
-            total += run.tile_rows(self) * cyc["row_period"]
-        return first + total + latency
+            row_beats = cyc["activations"] // run.height
+            slot_free = ends[k - 2] + 1 if k >= 2 else 1
+            weights_free = max(weights_free, slot_free) + cyc["weights"] + filter_drain
+            writer = max(writer, slot_free)
+            t = max(compute, weights_free) + 2
+            for ty in range(run.tile_rows(self)):
+                y0 = ty * mo - run.padding
+                need = first_row + min(run.height, y0 + n)
+                while next_row < need:
+                    writer = max(writer, room_from(next_row)) + row_beats
+                    landed.append(writer + 2)
+                    next_row += 1
+                t = max(t, landed[need - 1] + 1)
+                live.append((t, first_row + max(0, y0)))
+                t += run.tile_cols(self) * cyc["channel_passes"]
+            first_row += run.height
+            live.append((t, first_row))
+            compute = t
+            ends.append(t + latency)
+        return ends[-1]
 
     def weight_residues(self, w):
         """The stored filters of ``w`` (..., r, r) of a modular engine: (..., k·n²) unsigned residues."""

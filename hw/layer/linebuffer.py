@@ -217,7 +217,10 @@ class LineBuffer(wiring.Component):
             wrap = Signal(name=f"w0_wrap_s{s}")
             # The beat's columns in this bank all come from one block (col_banks is large
             # enough), so one word per bank: the next one when the block precedes the phase.
-            m.d.comb += wrap.eq(beat["phase"] > s * mo + mo - 1)
+            if s == banks - 1:      # phase < col_banks·m: the last bank never wraps
+                m.d.comb += wrap.eq(0)
+            else:
+                m.d.comb += wrap.eq(beat["phase"] > s * mo + mo - 1)
             word = Signal.like(beat["word"], name=f"w0_word_s{s}")
             m.d.comb += word.eq(beat["word"] + wrap)
             m.d.sync += addr[s].eq(Cat(word[:wf], beat["group"][:gf], beat["ring"][:rf]))

@@ -147,12 +147,18 @@ class TileScheduler(wiring.Component):
         for b in range(n):
             # Row bank b holds tile row (b - base) mod n, one ring slot further when b < base.
             ring = Signal.like(st.ring, name=f"ring{b}")
-            m.d.comb += ring.eq(Mux(st.base > b,
-                                    Mux(st.ring == c.ring_blocks - 1, 0, st.ring + 1),
-                                    st.ring))
+            if b == n - 1:      # base <= n - 1 (and no constant comparisons in Verilog)
+                m.d.comb += ring.eq(st.ring)
+            else:
+                m.d.comb += ring.eq(Mux(st.base > b,
+                                        Mux(st.ring == c.ring_blocks - 1, 0, st.ring + 1),
+                                        st.ring))
             m.d.comb += step.read.ring[b].eq(ring)
         for s in range(c.col_banks):
-            m.d.comb += step.read.word[s].eq(Mux(s < st.txr, st.txq + 1, st.txq))
+            if s == c.col_banks - 1:    # txr <= col_banks - 1
+                m.d.comb += step.read.word[s].eq(st.txq)
+            else:
+                m.d.comb += step.read.word[s].eq(Mux(st.txr > s, st.txq + 1, st.txq))
         for t in range(n):
             row = st.y0 + t
             m.d.comb += step.row_valid[t].eq((row >= 0) & (row < run.height))
