@@ -14,6 +14,11 @@ Tests
     (probability ``stall``), output map reassembled and cropped, compared with
     ``layer_golden`` and, for specs with ``"scipy": true``, with a ``scipy.signal.correlate``
     reference. Cycles of each phase go to ``WINOGEN_CYCLES_OUT``.
+``sequence``
+    The layers of ``WINOGEN_LAYERS`` back to back: config, weight and activation streams
+    each carry all of them at once (random gaps and back-pressure of the first spec's
+    ``stall``), every layer bit-exact, ``outputs_last`` on each layer's last beat; the
+    sequence's cycles go to ``WINOGEN_CYCLES_OUT``.
 ``error_flags``
     Every out-of-range config representable in the config fields (height and width above
     the maxima or too small, C_in/C_out 0 or above the maxima, bad padding, shift too
@@ -21,8 +26,8 @@ Tests
     nothing, accepts no weights or activations and emits nothing; then a valid layer runs.
 ``fault_injection``
     RNS engines with a redundant modulus: ``WINOGEN_CLEAN`` fault-free layers, then
-    ``WINOGEN_FAULT_LAYERS`` layers with one bit flipped during the compute phase in one
-    residue channel's register (a channel accumulator or a PE's product register, chosen
+    ``WINOGEN_FAULT_LAYERS`` layers with one bit flipped, right after a random compute step
+    reaches the core, in one residue channel's register (a channel accumulator or a PE's product register, chosen
     at random, the redundant channel included). Every output beat is compared with the
     golden model: a wrong beat must carry the error flag, and a fault-free layer must be
     exact and unflagged. A summary goes to ``WINOGEN_FAULT_REPORT``.
@@ -316,11 +321,7 @@ async def layers(dut):
         x, w = _random_layer(h.cfg, run, np.random.default_rng(seed), spec.get("pattern", "random"))
         y, _, cycles = await h.run_layer(run, x, w, stall=spec.get("stall", 0.0), seed=seed)
         assert cycles.get("flagged_beats", 0) == 0, f"{spec}: error flag without a fault"
-        golden = layer_golden(h.cfg, run, x, w)
-        assert y.shape == golden.shape, (spec, y.shape, golden.shape)
-        bad = np.argwhere(y != golden)
-        assert bad.size == 0, (f"{spec}: {len(bad)} outputs differ, first at {bad[0].tolist()}: "
-                               f"got {y[tuple(bad[0])]}, expected {golden[tuple(bad[0])]}")
+        _check_layer(h.cfg, spec, run, x, w, y)
         if spec.get("scipy"):
             ref = scipy_reference(x, w, run.padding)
             assert h.cfg.output_width is None and not h.cfg.keeps_scale
@@ -370,21 +371,59 @@ def _fault_sites(dut, cfg):
     return sites
 
 
-async def _flip_during_compute(h, site, bit, delay, log):
-    """Wait for the compute phase, then ``delay`` cycles, then flip ``bit`` of the register."""
+async def _flip_during_compute(h, site, bit, step, extra, log):
+    """Wait for the ``step``-th compute step to reach the core, then ``extra`` cycles, then
+    flip ``bit`` of the register (so that the flip meets live values: compute steps come in
+    bursts as the rows stream in)."""
     dut = h.dut
+    seen = 0
     while True:
         await ReadOnly()
-        if h.status("computing"):
-            break
+        if int(dut.core_valid_d3.value):
+            seen += 1
+            if seen > step:
+                break
         await RisingEdge(dut.clk)
-    for _ in range(delay + 1):
+    for _ in range(extra + 1):
         await RisingEdge(dut.clk)
     await Timer(1, unit="ns")                  # registers have settled after the edge
     name, handle, _ = site
     old = int(handle.value)
     handle.value = old ^ (1 << bit)
-    log.update(site=name, bit=bit, delay=delay)
+    log.update(site=name, bit=bit, step=step, extra=extra)
+
+
+def _check_layer(cfg, spec, run, x, w, y):
+    golden = layer_golden(cfg, run, x, w)
+    assert y.shape == golden.shape, (spec, y.shape, golden.shape)
+    bad = np.argwhere(y != golden)
+    assert bad.size == 0, (f"{spec}: {len(bad)} outputs differ, first at {bad[0].tolist()}: "
+                           f"got {y[tuple(bad[0])]}, expected {golden[tuple(bad[0])]}")
+
+
+@cocotb.test()
+async def sequence(dut):
+    """The layers of WINOGEN_LAYERS back to back: every stream carries all of them at once
+    (the first spec's ``stall`` and ``seed`` apply), each layer bit-exact; the whole
+    sequence's cycles go to ``WINOGEN_CYCLES_OUT``."""
+    manifest = engine_manifest()
+    h = LayerHarness(dut, manifest)
+    await h.start()
+    specs = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
+    assert specs, "WINOGEN_LAYERS must list at least one layer"
+    jobs = []
+    for spec in specs:
+        run = _run_of(spec).check(h.cfg)
+        jobs.append((run, *_random_layer(h.cfg, run, np.random.default_rng(spec.get("seed", 0)),
+                                         spec.get("pattern", "random"))))
+    ys, cycles = await h.run_layers(jobs, stall=specs[0].get("stall", 0.0),
+                                    seed=specs[0].get("seed", 0))
+    for spec, (run, x, w), y in zip(specs, jobs, ys):
+        _check_layer(h.cfg, spec, run, x, w, y)
+    dut._log.info("sequence of %d layers: cycles %s", len(specs), cycles)
+    out = os.environ.get("WINOGEN_CYCLES_OUT")
+    if out:
+        Path(out).write_text(json.dumps([{"specs": specs, "cycles": cycles}], indent=2) + "\n")
 
 
 @cocotb.test()
@@ -413,8 +452,9 @@ async def fault_injection(dut):
         if trial >= clean:
             site = rnd.choice(sites)
             bit = rnd.randrange(residue_width(site[2]))
-            delay = rnd.randrange(c.cycles(run)["compute_ideal"])
-            task = cocotb.start_soon(_flip_during_compute(h, site, bit, delay, log))
+            step = rnd.randrange(c.cycles(run)["compute_ideal"])
+            extra = rnd.randrange(c.tile.pe_stages + 2)
+            task = cocotb.start_soon(_flip_during_compute(h, site, bit, step, extra, log))
         await h.run_layer(run, x, w, stall=0.0, seed=seed * 100003 + trial)
         if task is not None:
             task.cancel()
