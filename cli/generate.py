@@ -155,6 +155,17 @@ def add_layer_arguments(p):
                      help="input channels processed per cycle (default: 1)")
     lay.add_argument("--pout", type=integer("--pout", "an integer from 1 to 64", 1, 64),
                      help="output channels processed per cycle (default: 1)")
+    lay.add_argument("--pixels-per-beat",
+                     type=integer("--pixels-per-beat", "an integer from 1 to 64", 1, 64),
+                     help="pixels of one row per activation beat, P_in channels each, so that "
+                          "loading keeps up with compute (default: 1)")
+    lay.add_argument("--filters-per-beat",
+                     type=integer("--filters-per-beat", "an integer from 1 to 64", 1, 64),
+                     help="filters per weight beat, consecutive input channels of one output "
+                          "channel; must divide --pin (default: 1)")
+    lay.add_argument("--weight-buffers", type=int, choices=(1, 2),
+                     help="2: the next layer's filters load while this one computes; 1: half "
+                          "the weight memory, filters load between layers (default: 2)")
     lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
                                                     2, 32),
                      help="build the requantization stage: shift, round, saturate "

@@ -30,8 +30,8 @@ _TILE = ("m", "r", "points", "preset", "algorithm", "pe", "adder_matrices", "dat
          "dsp", "name")
 _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
-_LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "output_width",
-          "rounding")
+_LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
+          "filters_per_beat", "weight_buffers", "output_width", "rounding")
 
 #: Every accepted parameter name.
 PARAMS = ("engine",) + _TILE + _RNS + _LAYER
@@ -289,6 +289,9 @@ def _layer(p, engine):
     optional = {"max_height": p.get("max_height"), "max_width": p.get("max_width"),
                 "max_cin": p.get("max_cin"), "max_cout": p.get("max_cout"),
                 "p_in": p.get("pin"), "p_out": p.get("pout"),
+                "pixels_per_beat": p.get("pixels_per_beat"),
+                "filters_per_beat": p.get("filters_per_beat"),
+                "weight_buffers": p.get("weight_buffers"),
                 "output_width": p.get("output_width"), "rounding": p.get("rounding"),
                 "name": p.get("name")}
     return LayerConfig(tile=tile, **{k: v for k, v in optional.items() if v is not None})

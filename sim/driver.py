@@ -148,6 +148,7 @@ def _engine_key(config):
 
 @functools.lru_cache(maxsize=None)
 def _generated(config, root):
+    from ..gen.manifest import simulation_sources
     from ..hw.layer import generate_layer
     from .build import lint
     out = Path(root) / f"{config.module_name}-{_engine_key(config)}"
@@ -158,8 +159,8 @@ def _generated(config, root):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=out.parent))
         try:
-            v, _, manifest = generate_layer(config, tmp)
-            lint([v], manifest["top"])
+            _, _, manifest = generate_layer(config, tmp)
+            lint(simulation_sources(tmp, manifest), manifest["top"])
             try:
                 os.replace(tmp, out)
             except OSError:
@@ -199,9 +200,11 @@ def engine_files(config, *, cache_dir=None):
 def build_engine(config, *, cache_dir=None):
     """Generate (cached), lint and build (cached) the engine; return ``(handle, manifest_path)``."""
     from . import build as vbuild
+    from ..gen.manifest import simulation_sources
     vpath, jpath = engine_files(config, cache_dir=cache_dir)
-    top = read_manifest(jpath, require=("top",))["top"]
-    return vbuild.build([vpath], top, build_args=LAYER_BUILD_ARGS), jpath
+    manifest = read_manifest(jpath, require=("top",))
+    sources = simulation_sources(vpath.parent, manifest)
+    return vbuild.build(sources, manifest["top"], build_args=LAYER_BUILD_ARGS), jpath
 
 
 def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=None):

@@ -90,9 +90,16 @@ def test_f23_tile_meets_200_mhz_on_lfe5u_85f_8(f23):
     assert json.loads((out / "reports" / "ecp5.json").read_text())["timing"]["met"] is True
 
 
-def test_layer_engines_refuse_the_ecp5_build(tmp_path):
-    from winogen.gen.layer import LayerConfig
-    with pytest.raises(ValueError, match=r"layer engines take tile.dsp='inferred' only, not 'ecp5'"):
-        LayerConfig(tile=TileConfig(2, 3, preset="lavin", dsp="ecp5"))
-    assert main(["generate", "conv", "--m", "2", "--r", "3", "--dsp", "ecp5",
-                 "-o", str(tmp_path / "o")]) == 2
+def test_layer_engines_take_the_ecp5_build(tmp_path):
+    """The layer pipeline never stalls, so its PEs can be MULT18X18D with their own registers
+    (bit-exact under Verilator in test_layer_verilator.py)."""
+    out = tmp_path / "o"
+    assert main(["generate", "conv", "--m", "2", "--r", "3", "--dsp", "ecp5", "--pin", "2",
+                 "--max-cin", "4", "--max-cout", "2", "--max-width", "8", "--max-height", "8",
+                 "-o", str(out)]) == 0
+    manifest = json.loads(next(out.glob("*.json")).read_text())
+    assert manifest["target_primitives"] == ["MULT18X18D"]
+    assert manifest["simulation_models"] == [SIM_MODEL_FILE]
+    assert (out / SIM_MODEL_FILE).read_text() == MULT18X18D_SIM_MODEL
+    text = (out / manifest["verilog"][0]).read_text()
+    assert len(re.findall(r"\bMULT18X18D\b\s+#", text)) == manifest["multipliers"] == 2 * 16

@@ -45,6 +45,11 @@ ENGINES = {
     "direct23_p4": LayerConfig(TileConfig(2, 3, 8, 8, algorithm="direct"),
                                max_height=32, max_width=32, max_cin=16, max_cout=16,
                                p_in=4, p_out=4, pixels_per_beat=3),
+    # MULT18X18D PEs with their own registers (the simulation model under Verilator); one
+    # weight buffer.
+    "wino23_p2x2_dsp": LayerConfig(TileConfig(2, 3, 8, 8, dsp="ecp5"), max_height=12,
+                                   max_width=12, max_cin=4, max_cout=4, p_in=2, p_out=2,
+                                   weight_buffers=1),
     # r = 5: padding 0 or 2, so the 2-bit padding field can hold bad values (1, 3).
     "direct25_p1": LayerConfig(TileConfig(2, 5, 6, 6, algorithm="direct"),
                                max_height=12, max_width=12, max_cin=4, max_cout=4,
@@ -102,6 +107,11 @@ LAYERS = {
         _layer(6, 6, 1, 8, 1, seed=23, pattern="extreme"),
         _layer(32, 32, 16, 16, 1, stall=0.0, seed=24),
     ],
+    "wino23_p2x2_dsp": [
+        _layer(12, 12, 4, 4, 1, seed=121, scipy=True),
+        _layer(5, 9, 3, 1, 0, seed=122, pattern="extreme"),
+        _layer(7, 6, 2, 3, 1, stall=0.0, seed=123),
+    ],
     "direct25_p1": [
         _layer(9, 11, 3, 2, 2, shift=6, seed=31),
         _layer(5, 7, 1, 1, 0, shift=0, seed=32),
@@ -148,6 +158,11 @@ def engine():
             built[name] = (handle, manifest_path, json.loads(manifest_path.read_text()))
         return built[name]
     return get
+
+
+def _run_of(spec):
+    return LayerRun(spec["height"], spec["width"], spec["cin"], spec["cout"], spec["padding"],
+                    spec["shift"])
 
 
 def _run(engine, name, layers, tmp_path, testcase="layers"):
@@ -219,6 +234,37 @@ def test_three_layers_back_to_back_overlap(name, engine, tmp_path):
           f"multiplier per cycle (theory {theory:.3f}); bound: {cfg.cycles(run)['bound']}")
     assert abs(cycles["total"] - cycles["sequence_model"]) <= 2, cycles
     assert ratio <= 1.05, cycles
+
+
+#: Mixed shapes back to back: a small layer after a large one (the large one's outputs still
+#: leave while the small one is done), paddings and channel counts changing every layer.
+MIXED = {
+    "wino23_p1_online": [(9, 7, 3, 4, 1), (4, 4, 1, 1, 0), (9, 7, 3, 4, 1), (5, 17, 16, 2, 1)],
+    "wino43_p4_requant": [(12, 9, 16, 16, 1), (6, 6, 1, 1, 0), (17, 5, 3, 5, 1),
+                          (6, 7, 2, 9, 0)],
+    "direct25_p1": [(12, 12, 4, 4, 2), (5, 5, 1, 1, 0), (7, 9, 2, 3, 2)],
+    "adder_direct23_p2": [(9, 8, 3, 3, 1), (3, 3, 1, 1, 0), (8, 9, 4, 2, 1)],
+    "rns_wino23_p2x2_requant": [(8, 7, 3, 3, 1), (4, 4, 1, 1, 0), (8, 7, 3, 3, 1)],
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_mixed_layers_back_to_back_with_stalls(name, engine, tmp_path):
+    """Layers of different shapes streamed back to back with random gaps and back-pressure
+    on every stream: each bit-exact, outputs_last on each layer's last beat, no extra beat."""
+    cfg = ENGINES[name]
+    layers = [_layer(h, w, ci, co, p, shift=min(4 + k, cfg.max_shift), stall=0.3,
+                     seed=200 + k)
+              for k, (h, w, ci, co, p) in enumerate(MIXED[name])]
+    handle, jpath, _ = engine(name)
+    out = tmp_path / "cycles.json"
+    vbuild.run(handle, "winogen.sim.tb_layer", testcase="sequence", test_dir=tmp_path / "sim",
+               extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_LAYERS": json.dumps(layers),
+                          "WINOGEN_CYCLES_OUT": str(out)})
+    cycles = json.loads(out.read_text())[0]["cycles"]
+    print(name, cycles)
+    assert cycles["compute_ideal"] == sum(cfg.cycles(_run_of(spec))["compute_ideal"]
+                                          for spec in layers)
 
 
 def test_error_flags_then_valid_layer(engine, tmp_path):

@@ -53,7 +53,7 @@ RUN_ERRORS = {
     "cin": 2,           # C_in out of [1, max_cin]
     "cout": 3,          # C_out out of [1, max_cout]
     "padding": 4,       # padding not 0 or r // 2
-    "shift": 5,         # requantization shift beyond the accumulator width
+    "shift": 5,         # shift above max_shift (the output width; 0 without requantization)
 }
 
 
@@ -79,6 +79,9 @@ class LayerConfig:
     filters_per_beat : int
         Filters carried by each weight beat (consecutive input channels of one output
         channel); must divide ``p_in``.
+    weight_buffers : int
+        2: the next layer's filters load while the current layer computes; 1: half the
+        weight memory, and a layer's filters load only once the previous layer is done.
     output_width : int, optional
         With a value, the requantization stage is built: arithmetic right
         shift by a run-time amount, rounding, saturation to this width.
@@ -96,6 +99,7 @@ class LayerConfig:
     p_out: int = 1
     pixels_per_beat: int = 1
     filters_per_beat: int = 1
+    weight_buffers: int = 2
     output_width: int = None
     rounding: str = "half_even"
     name: str = None
@@ -114,6 +118,7 @@ class LayerConfig:
                                           self.max_width))
         set_("filters_per_beat", check_int("filters_per_beat", self.filters_per_beat, 1,
                                            self.p_in))
+        check_choice("weight_buffers", self.weight_buffers, (1, 2))
         if self.p_in % self.filters_per_beat:
             raise ValueError(f"filters_per_beat must divide p_in = {self.p_in}, not "
                              f"{self.filters_per_beat!r}")
@@ -223,8 +228,9 @@ class LayerConfig:
 
     @property
     def max_shift(self):
-        """Largest meaningful requantization shift."""
-        return self.full_output_width
+        """Largest accepted ``shift``: the full output width with requantization; 0 without
+        it (an engine with no requantizer flags any other shift rather than ignore it)."""
+        return self.full_output_width if self.output_width is not None else 0
 
     @property
     def weight_payload(self):
@@ -303,7 +309,8 @@ class LayerConfig:
     @property
     def weight_address_fields(self):
         """Bit widths of the weight-bank address fields ``(cig, cog, buffer)``."""
-        return ((self.cin_groups - 1).bit_length(), (self.cout_groups - 1).bit_length(), 1)
+        return ((self.cin_groups - 1).bit_length(), (self.cout_groups - 1).bit_length(),
+                self.weight_buffers - 1)
 
     # -- resources and cycles -------------------------------------------------------------------
 
@@ -376,7 +383,10 @@ class LayerConfig:
             cyc = self.cycles(run)
             row_beats = cyc["activations"] // run.height
             slot_free = ends[k - 2] + 1 if k >= 2 else 1
-            weights_free = max(weights_free, slot_free) + cyc["weights"] + filter_drain
+            # one weight buffer: the previous layer must be done (its slot free)
+            buffer_free = ends[k - 1] + 2 if k >= 1 and self.weight_buffers == 1 else 0
+            weights_free = (max(weights_free, slot_free, buffer_free) + cyc["weights"]
+                            + filter_drain)
             writer = max(writer, slot_free)
             t = max(compute, weights_free) + 2
             for ty in range(run.tile_rows(self)):

@@ -74,6 +74,7 @@ class _Slots:
         self.valid = Signal(2, name="slot_valid")
         self.weights_loaded = Signal(2, name="slot_weights_loaded")
         self.rows_started = Signal(2, name="slot_rows_started")
+        self.steps_started = Signal(2, name="slot_steps_started")
         self.first_row = [Signal(counter, name=f"slot{s}_first_row") for s in range(2)]
         self.row_bank = [Signal(range(max(c.n, 2)), name=f"slot{s}_row_bank") for s in range(2)]
         self.row_ring = [Signal(range(max(c.ring_blocks, 2)), name=f"slot{s}_row_ring")
@@ -185,8 +186,12 @@ class _LayerEngine(wiring.Component):
         loading = Signal(name="weights_loading")
         wiring.connect(m, wiring.flipped(self.weights), wstore.weights)
         m.d.comb += [wstore.cin.eq(run.cin), wstore.cout.eq(run.cout), wstore.buffer.eq(ptr)]
+        # With one weight buffer a layer's filters wait until the previous layer is done.
+        buffer_free = (1 if self.layer_config.weight_buffers == 2
+                       else ~slots.valid.bit_select(~ptr, 1))
         with m.If(~loading):
-            with m.If(slots.valid.bit_select(ptr, 1) & ~slots.weights_loaded.bit_select(ptr, 1)):
+            with m.If(slots.valid.bit_select(ptr, 1) & ~slots.weights_loaded.bit_select(ptr, 1)
+                      & buffer_free):
                 m.d.comb += wstore.start.eq(1)
                 m.d.sync += loading.eq(1)
         with m.Elif(~wstore.busy):
@@ -231,12 +236,17 @@ class _LayerEngine(wiring.Component):
             sched.landed.eq(lbuf.landed),
             lbuf.live_low.eq(sched.live_low),
         ]
+        # A slot's steps run once: its outputs may still be leaving when the scheduler,
+        # done with the next slot, comes back to it.
         ready = (slots.valid.bit_select(ptr, 1) & slots.weights_loaded.bit_select(ptr, 1)
-                 & slots.rows_started.bit_select(ptr, 1))
+                 & slots.rows_started.bit_select(ptr, 1) & ~slots.steps_started.bit_select(ptr, 1))
         with m.If(~running):
             with m.If(ready):
                 m.d.comb += sched.start.eq(1)
                 m.d.sync += running.eq(1)
+                for s in range(2):
+                    with m.If(ptr == s):
+                        m.d.sync += slots.steps_started[s].eq(1)
         with m.Elif(~sched.active):
             m.d.sync += [running.eq(0), ptr.eq(~ptr)]
 
@@ -320,7 +330,7 @@ class _LayerEngine(wiring.Component):
             for s in range(2):
                 with m.If(ptr == s):
                     m.d.sync += [slots.valid[s].eq(0), slots.weights_loaded[s].eq(0),
-                                 slots.rows_started[s].eq(0)]
+                                 slots.rows_started[s].eq(0), slots.steps_started[s].eq(0)]
 
 
 class WinogradConv(_LayerEngine):

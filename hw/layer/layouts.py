@@ -86,7 +86,7 @@ def memory_shapes(config):
                     "word_elements": count, "element_width": width,
                     "word_bits": count * width,
                     "bits": c.p_out * c.p_in * w_depth * count * width,
-                    "address_fields": {"cig": cf, "cog": of, "buffer": 1},
+                    "address_fields": {"cig": cf, "cog": of, "buffer": c.weight_address_fields[2]},
                     "organisation": "bank (j, i) holds co % P_out == j, ci % P_in == i of "
                                     "buffer b at address {b, co // P_out, ci // P_in}"},
         "activations": {"banks": c.p_in * c.n * c.col_banks, "depth": act_depth,

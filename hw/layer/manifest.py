@@ -2,6 +2,7 @@
 
 
 from ...gen.layer import RUN_ERRORS
+from ..ecp5 import SIM_MODEL_FILE
 from ..generate import emit_engine, manifest_common
 from .cores import core_latency, lane_sum_stages
 from .engine import (FRONT_STAGES, OUTPUT_QUEUE_LATENCY, REQUANT_STAGES, engine_latency,
@@ -74,6 +75,8 @@ def layer_manifest(config, component):
                        "outputs_last is high on each layer's last beat",
         },
         function=own["function"],
+        simulation_models=[SIM_MODEL_FILE] if getattr(t, "dsp", "inferred") == "ecp5" else [],
+        target_primitives=["MULT18X18D"] if getattr(t, "dsp", "inferred") == "ecp5" else [],
         flow="each stream carries the layers in config order; the streams are independent "
              "(a layer's weights and activations may arrive in any interleaving), the engine "
              "takes a layer's weights once its config is in and the previous layer's weights "

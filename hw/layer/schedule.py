@@ -130,7 +130,7 @@ class TileScheduler(wiring.Component):
         """The step's fields, combinationally from the state; returns the issue condition."""
         c, step = self.config, self.step
         n, run = c.n, st.run
-        gf, of, _ = c.weight_address_fields
+        gf, of, bf = c.weight_address_fields
         issue = Signal(name="issue")
         m.d.comb += [
             issue.eq(self.active & st.rows_ok & (self.credit | ~st.cig_last)),
@@ -141,7 +141,7 @@ class TileScheduler(wiring.Component):
             step.read.group.eq(st.cig),
             step.col_phase.eq(st.txr),
             step.row_phase.eq(st.base),
-            step.weight_addr.eq(Cat(st.cig[:gf], st.cog[:of], st.buffer)),
+            step.weight_addr.eq(Cat(st.cig[:gf], st.cog[:of], st.buffer[:bf])),
             step.shift.eq(run.shift),
         ]
         for b in range(n):

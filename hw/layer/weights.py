@@ -13,7 +13,8 @@ __all__ = ["WeightStore"]
 
 
 class WeightStore(wiring.Component):
-    """Filter memory with two buffers: one layer's filters load while another's are read.
+    """Filter memory with two buffers (``weight_buffers``): one layer's filters load while
+    another's are read.
 
     ``P_out × P_in`` banks; bank ``(j, i)`` holds the filters with ``co ≡ j (mod P_out)``,
     ``ci ≡ i (mod P_in)`` of buffer ``buf`` at address ``{buf, co // P_out, ci // P_in}``
@@ -67,7 +68,7 @@ class WeightStore(wiring.Component):
         c = self.config
         f = c.filters_per_beat
         s_count, s_width = c.stored_weight
-        gf, of, _ = c.weight_address_fields
+        gf, of, bf = c.weight_address_fields
 
         loading = Signal()
         ci = Signal(_counter(c.max_cin + f))
@@ -105,7 +106,7 @@ class WeightStore(wiring.Component):
         # Write path: the (optional) filter transform is free-running; the write controls
         # are delayed to meet its output.
         addr = Signal(self.addr_width)
-        m.d.comb += addr.eq(Cat(cig[:gf], cog[:of], self.buffer))
+        m.d.comb += addr.eq(Cat(cig[:gf], cog[:of], self.buffer[:bf]))
         count = c.weight_payload[0]
         payload = self.weights.payload
         values = []
