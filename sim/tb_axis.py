@@ -10,8 +10,9 @@ Tests
 -----
 ``layers``
     Queues every layer of ``WINOGEN_LAYERS`` at once, back to back: per layer one config
-    beat, the C_out·C_in weight beats (one multi-beat frame) and the activation beats (one
-    frame; lanes beyond C_in random). The padding bits of every input ``tdata`` carry random
+    beat, its weight beats (:func:`~winogen.sim.driver.weight_beats`, one multi-beat frame)
+    and its activation beats (:func:`~winogen.sim.driver.activation_beats`, one frame; lanes
+    beyond C_in random). The padding bits of every input ``tdata`` carry random
     values, which the engine must ignore. The sink ends a frame on ``tlast``, so each
     received frame must be exactly one layer's output beats
     (:func:`winogen.sim.driver.output_beats`); a monitor checks independently that ``tlast``
