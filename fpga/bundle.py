@@ -283,7 +283,7 @@ def _yaml_quote(text):
 
 
 def _axis_text(manifest, name, top):
-    """The README's section on the AXI4-Stream wrapper (empty without one)."""
+    """The README's section on the AXI4-Stream wrapper of a layer engine."""
     ports = axis_ports(manifest)
     rows = ["| Wrapper port | Direction | Width | Engine port |",
             "| --- | --- | ---: | --- |"]
