@@ -3,8 +3,12 @@
 :func:`write_bundle` adds to a generator output folder ``OUT/`` (which already holds
 ``<name>.v`` and the manifest ``<name>.json``):
 
+``<name>_axis.v`` (layer engines only)
+    ``<top>_axis``, the engine's AXI4-Stream wrapper (:func:`winogen.fpga.axis.axis_wrapper`):
+    the streams under AXI4-Stream names, ``tdata`` padded to whole bytes, ``tlast`` on each
+    layer's last output beat.
 ``<name>.f``
-    File list: the Verilog files, one per line, relative to ``OUT/``.
+    File list: the Verilog files, one per line, relative to ``OUT/`` (the wrapper last).
 ``<name>.core``
     FuseSoC CAPI2 core with targets ``default`` (RTL only), ``lint`` (Verilator
     ``-Wall``), ``synth_ecp5`` (Yosys + nextpnr-ecp5 out of context, edalize ``trellis``
@@ -17,7 +21,8 @@
     Sourced by the FuseSoC ``vivado`` target to switch synthesis to out-of-context mode.
 ``README.md``
     How to instantiate the top (a Verilog template built from the manifest's ports), the
-    ports and their packing, the handshake, latency and initiation interval, the files.
+    ports and their packing, the handshake, latency and initiation interval, the files, and
+    for layer engines the AXI4-Stream wrapper's port mapping.
 
 The texts come from the plain-text templates in ``winogen/fpga/templates/``; the bundle
 references nothing outside ``OUT/``.
@@ -32,6 +37,7 @@ import re
 import string
 
 from ..gen.manifest import HANDSHAKE, read_manifest, validate
+from .axis import axis_ports, axis_wrapper
 
 __all__ = ["write_bundle", "DEFAULT_PART", "DEFAULT_ECP5_DEVICE", "bundle_files",
            "instantiation_template"]
@@ -123,9 +129,15 @@ def _check_manifest(out, manifest):
     return name, top, files, ports, clocks[0]
 
 
-def bundle_files(name):
-    """File names :func:`write_bundle` writes for a design ``name``, each with its purpose."""
+def bundle_files(name, *, axis=False):
+    """File names :func:`write_bundle` writes for a design ``name``, each with its purpose.
+
+    With ``axis`` (a layer engine's bundle) the AXI4-Stream wrapper ``<name>_axis.v`` comes
+    first.
+    """
+    wrapper = {f"{name}_axis.v": "AXI4-Stream wrapper of the engine (see below)"} if axis else {}
     return {
+        **wrapper,
         f"{name}.f": "file list of the Verilog sources, one per line",
         f"{name}.core": "FuseSoC CAPI2 core: targets default, lint, synth_ecp5, vivado",
         f"{name}.sdc": "clock constraint for SDC-reading tools",
@@ -270,8 +282,25 @@ def _yaml_quote(text):
     return str(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _texts(manifest, name, top, files, ports, clock, sim_models, *, freq, part, dev):
+def _axis_text(manifest, name, top):
+    """The README's section on the AXI4-Stream wrapper of a layer engine."""
+    ports = axis_ports(manifest)
+    rows = ["| Wrapper port | Direction | Width | Engine port |",
+            "| --- | --- | ---: | --- |"]
+    for p in ports:
+        engine = "`rst` = `~aresetn`" if p["engine"] is None else f"`{p['engine']}`"
+        if "payload_width" in p and p["payload_width"] != p["width"]:
+            engine += f" in bits [{p['payload_width'] - 1}:0]"
+        rows.append(f"| `{p['name']}` | {p['direction']} | {p['width']} | {engine} |")
+    return _render("axis.md.tmpl", name=name, top=top, axis_top=f"{top}_axis",
+                   port_table="\n".join(rows),
+                   instantiation=instantiation_template(f"{top}_axis", ports, "u_axis"))
+
+
+def _texts(manifest, name, top, files, ports, clock, sim_models, *, freq, part, dev, axis):
     """The text of every file of the bundle, by file name."""
+    # The wrapper joins the RTL file lists; its text is written below.
+    rtl = files + ([f"{name}_axis.v"] if axis else [])
     version = (manifest.get("tools") or {}).get("winogen") or "unknown"
     # A CAPI2 VLNV version must be numeric dotted; "unknown" would not parse.
     vlnv_version = version if re.fullmatch(r"\d+(\.\d+)*", str(version)) else "0"
@@ -283,13 +312,13 @@ def _texts(manifest, name, top, files, ports, clock, sim_models, *, freq, part, 
         (f": {alg.get('name')} {alg.get('kind', '')}".rstrip() if alg.get("name") else "")
     values = dict(name=name, top=top, version=version, vlnv=vlnv, freq=freq_text,
                   period=period, clock=clock, part=part, ecp5_part=dev.label)
-    purposes = bundle_files(name)
+    purposes = bundle_files(name, axis=axis)
 
     texts = {
-        f"{name}.f": "".join(f"{f}\n" for f in files),
+        f"{name}.f": "".join(f"{f}\n" for f in rtl),
         f"{name}.core": _render(
             "core.tmpl", **values, description=_yaml_quote(description),
-            rtl_files="\n".join(f"      - {f}" for f in files),
+            rtl_files="\n".join(f"      - {f}" for f in rtl),
             sim_fileset="".join(["  sim_models:\n    file_type: verilogSource\n    files:\n"]
                                 + [f"      - {f}\n" for f in sim_models]) if sim_models else "",
             lint_extra=", sim_models" if sim_models else "",
@@ -301,9 +330,11 @@ def _texts(manifest, name, top, files, ports, clock, sim_models, *, freq, part, 
         f"{name}.lpf": _render("constraints.lpf.tmpl", **values),
         f"{name}_vivado.tcl": _render(
             "vivado.tcl.tmpl", **values,
-            read_verilog="\n".join(f"read_verilog [file join $script_dir {f}]" for f in files)),
+            read_verilog="\n".join(f"read_verilog [file join $script_dir {f}]" for f in rtl)),
         f"{name}_vivado_ooc.tcl": _render("vivado_ooc.tcl.tmpl", **values),
     }
+    if axis:
+        texts[f"{name}_axis.v"] = axis_wrapper(manifest)
     manifest_file = f"{name}.json"
     table = dict(purposes)
     table.update({f: "Verilog source" + (" (top module)" if i == 0 else "")
@@ -318,7 +349,8 @@ def _texts(manifest, name, top, files, ports, clock, sim_models, *, freq, part, 
         instantiation=instantiation_template(top, ports), port_table=_port_table(ports),
         streams=_streams_text(manifest),
         handshake=_sentence(manifest.get("handshake") or HANDSHAKE),
-        timing=_timing_text(manifest))
+        timing=_timing_text(manifest),
+        axis=_axis_text(manifest, name, top) if axis else "")
     return texts
 
 
@@ -345,14 +377,16 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
     Returns
     -------
     list of pathlib.Path
-        The files written, in the order of :func:`bundle_files` (plus the manifest if it
-        was written).
+        The files written, in the order of :func:`bundle_files` (with ``axis`` for a layer
+        engine; plus the manifest if it was written).
 
     Raises
     ------
     ValueError
         On a bad parameter, a malformed manifest, Verilog files missing or outside
-        ``out_dir``, or an unwritable folder.
+        ``out_dir``, a layer engine's manifest that the AXI4-Stream wrapper refuses (one
+        without ``outputs_last``, see :func:`winogen.fpga.axis.axis_wrapper`), or an
+        unwritable folder.
     """
     from .synth import parse_device, SynthError
     freq = _check_freq(freq_mhz)
@@ -372,9 +406,12 @@ def write_bundle(out_dir, manifest=None, *, freq_mhz=100.0, part=None, ecp5_devi
         raise ValueError(f"ecp5_device must be an ECP5 part such as {DEFAULT_ECP5_DEVICE}, "
                          f"not {ecp5_device!r} ({exc})") from None
 
+    # Layer engines get the AXI4-Stream wrapper; a manifest it refuses fails here, before
+    # anything is written.
+    axis = manifest.get("kind") == "layer"
     texts = _texts(manifest, name, top, files, ports, clock, sim_models, freq=freq, part=part,
-                   dev=dev)
-    purposes = bundle_files(name)
+                   dev=dev, axis=axis)
+    purposes = bundle_files(name, axis=axis)
     manifest_file = f"{name}.json"
     write_manifest = not (out / manifest_file).is_file()
 

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from winogen.fpga.axis import axis_ports
 from winogen.fpga.bundle import DEFAULT_PART, bundle_files, write_bundle
 from winogen.gen.config import TileConfig
+from winogen.gen.layer import LayerConfig
 from winogen.hw.generate import generate_tile
+from winogen.hw.layer import generate_layer
+from winogen.sim.build import lint
 from winogen.sim.toolchain import verilator_path
 
 FUSESOC = str(Path(sys.executable).with_name("fusesoc"))
@@ -25,6 +29,17 @@ def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle")
     config = TileConfig(2, 3, 4, 4)
     _, _, manifest = generate_tile(config, out)
+    files = write_bundle(out, manifest, freq_mhz=FREQ, part=PART)
+    return out, manifest, files
+
+
+@pytest.fixture(scope="module")
+def layer_bundle(tmp_path_factory):
+    """A layer engine's bundle, which holds the AXI4-Stream wrapper."""
+    out = tmp_path_factory.mktemp("layer_bundle")
+    config = LayerConfig(TileConfig(2, 3, 4, 4), max_height=6, max_width=6, max_cin=2,
+                         max_cout=2)
+    _, _, manifest = generate_layer(config, out)
     files = write_bundle(out, manifest, freq_mhz=FREQ, part=PART)
     return out, manifest, files
 
@@ -67,6 +82,65 @@ def test_every_listed_file_exists(bundle):
     # Self-contained: no file names an absolute path of this machine.
     for path in files:
         assert str(out) not in path.read_text()
+    # A tile engine has no AXI4-Stream wrapper.
+    assert not (out / f"{name}_axis.v").exists()
+    assert "AXI4-Stream" not in (out / "README.md").read_text()
+
+
+def test_layer_bundle_holds_the_axis_wrapper(layer_bundle):
+    out, manifest, files = layer_bundle
+    name, top = manifest["name"], manifest["top"]
+    wrapper = f"{name}_axis.v"
+    assert [p.name for p in files] == list(bundle_files(name, axis=True))
+    assert files[0].name == wrapper and f"module {top}_axis (" in files[0].read_text()
+    # Every file list names the engine, then the wrapper.
+    rtl = [*manifest["verilog"], wrapper]
+    assert (out / f"{name}.f").read_text().split() == rtl
+    core = (out / f"{name}.core").read_text()
+    assert core.split("files:\n", 1)[1].split("\n  constraints_ecp5:")[0].split() == \
+        [x for f in rtl for x in ("-", f)]
+    read = re.findall(r"^read_verilog \[file join \$script_dir (\S+)\]$",
+                      (out / f"{name}_vivado.tcl").read_text(), re.MULTILINE)
+    assert read == rtl
+    # The Verilog files of the .f list lint clean with the wrapper as the top.
+    lint([out / f for f in rtl], f"{top}_axis")
+    # The README: the wrapper's section, every port mapped, padding and tlast explained.
+    text = (out / "README.md").read_text()
+    section = text.split("## AXI4-Stream wrapper")[1].split("\n## ")[0]
+    for p in axis_ports(manifest):
+        assert re.search(rf"^\| `{p['name']}` \| {p['direction']} \| {p['width']} \| ",
+                         section, re.MULTILINE), p["name"]
+        assert re.search(rf"^\s+\.{p['name']}\s+\({p['name']}\),?$", section, re.MULTILINE)
+    assert f"{top}_axis u_axis (" in section
+    assert "`config__payload` in bits [" in section      # the config payload is padded
+    assert "rounded up to a multiple of 8" in section and "`m_axis_outputs_tlast`" in section
+    assert f"| `{wrapper}` | AXI4-Stream wrapper" in text
+
+
+def test_layer_bundle_core_lints_with_the_wrapper(layer_bundle, fusesoc_env, tmp_path):
+    out, manifest, _ = layer_bundle
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "verilator").symlink_to(verilator_path())
+    run = fusesoc(fusesoc_env, out, "run", "--build-root", str(tmp_path / "build"),
+                  "--target", "lint", manifest["name"], path_prefix=shim)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (vc,) = (tmp_path / "build").rglob("*.vc")
+    assert any(arg.endswith(f"{manifest['name']}_axis.v") for arg in vc.read_text().split())
+
+
+def test_layer_bundle_refuses_a_manifest_without_outputs_last(layer_bundle, tmp_path):
+    out, manifest, _ = layer_bundle
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for v in manifest["verilog"]:
+        (copy / v).write_text((out / v).read_text())
+    old = dict(manifest, ports=[p for p in manifest["ports"] if p["name"] != "outputs_last"])
+    with pytest.raises(ValueError, match=r"lacks the port outputs_last that the AXI4-Stream "
+                                         r"wrapper connects"):
+        write_bundle(copy, old)
+    # Refused before anything was written.
+    assert sorted(p.name for p in copy.iterdir()) == sorted(manifest["verilog"])
 
 
 def test_fusesoc_parses_the_core(bundle, fusesoc_env):
