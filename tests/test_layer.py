@@ -348,8 +348,20 @@ def test_adder_layers_bit_exact_with_masked_lanes(cfg):
     # the terms gives the golden output. Padding 1 feeds zeros that do count.
     runs = [LayerRun(6, 5, 3, 3, padding=1, shift=2), LayerRun(5, 6, 1, 2, padding=0, shift=1),
             LayerRun(4, 4, 2, 3, padding=1, shift=0), LayerRun(6, 6, 3, 1, padding=1, shift=3)]
+    if cfg.output_width is None:
+        # no requantizer: the engine takes shift 0 only
+        runs = [r.__class__(**{**r.__dict__, "shift": 0}) for r in runs]
     check_jobs(cfg, runs, seed=9, stall_in=0.3, stall_out=0.3)
     assert cfg.masks_lanes
+
+
+def test_engine_without_requantizer_flags_a_shift():
+    """Without a requantizer the shift field is 1 bit and 1 is flagged, not ignored."""
+    assert WINO.max_shift == 0 and WINO.output_width is None
+    bad = LayerRun(4, 4, 1, 1, shift=1)
+    assert bad.errors(WINO) == ["shift"]
+    results = simulate(WINO, [(bad, None, None)])
+    assert results[0][1] == 1 << RUN_ERRORS["shift"]
 
 
 def test_adder_layer_widths_come_from_the_pe_interval():

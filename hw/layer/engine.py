@@ -11,7 +11,7 @@ from ..util import delay
 from .checker import RunChecker
 from .cores import DirectCore, WinogradCore, core_latency
 from .layouts import (_check_config, _run_layout, _weight_shape, config_layout, status_layout)
-from .linebuffer import LineBuffer, TileAssembler, row_counter_shape
+from .linebuffer import MEMORY_READ_STAGES, LineBuffer, TileAssembler, row_counter_shape
 from .requant import Requantizer
 from .schedule import TileScheduler
 from .weights import WeightStore
@@ -20,9 +20,9 @@ __all__ = ["WinogradConv", "DirectConv", "binary_layer_engine", "make_layer_engi
            "FRONT_STAGES", "REQUANT_STAGES", "OUTPUT_QUEUE_LATENCY", "output_queue_depth",
            "engine_latency"]
 
-#: Cycles from a step's issue to its tiles at the core: the memory read, its register,
+#: Cycles from a step's issue to its tiles at the core: the memory read, its registers,
 #: the column select and the row rotation.
-FRONT_STAGES = 4
+FRONT_STAGES = 1 + MEMORY_READ_STAGES + 2
 #: Register stages of the requantizer (shift; rounding and saturation).
 REQUANT_STAGES = 2
 #: Cycles from a result entering the output queue to ``outputs.valid`` (queue empty).
@@ -257,18 +257,23 @@ class _LayerEngine(wiring.Component):
         m.d.comb += lbuf.read.eq(step.read)
 
         m.submodules.assembler = asm = TileAssembler(c)
+        to_words = 1 + MEMORY_READ_STAGES       # issue -> the words at the assembler
         m.d.comb += [
             asm.words.eq(lbuf.words),
-            asm.col_phase.eq(delay(m, step.col_phase, 2, "col_phase", reset_less=True)),
-            asm.col_valid.eq(delay(m, step.col_valid, 2, "col_valid", reset_less=True)),
-            asm.lane_valid.eq(delay(m, step.lane_valid, 2, "lane_valid", reset_less=True)),
-            asm.row_phase.eq(delay(m, step.row_phase, 3, "row_phase", reset_less=True)),
-            asm.row_valid.eq(delay(m, step.row_valid, 3, "row_valid", reset_less=True)),
+            asm.col_phase.eq(delay(m, step.col_phase, to_words, "col_phase", reset_less=True)),
+            asm.col_valid.eq(delay(m, step.col_valid, to_words, "col_valid", reset_less=True)),
+            asm.lane_valid.eq(delay(m, step.lane_valid, to_words, "lane_valid",
+                                    reset_less=True)),
+            asm.row_phase.eq(delay(m, step.row_phase, to_words + 1, "row_phase",
+                                   reset_less=True)),
+            asm.row_valid.eq(delay(m, step.row_valid, to_words + 1, "row_valid",
+                                   reset_less=True)),
         ]
 
         m.submodules.core = core = self.core_class(c)
         # The weight read is issued so that its (registered) data meets the core.
-        w_addr = delay(m, step.weight_addr, FRONT_STAGES - 2 + core.weight_delay,
+        w_addr = delay(m, step.weight_addr,
+                       FRONT_STAGES - 1 - MEMORY_READ_STAGES + core.weight_delay,
                        "weight_addr", reset_less=True)
         m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(wstore.read_data),
                      core.tiles.eq(asm.tiles)]

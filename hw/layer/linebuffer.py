@@ -20,7 +20,12 @@ from amaranth.lib.wiring import In, Out
 from ..util import delay
 from .layouts import _check_config, _counter, _index
 
-__all__ = ["LineBuffer", "TileAssembler", "row_counter_shape", "wrapped_ge"]
+__all__ = ["LineBuffer", "TileAssembler", "row_counter_shape", "wrapped_ge",
+           "MEMORY_READ_STAGES"]
+
+#: Registers after every block-RAM read port (the memory's own output register is not
+#: used by Yosys): the first can sit next to the memory, the second next to the logic.
+MEMORY_READ_STAGES = 2
 
 
 def row_counter_shape(config):
@@ -79,7 +84,8 @@ class LineBuffer(wiring.Component):
     read : In(read_layout(config))
         Addresses of this cycle's read (every bank reads every cycle).
     words : Out(ArrayLayout(lane × row bank × column bank words))
-        The words read, registered: valid two cycles after ``read``.
+        The words read, through :data:`MEMORY_READ_STAGES` registers: valid
+        ``1 + MEMORY_READ_STAGES`` cycles after ``read``.
     """
 
     def __init__(self, config):
@@ -253,8 +259,11 @@ class LineBuffer(wiring.Component):
                         rp.addr.eq(Cat(self.read.word[s][:wf], self.read.group[:gf],
                                        self.read.ring[b][:rf])),
                     ]
-                    # Block RAM outputs are slow: register them before any logic.
-                    m.d.sync += self.words[i][b][s].eq(rp.data)
+                    # Block RAM outputs are slow (ECP5: 4.1 ns clock to out, no output
+                    # register): two registers, the first placed beside the memory.
+                    m.d.comb += self.words[i][b][s].eq(
+                        delay(m, rp.data, MEMORY_READ_STAGES, f"word_i{i}_r{b}_c{s}",
+                              reset_less=True))
 
 
 class TileAssembler(wiring.Component):

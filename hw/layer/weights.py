@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..constmat import ConstTransform2D
 from ..util import delay
 from .layouts import _check_config, _counter, _index, _weight_shape
+from .linebuffer import MEMORY_READ_STAGES
 
 __all__ = ["WeightStore"]
 
@@ -41,7 +42,8 @@ class WeightStore(wiring.Component):
     read_addr : In(unsigned(address width))
         ``{buffer, cog, cig}``.
     read_data : Out(ArrayLayout(ArrayLayout(sw, count), p_out * p_in))
-        Filter ``j·p_in + i`` of bank ``(j, i)``, registered: two cycles after ``read_addr``.
+        Filter ``j·p_in + i`` of bank ``(j, i)``, through ``MEMORY_READ_STAGES`` registers:
+        ``1 + MEMORY_READ_STAGES`` cycles after ``read_addr``.
     """
 
     def __init__(self, config):
@@ -153,6 +155,8 @@ class WeightStore(wiring.Component):
                     wp.en.eq(w_valid & (w_j == j) & (w_i == base) & w_present[k]),
                     rp.addr.eq(self.read_addr),
                 ]
-                # Block RAM outputs are slow: register them before any logic.
-                m.d.sync += self.read_data[j * c.p_in + i].eq(rp.data)
+                # Block RAM outputs are slow: registered twice (as the line buffer's).
+                m.d.comb += self.read_data[j * c.p_in + i].eq(
+                    delay(m, rp.data, MEMORY_READ_STAGES, f"filter_o{j}_i{i}",
+                          reset_less=True))
         return m
