@@ -208,10 +208,16 @@ class LayerHarness:
         dut = self.dut
         config = StreamSource(dut, "config", dut.clk, rng=random.Random(f"{seed}/config"))
         await config.send([self.pack_config(run)])
+        await self.config_settled()
         await ReadOnly()
         errors = self.status("errors")
         await RisingEdge(dut.clk)
         return errors
+
+    async def config_settled(self):
+        """Wait (after a config beat's transfer edge) until ``status.errors`` shows its checks:
+        the manifest's ``config_latency`` edges after the transfer."""
+        await ClockCycles(self.dut.clk, self.manifest["config_latency"])
 
     async def run_layers(self, jobs, *, stall=0.0, seed=0, configured=False):
         """Stream layers ``jobs`` (``(run, x, w)`` each) back to back: every stream carries
@@ -515,6 +521,7 @@ async def error_flags(dut):
     for run in bad:
         config = StreamSource(dut, "config", dut.clk)
         await config.send([h.pack_config(run)])
+        await h.config_settled()
         # Offer weights and activations and take outputs: nothing may move.
         dut.weights__valid.value = 1
         dut.activations__valid.value = 1

@@ -18,6 +18,7 @@ from amaranth.sim import Simulator
 
 from winogen.gen.config import TileConfig
 from winogen.gen.layer import LayerConfig, LayerRun, RUN_ERRORS, layer_golden, requantize
+from winogen.hw.layer.engine import CONFIG_LATENCY
 from winogen.hw.layer import (DirectConv, Requantizer, WinogradConv, engine_latency,
                               make_layer_engine, memory_shapes)
 from winogen.hw.pe import MultiplyPE
@@ -57,6 +58,8 @@ def simulate(cfg, jobs, *, stall_in=0.0, stall_out=0.0, seed=0):
         nprng = np.random.default_rng(seed)
         for run, x, w in jobs:
             await stream_put(ctx, dut.config, config_beat(run))
+            for _ in range(CONFIG_LATENCY):
+                await ctx.tick()
             errors = ctx.get(dut.status.errors)
             if run.errors(cfg):
                 # Never starts: no weight or activation is taken, nothing comes out.

@@ -291,6 +291,10 @@ class LayerConfig:
     #: next tile row (and of the next layer's first tile row) load while a tile row computes.
     ring_blocks = 3
 
+    #: Edges from a config beat's transfer to ``status.errors`` showing its checks (the
+    #: beat is registered, checked, then acted on).
+    config_latency = 2
+
     @property
     def ring_rows(self):
         return self.ring_blocks * self.n
@@ -382,7 +386,7 @@ class LayerConfig:
         for k, run in enumerate(runs):
             cyc = self.cycles(run)
             row_beats = cyc["activations"] // run.height
-            slot_free = ends[k - 2] + 1 if k >= 2 else 1
+            slot_free = (ends[k - 2] + 1 if k >= 2 else 0) + 1 + self.config_latency
             # one weight buffer: the previous layer must be done (its slot free)
             buffer_free = ends[k - 1] + 2 if k >= 1 and self.weight_buffers == 1 else 0
             weights_free = (max(weights_free, slot_free, buffer_free) + cyc["weights"]

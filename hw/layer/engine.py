@@ -6,7 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from ...gen.layer import RUN_ERRORS
+from ...gen.layer import RUN_ERRORS, LayerConfig
 from ..util import delay
 from .checker import RunChecker
 from .cores import DirectCore, WinogradCore, core_latency
@@ -17,12 +17,15 @@ from .schedule import TileScheduler
 from .weights import WeightStore
 
 __all__ = ["WinogradConv", "DirectConv", "binary_layer_engine", "make_layer_engine",
-           "FRONT_STAGES", "REQUANT_STAGES", "OUTPUT_QUEUE_LATENCY", "output_queue_depth",
+           "FRONT_STAGES", "CONFIG_LATENCY", "REQUANT_STAGES", "OUTPUT_QUEUE_LATENCY", "output_queue_depth",
            "engine_latency"]
 
-#: Cycles from a step's issue to its tiles at the core: the memory read, its registers,
-#: the column select and the row rotation.
-FRONT_STAGES = 1 + MEMORY_READ_STAGES + 2
+#: Cycles from a step's issue to its tiles at the core: the step (address) register, the
+#: memory read, its registers, the column select and the row rotation.
+FRONT_STAGES = 2 + MEMORY_READ_STAGES + 2
+#: Edges from a config beat's transfer to ``status.errors`` showing its checks
+#: (:attr:`~winogen.gen.layer.LayerConfig.config_latency`).
+CONFIG_LATENCY = LayerConfig.config_latency
 #: Register stages of the requantizer (shift; rounding and saturation).
 REQUANT_STAGES = 2
 #: Cycles from a result entering the output queue to ``outputs.valid`` (queue empty).
@@ -152,31 +155,42 @@ class _LayerEngine(wiring.Component):
 
     def _config_beat(self, m, checker, slots):
         """A config beat is taken while the next slot is free; a valid one fills it, a failing
-        one sets ``status.errors`` (sticky until the next beat) and fills nothing."""
+        one sets ``status.errors`` (sticky until the next beat) and fills nothing.
+
+        The beat is registered, then checked, then acted on (:data:`CONFIG_LATENCY`): the
+        checks' adders and comparators sit between registers, not between the port and the
+        slots."""
         c = self.layer_config
-        cfg_in = self.config.payload
         errors = Signal(len(RUN_ERRORS), name="errors")
+        beat = Signal(config_layout(c), name="config_beat")
+        beat_valid = Signal(name="config_beat_valid")
+        found = Signal(len(RUN_ERRORS), name="config_errors")
+        checked = Signal(name="config_checked")
         ptr = slots.config_ptr
         m.d.comb += [
-            checker.run.eq(cfg_in),
-            self.config.ready.eq(~slots.valid.bit_select(ptr, 1)),
+            checker.run.eq(beat),
+            self.config.ready.eq(~beat_valid & ~checked & ~slots.valid.bit_select(ptr, 1)),
             self.status.errors.eq(errors),
         ]
         with m.If(self.config.valid & self.config.ready):
-            m.d.sync += errors.eq(checker.errors)
-            with m.If(checker.errors == 0):
+            m.d.sync += [beat.eq(self.config.payload), beat_valid.eq(1)]
+        with m.If(beat_valid):
+            m.d.sync += [found.eq(checker.errors), checked.eq(1), beat_valid.eq(0)]
+        with m.If(checked):
+            m.d.sync += [errors.eq(found), checked.eq(0)]
+            with m.If(found == 0):
                 m.d.sync += ptr.eq(~ptr)
                 for s in range(2):
                     with m.If(ptr == s):
                         run = slots.run[s]
                         m.d.sync += [
                             slots.valid[s].eq(1),
-                            run.height.eq(cfg_in.height), run.width.eq(cfg_in.width),
-                            run.cin.eq(cfg_in.cin), run.cout.eq(cfg_in.cout),
-                            run.padding.eq(cfg_in.padding), run.shift.eq(cfg_in.shift),
+                            run.height.eq(beat.height), run.width.eq(beat.width),
+                            run.cin.eq(beat.cin), run.cout.eq(beat.cout),
+                            run.padding.eq(beat.padding), run.shift.eq(beat.shift),
                             # The output size; the checks guarantee H + 2·pad >= r.
-                            run.hout.eq(cfg_in.height + (cfg_in.padding << 1) - (c.r - 1)),
-                            run.wout.eq(cfg_in.width + (cfg_in.padding << 1) - (c.r - 1)),
+                            run.hout.eq(beat.height + (beat.padding << 1) - (c.r - 1)),
+                            run.wout.eq(beat.width + (beat.padding << 1) - (c.r - 1)),
                         ]
 
     def _weight_loader(self, m, wstore, slots):
@@ -253,7 +267,10 @@ class _LayerEngine(wiring.Component):
     def _pipeline(self, m, wstore, lbuf, sched):
         """Tile assembly, the core, the optional requantizer; returns the output queue."""
         c = self.layer_config
-        step = sched.step
+        # The step register: the read addresses leave registers for the memories, and every
+        # delay below counts from it (one cycle after the issue).
+        step = Signal.like(sched.step, name="step_r")
+        m.d.sync += step.eq(sched.step)
         m.d.comb += lbuf.read.eq(step.read)
 
         m.submodules.assembler = asm = TileAssembler(c)
@@ -273,19 +290,20 @@ class _LayerEngine(wiring.Component):
         m.submodules.core = core = self.core_class(c)
         # The weight read is issued so that its (registered) data meets the core.
         w_addr = delay(m, step.weight_addr,
-                       FRONT_STAGES - 1 - MEMORY_READ_STAGES + core.weight_delay,
+                       FRONT_STAGES - 2 - MEMORY_READ_STAGES + core.weight_delay,
                        "weight_addr", reset_less=True)
         m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(wstore.read_data),
                      core.tiles.eq(asm.tiles)]
         for name in ("valid", "first", "last"):
             m.d.comb += getattr(core, name).eq(
-                delay(m, getattr(step, name), FRONT_STAGES, f"core_{name}", reset_less=False))
+                delay(m, getattr(step, name), FRONT_STAGES - 1, f"core_{name}",
+                      reset_less=False))
         if c.masks_lanes:
             m.d.comb += core.lane_valid.eq(
-                delay(m, step.lane_valid, FRONT_STAGES, "core_lane_valid", reset_less=True))
+                delay(m, step.lane_valid, FRONT_STAGES - 1, "core_lane_valid", reset_less=True))
 
         # What travels beside the core to its result: the layer's shift and last beat.
-        to_result = FRONT_STAGES + core.latency
+        to_result = FRONT_STAGES - 1 + core.latency
         shift = delay(m, step.shift, to_result, "shift", reset_less=True)
         layer_last = delay(m, step.layer_last, to_result, "layer_last", reset_less=True)
         error = core.result_error if "result_error" in core.signature.members else None
@@ -325,8 +343,10 @@ class _LayerEngine(wiring.Component):
         credits = Signal(range(depth + 1), init=depth, name="credits")
         taken = sched.step.valid & sched.step.last
         given = self.outputs.valid & self.outputs.ready
-        m.d.sync += credits.eq(credits - taken + given)
-        m.d.comb += sched.credit.eq(credits != 0)
+        remaining = Signal.like(credits, name="credits_next")
+        credit = Signal(name="credit", init=1)
+        m.d.comb += [remaining.eq(credits - taken + given), sched.credit.eq(credit)]
+        m.d.sync += [credits.eq(remaining), credit.eq(remaining != 0)]
 
         # A layer's slot is free once its last output beat has left.
         ptr = slots.output_ptr

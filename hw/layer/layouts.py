@@ -31,6 +31,17 @@ def _index(count):
     return range(max(count, 2))
 
 
+def at_most(value, limit):
+    """``value <= limit`` for a constant ``limit``; a constant 1 where the width makes it true
+    (Verilog lint flags constant comparisons)."""
+    return 1 if limit >= (1 << len(value)) - 1 else value <= limit
+
+
+def above(value, limit):
+    """``value > limit`` for a constant ``limit``; a constant 0 where the width makes it false."""
+    return 0 if limit >= (1 << len(value)) - 1 else value > limit
+
+
 def config_layout(config):
     """Payload of the ``config`` stream: the run-time parameters of one layer."""
     c = _check_config(config)

@@ -18,7 +18,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..util import delay
-from .layouts import _check_config, _counter, _index
+from .layouts import _check_config, _counter, _index, above, at_most
 
 __all__ = ["LineBuffer", "TileAssembler", "row_counter_shape", "wrapped_ge",
            "MEMORY_READ_STAGES"]
@@ -131,10 +131,12 @@ class LineBuffer(wiring.Component):
         span = banks * mo
         active = Signal()
         room = Signal()
-        y = Signal(_counter(c.max_height))
-        x0 = Signal(_counter(c.max_width + q))          # first pixel of the beat
+        # Remaining counts with "last" flags one step ahead (no adder feeds a comparison).
+        y_left = Signal(_counter(c.max_height))            # rows left, this one included
+        x_left = Signal(_counter(c.max_width))             # pixels left in the row
+        ci_left = Signal(_counter(c.max_cin))              # channels left at this group
+        y_last, x_last, g_last = Signal(), Signal(), Signal()
         g = Signal(_index(c.cin_groups))
-        ci_base = Signal(_counter(c.max_cin + c.p_in))
         phase = Signal(range(span))                      # (x0 + padding) mod (col_banks·m)
         word = Signal(_index(c.col_words + 1))           # (x0 + padding) // (col_banks·m)
         accept = Signal()
@@ -149,28 +151,31 @@ class LineBuffer(wiring.Component):
         m.d.comb += distance.eq(self.row + 1 - self.live_low)
         m.d.sync += room.eq(distance.as_unsigned()[:len(self.row)] < c.ring_rows)
 
-        g_last = ci_base + c.p_in >= self.cin
-        x_last = x0 + q >= self.width
-        y_last = y + 1 >= self.height
         row_done = Signal()
         m.d.comb += row_done.eq(accept & g_last & x_last)
+        groups_one = at_most(self.cin, c.p_in)
         with m.If(self.start):
-            m.d.sync += [active.eq(1), y.eq(0), x0.eq(0), g.eq(0), ci_base.eq(0),
-                         phase.eq(self.padding), word.eq(0)]
+            m.d.sync += [active.eq(1), y_left.eq(self.height), x_left.eq(self.width),
+                         ci_left.eq(self.cin), g.eq(0),
+                         y_last.eq(at_most(self.height, 1)), x_last.eq(at_most(self.width, q)),
+                         g_last.eq(groups_one), phase.eq(self.padding), word.eq(0)]
         with m.Elif(accept):
             with m.If(~g_last):
-                m.d.sync += [g.eq(g + 1), ci_base.eq(ci_base + c.p_in)]
+                m.d.sync += [g.eq(g + 1), ci_left.eq(ci_left - c.p_in),
+                             g_last.eq(at_most(ci_left, 2 * c.p_in))]
             with m.Else():
-                m.d.sync += [g.eq(0), ci_base.eq(0)]
+                m.d.sync += [g.eq(0), ci_left.eq(self.cin), g_last.eq(groups_one)]
                 with m.If(~x_last):
-                    m.d.sync += x0.eq(x0 + q)
+                    m.d.sync += [x_left.eq(x_left - q), x_last.eq(at_most(x_left, 2 * q))]
                     # q < col_banks·m, so the phase wraps at most once.
-                    with m.If(phase + q >= span):
+                    with m.If(phase >= span - q if span > q else 1):
                         m.d.sync += [phase.eq(phase + q - span), word.eq(word + 1)]
                     with m.Else():
                         m.d.sync += phase.eq(phase + q)
                 with m.Else():
-                    m.d.sync += [x0.eq(0), phase.eq(self.padding), word.eq(0), y.eq(y + 1)]
+                    m.d.sync += [x_left.eq(self.width), x_last.eq(at_most(self.width, q)),
+                                 phase.eq(self.padding), word.eq(0),
+                                 y_left.eq(y_left - 1), y_last.eq(at_most(y_left, 2))]
                     with m.If(y_last):
                         m.d.sync += active.eq(0)
         with m.If(row_done):
@@ -199,7 +204,7 @@ class LineBuffer(wiring.Component):
             beat["bank"].eq(self.row_bank), beat["ring"].eq(self.row_ring),
         ]
         for k in range(q):
-            m.d.sync += beat["pixels"][k].eq(x0 + k < self.width)
+            m.d.sync += beat["pixels"][k].eq(above(x_left, k))
         return accept, row_done, beat
 
     def _memories(self, m, accept, beat):

@@ -5,7 +5,7 @@ from ...gen.layer import RUN_ERRORS
 from ..ecp5 import SIM_MODEL_FILE
 from ..generate import emit_engine, manifest_common
 from .cores import core_latency, lane_sum_stages
-from .engine import (FRONT_STAGES, OUTPUT_QUEUE_LATENCY, REQUANT_STAGES, engine_latency,
+from .engine import (CONFIG_LATENCY, FRONT_STAGES, OUTPUT_QUEUE_LATENCY, REQUANT_STAGES, engine_latency,
                      output_queue_depth)
 from .layouts import _check_config, config_layout, memory_shapes, status_layout
 
@@ -106,6 +106,7 @@ def layer_manifest(config, component):
         cycle_model=dict(_CYCLE_MODEL),
         expected_cycles=_expected_cycles(c),
         latency=engine_latency(c),
+        config_latency=CONFIG_LATENCY,
         pipeline={"front": FRONT_STAGES,
                   "core": core_latency(c),
                   "lane_sum_stages": lane_sum_stages(c) if c.algorithm == "winograd" else 0,

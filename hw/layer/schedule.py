@@ -6,7 +6,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import _check_config, _counter, _index, _position_shape, _run_layout
+from .layouts import (_check_config, _counter, _index, _position_shape, _run_layout, above,
+                      at_most)
 from .linebuffer import read_layout, row_counter_shape, wrapped_ge
 
 __all__ = ["TileScheduler", "step_layout"]
@@ -92,6 +93,11 @@ class TileScheduler(wiring.Component):
         self._advance(m, st, issue)
         return m
 
+    # Timing discipline: every loop bound is a *remaining* count compared with constants,
+    # every "last" flag is a register computed one step ahead, and every run-time bound a
+    # mask compares with is precomputed at the layer's start: no stage holds an adder feeding
+    # a comparison.
+
     def _state(self, m):
         c = self.config
         n = c.n
@@ -103,8 +109,8 @@ class TileScheduler(wiring.Component):
             buffer=Signal(name="buffer"),
             first_row=Signal(counter, name="first_row"),    # G
             end_row=Signal(counter, name="end_row"),        # G + H
+            end_less_m=Signal(counter, name="end_less_m"),  # G + H - m
             y0=Signal(pos, name="y0"),                      # ty·m - pad
-            oy=Signal(_counter(c.max_height + 2 * n), name="oy"),   # ty·m
             base=Signal(_index(n), name="base"),            # (G + y0) mod n
             ring=Signal(_index(c.ring_blocks), name="ring"),  # ((G + y0) // n) mod D
             need=Signal(counter, name="need"),              # rows this tile row needs
@@ -115,15 +121,20 @@ class TileScheduler(wiring.Component):
             xp=Signal(_counter(c.padded_width + c.m), name="xp"),   # tx·m
             txq=Signal(_index(c.col_words + 1), name="txq"),
             txr=Signal(_index(c.col_banks), name="txr"),
-            ci_base=Signal(_counter(c.max_cin + c.p_in), name="ci_base"),
             cig=Signal(_index(c.cin_groups), name="cig"),
-            co_base=Signal(_counter(c.max_cout + c.p_out), name="co_base"),
             cog=Signal(_index(c.cout_groups), name="cog"),
+            # remaining counts: C_in - cig·P_in, C_out - cog·P_out, W_out - tx·m, H_out - ty·m
+            ci_left=Signal(_counter(c.max_cin), name="ci_left"),
+            co_left=Signal(_counter(c.max_cout), name="co_left"),
+            wo_left=Signal(_counter(c.padded_width), name="wo_left"),
+            ho_left=Signal(_counter(c.max_height + 2 * n), name="ho_left"),
+            cig_last=Signal(name="cig_last"), cog_last=Signal(name="cog_last"),
+            tx_last=Signal(name="tx_last"), ty_last=Signal(name="ty_last"),
+            # per tile row t / tile column k: the bounds its mask compares with
+            row_below=[Signal(pos, name=f"row_below{t}") for t in range(n)],   # H - t
+            col_from=[Signal(pos, name=f"col_from{k}") for k in range(n)],     # pad - k
+            col_below=[Signal(pos, name=f"col_below{k}") for k in range(n)],   # W + pad - k
         )
-        st.cig_last = st.ci_base + c.p_in >= run.cin
-        st.cog_last = st.co_base + c.p_out >= run.cout
-        st.tx_last = st.xp + c.m >= run.wout
-        st.ty_last = st.oy + c.m >= run.hout
         return st
 
     def _drive_step(self, m, st):
@@ -135,7 +146,7 @@ class TileScheduler(wiring.Component):
         m.d.comb += [
             issue.eq(self.active & st.rows_ok & (self.credit | ~st.cig_last)),
             step.valid.eq(issue),
-            step.first.eq(st.ci_base == 0),
+            step.first.eq(st.cig == 0),
             step.last.eq(st.cig_last),
             step.layer_last.eq(st.cig_last & st.cog_last & st.tx_last & st.ty_last),
             step.read.group.eq(st.cig),
@@ -160,83 +171,103 @@ class TileScheduler(wiring.Component):
             else:
                 m.d.comb += step.read.word[s].eq(Mux(st.txr > s, st.txq + 1, st.txq))
         for t in range(n):
-            row = st.y0 + t
-            m.d.comb += step.row_valid[t].eq((row >= 0) & (row < run.height))
+            m.d.comb += step.row_valid[t].eq((st.y0 >= -t) & (st.y0 < st.row_below[t]))
         for k in range(n):
-            col = st.xp + k
-            m.d.comb += step.col_valid[k].eq((col >= run.padding) &
-                                             (col < run.width + run.padding))
+            m.d.comb += step.col_valid[k].eq((st.xp >= st.col_from[k]) &
+                                             (st.xp < st.col_below[k]))
         for i in range(c.p_in):
-            m.d.comb += step.lane_valid[i].eq(st.ci_base + i < run.cin)
+            m.d.comb += step.lane_valid[i].eq(above(st.ci_left, i))
         return issue
 
     def _advance(self, m, st, issue):
         """Start a layer; advance ``cig``, then ``cog``, ``tx``, ``ty``."""
         c, layer = self.config, self.layer
         n, mo = c.n, c.m
+        pos = _position_shape(c)
         run = st.run
         # The rows each tile row needs are compared with the landed rows every cycle.
         w = c.row_counter_width
         m.d.sync += [st.rows_ok.eq(st.rows_ok | wrapped_ge(self.landed, st.need, w)),
                      st.rows_next_ok.eq(wrapped_ge(self.landed, st.need_next, w))]
         with m.If(self.start):
-            lr = layer.run
-            pad = lr.padding
-            first, end = layer.row, layer.row + lr.height
-            m.d.sync += [
-                self.active.eq(1), run.eq(lr), st.buffer.eq(layer.buffer),
-                st.first_row.eq(first), st.end_row.eq(end),
-                st.y0.eq(-pad), st.oy.eq(0),
-                st.need.eq(Mux(lr.height + pad < n, end, first + n - pad)),
-                st.need_next.eq(Mux(lr.height + pad < n + mo, end, first + n + mo - pad)),
-                st.rows_ok.eq(0), st.rows_next_ok.eq(0),
-                st.live_next.eq(first + mo - pad),
-                st.xp.eq(0), st.txq.eq(0), st.txr.eq(0),
-                st.ci_base.eq(0), st.cig.eq(0), st.co_base.eq(0), st.cog.eq(0),
-            ]
-            # The first tile row starts `pad` rows above the layer's first row.
-            with m.If(layer.row_bank >= pad):
-                m.d.sync += [st.base.eq(layer.row_bank - pad), st.ring.eq(layer.row_ring)]
-            with m.Else():
-                m.d.sync += [st.base.eq(layer.row_bank + n - pad),
-                             st.ring.eq(Mux(layer.row_ring == 0, c.ring_blocks - 1,
-                                            layer.row_ring - 1))]
+            self._start(m, st)
         with m.Elif(issue):
             with m.If(~st.cig_last):
-                m.d.sync += [st.ci_base.eq(st.ci_base + c.p_in), st.cig.eq(st.cig + 1)]
+                m.d.sync += [st.cig.eq(st.cig + 1), st.ci_left.eq(st.ci_left - c.p_in),
+                             st.cig_last.eq(at_most(st.ci_left, 2 * c.p_in))]
             with m.Else():
-                m.d.sync += [st.ci_base.eq(0), st.cig.eq(0)]
+                m.d.sync += [st.cig.eq(0), st.ci_left.eq(run.cin),
+                             st.cig_last.eq(at_most(run.cin, c.p_in))]
                 with m.If(~st.cog_last):
-                    m.d.sync += [st.co_base.eq(st.co_base + c.p_out), st.cog.eq(st.cog + 1)]
+                    m.d.sync += [st.cog.eq(st.cog + 1), st.co_left.eq(st.co_left - c.p_out),
+                                 st.cog_last.eq(at_most(st.co_left, 2 * c.p_out))]
                 with m.Else():
-                    m.d.sync += [st.co_base.eq(0), st.cog.eq(0)]
+                    m.d.sync += [st.cog.eq(0), st.co_left.eq(run.cout),
+                                 st.cog_last.eq(at_most(run.cout, c.p_out))]
                     with m.If(~st.tx_last):
-                        m.d.sync += st.xp.eq(st.xp + mo)
+                        m.d.sync += [st.xp.eq(st.xp + mo), st.wo_left.eq(st.wo_left - mo),
+                                     st.tx_last.eq(at_most(st.wo_left, 2 * mo))]
                         with m.If(st.txr == c.col_banks - 1):
                             m.d.sync += [st.txr.eq(0), st.txq.eq(st.txq + 1)]
                         with m.Else():
                             m.d.sync += st.txr.eq(st.txr + 1)
                     with m.Else():
-                        m.d.sync += [st.xp.eq(0), st.txq.eq(0), st.txr.eq(0)]
+                        m.d.sync += [st.xp.eq(0), st.txq.eq(0), st.txr.eq(0),
+                                     st.wo_left.eq(run.wout), st.tx_last.eq(at_most(run.wout, mo))]
                         with m.If(~st.ty_last):
                             self._next_tile_row(m, st)
                         with m.Else():
                             m.d.sync += [self.active.eq(0), self.live_low.eq(st.end_row)]
 
+    def _start(self, m, st):
+        c, layer = self.config, self.layer
+        n, mo = c.n, c.m
+        lr = layer.run
+        pad = lr.padding
+        first, end = layer.row, layer.row + lr.height
+        m.d.sync += [
+            self.active.eq(1), st.run.eq(lr), st.buffer.eq(layer.buffer),
+            st.first_row.eq(first), st.end_row.eq(end), st.end_less_m.eq(end - mo),
+            st.y0.eq(-pad),
+            st.need.eq(Mux(lr.height + pad < n, end, first + n - pad)),
+            st.need_next.eq(Mux(lr.height + pad < n + mo, end, first + n + mo - pad)),
+            st.rows_ok.eq(0), st.rows_next_ok.eq(0),
+            st.live_next.eq(first + mo - pad),
+            st.xp.eq(0), st.txq.eq(0), st.txr.eq(0),
+            st.cig.eq(0), st.cog.eq(0),
+            st.ci_left.eq(lr.cin), st.co_left.eq(lr.cout),
+            st.wo_left.eq(lr.wout), st.ho_left.eq(lr.hout),
+            st.cig_last.eq(at_most(lr.cin, c.p_in)), st.cog_last.eq(at_most(lr.cout, c.p_out)),
+            st.tx_last.eq(at_most(lr.wout, mo)), st.ty_last.eq(at_most(lr.hout, mo)),
+        ]
+        for t in range(n):
+            m.d.sync += st.row_below[t].eq(lr.height - t)
+        for k in range(n):
+            m.d.sync += [st.col_from[k].eq(pad - k), st.col_below[k].eq(lr.width + pad - k)]
+        # The first tile row starts `pad` rows above the layer's first row.
+        with m.If(layer.row_bank >= pad):
+            m.d.sync += [st.base.eq(layer.row_bank - pad), st.ring.eq(layer.row_ring)]
+        with m.Else():
+            m.d.sync += [st.base.eq(layer.row_bank + n - pad),
+                         st.ring.eq(Mux(layer.row_ring == 0, c.ring_blocks - 1,
+                                        layer.row_ring - 1))]
+
     def _next_tile_row(self, m, st):
         c = self.config
         n, mo = c.n, c.m
-        need_after = st.need_next + mo
         m.d.sync += [
-            st.oy.eq(st.oy + mo), st.y0.eq(st.y0 + mo),
+            st.y0.eq(st.y0 + mo),
+            st.ho_left.eq(st.ho_left - mo), st.ty_last.eq(at_most(st.ho_left, 2 * mo)),
             st.need.eq(st.need_next),
-            st.need_next.eq(Mux(wrapped_ge(need_after, st.end_row, c.row_counter_width), st.end_row, need_after)),
+            # need_next + m, capped at the layer's end (compared before the add)
+            st.need_next.eq(Mux(wrapped_ge(st.need_next, st.end_less_m, c.row_counter_width),
+                                st.end_row, st.need_next + mo)),
             st.rows_ok.eq(st.rows_next_ok), st.rows_next_ok.eq(0),
             # Rows below the new tile row's first are no longer read.
             self.live_low.eq(st.live_next), st.live_next.eq(st.live_next + mo),
         ]
         # m <= n, so base + m wraps at most once.
-        with m.If(st.base + mo >= n):
+        with m.If(st.base >= n - mo if n > mo else 1):
             m.d.sync += [st.base.eq(st.base + mo - n),
                          st.ring.eq(Mux(st.ring == c.ring_blocks - 1, 0, st.ring + 1))]
         with m.Else():

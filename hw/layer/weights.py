@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..constmat import ConstTransform2D
 from ..util import delay
-from .layouts import _check_config, _counter, _index, _weight_shape
+from .layouts import _check_config, _counter, _index, _weight_shape, above, at_most
 from .linebuffer import MEMORY_READ_STAGES
 
 __all__ = ["WeightStore"]
@@ -73,10 +73,12 @@ class WeightStore(wiring.Component):
         gf, of, bf = c.weight_address_fields
 
         loading = Signal()
-        ci = Signal(_counter(c.max_cin + f))
+        # Remaining counts with "last" flags one step ahead (no adder feeds a comparison).
+        ci_left = Signal(_counter(c.max_cin))       # C_in - ci
+        co_left = Signal(_counter(c.max_cout))      # C_out - co
+        ci_last, co_last = Signal(), Signal()
         lane_i = Signal(_index(c.p_in))          # lane of the beat's first filter
         cig = Signal(_index(c.cin_groups))
-        co = Signal(_counter(c.max_cout))
         lane_j = Signal(_index(c.p_out))
         cog = Signal(_index(c.cout_groups))
         accept = Signal()
@@ -84,20 +86,23 @@ class WeightStore(wiring.Component):
             self.weights.ready.eq(loading),
             accept.eq(self.weights.valid & self.weights.ready),
         ]
+        one_beat = at_most(self.cin, f)
         with m.If(self.start):
-            m.d.sync += [loading.eq(1), ci.eq(0), lane_i.eq(0), cig.eq(0), co.eq(0),
-                         lane_j.eq(0), cog.eq(0)]
+            m.d.sync += [loading.eq(1), ci_left.eq(self.cin), co_left.eq(self.cout),
+                         ci_last.eq(one_beat), co_last.eq(at_most(self.cout, 1)),
+                         lane_i.eq(0), cig.eq(0), lane_j.eq(0), cog.eq(0)]
         with m.Elif(accept):
-            with m.If(ci + f < self.cin):
-                m.d.sync += ci.eq(ci + f)
+            with m.If(~ci_last):
+                m.d.sync += [ci_left.eq(ci_left - f), ci_last.eq(at_most(ci_left, 2 * f))]
                 with m.If(lane_i == c.p_in - f):
                     m.d.sync += [lane_i.eq(0), cig.eq(cig + 1)]
                 with m.Else():
                     m.d.sync += lane_i.eq(lane_i + f)
             with m.Else():
-                m.d.sync += [ci.eq(0), lane_i.eq(0), cig.eq(0)]
-                with m.If(co + 1 < self.cout):
-                    m.d.sync += co.eq(co + 1)
+                m.d.sync += [ci_left.eq(self.cin), ci_last.eq(one_beat), lane_i.eq(0),
+                             cig.eq(0)]
+                with m.If(~co_last):
+                    m.d.sync += [co_left.eq(co_left - 1), co_last.eq(at_most(co_left, 2))]
                     with m.If(lane_j == c.p_out - 1):
                         m.d.sync += [lane_j.eq(0), cog.eq(cog + 1)]
                     with m.Else():
@@ -127,7 +132,7 @@ class WeightStore(wiring.Component):
                 values.append(raw)
         present = Signal(f)
         for k in range(f):
-            m.d.comb += present[k].eq(ci + k < self.cin)
+            m.d.comb += present[k].eq(above(ci_left, k))
         w_valid = delay(m, accept, latency, "write_valid", reset_less=False)
         w_addr = delay(m, addr, latency, "write_addr", reset_less=False)
         w_j = delay(m, lane_j, latency, "write_lane_out", reset_less=False)
