@@ -45,6 +45,7 @@ from .registry import tile_config_from_json
 __all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "RUN_ERRORS"]
 
 ROUNDING_MODES = ("half_even", "half_up")
+FILTER_STORES = ("transformed", "raw")
 
 #: Run-time error codes of the engine's ``status`` port (bit positions).
 RUN_ERRORS = {
@@ -82,6 +83,11 @@ class LayerConfig:
     weight_buffers : int
         2: the next layer's filters load while the current layer computes; 1: half the
         weight memory, and a layer's filters load only once the previous layer is done.
+    filter_store : str
+        Winograd with ``filter_transform="online"``: ``"transformed"`` stores ``U`` (the
+        transform runs while loading), ``"raw"`` stores the ``r×r`` filters and transforms
+        each filter as it is read (``P_out·P_in`` filter transforms, ``(r/n)²`` of the
+        memory and of its read bandwidth: large ``P`` and ``m`` engines fit block RAM).
     output_width : int, optional
         With a value, the requantization stage is built: arithmetic right
         shift by a run-time amount, rounding, saturation to this width.
@@ -100,6 +106,7 @@ class LayerConfig:
     pixels_per_beat: int = 1
     filters_per_beat: int = 1
     weight_buffers: int = 2
+    filter_store: str = "transformed"
     output_width: int = None
     rounding: str = "half_even"
     name: str = None
@@ -119,6 +126,13 @@ class LayerConfig:
         set_("filters_per_beat", check_int("filters_per_beat", self.filters_per_beat, 1,
                                            self.p_in))
         check_choice("weight_buffers", self.weight_buffers, (1, 2))
+        check_choice("filter_store", self.filter_store, FILTER_STORES)
+        if self.filter_store == "raw" and (self.tile.layer_filter_transform != "online"
+                                           or self.tile.pe_kind.modular):
+            raise ValueError(f"filter_store='raw' applies to binary Winograd engines with "
+                             f"filter_transform='online', not {self.filter_store!r} with "
+                             f"filter_transform={self.tile.layer_filter_transform!r} and "
+                             f"pe={self.tile.pe!r}")
         if self.p_in % self.filters_per_beat:
             raise ValueError(f"filters_per_beat must divide p_in = {self.p_in}, not "
                              f"{self.filters_per_beat!r}")
@@ -249,8 +263,15 @@ class LayerConfig:
         return self.tile.layer_filter_transform
 
     @property
+    def core_weight(self):
+        """(elements, width) of one filter as the compute core takes it (U, g or residues)."""
+        return self.tile.stored_weight
+
+    @property
     def stored_weight(self):
         """(elements, width) of one stored filter: U for Winograd, g for direct, residues."""
+        if self.filter_store == "raw":
+            return self.r ** 2, self.tile.weight_width
         return self.tile.stored_weight
 
     # -- resources and cycles -------------------------------------------------------------------
@@ -290,6 +311,9 @@ class LayerConfig:
     #: Ring slots per row bank: ``ring_blocks·n >= 2n + m`` rows, so that the rows of the
     #: next tile row (and of the next layer's first tile row) load while a tile row computes.
     ring_blocks = 3
+
+    #: Cycles the scheduler takes to start a layer (one adder level per cycle).
+    scheduler_start = 2
 
     #: Edges from a config beat's transfer to ``status.errors`` showing its checks (the
     #: beat is registered, checked, then acted on).
@@ -392,7 +416,7 @@ class LayerConfig:
             weights_free = (max(weights_free, slot_free, buffer_free) + cyc["weights"]
                             + filter_drain)
             writer = max(writer, slot_free)
-            t = max(compute, weights_free) + 2
+            t = max(compute, weights_free) + 2 + self.scheduler_start
             for ty in range(run.tile_rows(self)):
                 y0 = ty * mo - run.padding
                 need = first_row + min(run.height, y0 + n)

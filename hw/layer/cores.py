@@ -80,7 +80,7 @@ class ChannelAccumulator(wiring.Component):
 def _core_signature(config):
     c = config
     dw = c.tile.data_width
-    count, width = c.stored_weight
+    count, width = c.core_weight
     members = {
         "tiles": In(data.ArrayLayout(data.ArrayLayout(signed(dw), c.n * c.n), c.p_in)),
         "weights": In(data.ArrayLayout(data.ArrayLayout(_weight_shape(c, width), count),

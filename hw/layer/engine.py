@@ -7,6 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ...gen.layer import RUN_ERRORS, LayerConfig
+from ..constmat import ConstTransform2D
 from ..util import delay
 from .checker import RunChecker
 from .cores import DirectCore, WinogradCore, core_latency
@@ -119,6 +120,12 @@ class _LayerEngine(wiring.Component):
         if config.algorithm != cls.algorithm:
             raise ValueError(f"config.algorithm must be {cls.algorithm!r} for "
                              f"{cls.__name__}, not {config.algorithm!r}")
+        t = config.tile
+        slack = FRONT_STAGES - 2 - MEMORY_READ_STAGES + t.input_stages
+        if config.filter_store == "raw" and t.filter_stages > slack:
+            # The transform at read must fit beside the tile path (not lengthen it).
+            raise ValueError(f"filter_store='raw' needs filter_stages <= input_stages + "
+                             f"{slack - t.input_stages} = {slack}, not {t.filter_stages}")
 
     @classmethod
     def _signature(cls, config):
@@ -261,7 +268,7 @@ class _LayerEngine(wiring.Component):
                 for s in range(2):
                     with m.If(ptr == s):
                         m.d.sync += slots.steps_started[s].eq(1)
-        with m.Elif(~sched.active):
+        with m.Elif(~sched.busy):
             m.d.sync += [running.eq(0), ptr.eq(~ptr)]
 
     def _pipeline(self, m, wstore, lbuf, sched):
@@ -288,11 +295,13 @@ class _LayerEngine(wiring.Component):
         ]
 
         m.submodules.core = core = self.core_class(c)
-        # The weight read is issued so that its (registered) data meets the core.
+        filters, transform = self._read_filters(m, wstore)
+        # The weight read is issued so that its (registered, maybe transformed) data meets
+        # the core.
         w_addr = delay(m, step.weight_addr,
-                       FRONT_STAGES - 2 - MEMORY_READ_STAGES + core.weight_delay,
+                       FRONT_STAGES - 2 - MEMORY_READ_STAGES + core.weight_delay - transform,
                        "weight_addr", reset_less=True)
-        m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(wstore.read_data),
+        m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(filters),
                      core.tiles.eq(asm.tiles)]
         for name in ("valid", "first", "last"):
             m.d.comb += getattr(core, name).eq(
@@ -325,6 +334,25 @@ class _LayerEngine(wiring.Component):
             width=len(entry), depth=output_queue_depth(c))
         m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(result_valid)]
         return queue
+
+    def _read_filters(self, m, wstore):
+        """The filters read for the core, and the cycles added on their way: with
+        ``filter_store="raw"`` each stored ``r×r`` filter goes through a filter transform
+        by ``G`` (``P_out·P_in`` of them)."""
+        c = self.layer_config
+        if c.filter_store != "raw":
+            return wstore.read_data, 0
+        t = c.tile
+        filters = Signal(data.ArrayLayout(data.ArrayLayout(signed(c.core_weight[1]),
+                                                           c.core_weight[0]),
+                                          c.p_out * c.p_in), name="read_filters")
+        latency = 0
+        for k in range(c.p_out * c.p_in):
+            ft = ConstTransform2D(t.hardware.G, t.weight_interval, stages=t.filter_stages)
+            m.submodules[f"read_filter_transform{k}"] = ft
+            m.d.comb += [ft.x.eq(wstore.read_data[k]), filters[k].eq(ft.y)]
+            latency = ft.latency
+        return filters, latency
 
     def _output(self, m, queue, sched, slots):
         """The output stream out of the queue; credits keep the queue from overflowing."""

@@ -21,7 +21,12 @@ from ..util import delay
 from .layouts import _check_config, _counter, _index, above, at_most
 
 __all__ = ["LineBuffer", "TileAssembler", "row_counter_shape", "wrapped_ge",
-           "MEMORY_READ_STAGES"]
+           "MEMORY_READ_STAGES", "NO_COLLISIONS"]
+
+#: Memory attributes: a valid read never meets a write to the same word (the ring keeps
+#: the rows being read; weights load into the buffer not being read), so Yosys need not
+#: emulate read-before-write with logic after the block RAM's output.
+NO_COLLISIONS = {"no_rw_check": 1}
 
 #: Registers after every block-RAM read port (the memory's own output register is not
 #: used by Yosys): the first can sit next to the memory, the second next to the logic.
@@ -251,7 +256,8 @@ class LineBuffer(wiring.Component):
         for i in range(c.p_in):
             for b in range(n):
                 for s in range(banks):
-                    mem = Memory(shape=data.ArrayLayout(signed(dw), mo), depth=depth, init=[])
+                    mem = Memory(shape=data.ArrayLayout(signed(dw), mo), depth=depth, init=[],
+                                 attrs=NO_COLLISIONS)
                     m.submodules[f"bank_i{i}_r{b}_c{s}"] = mem
                     self.memories.append(mem)
                     wp = mem.write_port(granularity=1)

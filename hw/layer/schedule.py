@@ -70,6 +70,8 @@ class TileScheduler(wiring.Component):
         The step issued this cycle (``valid``) and its addresses and masks.
     active : Out(1)
         Steps of the layer remain to be issued.
+    busy : Out(1)
+        ``active``, or a layer is starting (``START_CYCLES`` after ``start``).
     live_low : Out(row counter)
         The lowest row still to be read (the line buffer may overwrite those below).
     """
@@ -83,6 +85,7 @@ class TileScheduler(wiring.Component):
             "credit": In(1),
             "step": Out(step_layout(c)),
             "active": Out(1),
+            "busy": Out(1),
             "live_low": Out(row_counter_shape(c)),
         })
 
@@ -189,9 +192,8 @@ class TileScheduler(wiring.Component):
         w = c.row_counter_width
         m.d.sync += [st.rows_ok.eq(st.rows_ok | wrapped_ge(self.landed, st.need, w)),
                      st.rows_next_ok.eq(wrapped_ge(self.landed, st.need_next, w))]
-        with m.If(self.start):
-            self._start(m, st)
-        with m.Elif(issue):
+        self._start(m, st)
+        with m.If(issue):
             with m.If(~st.cig_last):
                 m.d.sync += [st.cig.eq(st.cig + 1), st.ci_left.eq(st.ci_left - c.p_in),
                              st.cig_last.eq(at_most(st.ci_left, 2 * c.p_in))]
@@ -219,38 +221,60 @@ class TileScheduler(wiring.Component):
                         with m.Else():
                             m.d.sync += [self.active.eq(0), self.live_low.eq(st.end_row)]
 
+    #: Cycles from ``start`` to the first step can issue (the layer is latched, then its
+    #: sums, then what depends on them: one adder level per cycle).
+    START_CYCLES = 3
+
     def _start(self, m, st):
+        """Three cycles: latch the layer; its sums and flags; the values built on them."""
         c, layer = self.config, self.layer
         n, mo = c.n, c.m
-        lr = layer.run
+        pos = _position_shape(c)
+        counter = row_counter_shape(c)
+        phase = Signal(2, name="start_phase")     # 1: sums, 2: dependents (0: idle)
+        row = Signal(counter, name="start_row")
+        bank = Signal.like(layer.row_bank, name="start_bank")
+        ring = Signal.like(layer.row_ring, name="start_ring")
+        rows0 = Signal(range(n + mo + 1), name="start_rows0")       # min(H, n - pad)
+        rows1 = Signal(range(n + mo + 1), name="start_rows1")       # min(H, n + m - pad)
+        lr = st.run
         pad = lr.padding
-        first, end = layer.row, layer.row + lr.height
-        m.d.sync += [
-            self.active.eq(1), st.run.eq(lr), st.buffer.eq(layer.buffer),
-            st.first_row.eq(first), st.end_row.eq(end), st.end_less_m.eq(end - mo),
-            st.y0.eq(-pad),
-            st.need.eq(Mux(lr.height + pad < n, end, first + n - pad)),
-            st.need_next.eq(Mux(lr.height + pad < n + mo, end, first + n + mo - pad)),
-            st.rows_ok.eq(0), st.rows_next_ok.eq(0),
-            st.live_next.eq(first + mo - pad),
-            st.xp.eq(0), st.txq.eq(0), st.txr.eq(0),
-            st.cig.eq(0), st.cog.eq(0),
-            st.ci_left.eq(lr.cin), st.co_left.eq(lr.cout),
-            st.wo_left.eq(lr.wout), st.ho_left.eq(lr.hout),
-            st.cig_last.eq(at_most(lr.cin, c.p_in)), st.cog_last.eq(at_most(lr.cout, c.p_out)),
-            st.tx_last.eq(at_most(lr.wout, mo)), st.ty_last.eq(at_most(lr.hout, mo)),
-        ]
-        for t in range(n):
-            m.d.sync += st.row_below[t].eq(lr.height - t)
-        for k in range(n):
-            m.d.sync += [st.col_from[k].eq(pad - k), st.col_below[k].eq(lr.width + pad - k)]
-        # The first tile row starts `pad` rows above the layer's first row.
-        with m.If(layer.row_bank >= pad):
-            m.d.sync += [st.base.eq(layer.row_bank - pad), st.ring.eq(layer.row_ring)]
-        with m.Else():
-            m.d.sync += [st.base.eq(layer.row_bank + n - pad),
-                         st.ring.eq(Mux(layer.row_ring == 0, c.ring_blocks - 1,
-                                        layer.row_ring - 1))]
+        with m.If(self.start):
+            m.d.sync += [phase.eq(1), st.run.eq(layer.run), st.buffer.eq(layer.buffer),
+                         row.eq(layer.row), bank.eq(layer.row_bank), ring.eq(layer.row_ring)]
+        with m.If(phase == 1):
+            m.d.sync += [
+                phase.eq(2),
+                st.first_row.eq(row), st.end_row.eq(row + lr.height),
+                rows0.eq(Mux(lr.height + pad < n, lr.height, n - pad)),
+                rows1.eq(Mux(lr.height + pad < n + mo, lr.height, n + mo - pad)),
+                st.live_next.eq(row + mo - pad),
+                st.y0.eq(-pad), st.rows_ok.eq(0), st.rows_next_ok.eq(0),
+                st.xp.eq(0), st.txq.eq(0), st.txr.eq(0), st.cig.eq(0), st.cog.eq(0),
+                st.ci_left.eq(lr.cin), st.co_left.eq(lr.cout),
+                st.wo_left.eq(lr.wout), st.ho_left.eq(lr.hout),
+                st.cig_last.eq(at_most(lr.cin, c.p_in)), st.cog_last.eq(at_most(lr.cout, c.p_out)),
+                st.tx_last.eq(at_most(lr.wout, mo)), st.ty_last.eq(at_most(lr.hout, mo)),
+            ]
+            for t in range(n):
+                m.d.sync += st.row_below[t].eq(lr.height - t)
+            for k in range(n):
+                m.d.sync += [st.col_from[k].eq(pad - k), st.col_below[k].eq(lr.width + pad - k)]
+            # The first tile row starts `pad` rows above the layer's first row.
+            with m.If(bank >= pad):
+                m.d.sync += [st.base.eq(bank - pad), st.ring.eq(ring)]
+            with m.Else():
+                m.d.sync += [st.base.eq(bank + n - pad),
+                             st.ring.eq(Mux(ring == 0, c.ring_blocks - 1, ring - 1))]
+        with m.If(phase == 2):
+            m.d.sync += [
+                phase.eq(0), self.active.eq(1),
+                # `need` is set only now: until the next cycle's comparison, no rows are in
+                st.rows_ok.eq(0), st.rows_next_ok.eq(0),
+                st.end_less_m.eq(st.end_row - mo),
+                st.need.eq(st.first_row + rows0), st.need_next.eq(st.first_row + rows1),
+            ]
+        m.d.comb += self.busy.eq(self.active | (phase != 0))
 
     def _next_tile_row(self, m, st):
         c = self.config

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..constmat import ConstTransform2D
 from ..util import delay
 from .layouts import _check_config, _counter, _index, _weight_shape, above, at_most
-from .linebuffer import MEMORY_READ_STAGES
+from .linebuffer import MEMORY_READ_STAGES, NO_COLLISIONS
 
 __all__ = ["WeightStore"]
 
@@ -51,7 +51,8 @@ class WeightStore(wiring.Component):
         count, width = c.weight_payload
         s_count, s_width = c.stored_weight
         self.addr_width = sum(c.weight_address_fields)
-        self.online = c.filter_transform == "online"
+        # Filters transformed on their way in (not when stored raw and transformed at read).
+        self.online = c.filter_transform == "online" and c.filter_store == "transformed"
         super().__init__({
             "weights": In(stream.Signature(data.ArrayLayout(_weight_shape(c, width),
                                                             c.filters_per_beat * count))),
@@ -147,7 +148,7 @@ class WeightStore(wiring.Component):
         for j in range(c.p_out):
             for i in range(c.p_in):
                 mem = Memory(shape=data.ArrayLayout(_weight_shape(c, s_width), s_count),
-                             depth=1 << self.addr_width, init=[])
+                             depth=1 << self.addr_width, init=[], attrs=NO_COLLISIONS)
                 m.submodules[f"bank_o{j}_i{i}"] = mem
                 self.memories.append(mem)
                 wp = mem.write_port()
