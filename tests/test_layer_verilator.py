@@ -268,6 +268,43 @@ def test_mixed_layers_back_to_back_with_stalls(name, engine, tmp_path):
                                           for spec in layers)
 
 
+#: A ResNet-18 layer shape on the F(4,3) P 4x4 engine: raw filters stored and transformed
+#: as read (U would need 224 DP16KD of read bandwidth), two weight buffers, 8 pixels per
+#: beat, requantization to 8 bits.
+RESNET = LayerConfig(TileConfig(4, 3, 8, 8, preset="lavin", filter_transform="online"),
+                     max_height=56, max_width=56, max_cin=64, max_cout=64, p_in=4, p_out=4,
+                     pixels_per_beat=8, filters_per_beat=4, filter_store="raw", output_width=8)
+#: Heights far above the ring (3n rows): only the height field's width bounds them.
+TALL = LayerConfig(TileConfig(2, 3, 8, 8), max_height=1024, max_width=16, max_cin=2,
+                   max_cout=2, p_in=2, p_out=2, pixels_per_beat=2)
+
+
+@pytest.mark.parametrize("cfg, layer", [
+    (RESNET, _layer(56, 56, 64, 64, 1, shift=12, stall=0.0, seed=301)),
+    (TALL, _layer(1000, 16, 2, 2, 1, stall=0.1, seed=302)),
+], ids=["resnet18_64x56x56", "tall_16x1000"])
+def test_big_layers_bit_exact(cfg, layer, tmp_path):
+    """Layers far larger than any buffer: a ResNet-18 64->64 56x56 layer and a 1000-row map."""
+    import time
+    handle, jpath = build_engine(cfg)
+    shapes = memory_shapes(cfg)
+    out = tmp_path / "cycles.json"
+    start = time.monotonic()
+    vbuild.run(handle, "winogen.sim.tb_layer", testcase="layers", test_dir=tmp_path / "sim",
+               extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_LAYERS": json.dumps([layer]),
+                          "WINOGEN_CYCLES_OUT": str(out)})
+    wall = time.monotonic() - start
+    cycles = json.loads(out.read_text())[0]["cycles"]
+    print(f"{cfg.module_name} {layer['height']}x{layer['width']} {layer['cin']}->"
+          f"{layer['cout']}: bit-exact in {wall:.1f} s wall (build excluded), cycles {cycles}; "
+          f"memory banks {shapes['activations']['banks']} activation "
+          f"({shapes['activations']['word_bits']} x {shapes['activations']['depth']}), "
+          f"{shapes['weights']['banks']} weight ({shapes['weights']['word_bits']} x "
+          f"{shapes['weights']['depth']})")
+    if layer["stall"] == 0.0:
+        assert abs(cycles["total"] - cycles["sequence_model"]) <= 2, cycles
+
+
 def test_error_flags_then_valid_layer(engine, tmp_path):
     name = "direct25_p1"
     _run(engine, name, [_layer(7, 6, 3, 2, 2, shift=4, seed=51)], tmp_path,

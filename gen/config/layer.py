@@ -397,7 +397,9 @@ class LayerConfig:
         after the layer's last step.
         """
         n, mo, cap = self.n, self.m, self.ring_rows
-        filter_drain = self.tile.filter_stages if self.filter_transform == "online" else 0
+        # the write register, and the filter transform when filters are transformed on loading
+        filter_drain = 1 + (self.tile.filter_stages if self.filter_transform == "online"
+                            and self.filter_store == "transformed" else 0)
         live = [(0, 0)]                      # (time, lowest live row), both non-decreasing
         weights_free = writer = compute = 0
         landed, next_row, first_row = [], 0, 0

@@ -150,11 +150,14 @@ class LineBuffer(wiring.Component):
             self.activations.ready.eq(active & room),
             accept.eq(self.activations.valid & self.activations.ready),
         ]
-        # Room for this row and the next one: conservative by one row, so that the check
-        # (one cycle behind the counters) never lets a beat overwrite a row still read.
-        distance = Signal(signed(len(self.row) + 1))
-        m.d.comb += distance.eq(self.row + 1 - self.live_low)
-        m.d.sync += room.eq(distance.as_unsigned()[:len(self.row)] < c.ring_rows)
+        # Room for this row and the next one: row + 1 < live_low + ring_rows, conservative by
+        # one row so that the check (a cycle or two behind the counters) never lets a beat
+        # overwrite a row still read; one adder level per register.
+        width = c.row_counter_width
+        next_row = Signal.like(self.row, name="next_row", init=1)     # row + 1
+        limit = Signal.like(self.row, name="room_limit")              # live_low + ring_rows
+        m.d.sync += [limit.eq(self.live_low + c.ring_rows),
+                     room.eq(~wrapped_ge(next_row, limit, width))]
 
         row_done = Signal()
         m.d.comb += row_done.eq(accept & g_last & x_last)
@@ -184,7 +187,7 @@ class LineBuffer(wiring.Component):
                     with m.If(y_last):
                         m.d.sync += active.eq(0)
         with m.If(row_done):
-            m.d.sync += self.row.eq(self.row + 1)
+            m.d.sync += [self.row.eq(next_row), next_row.eq(next_row + 1)]
             with m.If(self.row_bank == n - 1):
                 m.d.sync += [self.row_bank.eq(0),
                              self.row_ring.eq(Mux(self.row_ring == c.ring_blocks - 1, 0,

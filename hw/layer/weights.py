@@ -134,14 +134,18 @@ class WeightStore(wiring.Component):
         present = Signal(f)
         for k in range(f):
             m.d.comb += present[k].eq(above(ci_left, k))
+        # One register more before the memories' write ports (address, enables and data), so
+        # no logic sits between the stream handshake and a block RAM input.
+        values = [[delay(m, v, 1, f"write_data{k}_{e}", reset_less=True)
+                   for e, v in enumerate(filt)] for k, filt in enumerate(values)]
+        latency += 1
         w_valid = delay(m, accept, latency, "write_valid", reset_less=False)
         w_addr = delay(m, addr, latency, "write_addr", reset_less=False)
         w_j = delay(m, lane_j, latency, "write_lane_out", reset_less=False)
         w_i = delay(m, lane_i, latency, "write_lane_in", reset_less=False)
         w_present = delay(m, present, latency, "write_present", reset_less=False)
-        in_flight = Signal(max(latency, 1))
-        if latency:
-            m.d.sync += in_flight.eq((in_flight << 1) | accept)
+        in_flight = Signal(latency)
+        m.d.sync += in_flight.eq((in_flight << 1) | accept)
         m.d.comb += self.busy.eq(loading | in_flight.any())
 
         self.memories = []
