@@ -113,8 +113,7 @@ def main(argv=None):
             y, cycles = run_layer(cfg, x, wts, padding=run.padding)
             if not np.array_equal(y, layer_golden(cfg, run, x, wts)):
                 raise SystemExit(f"{label}: engine output differs from the golden model")
-            measured[label] = sum(cycles[k] for k in ("config", "weights", "activations",
-                                                      "compute"))
+            measured[label] = cycles["total"]
 
     jobs = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -134,8 +133,7 @@ def main(argv=None):
     for label, cfg in configs:
         from winogen.hw.layer import engine_latency
         cyc = cfg.cycles(run)
-        model = (cyc["config"] + cyc["weights"] + cyc["activations"] + cyc["compute_ideal"]
-                 + engine_latency(cfg))
+        model = cfg.sequence_cycles([run], engine_latency(cfg))
         row = {"engine": label, "module": cfg.module_name, "pes": cfg.multipliers}
         for nodsp in (False, True):
             if (label, nodsp) not in reports:

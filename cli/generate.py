@@ -166,6 +166,11 @@ def add_layer_arguments(p):
     lay.add_argument("--weight-buffers", type=int, choices=(1, 2),
                      help="2: the next layer's filters load while this one computes; 1: half "
                           "the weight memory, filters load between layers (default: 2)")
+    lay.add_argument("--filter-store", choices=("transformed", "raw"),
+                     help="with --filter-transform online: store U (transformed while loading) "
+                          "or the raw r x r filters, transformed as read: (r/n)^2 of the weight "
+                          "memory and its read bandwidth for P_out x P_in filter transforms "
+                          "(default: transformed)")
     lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
                                                     2, 32),
                      help="build the requantization stage: shift, round, saturate "

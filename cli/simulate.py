@@ -95,7 +95,7 @@ def run(args):
     expected = layer_golden(config, run_, x, w)
     ok = y.shape == expected.shape and bool(np.all(y == expected))
     ideal = cycles.get("compute_ideal")
-    utilization = ideal / cycles["compute"] if ideal and cycles.get("compute") else None
+    utilization = ideal / cycles["total"] if ideal and cycles.get("total") else None
     report = {"engine": config.module_name, "layer": [cin, height, width, cout],
               "padding": padding, "pass": ok, "cycles": cycles, "utilization": utilization,
               "mismatches": int(np.sum(y != expected)) if y.shape == expected.shape else None}
@@ -106,6 +106,6 @@ def run(args):
               f"{'bit-exact against' if ok else 'differs from'} the golden model")
         print("cycles: " + ", ".join(f"{k} {v}" for k, v in cycles.items()))
         if utilization is not None:
-            print(f"compute utilization {100 * utilization:.1f}% of ideal "
-                  f"(tiles x channel passes = {ideal})")
+            print(f"utilization {100 * utilization:.1f}%: ideal steps (tiles x channel passes "
+                  f"= {ideal}) over the cycles from the config beat to the last output beat")
     return 0 if ok else 1

@@ -233,8 +233,9 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
     y : numpy.ndarray, shape (C_out, H_out, W_out)
         What the hardware produced.
     cycles : dict
-        Measured cycles of each phase (``config``, ``weights``, ``activations``,
-        ``compute``) and the cycle model's ``compute_ideal``.
+        Measured cycles: ``total`` (config beat to last output beat), each stream's span
+        (``weights``, ``activations``; ``compute`` from the scheduler's start to the last
+        output beat), the ideal steps ``compute_ideal`` and the model's ``sequence_model``.
 
     Raises
     ------

@@ -55,8 +55,8 @@ def cycle_figures(config, latency, run=None):
     Returns
     -------
     dict
-        ``outputs_per_cycle``, ``macs_per_cycle``; for layers also ``layer_cycles`` (every
-        phase: configuration, weights, activations, compute, drain), ``compute_cycles``
+        ``outputs_per_cycle``, ``macs_per_cycle``; for layers also ``layer_cycles`` (from the
+        config beat to the last output beat, :meth:`LayerConfig.sequence_cycles`), ``compute_cycles``
         and ``workload`` (a description), else None.
     """
     if isinstance(config, TileConfigBase):   # a tile of any PE kind
@@ -69,10 +69,8 @@ def cycle_figures(config, latency, run=None):
     t = c.tile
     run = _workload(c, run)
     cyc = c.cycles(run)
-    # An online filter transform drains filter_stages after the last weight beat.
-    drain = latency + (t.filter_stages if t.algorithm == "winograd"
-                       and getattr(t, "filter_transform", None) == "online" else 0)
-    total = cyc["config"] + cyc["weights"] + cyc["activations"] + cyc["compute_ideal"] + drain
+    # The streaming engine's row-level model: loading overlaps compute.
+    total = c.sequence_cycles([run], latency)
     cout, h_out, w_out = run.output_shape(c)
     outputs = cout * h_out * w_out
     return {"outputs_per_cycle": outputs / total,

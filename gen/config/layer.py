@@ -127,6 +127,9 @@ class LayerConfig:
                                            self.p_in))
         check_choice("weight_buffers", self.weight_buffers, (1, 2))
         check_choice("filter_store", self.filter_store, FILTER_STORES)
+        if self.filter_store == "raw" and self.algorithm != "winograd":
+            raise ValueError(f"filter_store='raw' applies to Winograd engines (a direct engine "
+                             f"stores raw filters already), not {self.filter_store!r}")
         if self.filter_store == "raw" and (self.tile.layer_filter_transform != "online"
                                            or self.tile.pe_kind.modular):
             raise ValueError(f"filter_store='raw' applies to binary Winograd engines with "
