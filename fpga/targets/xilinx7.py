@@ -52,7 +52,12 @@ class Xilinx7(Target):
                       capacity={"lut": cap["lut"], "ff": cap["ff"], "dsp": cap["dsp"],
                                 "bram": cap["bram36"] * 2})
 
+    # Yosys's ABC9 reintegration can fail an assertion here too (an AdderNet Winograd layer
+    # engine: ``count_id(wire->name) == 0``); synth_xilinx -dff maps it.
+    dff_retry = True
+
     def synth_commands(self, name, work_rel, device, nodsp, abc9_dff):
         # -noiopad/-noclkbuf: count the block as it would sit inside a larger design.
         return [f"synth_xilinx -family xc7 -top {name} -flatten -noiopad -noclkbuf"
-                f"{' -nodsp' if nodsp else ''}", self.stat_command(work_rel)]
+                f"{' -nodsp' if nodsp else ''}{' -dff' if abc9_dff else ''}",
+                self.stat_command(work_rel)]
