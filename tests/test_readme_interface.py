@@ -15,7 +15,6 @@ import pytest
 
 from winogen.gen.config import TileConfig
 from winogen.gen.layer import LayerConfig, RUN_ERRORS
-from winogen.gen.rns import RNSTileConfig
 from winogen.hw.layer import generate_layer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -24,9 +23,6 @@ CONFIGS = {
     "binary_requant": LayerConfig(TileConfig(2, 3, 8, 8), max_height=8, max_width=8,
                                   max_cin=4, max_cout=4, p_in=2, p_out=2, pixels_per_beat=2,
                                   filters_per_beat=2, output_width=8),
-    "rns": LayerConfig(RNSTileConfig(2, 3, moduli=(251, 241, 239, 233), redundant_moduli=1,
-                                     channels=4), max_height=8, max_width=8, max_cin=4,
-                       max_cout=2, p_in=2),
 }
 
 
@@ -79,7 +75,7 @@ def test_every_name_the_section_promises_is_in_a_manifest(manifests):
         path = span.split(".")
         if path[0] == "winogen":
             _python_name(span)
-        elif path[0] in binary or path[0] in manifests["rns"]:
+        elif path[0] in binary:
             if not any(_resolve(m, path) for m in manifests.values()):
                 unresolved.append(span)
         elif path[0] in ports and len(path) == 2:
