@@ -277,13 +277,6 @@ class LayerConfig:
             return self.r ** 2, self.tile.weight_width
         return self.tile.stored_weight
 
-    # -- resources and cycles -------------------------------------------------------------------
-
-    @property
-    def multipliers(self):
-        """PEs in the compute core."""
-        return self.tile.multipliers * self.p_in * self.p_out
-
     # -- line buffer geometry ---------------------------------------------------------------------
     #
     # Activations are kept in a ring of ``ring_rows`` image rows per input lane. A row is

@@ -1,7 +1,5 @@
 """Layouts and shapes of the layer engines: stream payloads, status, memories."""
 
-import math
-
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 

@@ -120,7 +120,6 @@ class LineBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        c = self.config
         accept, row_done, beat = self._writer(m)
         self._memories(m, accept, beat)
         # A row is readable once its last write has landed (two cycles after the beat).

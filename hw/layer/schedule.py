@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -184,9 +184,7 @@ class TileScheduler(wiring.Component):
 
     def _advance(self, m, st, issue):
         """Start a layer; advance ``cig``, then ``cog``, ``tx``, ``ty``."""
-        c, layer = self.config, self.layer
-        n, mo = c.n, c.m
-        pos = _position_shape(c)
+        c, mo = self.config, self.config.m
         run = st.run
         # The rows each tile row needs are compared with the landed rows every cycle.
         w = c.row_counter_width
@@ -229,7 +227,6 @@ class TileScheduler(wiring.Component):
         """Three cycles: latch the layer; its sums and flags; the values built on them."""
         c, layer = self.config, self.layer
         n, mo = c.n, c.m
-        pos = _position_shape(c)
         counter = row_counter_shape(c)
         phase = Signal(2, name="start_phase")     # 1: sums, 2: dependents (0: idle)
         row = Signal(counter, name="start_row")
