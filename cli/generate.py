@@ -171,6 +171,12 @@ def add_layer_arguments(p):
                           "or the raw r x r filters, transformed as read: (r/n)^2 of the weight "
                           "memory and its read bandwidth for P_out x P_in filter transforms "
                           "(default: transformed)")
+    lay.add_argument("--bram", choices=("inferred", "ecp5"),
+                     help="inferred: plain memories that synthesis maps to block RAM; ecp5: "
+                          "Lattice ECP5 DP16KD blocks instantiated with their output register, "
+                          "which Yosys never enables (same latency, shorter clock-to-out; "
+                          "Verilator needs the DP16KD_sim.v model written beside the Verilog) "
+                          "(default: inferred)")
     lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
                                                     2, 32),
                      help="build the requantization stage: shift, round, saturate "

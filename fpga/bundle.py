@@ -267,7 +267,8 @@ def _summary(manifest, name):
     primitives = manifest.get("target_primitives") or []
     if primitives:
         text += (f" It instantiates the Lattice ECP5 primitive{'s' if len(primitives) > 1 else ''} "
-                 f"{', '.join(f'`{p}`' for p in primitives)} (generated with `--dsp ecp5`): "
+                 f"{', '.join(f'`{p}`' for p in primitives)} (generated with `--dsp ecp5` or "
+                 f"`--bram ecp5`): "
                  f"synthesize it for ECP5 only; simulators also need the model files listed "
                  f"below, which are not for synthesis.")
     return text

@@ -159,19 +159,27 @@ def _check_freq(tgt, freq_mhz):
     return float(freq)
 
 
+#: The generator option that instantiates each vendor primitive, and whether it is a DSP.
+_PRIMITIVE_OPTIONS = {"MULT18X18D": ("--dsp", True), "DP16KD": ("--bram", False)}
+
+
 def _check_primitives(manifest, manifest_path, tgt, nodsp):
     """Refuse a design that instantiates another family's primitives, or DSPs with nodsp."""
     primitives = manifest.get("target_primitives") or []
+    options = sorted({_PRIMITIVE_OPTIONS.get(p, ("--dsp", True))[0] for p in primitives})
     foreign = [p for p in primitives if p not in tgt.native_primitives]
     if foreign:
         owners = [t.name for t in _REGISTRY.values() if set(foreign) <= t.native_primitives]
         owner = owners[0] if owners else "another target"
+        given = " and ".join(f"{o} {owner}" for o in options)
+        regenerate = " and ".join(f"{o} inferred" for o in options)
         raise SynthError(f"{manifest_path.name} instantiates the {owner} primitive "
-                         f"{', '.join(foreign)} (generated with --dsp {owner}): synthesize it "
-                         f"for target {owner}, or regenerate with --dsp inferred, "
+                         f"{', '.join(foreign)} (generated with {given}): synthesize it "
+                         f"for target {owner}, or regenerate with {regenerate}, "
                          f"not target {tgt.name!r}")
-    if primitives and nodsp:
-        raise SynthError(f"{manifest_path.name} instantiates {', '.join(primitives)} (generated "
+    dsps = [p for p in primitives if _PRIMITIVE_OPTIONS.get(p, ("--dsp", True))[1]]
+    if dsps and nodsp:
+        raise SynthError(f"{manifest_path.name} instantiates {', '.join(dsps)} (generated "
                          f"with --dsp {tgt.name}), which nodsp forbids; regenerate with "
                          f"--dsp inferred")
 

@@ -31,7 +31,7 @@ _TILE = ("m", "r", "points", "preset", "algorithm", "pe", "adder_matrices", "dat
 _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
 _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
-          "filters_per_beat", "weight_buffers", "filter_store", "output_width", "rounding")
+          "filters_per_beat", "weight_buffers", "filter_store", "bram", "output_width", "rounding")
 
 #: Every accepted parameter name.
 PARAMS = ("engine",) + _TILE + _RNS + _LAYER
@@ -293,6 +293,7 @@ def _layer(p, engine):
                 "filters_per_beat": p.get("filters_per_beat"),
                 "weight_buffers": p.get("weight_buffers"),
                 "filter_store": p.get("filter_store"),
+                "bram": p.get("bram"),
                 "output_width": p.get("output_width"), "rounding": p.get("rounding"),
                 "name": p.get("name")}
     return LayerConfig(tile=tile, **{k: v for k, v in optional.items() if v is not None})

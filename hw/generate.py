@@ -14,6 +14,7 @@ from amaranth.lib import data
 from ..gen.manifest import HANDSHAKE, SCHEMA_VERSION, simulation_sources
 from ..gen.provenance import generator_versions
 from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
+from .ecp5_ebr import DP16KD_SIM_MODEL, DP16KD_SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
 
 __all__ = ["manifest_common", "tile_manifest", "generate_tile", "write_outputs", "port_table",
@@ -21,7 +22,8 @@ __all__ = ["manifest_common", "tile_manifest", "generate_tile", "write_outputs",
 
 
 #: Text of each simulation-only model a manifest may list under ``simulation_models``.
-SIMULATION_MODELS = {SIM_MODEL_FILE: MULT18X18D_SIM_MODEL}
+SIMULATION_MODELS = {SIM_MODEL_FILE: MULT18X18D_SIM_MODEL,
+                     DP16KD_SIM_MODEL_FILE: DP16KD_SIM_MODEL}
 
 
 

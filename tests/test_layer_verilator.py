@@ -45,11 +45,11 @@ ENGINES = {
     "direct23_p4": LayerConfig(TileConfig(2, 3, 8, 8, algorithm="direct"),
                                max_height=32, max_width=32, max_cin=16, max_cout=16,
                                p_in=4, p_out=4, pixels_per_beat=3),
-    # MULT18X18D PEs with their own registers (the simulation model under Verilator); one
-    # weight buffer.
-    "wino23_p2x2_dsp": LayerConfig(TileConfig(2, 3, 8, 8, dsp="ecp5"), max_height=12,
-                                   max_width=12, max_cin=4, max_cout=4, p_in=2, p_out=2,
-                                   weight_buffers=1),
+    # MULT18X18D PEs with their own registers and DP16KD memories with their output
+    # registers (the simulation models under Verilator); one weight buffer.
+    "wino23_p2x2_ecp5": LayerConfig(TileConfig(2, 3, 8, 8, dsp="ecp5"), max_height=12,
+                                    max_width=12, max_cin=4, max_cout=4, p_in=2, p_out=2,
+                                    weight_buffers=1, bram="ecp5"),
     # r = 5: padding 0 or 2, so the 2-bit padding field can hold bad values (1, 3).
     "direct25_p1": LayerConfig(TileConfig(2, 5, 6, 6, algorithm="direct"),
                                max_height=12, max_width=12, max_cin=4, max_cout=4,
@@ -107,7 +107,7 @@ LAYERS = {
         _layer(6, 6, 1, 8, 1, seed=23, pattern="extreme"),
         _layer(32, 32, 16, 16, 1, stall=0.0, seed=24),
     ],
-    "wino23_p2x2_dsp": [
+    "wino23_p2x2_ecp5": [
         _layer(12, 12, 4, 4, 1, seed=121, scipy=True),
         _layer(5, 9, 3, 1, 0, seed=122, pattern="extreme"),
         _layer(7, 6, 2, 3, 1, stall=0.0, seed=123),
@@ -270,10 +270,12 @@ def test_mixed_layers_back_to_back_with_stalls(name, engine, tmp_path):
 
 #: A ResNet-18 layer shape on the F(4,3) P 4x4 engine: raw filters stored and transformed
 #: as read (U would need 224 DP16KD of read bandwidth), two weight buffers, 8 pixels per
-#: beat, requantization to 8 bits.
+#: beat, requantization to 8 bits; DP16KD block RAMs instantiated (``bram="ecp5"``), so the
+#: block count below is the engine's, not an estimate.
 RESNET = LayerConfig(TileConfig(4, 3, 8, 8, preset="lavin", filter_transform="online"),
                      max_height=56, max_width=56, max_cin=64, max_cout=64, p_in=4, p_out=4,
-                     pixels_per_beat=8, filters_per_beat=4, filter_store="raw", output_width=8)
+                     pixels_per_beat=8, filters_per_beat=4, filter_store="raw", output_width=8,
+                     bram="ecp5")
 #: Heights far above the ring (3n rows): only the height field's width bounds them.
 TALL = LayerConfig(TileConfig(2, 3, 8, 8), max_height=1024, max_width=16, max_cin=2,
                    max_cout=2, p_in=2, p_out=2, pixels_per_beat=2)
@@ -302,6 +304,9 @@ def test_big_layers_bit_exact(cfg, layer, tmp_path):
           f"({shapes['activations']['word_bits']} x {shapes['activations']['depth']}), "
           f"{shapes['weights']['banks']} weight ({shapes['weights']['word_bits']} x "
           f"{shapes['weights']['depth']})")
+    if cfg.bram == "ecp5":
+        blocks = {k: v["ecp5_blocks"]["blocks"] for k, v in shapes.items()}
+        print(f"DP16KD instantiated: {blocks} = {sum(blocks.values())}")
     if layer["stall"] == 0.0:
         assert abs(cycles["total"] - cycles["sequence_model"]) <= 2, cycles
     # the goal for the 16->16 32x32 layer (the larger ones take longer)

@@ -48,8 +48,9 @@ class ECP5(Target):
     capacity_bels = {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
                      "bram": "DP16KD"}
     dff_retry = True
-    #: Vendor primitives a generated design may instantiate directly (``--dsp ecp5``).
-    native_primitives = frozenset({"MULT18X18D"})
+    #: Vendor primitives a generated design may instantiate directly (``--dsp ecp5``,
+    #: ``--bram ecp5``).
+    native_primitives = frozenset({"MULT18X18D", "DP16KD"})
 
     def parse_device(self, text):
         """``LFE5U-85F`` (speed 8, CABGA381), ``LFE5U-25F-6``, ``LFE5U-45F-7-CABGA256``,

@@ -42,10 +42,13 @@ from ..checks import check_choice, check_int, check_name
 from .base import TileConfigBase
 from .registry import tile_config_from_json
 
-__all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "RUN_ERRORS"]
+__all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "RUN_ERRORS", "BRAM_PRIMITIVES"]
 
 ROUNDING_MODES = ("half_even", "half_up")
 FILTER_STORES = ("transformed", "raw")
+#: How the engine's memories become block RAM: ``"inferred"`` (synthesis infers them from
+#: the Verilog), ``"ecp5"`` (Lattice ECP5 ``DP16KD`` instances with their output register).
+BRAM_PRIMITIVES = ("inferred", "ecp5")
 
 #: Run-time error codes of the engine's ``status`` port (bit positions).
 RUN_ERRORS = {
@@ -88,6 +91,10 @@ class LayerConfig:
         transform runs while loading), ``"raw"`` stores the ``r×r`` filters and transforms
         each filter as it is read (``P_out·P_in`` filter transforms, ``(r/n)²`` of the
         memory and of its read bandwidth: large ``P`` and ``m`` engines fit block RAM).
+    bram : str
+        ``"inferred"``: plain memories that synthesis maps; ``"ecp5"``: ``DP16KD`` block RAMs
+        instantiated with their output register (Yosys never enables it), the same read
+        latency with a short clock-to-output. Every memory must then be at most 16384 words.
     output_width : int, optional
         With a value, the requantization stage is built: arithmetic right
         shift by a run-time amount, rounding, saturation to this width.
@@ -107,6 +114,7 @@ class LayerConfig:
     filters_per_beat: int = 1
     weight_buffers: int = 2
     filter_store: str = "transformed"
+    bram: str = "inferred"
     output_width: int = None
     rounding: str = "half_even"
     name: str = None
@@ -136,6 +144,7 @@ class LayerConfig:
                              f"filter_transform='online', not {self.filter_store!r} with "
                              f"filter_transform={self.tile.layer_filter_transform!r} and "
                              f"pe={self.tile.pe!r}")
+        check_choice("bram", self.bram, BRAM_PRIMITIVES)
         if self.p_in % self.filters_per_beat:
             raise ValueError(f"filters_per_beat must divide p_in = {self.p_in}, not "
                              f"{self.filters_per_beat!r}")
@@ -147,6 +156,21 @@ class LayerConfig:
         if min(self.max_height, self.max_width) + 2 * (self.tile.r // 2) < self.tile.r:
             raise ValueError(f"max_height and max_width must be at least {self.tile.r - 2 * (self.tile.r // 2)} "
                              f"for r = {self.tile.r}, not {min(self.max_height, self.max_width)}")
+        if self.bram == "ecp5":
+            self._check_ecp5_bram()
+
+    def _check_ecp5_bram(self):
+        from ..ebr import ECP5_EBR_MODES
+        deepest = ECP5_EBR_MODES[-1][1]
+        for what, fields_, cause in (
+                ("line buffer", self.act_address_fields, "max_width and max_cin"),
+                ("weight", self.weight_address_fields, "max_cin and max_cout")):
+            depth = 1 << sum(fields_)
+            if depth > deepest:
+                raise ValueError(f"bram='ecp5' needs memories of at most {deepest} words (one "
+                                 f"DP16KD deep), but this engine's {what} memories have {depth} "
+                                 f"({cause}); use a larger p_in/p_out, smaller maxima or "
+                                 f"bram='inferred', not bram={self.bram!r}")
 
     # -- shape ------------------------------------------------------------------------------------
 
@@ -315,6 +339,10 @@ class LayerConfig:
     #: beat is registered, checked, then acted on).
     config_latency = 2
 
+    #: Edges from a layer's last output beat leaving to its slot being free (the output
+    #: handshake is registered first: it comes from the ``ready`` port).
+    slot_release_latency = 2
+
     @property
     def ring_rows(self):
         return self.ring_blocks * self.n
@@ -335,6 +363,18 @@ class LayerConfig:
         """Bit widths of the weight-bank address fields ``(cig, cog, buffer)``."""
         return ((self.cin_groups - 1).bit_length(), (self.cout_groups - 1).bit_length(),
                 self.weight_buffers - 1)
+
+    @property
+    def ebr_plans(self):
+        """With ``bram="ecp5"``: the DP16KD tiling of one bank of each memory kind
+        (:func:`~winogen.gen.ebr.plan_ecp5_ebr`): a line-buffer word has one write group per
+        element, a weight word is written whole."""
+        from ..ebr import plan_ecp5_ebr
+        count, width = self.stored_weight
+        return {"activations": plan_ecp5_ebr(1 << sum(self.act_address_fields),
+                                             (self.tile.data_width,) * self.m),
+                "weights": plan_ecp5_ebr(1 << sum(self.weight_address_fields),
+                                         (count * width,))}
 
     # -- resources and cycles -------------------------------------------------------------------
 
@@ -408,9 +448,11 @@ class LayerConfig:
         for k, run in enumerate(runs):
             cyc = self.cycles(run)
             row_beats = cyc["activations"] // run.height
-            slot_free = (ends[k - 2] + 1 if k >= 2 else 0) + 1 + self.config_latency
+            slot_free = ((ends[k - 2] + self.slot_release_latency if k >= 2 else 0) + 1
+                         + self.config_latency)
             # one weight buffer: the previous layer must be done (its slot free)
-            buffer_free = ends[k - 1] + 2 if k >= 1 and self.weight_buffers == 1 else 0
+            buffer_free = (ends[k - 1] + self.slot_release_latency + 1
+                           if k >= 1 and self.weight_buffers == 1 else 0)
             weights_free = (max(weights_free, slot_free, buffer_free) + cyc["weights"]
                             + filter_drain)
             writer = max(writer, slot_free)

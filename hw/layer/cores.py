@@ -11,8 +11,12 @@ from ..pe import PEArray
 from ..util import delay
 from .layouts import _check_config, _weight_shape
 
-__all__ = ["lane_sum_stages", "core_latency", "ChannelAccumulator",
+__all__ = ["lane_sum_stages", "core_latency", "ChannelAccumulator", "ACCUMULATOR_STAGES",
            "WinogradCore", "DirectCore"]
+
+
+#: Cycles of the channel accumulator: an input register, then the accumulator register.
+ACCUMULATOR_STAGES = 2
 
 
 def lane_sum_stages(config):
@@ -33,9 +37,11 @@ def core_latency(config):
 class ChannelAccumulator(wiring.Component):
     """Sums a core's per-step results over the channel groups of one output tile.
 
-    A valid step with ``first`` loads, a later valid step adds; the register is the
-    stage, and ``y_valid`` is set after a valid step with ``last``. Free-running under
-    the engine's enable.
+    The inputs are registered first (:data:`ACCUMULATOR_STAGES` − 1 registers: the
+    partial sums come from the PE array and the accumulator feeds the output transform,
+    so the placer needs a register to split that distance). Then a valid step with
+    ``first`` loads, a later valid step adds, and ``y_valid`` is set after a valid step
+    with ``last``. Free-running.
 
     Parameters
     ----------
@@ -66,14 +72,20 @@ class ChannelAccumulator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        front = ACCUMULATOR_STAGES - 1
+        valid = delay(m, self.valid, front, "in_valid", reset_less=False)
+        first = delay(m, self.first, front, "in_first", reset_less=False)
+        last = delay(m, self.last, front, "in_last", reset_less=False)
         for e, (x_iv, acc_iv) in enumerate(zip(self.input_intervals, self.acc_intervals)):
             x = Signal(signed(x_iv.width), name=f"x{e}")
             acc = Signal(signed(acc_iv.width), name=f"acc{e}", reset_less=True)
-            m.d.comb += [x.eq(self.x[e]), self.y[e].eq(acc)]
+            m.d.comb += [x.eq(delay(m, self.x[e][:x_iv.width], front, f"in_x{e}",
+                                    reset_less=True)),
+                         self.y[e].eq(acc)]
             # The sum of up to max_cin channels lies in acc_iv: truncation is lossless.
-            with m.If(self.valid):
-                m.d.sync += acc.eq(Mux(self.first, x, acc + x))
-        m.d.sync += self.y_valid.eq(self.valid & self.last)
+            with m.If(valid):
+                m.d.sync += acc.eq(Mux(first, x, acc + x))
+        m.d.sync += self.y_valid.eq(valid & last)
         return m
 
 
@@ -196,8 +208,8 @@ class WinogradCore(_Core):
     @classmethod
     def pipeline_latency(cls, config):
         t = config.tile
-        return (t.input_stages + t.pe_stages + lane_sum_stages(config) + 1 + t.output_stages
-                + (t.descale_stages if t.removes_scale else 0))
+        return (t.input_stages + t.pe_stages + lane_sum_stages(config) + ACCUMULATOR_STAGES
+                + t.output_stages + (t.descale_stages if t.removes_scale else 0))
 
     @property
     def weight_delay(self):
@@ -288,7 +300,7 @@ class DirectCore(_Core):
     @classmethod
     def pipeline_latency(cls, config):
         t = config.tile
-        return t.pe_stages + t.output_stages + 1
+        return t.pe_stages + t.output_stages + ACCUMULATOR_STAGES
 
     @property
     def weight_delay(self):

@@ -48,7 +48,7 @@ def engine_latency(config):
 def output_queue_depth(config):
     """Entries of the output queue: every beat in flight has a place, so the pipeline never
     stalls; with ``outputs.ready`` held high a credit comes back before it is missed."""
-    return _pipeline_latency(config) + OUTPUT_QUEUE_LATENCY + 2
+    return _pipeline_latency(config) + OUTPUT_QUEUE_LATENCY + 3
 
 
 def _engine_signature(config):
@@ -370,15 +370,20 @@ class _LayerEngine(wiring.Component):
         depth = output_queue_depth(c)
         credits = Signal(range(depth + 1), init=depth, name="credits")
         taken = sched.step.valid & sched.step.last
-        given = self.outputs.valid & self.outputs.ready
+        # The handshake is registered before it returns a credit or frees a slot: ``ready``
+        # comes from outside, and the slot logic is far from the output port.
+        given = Signal(name="output_given")
+        given_last = Signal(name="output_given_last")
+        m.d.sync += [given.eq(self.outputs.valid & self.outputs.ready),
+                     given_last.eq(self.outputs.valid & self.outputs.ready & self.outputs_last)]
         remaining = Signal.like(credits, name="credits_next")
         credit = Signal(name="credit", init=1)
         m.d.comb += [remaining.eq(credits - taken + given), sched.credit.eq(credit)]
         m.d.sync += [credits.eq(remaining), credit.eq(remaining != 0)]
 
-        # A layer's slot is free once its last output beat has left.
+        # A layer's slot is free once its last output beat has left (slot_release_latency).
         ptr = slots.output_ptr
-        with m.If(given & self.outputs_last):
+        with m.If(given_last):
             m.d.sync += ptr.eq(~ptr)
             for s in range(2):
                 with m.If(ptr == s):

@@ -83,19 +83,25 @@ def _position_shape(config):
 
 
 def memory_shapes(config):
-    """The memories an engine instantiates: banks, depth and word of each kind."""
+    """The memories an engine instantiates: banks, depth and word of each kind, and with
+    ``bram="ecp5"`` their DP16KD blocks (``ecp5_blocks``; None when synthesis infers them)."""
     c = _check_config(config)
     count, width = c.stored_weight
     act_depth = 1 << sum(c.act_address_fields)
     w_depth = 1 << sum(c.weight_address_fields)
     wf, gf, rf = c.act_address_fields
     cf, of, _ = c.weight_address_fields
+    plans = c.ebr_plans if c.bram == "ecp5" else None
+    blocks = lambda kind, banks: (None if plans is None else
+                                  dict(plans[kind].as_dict(), blocks_per_bank=plans[kind].blocks,
+                                       blocks=banks * plans[kind].blocks))
     return {
         "weights": {"banks": c.p_out * c.p_in, "depth": w_depth,
                     "word_elements": count, "element_width": width,
                     "word_bits": count * width,
                     "bits": c.p_out * c.p_in * w_depth * count * width,
                     "address_fields": {"cig": cf, "cog": of, "buffer": c.weight_address_fields[2]},
+                    "ecp5_blocks": blocks("weights", c.p_out * c.p_in),
                     "organisation": "bank (j, i) holds co % P_out == j, ci % P_in == i of "
                                     "buffer b at address {b, co // P_out, ci // P_in}"},
         "activations": {"banks": c.p_in * c.n * c.col_banks, "depth": act_depth,
@@ -107,6 +113,7 @@ def memory_shapes(config):
                         "row_banks": c.n, "col_banks": c.col_banks,
                         "ring_rows": c.ring_rows, "col_words": c.col_words,
                         "address_fields": {"word": wf, "group": gf, "ring": rf},
+                        "ecp5_blocks": blocks("activations", c.p_in * c.n * c.col_banks),
                         "organisation": "line buffer: bank (i, b, s) holds lane i of rows "
                                         "g % n == b (g counts every row written), padded "
                                         "columns xp with (xp // m) % col_banks == s, element "

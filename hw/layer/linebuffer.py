@@ -17,6 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..ecp5_ebr import EBR_READ_LATENCY, ebr_memory
 from ..util import delay
 from .layouts import _check_config, _counter, _index, above, at_most
 
@@ -255,22 +256,39 @@ class LineBuffer(wiring.Component):
                                 m.d.sync += en[s][e].eq(0)
 
         self.memories = []
+        plan = c.ebr_plans["activations"] if c.bram == "ecp5" else None
         for i in range(c.p_in):
             for b in range(n):
                 for s in range(banks):
+                    name = f"bank_i{i}_r{b}_c{s}"
+                    write_en = Mux(bank == b, en[s], 0)
+                    write_addr = addr[s]
+                    read_addr = Cat(self.read.word[s][:wf], self.read.group[:gf],
+                                    self.read.ring[b][:rf])
+                    if plan is not None:
+                        # DP16KD with its output register: the same read latency, short
+                        # clock-to-out, one fabric register after it
+                        groups = ebr_memory(m, plan, write_addr=write_addr,
+                                            write_data=[value[i][s][e] for e in range(mo)],
+                                            write_en=[write_en[e] for e in range(mo)],
+                                            read_addr=read_addr, name=name)
+                        self.memories.append(plan)
+                        m.d.comb += self.words[i][b][s].eq(
+                            delay(m, Cat(*groups), 1 + MEMORY_READ_STAGES - EBR_READ_LATENCY,
+                                  f"word_i{i}_r{b}_c{s}", reset_less=True))
+                        continue
                     mem = Memory(shape=data.ArrayLayout(signed(dw), mo), depth=depth, init=[],
                                  attrs=NO_COLLISIONS)
-                    m.submodules[f"bank_i{i}_r{b}_c{s}"] = mem
+                    m.submodules[name] = mem
                     self.memories.append(mem)
                     wp = mem.write_port(granularity=1)
                     rp = mem.read_port()
                     for e in range(mo):
                         m.d.comb += wp.data[e].eq(value[i][s][e])
                     m.d.comb += [
-                        wp.en.eq(Mux(bank == b, en[s], 0)),
-                        wp.addr.eq(addr[s]),
-                        rp.addr.eq(Cat(self.read.word[s][:wf], self.read.group[:gf],
-                                       self.read.ring[b][:rf])),
+                        wp.en.eq(write_en),
+                        wp.addr.eq(write_addr),
+                        rp.addr.eq(read_addr),
                     ]
                     # Block RAM outputs are slow (ECP5: 4.1 ns clock to out, no output
                     # register): two registers, the first placed beside the memory.

@@ -3,6 +3,7 @@
 
 from ...gen.layer import RUN_ERRORS
 from ..ecp5 import SIM_MODEL_FILE
+from ..ecp5_ebr import DP16KD_SIM_MODEL_FILE
 from ..generate import emit_engine, manifest_common
 from .cores import core_latency, lane_sum_stages
 from .engine import (CONFIG_LATENCY, FRONT_STAGES, OUTPUT_QUEUE_LATENCY, REQUANT_STAGES, engine_latency,
@@ -47,6 +48,7 @@ def layer_manifest(config, component):
     t = c.tile
     count, wwidth = c.weight_payload
     own = engine_for(c).layer_manifest(c)
+    dsp, ebr = getattr(t, "dsp", "inferred") == "ecp5", c.bram == "ecp5"
     return manifest_common(
         c, component, "layer",
         algorithm={"name": f"F({c.m}x{c.m}, {c.r}x{c.r})", "kind": c.algorithm,
@@ -75,8 +77,8 @@ def layer_manifest(config, component):
                        "outputs_last is high on each layer's last beat",
         },
         function=own["function"],
-        simulation_models=[SIM_MODEL_FILE] if getattr(t, "dsp", "inferred") == "ecp5" else [],
-        target_primitives=["MULT18X18D"] if getattr(t, "dsp", "inferred") == "ecp5" else [],
+        simulation_models=([SIM_MODEL_FILE] if dsp else []) + ([DP16KD_SIM_MODEL_FILE] if ebr else []),
+        target_primitives=(["MULT18X18D"] if dsp else []) + (["DP16KD"] if ebr else []),
         flow="each stream carries the layers in config order; the streams are independent "
              "(a layer's weights and activations may arrive in any interleaving), the engine "
              "takes a layer's weights once its config is in and the previous layer's weights "

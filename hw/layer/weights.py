@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..constmat import ConstTransform2D
+from ..ecp5_ebr import EBR_READ_LATENCY, ebr_memory
 from ..util import delay
 from .layouts import _check_config, _counter, _index, _weight_shape, above, at_most
 from .linebuffer import MEMORY_READ_STAGES, NO_COLLISIONS
@@ -149,20 +150,39 @@ class WeightStore(wiring.Component):
         m.d.comb += self.busy.eq(loading | in_flight.any())
 
         self.memories = []
+        word_layout = data.ArrayLayout(_weight_shape(c, s_width), s_count)
+        plan = c.ebr_plans["weights"] if c.bram == "ecp5" else None
+        if plan is not None:
+            words = []
+            for k in range(f):
+                word = Signal(word_layout, name=f"write_word{k}")
+                m.d.comb += [word[e].eq(values[k][e]) for e in range(s_count)]
+                words.append(word)
         for j in range(c.p_out):
             for i in range(c.p_in):
-                mem = Memory(shape=data.ArrayLayout(_weight_shape(c, s_width), s_count),
-                             depth=1 << self.addr_width, init=[], attrs=NO_COLLISIONS)
+                k, base = i % f, i - i % f      # the beat's filter that may land here
+                write_en = w_valid & (w_j == j) & (w_i == base) & w_present[k]
+                if plan is not None:
+                    # DP16KD with its output register (see the line buffer)
+                    groups = ebr_memory(m, plan, write_addr=w_addr,
+                                        write_data=[words[k].as_value()], write_en=[write_en],
+                                        read_addr=self.read_addr, name=f"bank_o{j}_i{i}")
+                    self.memories.append(plan)
+                    m.d.comb += self.read_data[j * c.p_in + i].eq(
+                        delay(m, groups[0], 1 + MEMORY_READ_STAGES - EBR_READ_LATENCY,
+                              f"filter_o{j}_i{i}", reset_less=True))
+                    continue
+                mem = Memory(shape=word_layout, depth=1 << self.addr_width, init=[],
+                             attrs=NO_COLLISIONS)
                 m.submodules[f"bank_o{j}_i{i}"] = mem
                 self.memories.append(mem)
                 wp = mem.write_port()
                 rp = mem.read_port()
-                k, base = i % f, i - i % f      # the beat's filter that may land here
                 for e in range(s_count):
                     m.d.comb += wp.data[e].eq(values[k][e])
                 m.d.comb += [
                     wp.addr.eq(w_addr),
-                    wp.en.eq(w_valid & (w_j == j) & (w_i == base) & w_present[k]),
+                    wp.en.eq(write_en),
                     rp.addr.eq(self.read_addr),
                 ]
                 # Block RAM outputs are slow: registered twice (as the line buffer's).
