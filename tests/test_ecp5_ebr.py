@@ -166,3 +166,21 @@ def test_blocks_and_model_under_verilator(tmp_path):
     handle = vbuild.build([vfile, model], top)
     vbuild.run(handle, "tb_ecp5_ebr", python_path=[TESTS], test_dir=tmp_path / "sim",
                extra_env={"TB_SEED": "7", "TB_CYCLES": "3000"})
+
+
+@pytest.mark.synth
+def test_f23_p2x2_layer_meets_200_mhz_on_lfe5u_85f_8(tmp_path):
+    """Issue 16's goal: the 8-bit F(2,3) P 2x2 layer engine (32 x 32, 16 -> 16) at 200 MHz
+    or more after nextpnr, at most half the previous engine's 18,382 LUT4 and 88 DP16KD."""
+    out = tmp_path / "f23"
+    assert main(["generate", "conv", "--m", "2", "--r", "3", "--max-width", "32",
+                 "--max-height", "32", "--max-cin", "16", "--max-cout", "16", "--pin", "2",
+                 "--pout", "2", "--dsp", "ecp5", "--bram", "ecp5", "--pe-stages", "3",
+                 "-o", str(out)]) == 0
+    manifest = json.loads(next(out.glob("*.json")).read_text())
+    report = synth(out, "ecp5", device="LFE5U-85F-8", freq_mhz=200)
+    blocks = sum(kind["ecp5_blocks"]["blocks"] for kind in manifest["memories"].values())
+    assert report["cells"]["DP16KD"] == blocks <= 88 // 2
+    assert report["resources"]["lut"] <= 18382 // 2
+    assert report["resources"]["dsp"] == manifest["multipliers"]
+    assert report["timing"]["fmax_mhz"] >= 200, report["timing"]
