@@ -17,7 +17,7 @@ simulation if an instance asks for anything else.
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal
 
-from ..gen.ebr import ECP5_EBR_ADDRESS_BITS, ECP5_EBR_BYTE, ECP5_EBR_MODES, EBRPlan
+from ..gen.ebr import ECP5_EBR_ADDRESS_BITS, ECP5_EBR_MODES, EBRPlan
 
 __all__ = ["ebr_memory", "EBR_READ_LATENCY", "DP16KD_SIM_MODEL", "DP16KD_SIM_MODEL_FILE"]
 
