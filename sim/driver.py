@@ -27,7 +27,7 @@ from ..gen.layer import LayerConfig, LayerRun
 from ..gen.manifest import read_manifest
 from ..gen.provenance import generator_versions, source_fingerprint
 
-__all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs",
+__all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs", "run_layer_dwm",
            "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer"]
 
 
@@ -284,4 +284,51 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
+    return y, cycles
+
+
+def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, stall=0.0, seed=0,
+                  workdir=None):
+    """Run a layer of any kernel size and stride 1 or 2 on the engine (the Decomposable
+    Winograd Method, :mod:`winogen.gen.dwm`).
+
+    The layer's pieces are stacked as input channels (:func:`~winogen.gen.dwm.dwm_layer`) and
+    run as one unpadded ``r × r`` layer of ``pieces·C_in`` channels, so the engine sums the
+    pieces in its channel accumulation and requantizes once.
+
+    Parameters
+    ----------
+    config : LayerConfig
+    x : array_like, shape (C_in, H, W)
+    w : array_like, shape (C_out, C_in, k, k)
+        Any ``k``.
+    stride : int
+        1 or 2.
+    padding : int
+        Any non-negative amount (the stacked input carries it; the engine runs unpadded).
+    shift, stall, seed, workdir
+        As in :func:`run_layer`.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (C_out, H_out, W_out)
+    cycles : dict
+        As in :func:`run_layer`, plus ``pieces`` and ``stacked_cin`` (the channels the
+        engine ran).
+    """
+    from ..gen.dwm import dwm_layer
+    c = _check_config(config)
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.ndim != 3 or w.ndim != 4:
+        raise ValueError(f"x must be (C_in, H, W) and w (C_out, C_in, k, k), not {x.shape} "
+                         f"and {w.shape}")
+    xs, ws, pieces = dwm_layer(x, w, stride=stride, padding=padding, engine_r=c.r)
+    if xs.shape[0] > c.max_cin:
+        raise ValueError(f"a {w.shape[2]}x{w.shape[2]} stride-{stride} layer of {x.shape[0]} "
+                         f"input channels runs as {len(pieces)} pieces, {xs.shape[0]} channels: "
+                         f"more than this engine's max_cin = {c.max_cin}")
+    y, cycles = run_layer(c, xs, ws, padding=0, shift=shift, stall=stall, seed=seed,
+                          workdir=workdir)
+    cycles.update(pieces=len(pieces), stacked_cin=int(xs.shape[0]))
     return y, cycles
