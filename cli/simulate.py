@@ -48,8 +48,17 @@ def add_parser(sub):
         add_layer_arguments(e)
         e.add_argument("--random-layer", required=True, metavar="CINxHxW:COUT",
                        type=_random_layer, help="random layer to run, e.g. 3x16x16:8")
+        e.add_argument("--kernel", type=integer("--kernel", "an integer from 1 to 15", 1, 15),
+                       default=None, help="kernel size k of the layer (default: the engine's "
+                                          "r); another k runs by the Decomposable Winograd "
+                                          "Method: pieces of at most r x r stacked as input "
+                                          "channels (multiplying PEs only)")
+        e.add_argument("--stride", type=int, choices=(1, 2), default=1,
+                       help="stride of the layer (default: 1; 2 runs by the Decomposable "
+                            "Winograd Method)")
         e.add_argument("--padding", type=integer("--padding", "0 or r // 2", 0), default=None,
-                       help="run-time padding (default: r // 2, 'same')")
+                       help="run-time padding (default: k // 2, 'same'; with --kernel or "
+                            "--stride any amount below k)")
         e.add_argument("--shift", type=integer("--shift", "an integer from 0 to 63", 0, 63),
                        default=None, help="requantization shift (default: 0; with "
                                           "--output-width only)")
@@ -72,6 +81,9 @@ def run(args):
         raise UserError(f"--shift applies with --output-width only (the requantization "
                         f"stage), not {args.shift} alone")
     cin, height, width, cout = args.random_layer
+    kernel = config.r if args.kernel is None else args.kernel
+    if kernel != config.r or args.stride != 1:
+        return _run_dwm(args, config, kernel)
     padding = config.r // 2 if args.padding is None else args.padding
     shift = args.shift or 0
     try:
@@ -108,4 +120,56 @@ def run(args):
         if utilization is not None:
             print(f"utilization {100 * utilization:.1f}%: ideal steps (tiles x channel passes "
                   f"= {ideal}) over the cycles from the config beat to the last output beat")
+    return 0 if ok else 1
+
+
+def _run_dwm(args, config, kernel):
+    """A layer of another kernel size or stride 2, by the Decomposable Winograd Method."""
+    import numpy as np
+    from winogen.gen.dwm import dwm_layer
+    from winogen.gen.layer import LayerRun, layer_golden
+    option = "--kernel" if kernel != config.r else "--stride"
+    if not config.tile.pe_kind.bilinear:
+        raise UserError(f"{option} {getattr(args, option[2:])} needs a multiplying PE (the "
+                        f"Decomposable Winograd Method pads sub-kernels with zero taps, which "
+                        f"-|x - w| does not ignore), not --pe {config.tile.pe}")
+    cin, height, width, cout = args.random_layer
+    padding = kernel // 2 if args.padding is None else args.padding
+    if padding >= kernel:
+        raise UserError(f"--padding must be below the kernel size {kernel}, not {padding}")
+    shift = args.shift or 0
+    if min(height, width) + 2 * padding < kernel:
+        raise UserError(f"--random-layer: a {kernel}x{kernel} kernel with padding {padding} "
+                        f"does not fit a {height}x{width} map")
+    rng = np.random.default_rng(args.seed)
+    t = config.tile
+    x = rng.integers(t.data_interval.lo, t.data_interval.hi + 1, (cin, height, width))
+    w = rng.integers(t.weight_interval.lo, t.weight_interval.hi + 1, (cout, cin, kernel, kernel))
+    xs, ws, pieces = dwm_layer(x, w, stride=args.stride, padding=padding, engine_r=t.r)
+    try:
+        run_ = LayerRun(xs.shape[1], xs.shape[2], xs.shape[0], cout, 0, shift).check(config)
+    except ValueError as exc:
+        text = " ".join(str(exc).split())
+        raise UserError(f"--random-layer: as {len(pieces)} pieces of at most {t.r}x{t.r} the "
+                        f"layer runs as {xs.shape[0]} channels of {xs.shape[1]}x{xs.shape[2]}: "
+                        f"{text}") from None
+    driver = importlib.import_module("winogen.sim.driver")
+    print(f"simulating {cin}x{height}x{width} -> {cout}, {kernel}x{kernel} stride {args.stride} "
+          f"(padding {padding}) as {len(pieces)} stacked pieces on {config.module_name} under "
+          f"Verilator (first build takes a minute) ...", file=sys.stderr, flush=True)
+    y, cycles = driver.run_layer_dwm(config, x, w, stride=args.stride, padding=padding,
+                                     shift=shift, stall=args.stall, seed=args.seed)
+    expected = layer_golden(config, run_, xs, ws)
+    ok = y.shape == expected.shape and bool(np.all(y == expected))
+    report = {"engine": config.module_name, "layer": [cin, height, width, cout],
+              "kernel": kernel, "stride": args.stride, "padding": padding,
+              "pieces": len(pieces), "pass": ok, "cycles": cycles,
+              "mismatches": int(np.sum(y != expected)) if y.shape == expected.shape else None}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'PASS' if ok else 'FAIL'}: output {y.shape} "
+              f"{'bit-exact against' if ok else 'differs from'} the golden model "
+              f"({len(pieces)} pieces summed in the engine's channel accumulation)")
+        print("cycles: " + ", ".join(f"{k} {v}" for k, v in cycles.items()))
     return 0 if ok else 1

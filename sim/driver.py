@@ -318,6 +318,10 @@ def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, stall=0.0, seed
     """
     from ..gen.dwm import dwm_layer
     c = _check_config(config)
+    if not c.tile.pe_kind.bilinear:
+        raise ValueError(f"the Decomposable Winograd Method needs a bilinear PE (a zero tap "
+                         f"must contribute nothing, which -|x - w| does not), not "
+                         f"pe={c.tile.pe!r}")
     x = np.asarray(x)
     w = np.asarray(w)
     if x.ndim != 3 or w.ndim != 4:

@@ -81,3 +81,17 @@ def test_dwm_cycles_at_equal_multipliers(k, stride, tmp_path):
     print(f"{k}x{k} stride {stride}, {cin}->{cout}, {h}x{wd}: F(4,3) {wino} cycles, direct "
           f"{direct} cycles (x{direct / wino:.2f}), ideal MACs/576 = {ideal:.0f} "
           f"(F(4,3) at {ideal / wino:.2f} of it)")
+
+
+def test_simulate_cli_runs_any_kernel_and_stride(capsys):
+    """``winogen simulate conv --kernel 5 --stride 2`` end to end (the engine of
+    ``wino23_p1_online``: its build is shared)."""
+    import json
+    from winogen.cli import main
+    status = main(["simulate", "conv", "--m", "2", "--r", "3", "--filter-transform", "online",
+                   "--max-height", "17", "--max-width", "17", "--max-cin", "16",
+                   "--max-cout", "8", "--random-layer", "3x13x11:5", "--kernel", "5",
+                   "--stride", "2", "--stall", "0.2", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0 and report["pass"] is True and report["mismatches"] == 0
+    assert report["pieces"] == 4 and report["cycles"]["stacked_cin"] == 12
