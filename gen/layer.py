@@ -18,8 +18,9 @@ __all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "requantize", "layer_gol
            "RUN_ERRORS"]
 
 
-def requantize(values, shift, width, rounding="half_even"):
-    """Arithmetic right shift with rounding, then saturation to ``width`` signed bits.
+def requantize(values, shift, width, rounding="half_even", relu=False):
+    """Arithmetic right shift with rounding, then saturation to ``width`` signed bits, then
+    (with ``relu``) a clamp at 0.
 
     Exact integer semantics of the hardware stage (NumPy int64 or object arrays).
     """
@@ -37,7 +38,7 @@ def requantize(values, shift, width, rounding="half_even"):
         else:
             q = floor + ((rem > half) | ((rem == half) & (floor & 1 == 1)))
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return np.clip(q, lo, hi)
+    return np.clip(q, 0 if relu else lo, hi)
 
 
 def layer_golden(config, run, x, w):
@@ -65,5 +66,5 @@ def layer_golden(config, run, x, w):
     if config.keeps_scale:
         y = y * t.scale_divisor
     if config.output_width is not None:
-        y = requantize(y, run.shift, config.output_width, config.rounding)
+        y = requantize(y, run.shift, config.output_width, config.rounding, relu=run.relu)
     return y

@@ -38,9 +38,13 @@ def _check_config(config):
 
 
 def config_beat(run):
-    """The ``config`` stream payload of ``run`` (a dict of its fields)."""
-    return {"height": run.height, "width": run.width, "cin": run.cin, "cout": run.cout,
+    """The ``config`` stream payload of ``run`` (a dict of its fields; ``relu`` only when set:
+    the field exists on engines with requantization)."""
+    beat = {"height": run.height, "width": run.width, "cin": run.cin, "cout": run.cout,
             "padding": run.padding, "shift": run.shift}
+    if run.relu:
+        beat["relu"] = 1
+    return beat
 
 
 def weight_beats(config, w):
@@ -207,7 +211,8 @@ def build_engine(config, *, cache_dir=None):
     return vbuild.build(sources, manifest["top"], build_args=LAYER_BUILD_ARGS), jpath
 
 
-def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=None):
+def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0,
+              workdir=None):
     """Run one layer on the emitted engine for ``config`` under Verilator.
 
     Parameters
@@ -220,6 +225,8 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
         expects offline-transformed filters.
     padding, shift : int
         Run-time padding (0 or ``r // 2``) and requantization shift.
+    relu : bool
+        Clamp the requantized outputs at 0 (engines with requantization).
     stall : float
         Probability of random gaps on the input streams and of back-pressure on the
         output stream, each cycle.
@@ -253,7 +260,8 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
     if x.ndim != 3 or w.ndim != 4:
         raise ValueError(f"x must be (C_in, H, W) and w (C_out, C_in, r, r), not {x.shape} "
                          f"and {w.shape}")
-    run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift).check(c)
+    run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
+                   relu).check(c)
     if w.shape[1:] != (run.cin, c.r, c.r):
         raise ValueError(f"w must have shape ({run.cout}, {run.cin}, {c.r}, {c.r}), not {w.shape}")
     for name, values, iv in (("x", x, c.tile.data_interval), ("w", w, c.tile.weight_interval)):
@@ -269,7 +277,8 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
     np.save(folder / "x.npy", x.astype(np.int64))
     np.save(folder / "w.npy", w.astype(np.int64))
     (folder / "run.json").write_text(json.dumps({
-        "padding": padding, "shift": shift, "stall": stall, "seed": seed}) + "\n")
+        "padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
+        "seed": seed}) + "\n")
     try:
         vbuild.run(handle, "winogen.sim.tb_layer", testcase="driver", seed=seed,
                    test_dir=folder / "sim",
@@ -287,8 +296,8 @@ def run_layer(config, x, w, *, padding=0, shift=0, stall=0.0, seed=0, workdir=No
     return y, cycles
 
 
-def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, stall=0.0, seed=0,
-                  workdir=None):
+def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, relu=False, stall=0.0,
+                  seed=0, workdir=None):
     """Run a layer of any kernel size and stride 1 or 2 on the engine (the Decomposable
     Winograd Method, :mod:`winogen.gen.dwm`).
 
@@ -306,7 +315,7 @@ def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, stall=0.0, seed
         1 or 2.
     padding : int
         Any non-negative amount (the stacked input carries it; the engine runs unpadded).
-    shift, stall, seed, workdir
+    shift, relu, stall, seed, workdir
         As in :func:`run_layer`.
 
     Returns
@@ -332,7 +341,7 @@ def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, stall=0.0, seed
         raise ValueError(f"a {w.shape[2]}x{w.shape[2]} stride-{stride} layer of {x.shape[0]} "
                          f"input channels runs as {len(pieces)} pieces, {xs.shape[0]} channels: "
                          f"more than this engine's max_cin = {c.max_cin}")
-    y, cycles = run_layer(c, xs, ws, padding=0, shift=shift, stall=stall, seed=seed,
-                          workdir=workdir)
+    y, cycles = run_layer(c, xs, ws, padding=0, shift=shift, relu=relu, stall=stall,
+                          seed=seed, workdir=workdir)
     cycles.update(pieces=len(pieces), stacked_cin=int(xs.shape[0]))
     return y, cycles

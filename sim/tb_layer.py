@@ -309,7 +309,7 @@ def _random_layer(cfg, run, rng, pattern="random"):
 
 def _run_of(spec):
     return LayerRun(spec["height"], spec["width"], spec["cin"], spec["cout"],
-                    spec.get("padding", 0), spec.get("shift", 0))
+                    spec.get("padding", 0), spec.get("shift", 0), spec.get("relu", False))
 
 
 async def _harness_and_specs(dut):
@@ -567,7 +567,7 @@ async def driver(dut):
     w = np.load(folder / "w.npy")
     params = json.loads((folder / "run.json").read_text())
     run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], params["padding"],
-                   params["shift"])
+                   params["shift"], params.get("relu", False))
     y, errors, cycles = await h.run_layer(run, x, w, stall=params["stall"], seed=params["seed"],
                                           strict=False)
     if y is not None:

@@ -234,10 +234,12 @@ def test_edge_configurations(cfg, runs):
     check_jobs(cfg, runs, seed=8, stall_in=0.3, stall_out=0.3)
 
 
+@pytest.mark.parametrize("stages", [1, 2])
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])
-def test_requantizer_matches_requantize(rounding):
+def test_requantizer_matches_requantize(rounding, relu, stages):
     width, out_width, count = 12, 5, 8
-    dut = Requantizer(width, out_width, count, 4, rounding)
+    dut = Requantizer(width, out_width, count, 4, rounding, stages=stages)
     rng = np.random.default_rng(7)
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     cases = []
@@ -251,9 +253,10 @@ def test_requantizer_matches_requantize(rounding):
     got = []
 
     async def tb(ctx):
-        for shift, values in cases:
+        for shift, values in cases + [(0, [0] * count)] * (stages - 1):
             ctx.set(dut.x, values)
             ctx.set(dut.shift, shift)
+            ctx.set(dut.relu, relu)
             ctx.set(dut.valid, 1)
             await ctx.tick()
             got.append(list(ctx.get(dut.y)))
@@ -262,8 +265,11 @@ def test_requantizer_matches_requantize(rounding):
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
+    got = got[stages - 1:]      # one result per case, stages - 1 ticks late
+    assert len(got) == len(cases)
     for (shift, values), y in zip(cases, got):
-        assert y == requantize(np.array(values), shift, out_width, rounding).tolist(), shift
+        assert y == requantize(np.array(values), shift, out_width, rounding,
+                               relu=relu).tolist(), shift
 
 
 def test_enable_inserter_gates_memory_read_ports():

@@ -97,7 +97,7 @@ LAYERS = {
     ],
     "wino43_p4_requant": [
         _layer(5, 7, 3, 8, 1, shift=5, seed=11),
-        _layer(17, 9, 16, 1, 0, shift=12, seed=12),
+        _layer(17, 9, 16, 1, 0, shift=12, seed=12, relu=True),
         _layer(7, 5, 1, 8, 0, shift=0, seed=13),       # mostly saturated
         _layer(12, 12, 16, 16, 1, shift=14, stall=0.2, seed=14, pattern="extreme"),
     ],
@@ -114,12 +114,12 @@ LAYERS = {
     ],
     "direct25_p1": [
         _layer(9, 11, 3, 2, 2, shift=6, seed=31),
-        _layer(5, 7, 1, 1, 0, shift=0, seed=32),
+        _layer(5, 7, 1, 1, 0, shift=0, seed=32, relu=True),
         _layer(12, 12, 4, 4, 2, shift=9, stall=0.0, seed=33, pattern="extreme"),
     ],
     "adder_direct23_p2": [
         _layer(9, 8, 3, 3, 1, shift=3, seed=71),
-        _layer(7, 9, 4, 2, 1, shift=4, seed=72, pattern="extreme"),
+        _layer(7, 9, 4, 2, 1, shift=4, seed=72, pattern="extreme", relu=True),
         _layer(5, 6, 1, 3, 0, shift=1, stall=0.0, seed=73),
     ],
     "adder_wino23_std_p2": [
@@ -139,7 +139,7 @@ LAYERS = {
     ],
     "rns_wino23_p2x2_requant": [
         _layer(8, 7, 3, 3, 1, shift=6, seed=111),
-        _layer(8, 8, 3, 2, 1, shift=9, seed=112, pattern="extreme"),
+        _layer(8, 8, 3, 2, 1, shift=9, seed=112, pattern="extreme", relu=True),
         _layer(5, 6, 2, 3, 0, shift=4, stall=0.0, seed=113),
     ],
 }
@@ -162,7 +162,7 @@ def engine():
 
 def _run_of(spec):
     return LayerRun(spec["height"], spec["width"], spec["cin"], spec["cout"], spec["padding"],
-                    spec["shift"])
+                    spec["shift"], spec.get("relu", False))
 
 
 def _run(engine, name, layers, tmp_path, testcase="layers"):

@@ -508,6 +508,8 @@ class LayerRun:
         0 or ``r // 2``.
     shift : int
         Requantization right shift (ignored without requantization).
+    relu : bool
+        Clamp the requantized outputs at 0 (ReLU); engines with requantization only.
     """
     height: int
     width: int
@@ -515,6 +517,7 @@ class LayerRun:
     cout: int
     padding: int = 0
     shift: int = 0
+    relu: bool = False
 
     def errors(self, config):
         """The names of the run-time checks this run fails on ``config`` (the hardware's flags)."""
@@ -537,6 +540,11 @@ class LayerRun:
         return bad
 
     def check(self, config):
+        if self.relu not in (False, True, 0, 1):
+            raise ValueError(f"relu must be a bool, not {self.relu!r}")
+        if self.relu and config.output_width is None:
+            raise ValueError(f"relu applies with the requantization stage (output_width) "
+                             f"only, not relu={self.relu!r} on an engine without it")
         bad = self.errors(config)
         if bad:
             c = config

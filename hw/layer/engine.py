@@ -195,6 +195,7 @@ class _LayerEngine(wiring.Component):
                             run.height.eq(beat.height), run.width.eq(beat.width),
                             run.cin.eq(beat.cin), run.cout.eq(beat.cout),
                             run.padding.eq(beat.padding), run.shift.eq(beat.shift),
+                            *([run.relu.eq(beat.relu)] if c.output_width is not None else []),
                             # The output size; the checks guarantee H + 2·pad >= r.
                             run.hout.eq(beat.height + (beat.padding << 1) - (c.r - 1)),
                             run.wout.eq(beat.width + (beat.padding << 1) - (c.r - 1)),
@@ -317,11 +318,12 @@ class _LayerEngine(wiring.Component):
         layer_last = delay(m, step.layer_last, to_result, "layer_last", reset_less=True)
         error = core.result_error if "result_error" in core.signature.members else None
         if c.output_width is not None:
+            relu = delay(m, step.relu, to_result, "relu", reset_less=True)
             m.submodules.requantizer = rq = Requantizer(
                 c.full_output_width, c.output_width, c.p_out * c.m * c.m, len(shift),
                 c.rounding, stages=REQUANT_STAGES)
             m.d.comb += [rq.x.eq(core.result), rq.valid.eq(core.result_valid),
-                         rq.shift.eq(shift)]
+                         rq.shift.eq(shift), rq.relu.eq(relu)]
             result, result_valid = rq.y, rq.y_valid
             layer_last = delay(m, layer_last, REQUANT_STAGES, "rq_layer_last", reset_less=True)
             if error is not None:

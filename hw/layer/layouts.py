@@ -43,14 +43,17 @@ def above(value, limit):
 def config_layout(config):
     """Payload of the ``config`` stream: the run-time parameters of one layer."""
     c = _check_config(config)
-    return data.StructLayout({
+    fields = {
         "height": unsigned(c.max_height.bit_length()),
         "width": unsigned(c.max_width.bit_length()),
         "cin": unsigned(c.max_cin.bit_length()),
         "cout": unsigned(c.max_cout.bit_length()),
         "padding": unsigned(max(1, (c.r // 2).bit_length())),
         "shift": unsigned(max(1, c.max_shift.bit_length())),
-    })
+    }
+    if c.output_width is not None:
+        fields["relu"] = unsigned(1)    # clamp the requantized outputs at 0
+    return data.StructLayout(fields)
 
 
 def status_layout():

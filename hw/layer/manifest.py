@@ -101,7 +101,9 @@ def layer_manifest(config, component):
         },
         requantization=(None if c.output_width is None else
                         {"output_width": c.output_width, "rounding": c.rounding,
-                         "max_shift": c.max_shift}),
+                         "max_shift": c.max_shift,
+                         "relu": "config field relu = 1 clamps the requantized outputs "
+                                 "at 0 (the lower saturation bound becomes 0)"}),
         scale=own["scale"],
         memory_bits=c.memory_bits,
         memories=memory_shapes(c),

@@ -8,11 +8,12 @@ __all__ = ["Requantizer"]
 
 
 class Requantizer(wiring.Component):
-    """Arithmetic right shift by a run-time amount, rounding, saturation; one register stage.
+    """Arithmetic right shift by a run-time amount, rounding, saturation, optional ReLU.
 
     Bit-exact with :func:`winogen.gen.layer.requantize`: with ``f = x >> shift``, the
     rounding bit ``x[shift-1]`` and the sticky bit ``x[0:shift-1] != 0``, half-up adds the
-    rounding bit and half-to-even adds ``round & (sticky | f[0])``.
+    rounding bit and half-to-even adds ``round & (sticky | f[0])``. With ``relu`` the lower
+    saturation bound is 0 instead of ``-2**(output_width-1)``.
 
     Parameters
     ----------
@@ -32,6 +33,8 @@ class Requantizer(wiring.Component):
     x : In(ArrayLayout(signed(input_width), count))
     valid : In(1)
     shift : In(unsigned(shift_width))
+    relu : In(1)
+        With ``x`` and ``shift``.
     y : Out(ArrayLayout(signed(output_width), count))
     y_valid : Out(1)
     """
@@ -49,6 +52,7 @@ class Requantizer(wiring.Component):
             "x": In(data.ArrayLayout(signed(input_width), count)),
             "valid": In(1),
             "shift": In(unsigned(shift_width)),
+            "relu": In(1),
             "y": Out(data.ArrayLayout(signed(output_width), count)),
             "y_valid": Out(1),
         })
@@ -58,6 +62,12 @@ class Requantizer(wiring.Component):
         w = self.input_width
         lo, hi = -(1 << (self.output_width - 1)), (1 << (self.output_width - 1)) - 1
         shift = self.shift
+        relu = self.relu
+        if self.stages == 2:        # the saturation is in the second stage
+            relu = Signal(name="relu_d1")
+            m.d.sync += relu.eq(self.relu)
+        low = Signal(signed(self.output_width), name="low")
+        m.d.comb += low.eq(Mux(relu, 0, lo))
         # Bits of x below the rounding bit: (2**shift - 1) >> 1.
         below = Signal(w, name="below_mask")
         m.d.comb += below.eq((((1 << shift) - 1) >> 1)[:w])
@@ -78,7 +88,7 @@ class Requantizer(wiring.Component):
                 m.d.comb += q.eq(floor + rnd)
             else:
                 m.d.comb += q.eq(floor + (rnd & (sticky | floor[0])))
-            m.d.sync += self.y[e].eq(Mux(q > hi, hi, Mux(q < lo, lo, q)))
+            m.d.sync += self.y[e].eq(Mux(q > hi, hi, Mux(q < low, low, q)))
         valid = self.valid
         if self.stages == 2:
             valid_d = Signal(name="valid_d1")

@@ -29,6 +29,7 @@ def step_layout(config):
         "row_valid": unsigned(c.n),     # per tile row: it lies in the map
         "weight_addr": unsigned(sum(c.weight_address_fields)),
         "shift": unsigned(max(1, c.max_shift.bit_length())),
+        **({"relu": 1} if c.output_width is not None else {}),
     })
 
 
@@ -157,6 +158,7 @@ class TileScheduler(wiring.Component):
             step.row_phase.eq(st.base),
             step.weight_addr.eq(Cat(st.cig[:gf], st.cog[:of], st.buffer[:bf])),
             step.shift.eq(run.shift),
+            *([step.relu.eq(run.relu)] if c.output_width is not None else []),
         ]
         for b in range(n):
             # Row bank b holds tile row (b - base) mod n, one ring slot further when b < base.
