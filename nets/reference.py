@@ -15,15 +15,18 @@ fc    256     10      —      —       —        10 logits
 Quantized, every tensor is int8 with a power-of-two scale: a convolution's int32 sums
 are requantized by the engine's stage (:func:`winogen.gen.layer.requantize`: arithmetic
 right shift by the layer's ``shift``, round half to even, saturate to 8 bits) and
-clamped at 0 (ReLU). The classifier's int32 sums are the logits.
+clamped at 0 (ReLU). The classifier's sums are requantized too (``shift_fc``, no ReLU):
+the logits are int8, so the whole network runs on one engine with 8-bit outputs. The
+classifier is the 4 × 4 unpadded convolution of the last map with
+:func:`fc_as_conv` ``(fc)``; the predicted class is the first index of the largest logit.
 """
 
 import numpy as np
 
 from ..gen.layer import requantize
 
-__all__ = ["LAYERS", "CLASSES", "conv_output_size", "conv2d_float", "forward_float",
-           "conv2d_int", "forward_int"]
+__all__ = ["LAYERS", "CLASSES", "FC_MAP", "conv_output_size", "conv2d_float", "forward_float",
+           "conv2d_int", "forward_int", "fc_as_conv", "engine_layers"]
 
 #: The convolutions, in order.
 LAYERS = (
@@ -33,6 +36,27 @@ LAYERS = (
     dict(name="c4", cin=16, cout=16, k=3, stride=2, padding=1),
 )
 CLASSES = 10
+#: Channels and size of the last map, which the classifier reads (flattened C, H, W).
+FC_MAP = (16, 4, 4)
+
+
+def fc_as_conv(fc):
+    """The classifier ``fc`` (256, 10) as convolution weights (10, 16, 4, 4): the flattened
+    index ``c·16 + h·4 + w`` is tap ``(h, w)`` of channel ``c``."""
+    fc = np.asarray(fc)
+    return fc.T.reshape(CLASSES, *FC_MAP)
+
+
+def engine_layers(qparams):
+    """The network as layers for an engine: dicts with ``name``, ``w`` (C_out, C_in, k, k),
+    ``stride``, ``padding``, ``shift`` and ``relu`` (the classifier last, as a 4 × 4
+    convolution without ReLU)."""
+    layers = [dict(name=l["name"], w=np.asarray(qparams[l["name"]]), stride=l["stride"],
+                   padding=l["padding"], shift=int(qparams[f"shift_{l['name']}"]), relu=True)
+              for l in LAYERS]
+    layers.append(dict(name="fc", w=fc_as_conv(qparams["fc"]), stride=1, padding=0,
+                       shift=int(qparams["shift_fc"]), relu=False))
+    return layers
 
 
 def conv_output_size(size, k, stride, padding):
@@ -78,10 +102,11 @@ def conv2d_int(x, w, stride, padding):
 
 
 def forward_int(qparams, x_q, *, return_activations=False):
-    """Integer logits (N, 10) of int8 inputs ``x_q`` (N, 1, 16, 16).
+    """Integer logits (N, 10), int8, of int8 inputs ``x_q`` (N, 1, 16, 16).
 
     ``qparams``: int8 weights ``c1`` … ``c4``, ``fc`` and the shifts ``shift_c1`` …
-    ``shift_c4``. With ``return_activations``, also the int8 output of every convolution.
+    ``shift_c4``, ``shift_fc``. With ``return_activations``, also the int8 output of every
+    convolution.
     """
     a = np.asarray(x_q, dtype=np.int64)
     acts = []
@@ -89,5 +114,6 @@ def forward_int(qparams, x_q, *, return_activations=False):
         acc = conv2d_int(a, qparams[layer["name"]], layer["stride"], layer["padding"])
         a = np.maximum(requantize(acc, int(qparams[f"shift_{layer['name']}"]), 8), 0)
         acts.append(a)
-    logits = a.reshape(a.shape[0], -1) @ np.asarray(qparams["fc"], dtype=np.int64)
+    sums = a.reshape(a.shape[0], -1) @ np.asarray(qparams["fc"], dtype=np.int64)
+    logits = requantize(sums, int(qparams["shift_fc"]), 8)
     return (logits, acts) if return_activations else logits

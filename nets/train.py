@@ -11,7 +11,8 @@ Quantization (every scale a power of two, so that the engine's shift applies it 
 * activations: the input's real value is ``x_q / 2^7``; the output of layer ``l`` gets the
   largest ``sy_l`` with ``max(a_l) · 2^sy_l <= 127`` over the training images (float
   network);
-* layer ``l``'s requantization shift is ``sx_l + sw_l - sy_l`` (``sx_l = sy_{l-1}``).
+* layer ``l``'s requantization shift is ``sx_l + sw_l - sy_l`` (``sx_l = sy_{l-1}``);
+  the classifier's, ``sx + sw_fc - sy_fc`` with ``sy_fc`` from its largest logit magnitude.
 """
 
 import argparse
@@ -101,6 +102,11 @@ def quantize(params, x_calib):
         sx = sy
     sfc = _pow2_scale(np.abs(params["fc"]).max())
     q["fc"] = np.clip(np.round(params["fc"] * 2.0 ** sfc), -127, 127).astype(np.int8)
+    logits = a.reshape(a.shape[0], -1) @ params["fc"]
+    shift = sx + sfc - _pow2_scale(np.abs(logits).max())
+    if shift < 0:
+        raise ValueError(f"the classifier's requantization shift would be {shift} < 0")
+    q["shift_fc"] = np.int64(shift)
     return q
 
 
@@ -114,8 +120,7 @@ def load_weights(path=WEIGHTS):
     names = [layer["name"] for layer in LAYERS] + ["fc"]
     floats = {k: data[f"float_{k}"] for k in names}
     ints = {k: data[k] for k in names}
-    ints.update({f"shift_{layer['name']}": int(data[f"shift_{layer['name']}"])
-                 for layer in LAYERS})
+    ints.update({f"shift_{name}": int(data[f"shift_{name}"]) for name in names})
     return floats, ints
 
 

@@ -573,3 +573,28 @@ async def driver(dut):
     if y is not None:
         np.save(folder / "y.npy", np.asarray(y, dtype=np.int64))
     (folder / "cycles.json").write_text(json.dumps({"errors": errors, **cycles}, indent=2) + "\n")
+
+
+@cocotb.test()
+async def driver_batch(dut):
+    """Batch driver mode: the layers of WINOGEN_DRIVER_DIR back to back, one simulation.
+
+    ``x.npz`` holds the activations ``x0``, ``x1``, … of each layer, ``w.npy`` the weights
+    they share, ``run.json`` the shared ``padding``, ``shift``, ``relu``, ``stall`` and
+    ``seed``. Saves ``y.npz`` (``y0``, …) and ``cycles.json`` (the whole sequence).
+    """
+    folder = Path(os.environ["WINOGEN_DRIVER_DIR"])
+    h = LayerHarness(dut, engine_manifest())
+    await h.start()
+    xs = np.load(folder / "x.npz")
+    w = np.load(folder / "w.npy")
+    params = json.loads((folder / "run.json").read_text())
+    jobs = []
+    for k in range(len(xs.files)):
+        x = xs[f"x{k}"]
+        run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], params["padding"],
+                       params["shift"], params["relu"]).check(h.cfg)
+        jobs.append((run, x, w))
+    ys, cycles = await h.run_layers(jobs, stall=params["stall"], seed=params["seed"])
+    np.savez(folder / "y.npz", **{f"y{k}": np.asarray(y, dtype=np.int64) for k, y in enumerate(ys)})
+    (folder / "cycles.json").write_text(json.dumps(cycles, indent=2) + "\n")

@@ -1,0 +1,177 @@
+"""``winogen run-net``: the reference int8 CNN through an emitted layer engine under Verilator."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from ._base import UserError, integer, number, shown
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "run-net", help="classify real images with the reference int8 CNN on an engine",
+        description="Run the reference int8 CNN (winogen.nets: scikit-learn's digits) layer by "
+                    "layer through a generated layer engine under Verilator, compare every "
+                    "layer with the integer golden model, and report top-1 accuracy, cycles "
+                    "per image per layer and effective multiply-accumulates per multiplier "
+                    "per cycle. 5x5 and stride-2 layers run by the Decomposable Winograd "
+                    "Method; the classifier runs as a 4x4 convolution.")
+    p.add_argument("--images", type=integer("--images", "an integer from 1 to 359", 1, 359),
+                   default=200, help="test images to classify, in the split's order "
+                                     "(default: 200)")
+    p.add_argument("--m", type=int, choices=(2, 4), default=None,
+                   help="Winograd F(m, 3) engine to generate (default: 2)")
+    p.add_argument("--lanes", type=integer("--lanes", "an integer from 1 to 16", 1, 16),
+                   default=None, help="input and output channels per cycle, P_in = P_out, of "
+                                      "the generated engine (default: 4)")
+    p.add_argument("--engine", metavar="DIR", default=None,
+                   help="use the engine generated into DIR (its manifest) instead of "
+                        "generating one; it needs 8-bit data and weights, --output-width 8 "
+                        "and the maxima the network needs")
+    p.add_argument("--weights", metavar="FILE.npz", default=None,
+                   help="int8 weights of the reference architecture (default: the committed "
+                        "nets/data/digits_cnn.npz)")
+    p.add_argument("--golden-only", action="store_true",
+                   help="run the NumPy integer model only (no engine, no Verilator)")
+    p.add_argument("--stall", type=number("--stall", "a probability in [0, 1)", 0.0, 1.0,
+                                          open_low=False),
+                   default=0.0, help="probability of random stalls on every stream (default: 0)")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(func=run)
+    return p
+
+
+def _weights(args):
+    from winogen.nets.train import WEIGHTS, load_weights
+    path = Path(args.weights) if args.weights else WEIGHTS
+    if not path.is_file():
+        raise UserError(f"--weights: no such file {shown(str(path))}")
+    try:
+        return load_weights(path)[1]
+    except (KeyError, ValueError, OSError) as exc:
+        raise UserError(f"--weights: {shown(str(path))} is not a reference-network weights "
+                        f"file ({' '.join(str(exc).split())})") from None
+
+
+def _check_weights(q):
+    import numpy as np
+    from winogen.nets.reference import CLASSES, FC_MAP, LAYERS
+    for layer in LAYERS:
+        shape = (layer["cout"], layer["cin"], layer["k"], layer["k"])
+        if np.shape(q[layer["name"]]) != shape:
+            raise UserError(f"--weights: {layer['name']} must have shape {shape}, not "
+                            f"{np.shape(q[layer['name']])}")
+    if np.shape(q["fc"]) != (int(np.prod(FC_MAP)), CLASSES):
+        raise UserError(f"--weights: fc must have shape {(int(np.prod(FC_MAP)), CLASSES)}, not "
+                        f"{np.shape(q['fc'])}")
+    for name in [layer["name"] for layer in LAYERS] + ["fc"]:
+        values = np.asarray(q[name])
+        if values.size and (values.min() < -128 or values.max() > 127):
+            raise UserError(f"--weights: {name} must hold int8 values (-128..127), not "
+                            f"[{values.min()}, {values.max()}]")
+
+
+def _engine_config(args, layers, input_shape):
+    from winogen.sim.network import network_engine_config, network_requirements
+    if args.engine is None:
+        return network_engine_config(layers, input_shape, m=args.m or 2, p=args.lanes or 4)
+    if args.m is not None or args.lanes is not None:
+        given = "--m" if args.m is not None else "--lanes"
+        raise UserError(f"{given} applies to the generated engine, not with --engine "
+                        f"{shown(args.engine)}")
+    from winogen.gen.manifest import find_manifest, read_manifest, to_config
+    try:
+        config = to_config(read_manifest(find_manifest(args.engine)))
+    except ValueError as exc:
+        raise UserError(f"--engine: {' '.join(str(exc).split())}") from None
+    need = network_requirements(layers, input_shape, getattr(config, "r", 3))
+    problems = []
+    if getattr(config, "output_width", None) != 8 or getattr(config, "r", None) != 3:
+        problems.append("r = 3 and --output-width 8")
+    elif config.tile.data_width != 8 or config.tile.weight_width != 8:
+        problems.append("8-bit data and weights")
+    elif not config.tile.pe_kind.bilinear:
+        problems.append("a multiplying PE")
+    else:
+        problems += [f"{k} >= {v} (it has {getattr(config, k)})" for k, v in need.items()
+                     if getattr(config, k) < v]
+    if problems:
+        raise UserError(f"--engine: the network needs an engine with {', '.join(problems)}")
+    return config
+
+
+def run(args):
+    import numpy as np
+    from winogen.nets.digits import load_digits_int8, split
+    from winogen.nets.reference import engine_layers, forward_int
+    if args.golden_only:
+        for option in ("engine", "m", "lanes"):
+            if getattr(args, option) is not None:
+                raise UserError(f"--{option} does not apply with --golden-only (no engine runs)")
+        if args.stall:
+            raise UserError("--stall does not apply with --golden-only (no engine runs)")
+    q = _weights(args)
+    _check_weights(q)
+    x, y = load_digits_int8()
+    _, _, x_test, y_test = split(x, y)
+    images, labels = x_test[:args.images].astype(np.int64), y_test[:args.images]
+    golden = forward_int(q, images)
+    report = {"images": len(images),
+              "golden_top1": float(np.mean(np.argmax(golden, axis=1) == labels))}
+    if args.golden_only:
+        return _print(args, report)
+    layers = engine_layers(q)
+    config = _engine_config(args, layers, images.shape[1:])
+    from winogen.sim.network import run_network
+    start = time.monotonic()
+
+    def progress(name, done, total):
+        print(f"  {name}: {done}/{total} images ({time.monotonic() - start:.0f} s)",
+              file=sys.stderr, flush=True)
+
+    print(f"running {len(images)} images on {config.module_name} under Verilator (the first "
+          f"build takes a few minutes) ...", file=sys.stderr, flush=True)
+    result = run_network(config, layers, images, stall=args.stall, progress=progress)
+    logits = result["outputs"][:, :, 0, 0]
+    multipliers = config.multipliers
+    for layer in result["layers"]:
+        layer["macs_per_multiplier_cycle"] = layer["macs"] / (multipliers * layer["cycles"])
+    total_cycles = sum(layer["cycles"] for layer in result["layers"])
+    total_macs = sum(layer["macs"] for layer in result["layers"])
+    report.update({
+        "engine": config.module_name, "multipliers": multipliers,
+        "engine_top1": float(np.mean(np.argmax(logits, axis=1) == labels)),
+        "bit_exact": bool(np.array_equal(logits, golden))
+                     and all(layer["mismatches"] == 0 for layer in result["layers"]),
+        "layers": result["layers"], "cycles_per_image": total_cycles / len(images),
+        "macs_per_multiplier_cycle": total_macs / (multipliers * total_cycles),
+        "wall_seconds": time.monotonic() - start,
+    })
+    return _print(args, report)
+
+
+def _print(args, report):
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"golden model: top-1 {100 * report['golden_top1']:.2f} % on "
+              f"{report['images']} test images")
+        if "engine" in report:
+            print(f"{report['engine']} ({report['multipliers']} multipliers): top-1 "
+                  f"{100 * report['engine_top1']:.2f} %, "
+                  f"{'bit-exact against' if report['bit_exact'] else 'DIFFERS from'} the golden model "
+                  f"({report['wall_seconds']:.0f} s)")
+            print(f"{'layer':6} {'k':>2} {'s':>2} {'pieces':>6} {'cycles/image':>13} "
+                  f"{'MAC/mult/cycle':>15} {'mismatches':>10}")
+            for layer in report["layers"]:
+                print(f"{layer['name']:6} {layer['kernel']:>2} {layer['stride']:>2} "
+                      f"{layer['pieces']:>6} {layer['cycles_per_image']:>13.0f} "
+                      f"{layer['macs_per_multiplier_cycle']:>15.3f} {layer['mismatches']:>10}")
+            print(f"whole network: {report['cycles_per_image']:.0f} cycles per image, "
+                  f"{report['macs_per_multiplier_cycle']:.3f} MAC per multiplier per cycle")
+    if "engine" in report and not report["bit_exact"]:
+        return 1
+    return 0

@@ -1,0 +1,154 @@
+"""Whole networks through one layer engine under Verilator, layer by layer.
+
+A network is a list of layers (dicts: ``name``, ``w`` (C_out, C_in, k, k), ``stride``,
+``padding``, ``shift``, ``relu``), as :func:`winogen.nets.reference.engine_layers` gives.
+Each layer runs for every image back to back in one simulation per chunk of images
+(:func:`run_layer_batch`); a layer of another kernel size or a stride of 2 runs by the
+Decomposable Winograd Method (:func:`winogen.gen.dwm.dwm_layer`: its pieces stacked as
+input channels, summed by the engine). Every layer's outputs are compared with the
+integer reference (correlation, then the engine's requantization) before they feed the
+next layer.
+"""
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..gen.dwm import dwm_layer
+from ..gen.layer import LayerConfig, LayerRun, requantize
+from ..gen.config import TileConfig
+
+__all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "run_network",
+           "reference_layer"]
+
+
+def _direct(layer, engine_r):
+    """Whether the layer runs as it is (no decomposition) on an ``engine_r`` engine."""
+    k = layer["w"].shape[2]
+    return k == engine_r and layer["stride"] == 1 and layer["padding"] in (0, engine_r // 2)
+
+
+def _engine_input(layer, x, engine_r):
+    """``(x, w, padding)`` the engine runs for ``layer`` on one image ``x`` (C, H, W)."""
+    if _direct(layer, engine_r):
+        return x, layer["w"], layer["padding"]
+    xs, ws, _ = dwm_layer(x, layer["w"], stride=layer["stride"], padding=layer["padding"],
+                          engine_r=engine_r)
+    return xs, ws, 0
+
+
+def reference_layer(layer, x):
+    """The integer reference of ``layer`` on images ``x`` (N, C, H, W): the strided
+    correlation with zero padding, then the engine's requantization (8 bits)."""
+    from ..nets.reference import conv2d_int
+    acc = conv2d_int(x, layer["w"], layer["stride"], layer["padding"])
+    return requantize(acc, layer["shift"], 8, relu=layer["relu"])
+
+
+def network_requirements(layers, input_shape, engine_r):
+    """The engine maxima a network needs: ``max_cin``, ``max_cout``, ``max_height``,
+    ``max_width`` (after stacking the decomposed layers' pieces)."""
+    shape = tuple(input_shape)
+    need = dict(max_cin=1, max_cout=1, max_height=1, max_width=1)
+    for layer in layers:
+        x = np.zeros(shape, dtype=np.int64)
+        xe, we, _ = _engine_input(layer, x, engine_r)
+        need["max_cin"] = max(need["max_cin"], xe.shape[0])
+        need["max_cout"] = max(need["max_cout"], we.shape[0])
+        need["max_height"] = max(need["max_height"], xe.shape[1])
+        need["max_width"] = max(need["max_width"], xe.shape[2])
+        out = reference_layer(layer, x[None])[0]
+        shape = out.shape
+    return need
+
+
+def network_engine_config(layers, input_shape, *, m=2, p=4, pixels_per_beat=4,
+                          filters_per_beat=4, dsp="inferred"):
+    """A Winograd F(m, 3) engine with 8-bit data, weights and outputs, P_in = P_out = ``p``,
+    sized for the network."""
+    need = network_requirements(layers, input_shape, 3)
+    tile = TileConfig(m, 3, 8, 8, preset="lavin" if m > 2 else "default", dsp=dsp)
+    return LayerConfig(tile, p_in=p, p_out=p, pixels_per_beat=pixels_per_beat,
+                       filters_per_beat=filters_per_beat, output_width=8, **need)
+
+
+def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0,
+                    workdir=None):
+    """Run the same layer on each activation map of ``xs`` back to back, one simulation.
+
+    Returns the output maps (a list) and the cycles of the whole sequence (as
+    :func:`winogen.sim.driver.run_layer` reports them for one layer).
+    """
+    from . import build as vbuild
+    from .driver import build_engine
+    c = config
+    xs = [np.asarray(x) for x in xs]
+    w = np.asarray(w)
+    for x in xs:
+        LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
+                 relu).check(c)
+    handle, jpath = build_engine(c)
+    keep = workdir is not None
+    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-batch-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "x.npz", **{f"x{k}": x.astype(np.int64) for k, x in enumerate(xs)})
+    np.save(folder / "w.npy", w.astype(np.int64))
+    (folder / "run.json").write_text(json.dumps({
+        "padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
+        "seed": seed}) + "\n")
+    try:
+        vbuild.run(handle, "winogen.sim.tb_layer", testcase="driver_batch", seed=seed,
+                   test_dir=folder / "sim",
+                   extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_DRIVER_DIR": str(folder)})
+        cycles = json.loads((folder / "cycles.json").read_text())
+        ys = np.load(folder / "y.npz")
+        ys = [ys[f"y{k}"] for k in range(len(xs))]
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return ys, cycles
+
+
+def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress=None):
+    """Run ``images`` (N, C, H, W) through the network on the engine of ``config``.
+
+    Returns a dict: ``outputs`` (the last layer's outputs, N × C_out × H × W), and per
+    layer ``name``, ``pieces``, ``cycles`` (sum over the chunks' sequences),
+    ``cycles_per_image``, ``compute_ideal`` (engine steps), ``macs`` (multiply-accumulates
+    of the layer as defined) and ``mismatches`` (elements differing from
+    :func:`reference_layer` on the engine's own inputs).
+    """
+    c = config
+    a = np.asarray(images, dtype=np.int64)
+    n = len(a)
+    report = []
+    for index, layer in enumerate(layers):
+        expected = reference_layer(layer, a)
+        outs, total, ideal = [], 0, 0
+        for start in range(0, n, chunk):
+            batch = [_engine_input(layer, x, c.r) for x in a[start:start + chunk]]
+            ys, cycles = run_layer_batch(c, [b[0] for b in batch], batch[0][1],
+                                         padding=batch[0][2], shift=layer["shift"],
+                                         relu=layer["relu"], stall=stall,
+                                         seed=seed + 7 * index + start)
+            outs += ys
+            total += cycles["total"]
+            ideal += cycles["compute_ideal"]
+            if progress is not None:
+                progress(layer["name"], min(start + chunk, n), n)
+        out = np.stack(outs)
+        k = layer["w"].shape[2]
+        report.append({
+            "name": layer["name"], "kernel": k, "stride": layer["stride"],
+            "pieces": 1 if _direct(layer, c.r) else
+            batch[0][0].shape[0] // layer["w"].shape[1],
+            "cycles": total, "cycles_per_image": total / n, "compute_ideal": ideal,
+            "macs": int(layer["w"].size * math.prod(out.shape[2:]) * n),
+            "mismatches": int(np.sum(out != expected)),
+        })
+        a = out
+    return {"outputs": a, "layers": report}
