@@ -28,7 +28,8 @@ from ..gen.manifest import read_manifest
 from ..gen.provenance import generator_versions, source_fingerprint
 
 __all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs", "run_layer_dwm",
-           "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer"]
+           "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer",
+           "run_driver"]
 
 
 def _check_config(config):
@@ -253,7 +254,6 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
     AssertionError
         If the simulation fails (e.g. a stream protocol violation or a missing output).
     """
-    from . import build as vbuild
     c = _check_config(config)
     x = np.asarray(x)
     w = np.asarray(w)
@@ -269,31 +269,46 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
             raise ValueError(f"{name} must lie in [{iv.lo}, {iv.hi}] for this engine, not "
                              f"[{values.min()}, {values.max()}]")
 
-    handle, jpath = build_engine(c)
+    def write(folder):
+        np.save(folder / "x.npy", x.astype(np.int64))
+        np.save(folder / "w.npy", w.astype(np.int64))
 
-    keep = workdir is not None
-    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-layer-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "x.npy", x.astype(np.int64))
-    np.save(folder / "w.npy", w.astype(np.int64))
-    (folder / "run.json").write_text(json.dumps({
-        "padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
-        "seed": seed}) + "\n")
-    try:
-        vbuild.run(handle, "winogen.sim.tb_layer", testcase="driver", seed=seed,
-                   test_dir=folder / "sim",
-                   extra_env={"WINOGEN_MANIFEST": str(jpath),
-                              "WINOGEN_DRIVER_DIR": str(folder)})
+    def read(folder):
         cycles = json.loads((folder / "cycles.json").read_text())
         errors = cycles.pop("errors")
         if errors:
             raise RuntimeError(f"the engine flagged the layer as invalid (status.errors = "
                                f"{errors:#b}, bits as in winogen.gen.layer.RUN_ERRORS)")
-        y = np.load(folder / "y.npy", allow_pickle=False)
+        return np.load(folder / "y.npy", allow_pickle=False), cycles
+
+    params = {"padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
+              "seed": seed}
+    return run_driver(c, "driver", params, write, read, seed=seed, workdir=workdir)
+
+
+def run_driver(config, testcase, params, write, read, *, seed=0, workdir=None):
+    """Build the engine (cached), fill a run folder and run a ``tb_layer`` driver testcase.
+
+    ``write(folder)`` saves the arrays, ``params`` goes to ``run.json``, and
+    ``read(folder)``'s result is returned once the simulation ends. A temporary folder
+    (``workdir`` None) is removed afterwards.
+    """
+    from . import build as vbuild
+    handle, jpath = build_engine(config)
+    keep = workdir is not None
+    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-run-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    write(folder)
+    (folder / "run.json").write_text(json.dumps(params) + "\n")
+    try:
+        vbuild.run(handle, "winogen.sim.tb_layer", testcase=testcase, seed=seed,
+                   test_dir=folder / "sim",
+                   extra_env={"WINOGEN_MANIFEST": str(jpath),
+                              "WINOGEN_DRIVER_DIR": str(folder)})
+        return read(folder)
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-    return y, cycles
 
 
 def run_layer_dwm(config, x, w, *, stride=1, padding=0, shift=0, relu=False, stall=0.0,

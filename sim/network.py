@@ -12,9 +12,6 @@ next layer.
 
 import json
 import math
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -83,34 +80,26 @@ def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0,
     Returns the output maps (a list) and the cycles of the whole sequence (as
     :func:`winogen.sim.driver.run_layer` reports them for one layer).
     """
-    from . import build as vbuild
-    from .driver import build_engine
+    from .driver import run_driver
     c = config
     xs = [np.asarray(x) for x in xs]
     w = np.asarray(w)
     for x in xs:
         LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
                  relu).check(c)
-    handle, jpath = build_engine(c)
-    keep = workdir is not None
-    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-batch-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "x.npz", **{f"x{k}": x.astype(np.int64) for k, x in enumerate(xs)})
-    np.save(folder / "w.npy", w.astype(np.int64))
-    (folder / "run.json").write_text(json.dumps({
-        "padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
-        "seed": seed}) + "\n")
-    try:
-        vbuild.run(handle, "winogen.sim.tb_layer", testcase="driver_batch", seed=seed,
-                   test_dir=folder / "sim",
-                   extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_DRIVER_DIR": str(folder)})
-        cycles = json.loads((folder / "cycles.json").read_text())
+
+    def write(folder):
+        np.savez(folder / "x.npz", **{f"x{k}": x.astype(np.int64) for k, x in enumerate(xs)})
+        np.save(folder / "w.npy", w.astype(np.int64))
+
+    def read(folder):
         ys = np.load(folder / "y.npz")
-        ys = [ys[f"y{k}"] for k in range(len(xs))]
-    finally:
-        if not keep:
-            shutil.rmtree(folder, ignore_errors=True)
-    return ys, cycles
+        return ([ys[f"y{k}"] for k in range(len(xs))],
+                json.loads((folder / "cycles.json").read_text()))
+
+    params = {"padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
+              "seed": seed}
+    return run_driver(c, "driver_batch", params, write, read, seed=seed, workdir=workdir)
 
 
 def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress=None):
