@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ._base import UserError, integer, number, shown
 
 __all__ = ["add_parser", "run"]
@@ -12,13 +14,14 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub):
     p = sub.add_parser(
-        "run-net", help="classify real images with the reference int8 CNN on an engine",
-        description="Run the reference int8 CNN (winogen.nets: scikit-learn's digits) layer by "
-                    "layer through a generated layer engine under Verilator, compare every "
+        "run-net", help="classify real images with an int8 CNN on an engine",
+        description="Run an int8 CNN (by default the reference network, winogen.nets: "
+                    "scikit-learn's digits) layer by layer through a generated layer engine "
+                    "under Verilator, compare every "
                     "layer with the integer golden model, and report top-1 accuracy, cycles "
                     "per image per layer and effective multiply-accumulates per multiplier "
-                    "per cycle. 5x5 and stride-2 layers run by the Decomposable Winograd "
-                    "Method; the classifier runs as a 4x4 convolution.")
+                    "per cycle. Layers of other kernels and stride 2 run by the Decomposable "
+                    "Winograd Method; dense layers run as convolutions.")
     p.add_argument("--images", type=integer("--images", "an integer from 1 to 359", 1, 359),
                    default=200, help="test images to classify, in the split's order "
                                      "(default: 200)")
@@ -31,9 +34,10 @@ def add_parser(sub):
                    help="use the engine generated into DIR (its manifest) instead of "
                         "generating one; it needs 8-bit data and weights, --output-width 8 "
                         "and the maxima the network needs")
-    p.add_argument("--weights", metavar="FILE.npz", default=None,
-                   help="int8 weights of the reference architecture (default: the committed "
-                        "nets/data/digits_cnn.npz)")
+    p.add_argument("--network", metavar="FILE.json", default=None,
+                   help="network file (format winogen-network-1: JSON layers beside an .npz "
+                        "of int8 weights; README, 'Reference network and run-net'; default: "
+                        "the committed reference CNN, nets/data/digits_cnn.json)")
     p.add_argument("--golden-only", action="store_true",
                    help="run the NumPy integer model only (no engine, no Verilator)")
     p.add_argument("--stall", type=number("--stall", "a probability in [0, 1)", 0.0, 1.0,
@@ -44,34 +48,21 @@ def add_parser(sub):
     return p
 
 
-def _weights(args):
-    from winogen.nets.train import WEIGHTS, load_weights
-    path = Path(args.weights) if args.weights else WEIGHTS
-    if not path.is_file():
-        raise UserError(f"--weights: no such file {shown(str(path))}")
+def _network(args):
+    from winogen.nets.netfile import load_network
+    from winogen.nets.train import NETWORK
+    path = Path(args.network) if args.network else NETWORK
     try:
-        return load_weights(path)[1]
-    except (KeyError, ValueError, OSError) as exc:
-        raise UserError(f"--weights: {shown(str(path))} is not a reference-network weights "
-                        f"file ({' '.join(str(exc).split())})") from None
-
-
-def _check_weights(q):
-    import numpy as np
-    from winogen.nets.reference import CLASSES, FC_MAP, LAYERS
-    for layer in LAYERS:
-        shape = (layer["cout"], layer["cin"], layer["k"], layer["k"])
-        if np.shape(q[layer["name"]]) != shape:
-            raise UserError(f"--weights: {layer['name']} must have shape {shape}, not "
-                            f"{np.shape(q[layer['name']])}")
-    if np.shape(q["fc"]) != (int(np.prod(FC_MAP)), CLASSES):
-        raise UserError(f"--weights: fc must have shape {(int(np.prod(FC_MAP)), CLASSES)}, not "
-                        f"{np.shape(q['fc'])}")
-    for name in [layer["name"] for layer in LAYERS] + ["fc"]:
-        values = np.asarray(q[name])
-        if values.size and (values.min() < -128 or values.max() > 127):
-            raise UserError(f"--weights: {name} must hold int8 values (-128..127), not "
-                            f"[{values.min()}, {values.max()}]")
+        network = load_network(path)
+    except ValueError as exc:
+        raise UserError(f"--network: {' '.join(str(exc).split())}") from None
+    x = np.zeros((1, *network.input_shape), dtype=np.int64)
+    from winogen.nets.netfile import network_forward_int
+    out = network_forward_int(network, x)
+    if out.shape[2:] != (1, 1):
+        raise UserError(f"--network: the last layer must give one logit per class (a 1x1 map, "
+                        f"e.g. a dense layer), not a {out.shape[2]}x{out.shape[3]} map")
+    return network
 
 
 def _engine_config(args, layers, input_shape):
@@ -104,26 +95,27 @@ def _engine_config(args, layers, input_shape):
 
 
 def run(args):
-    import numpy as np
     from winogen.nets.digits import load_digits_int8, split
-    from winogen.nets.reference import engine_layers, forward_int
+    from winogen.nets.netfile import network_forward_int
     if args.golden_only:
         for option in ("engine", "m", "lanes"):
             if getattr(args, option) is not None:
                 raise UserError(f"--{option} does not apply with --golden-only (no engine runs)")
         if args.stall:
             raise UserError("--stall does not apply with --golden-only (no engine runs)")
-    q = _weights(args)
-    _check_weights(q)
-    x, y = load_digits_int8()
+    network = _network(args)
+    x, y = load_digits_int8()        # the one dataset of the format ("digits")
     _, _, x_test, y_test = split(x, y)
+    if x_test.shape[1:] != network.input_shape:
+        raise UserError(f"--network: input.shape must be {list(x_test.shape[1:])} for the "
+                        f"{network.dataset} dataset, not {list(network.input_shape)}")
     images, labels = x_test[:args.images].astype(np.int64), y_test[:args.images]
-    golden = forward_int(q, images)
+    golden = network_forward_int(network, images)[:, :, 0, 0]
     report = {"images": len(images),
               "golden_top1": float(np.mean(np.argmax(golden, axis=1) == labels))}
     if args.golden_only:
         return _print(args, report)
-    layers = engine_layers(q)
+    layers = list(network.layers)
     config = _engine_config(args, layers, images.shape[1:])
     from winogen.sim.network import run_network
     start = time.monotonic()

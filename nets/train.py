@@ -2,7 +2,8 @@
 
 ``python -m winogen.nets.train [--epochs N] [--seed S] [--out FILE.npz]`` trains on the
 fixed training split, quantizes, prints float and int8 top-1 on the test split and writes
-the weights (by default over the committed ``nets/data/digits_cnn.npz``).
+the weights (by default over the committed ``nets/data/digits_cnn.npz``, and then the int8
+network as a network file, ``digits_cnn.json`` + ``digits_cnn_int8.npz``).
 
 Quantization (every scale a power of two, so that the engine's shift applies it exactly):
 
@@ -26,10 +27,12 @@ import numpy as np
 from .digits import INPUT_SHIFT, load_digits_int8, split
 from .reference import CLASSES, LAYERS, conv2d_float, forward_float, forward_int
 
-__all__ = ["WEIGHTS", "train_float", "quantize", "accuracy", "load_weights", "main"]
+__all__ = ["WEIGHTS", "NETWORK", "train_float", "quantize", "accuracy", "load_weights", "main"]
 
-#: The committed weights.
+#: The committed weights (float and int8), and the int8 network as a network file.
 WEIGHTS = Path(__file__).with_name("data") / "digits_cnn.npz"
+NETWORK = Path(__file__).with_name("data") / "digits_cnn.json"
+NETWORK_WEIGHTS = "digits_cnn_int8.npz"
 
 
 def _init(seed):
@@ -151,6 +154,10 @@ def main(argv=None):
     np.savez_compressed(args.out, **{f"float_{k}": v.astype(np.float32) for k, v in params.items()},
                         **q, epochs=args.epochs, seed=args.seed)
     print(f"wrote {args.out}")
+    if args.out == WEIGHTS:
+        from .netfile import save_reference_network
+        save_reference_network(q, NETWORK, NETWORK_WEIGHTS)
+        print(f"wrote {NETWORK} and {NETWORK.with_name(NETWORK_WEIGHTS)}")
     return 0
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from winogen.cli import main
-from winogen.nets.train import WEIGHTS
+from winogen.nets.train import NETWORK
 
 
 def _report(capsys):
@@ -39,12 +39,24 @@ def test_network_bit_exact_on_the_engine(m, images, capsys):
           f"{report['wall_seconds']:.0f} s")
 
 
-def _bad_weights(tmp_path, change):
-    data = dict(np.load(WEIGHTS))
-    change(data)
-    path = tmp_path / "bad.npz"
-    np.savez(path, **data)
+def _bad_network(tmp_path, change_spec=None, change_weights=None):
+    """A copy of the committed network file with its JSON or weights changed."""
+    spec = json.loads(NETWORK.read_text())
+    weights = dict(np.load(NETWORK.parent / spec["weights"]))
+    if change_weights:
+        change_weights(weights)
+    np.savez(tmp_path / spec["weights"], **weights)
+    if change_spec:
+        change_spec(spec)
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(spec))
     return str(path)
+
+
+def _set(layer, key, value):
+    def change(spec):
+        spec["layers"][layer][key] = value
+    return change
 
 
 @pytest.mark.parametrize("argv, needles", [
@@ -52,7 +64,7 @@ def _bad_weights(tmp_path, change):
     (["--images", "400"], ["--images", "1 to 359"]),
     (["--m", "3"], ["--m", "2, 4"]),
     (["--lanes", "0"], ["--lanes", "1 to 16"]),
-    (["--weights", "missing.npz"], ["--weights", "no such file"]),
+    (["--network", "missing.json"], ["--network", "no such network file"]),
     (["--golden-only", "--m", "2"], ["--m", "--golden-only"]),
     (["--golden-only", "--stall", "0.2"], ["--stall", "--golden-only"]),
 ])
@@ -65,23 +77,47 @@ def test_bad_input_one_line(argv, needles, tmp_path, monkeypatch, capsys):
         assert needle in err, (needle, err)
 
 
-def test_bad_weights_files(tmp_path, capsys):
-    def wrong_shape(d):
-        d["c2"] = d["c2"][:, :, :3, :3]
+def _drop(key):
+    def change(d):
+        del d[key]
+    return change
 
-    def out_of_range(d):
-        d["c1"] = d["c1"].astype(np.int64) * 300
 
-    def missing_key(d):
-        del d["shift_fc"]
+@pytest.mark.parametrize("spec, weights, needle", [
+    (None, lambda d: d.update(c2=d["c2"][:, :, :3, :3]),
+     "layer 'c2': weights must have shape (8, 8, 5, 5), not (8, 8, 3, 3)"),
+    (None, lambda d: d.update(c1=d["c1"].astype(np.int64) * 300),
+     "layer 'c1': weights must be int8 values (-128..127)"),
+    (None, _drop("fc"), "layer 'fc': the weights file has no array 'fc'"),
+    (_set(1, "kernel", 9), None, "layer 'c2': weights must have shape (8, 8, 9, 9)"),
+    (_set(2, "stride", 3), None, "layer 'c3'.stride must be 1 or 2, not 3"),
+    (_set(0, "kernel", 16), None, "layer 'c1'.kernel must be an integer from 1 to 15"),
+    (_set(1, "cin", 4), None, "layer 'c2'.cin must be 8 (the previous layer's channels)"),
+    (_set(4, "inputs", 100), None, "layer 'fc'.inputs must be 256"),
+    (_set(0, "relu", "yes"), None, "layer 'c1'.relu must be true or false"),
+    (_set(3, "type", "pool"), None, "layer 'c4'.type must be conv or dense"),
+    (lambda s: s.update(format="other"), None, "format must be 'winogen-network-1'"),
+    (lambda s: s.update(weights="none.npz"), None, "does not exist"),
+    (lambda s: s["layers"].pop(), None, "the last layer must give one logit per class"),
+])
+def test_bad_network_files(spec, weights, needle, tmp_path, capsys):
+    path = _bad_network(tmp_path, spec, weights)
+    assert main(["run-net", "--golden-only", "--network", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--network" in err and needle in err, err
 
-    for change, needle in ((wrong_shape, "c2 must have shape (8, 8, 5, 5)"),
-                           (out_of_range, "c1 must hold int8 values"),
-                           (missing_key, "not a reference-network weights file")):
-        path = _bad_weights(tmp_path, change)
-        assert main(["run-net", "--golden-only", "--weights", path]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and needle in err, err
+
+def test_committed_network_file_is_the_reference_network():
+    """The network file gives forward_int's logits (its loader's golden model)."""
+    from winogen.nets.digits import load_digits_int8, split
+    from winogen.nets.netfile import load_network, network_forward_int
+    from winogen.nets.reference import forward_int
+    from winogen.nets.train import load_weights
+    x, y = load_digits_int8()
+    images = split(x, y)[2][:32]
+    net = load_network(NETWORK)
+    assert np.array_equal(network_forward_int(net, images)[:, :, 0, 0],
+                          forward_int(load_weights()[1], images))
 
 
 def test_unsuitable_engine_is_refused(tmp_path, capsys):
