@@ -132,11 +132,18 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="initialization seed (default: 0)")
     p.add_argument("--out", type=Path, default=WEIGHTS, help=f"weights file (default: {WEIGHTS})")
+    p.add_argument("--train-images", type=int, default=None,
+                   help="train on the first N training images only (quick checks; default: "
+                        "all 1,438)")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error(f"--epochs must be a positive integer, not {args.epochs}")
+    if args.train_images is not None and args.train_images < 1:
+        p.error(f"--train-images must be a positive integer, not {args.train_images}")
     x, y = load_digits_int8()
     x_train, y_train, x_test, y_test = split(x, y)
+    if args.train_images is not None:
+        x_train, y_train = x_train[:args.train_images], y_train[:args.train_images]
     start = time.monotonic()
 
     def progress(epoch, epochs, loss):
