@@ -113,7 +113,7 @@ def test_cli_refuses_in_one_line(tmp_path, capsys):
 def small_engine(tmp_path_factory):
     out = tmp_path_factory.mktemp("ebr_engine")
     assert main(["generate", "conv", "--m", "2", "--r", "3", "--bram", "ecp5", "--pin", "2",
-                 "--pout", "2", "--max-cin", "4", "--max-cout", "4", "--max-width", "8",
+                 "--max-cin", "4", "--max-cout", "2", "--max-width", "8",
                  "--max-height", "8", "-o", str(out)]) == 0
     manifest = json.loads(next(out.glob("*.json")).read_text())
     return out, manifest
@@ -134,8 +134,8 @@ def test_netlist_and_manifest(small_engine):
         assert re.search(r'\.REGMODE_B\("OUTREG"\)', params)
     # no line-buffer or weight memory left to infer (the small output queue stays)
     assert not re.search(r"reg \[[^]]*\] bank_\w+ \[", text)
-    cfg = LayerConfig(TileConfig(2, 3), max_height=8, max_width=8, max_cin=4, max_cout=4,
-                      p_in=2, p_out=2, bram="ecp5")
+    cfg = LayerConfig(TileConfig(2, 3), max_height=8, max_width=8, max_cin=4, max_cout=2,
+                      p_in=2, bram="ecp5")
     assert manifest["memories"] == json.loads(json.dumps(memory_shapes(cfg)))
 
 
