@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMAT", "Network", "load_network", "network_forward_int", "save_reference_network"]
+__all__ = ["FORMAT", "Network", "load_network", "layer_forward_int", "network_forward_int",
+           "save_reference_network"]
 
 FORMAT = "winogen-network-1"
 MAX_KERNEL = 15
@@ -169,14 +170,20 @@ def load_network(path):
     return Network(tuple(layers), shape, inp["dataset"], path)
 
 
-def network_forward_int(network, x):
-    """The integer golden model: every layer's correlation, then requantization (int8)."""
+def layer_forward_int(layer, x):
+    """One layer of the integer golden model on images ``x`` (N, C, H, W): the strided
+    correlation with zero padding, then the engine's requantization to int8."""
     from ..gen.layer import requantize
     from .reference import conv2d_int
+    acc = conv2d_int(x, layer["w"], layer["stride"], layer["padding"])
+    return requantize(acc, layer["shift"], 8, relu=layer["relu"])
+
+
+def network_forward_int(network, x):
+    """The integer golden model of the whole network (int8 outputs of the last layer)."""
     a = np.asarray(x, dtype=np.int64)
     for layer in network.layers:
-        acc = conv2d_int(a, layer["w"], layer["stride"], layer["padding"])
-        a = requantize(acc, layer["shift"], 8, relu=layer["relu"])
+        a = layer_forward_int(layer, a)
     return a
 
 

@@ -16,9 +16,9 @@ Quantized, every tensor is int8 with a power-of-two scale: a convolution's int32
 are requantized by the engine's stage (:func:`winogen.gen.layer.requantize`: arithmetic
 right shift by the layer's ``shift``, round half to even, saturate to 8 bits) and
 clamped at 0 (ReLU). The classifier's sums are requantized too (``shift_fc``, no ReLU):
-the logits are int8, so the whole network runs on one engine with 8-bit outputs. The
-classifier is the 4 × 4 unpadded convolution of the last map with
-:func:`fc_as_conv` ``(fc)``; the predicted class is the first index of the largest logit.
+the logits are int8, so the whole network runs on one engine with 8-bit outputs (the
+classifier as the 4 × 4 unpadded convolution of the last map: its network file,
+:mod:`.netfile`); the predicted class is the first index of the largest logit.
 """
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy as np
 from ..gen.layer import requantize
 
 __all__ = ["LAYERS", "CLASSES", "FC_MAP", "conv_output_size", "conv2d_float", "forward_float",
-           "conv2d_int", "forward_int", "fc_as_conv", "engine_layers"]
+           "conv2d_int", "forward_int"]
 
 #: The convolutions, in order.
 LAYERS = (
@@ -38,25 +38,6 @@ LAYERS = (
 CLASSES = 10
 #: Channels and size of the last map, which the classifier reads (flattened C, H, W).
 FC_MAP = (16, 4, 4)
-
-
-def fc_as_conv(fc):
-    """The classifier ``fc`` (256, 10) as convolution weights (10, 16, 4, 4): the flattened
-    index ``c·16 + h·4 + w`` is tap ``(h, w)`` of channel ``c``."""
-    fc = np.asarray(fc)
-    return fc.T.reshape(CLASSES, *FC_MAP)
-
-
-def engine_layers(qparams):
-    """The network as layers for an engine: dicts with ``name``, ``w`` (C_out, C_in, k, k),
-    ``stride``, ``padding``, ``shift`` and ``relu`` (the classifier last, as a 4 × 4
-    convolution without ReLU)."""
-    layers = [dict(name=l["name"], w=np.asarray(qparams[l["name"]]), stride=l["stride"],
-                   padding=l["padding"], shift=int(qparams[f"shift_{l['name']}"]), relu=True)
-              for l in LAYERS]
-    layers.append(dict(name="fc", w=fc_as_conv(qparams["fc"]), stride=1, padding=0,
-                       shift=int(qparams["shift_fc"]), relu=False))
-    return layers
 
 
 def conv_output_size(size, k, stride, padding):

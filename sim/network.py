@@ -1,7 +1,7 @@
 """Whole networks through one layer engine under Verilator, layer by layer.
 
 A network is a list of layers (dicts: ``name``, ``w`` (C_out, C_in, k, k), ``stride``,
-``padding``, ``shift``, ``relu``), as :func:`winogen.nets.reference.engine_layers` gives.
+``padding``, ``shift``, ``relu``), as :func:`winogen.nets.netfile.load_network` gives.
 Each layer runs for every image back to back in one simulation per chunk of images
 (:func:`run_layer_batch`); a layer of another kernel size or a stride of 2 runs by the
 Decomposable Winograd Method (:func:`winogen.gen.dwm.dwm_layer`: its pieces stacked as
@@ -16,11 +16,11 @@ import math
 import numpy as np
 
 from ..gen.dwm import dwm_layer
-from ..gen.layer import LayerConfig, LayerRun, requantize
+from ..gen.layer import LayerConfig, LayerRun
+from ..nets.netfile import layer_forward_int
 from ..gen.config import TileConfig
 
-__all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "run_network",
-           "reference_layer"]
+__all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "run_network"]
 
 
 def _direct(layer, engine_r):
@@ -38,14 +38,6 @@ def _engine_input(layer, x, engine_r):
     return xs, ws, 0
 
 
-def reference_layer(layer, x):
-    """The integer reference of ``layer`` on images ``x`` (N, C, H, W): the strided
-    correlation with zero padding, then the engine's requantization (8 bits)."""
-    from ..nets.reference import conv2d_int
-    acc = conv2d_int(x, layer["w"], layer["stride"], layer["padding"])
-    return requantize(acc, layer["shift"], 8, relu=layer["relu"])
-
-
 def network_requirements(layers, input_shape, engine_r):
     """The engine maxima a network needs: ``max_cin``, ``max_cout``, ``max_height``,
     ``max_width`` (after stacking the decomposed layers' pieces)."""
@@ -58,7 +50,7 @@ def network_requirements(layers, input_shape, engine_r):
         need["max_cout"] = max(need["max_cout"], we.shape[0])
         need["max_height"] = max(need["max_height"], xe.shape[1])
         need["max_width"] = max(need["max_width"], xe.shape[2])
-        out = reference_layer(layer, x[None])[0]
+        out = layer_forward_int(layer, x[None])[0]
         shape = out.shape
     return need
 
@@ -109,14 +101,14 @@ def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress
     layer ``name``, ``pieces``, ``cycles`` (sum over the chunks' sequences),
     ``cycles_per_image``, ``compute_ideal`` (engine steps), ``macs`` (multiply-accumulates
     of the layer as defined) and ``mismatches`` (elements differing from
-    :func:`reference_layer` on the engine's own inputs).
+    :func:`~winogen.nets.netfile.layer_forward_int` on the engine's own inputs).
     """
     c = config
     a = np.asarray(images, dtype=np.int64)
     n = len(a)
     report = []
     for index, layer in enumerate(layers):
-        expected = reference_layer(layer, a)
+        expected = layer_forward_int(layer, a)
         outs, total, ideal = [], 0, 0
         for start in range(0, n, chunk):
             batch = [_engine_input(layer, x, c.r) for x in a[start:start + chunk]]

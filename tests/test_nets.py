@@ -7,8 +7,8 @@ from scipy.signal import correlate
 
 from winogen.gen.layer import requantize
 from winogen.nets.digits import INPUT_SHIFT, load_digits_int8, split
-from winogen.nets.reference import (LAYERS, conv2d_int, conv_output_size, engine_layers,
-                                    forward_float, forward_int)
+from winogen.nets.reference import (LAYERS, conv2d_int, conv_output_size, forward_float,
+                                    forward_int)
 from winogen.nets.train import WEIGHTS, accuracy, load_weights, main, quantize, train_float
 
 
@@ -58,19 +58,6 @@ def test_forward_int_is_the_requantized_pipeline(data):
         assert np.array_equal(a, act) and a.min() >= 0 and a.max() <= 127
     sums = a.reshape(16, -1) @ q["fc"].astype(np.int64)
     assert np.array_equal(requantize(sums, q["shift_fc"], 8), logits)
-
-
-def test_engine_layers_compute_the_network(data):
-    """The network as engine layers (the classifier as a 4 x 4 convolution), each an
-    integer correlation then the engine's requantization, gives forward_int's logits."""
-    _, q = load_weights()
-    x = data[2][:8].astype(np.int64)
-    a = x
-    for layer in engine_layers(q):
-        acc = conv2d_int(a, layer["w"], layer["stride"], layer["padding"])
-        a = requantize(acc, layer["shift"], 8, relu=layer["relu"])
-    assert a.shape == (8, 10, 1, 1)
-    assert np.array_equal(a[:, :, 0, 0], forward_int(q, x))
 
 
 def test_committed_weights_meet_the_goals(data):
