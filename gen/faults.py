@@ -56,20 +56,27 @@ def flip_count(size, width, ber, factor=ADD_FACTOR):
     return int(round(ber * size * width * factor))
 
 
-def flip_bits(values, width, ber, rng, factor=ADD_FACTOR):
-    """``values`` with ``flip_count(values.size, width, ber, factor)`` random bit flips.
+def flip_bits(values, width, ber, rng, factor=ADD_FACTOR, *, count="round"):
+    """``values`` with random bit flips at bit error rate ``ber``.
 
     Parameters
     ----------
     values : array of int
-        Fit ``width``-bit two's complement.
-    width : int
-        Bits of the register that holds each value.
+        Each fits its ``width``-bit two's complement.
+    width : int or array of int
+        Bits of the register that holds each value; an array broadcasts against
+        ``values`` (registers of different widths, e.g. per Winograd element).
     ber : float
         Bit error rate, in [0, 1].
     rng : numpy.random.Generator
     factor : int
         :data:`ADD_FACTOR` or :data:`MUL_FACTOR`.
+    count : str
+        ``"round"``: ``round(ber · bits · factor)`` flips, as the public injector places
+        them (:func:`flip_count`); ``"binomial"``: a ``Binomial(bits, ber · factor)``
+        number of flips, i.e. every bit flips independently. Rounding places no flip at
+        all on a small array at a low BER, so campaigns that call this once per layer
+        and batch use ``"binomial"``.
 
     Returns
     -------
@@ -77,18 +84,46 @@ def flip_bits(values, width, ber, rng, factor=ADD_FACTOR):
         The faulty array (int64, same shape) and the flipped ``(flat index, bit)`` pairs,
         in draw order.
     """
-    _check_width(width)
-    v = _as_checked(values, width)
-    count = flip_count(v.size, width, ber, factor)
+    if count not in ("round", "binomial"):
+        raise ValueError(f"count must be one of round, binomial, not {count!r}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, not {rng!r}")
-    mask = (np.int64(1) << width) - 1
-    flat = (v.reshape(-1) & mask).copy()
-    draws = rng.integers(0, v.size * width, size=count) if count and v.size else \
-        np.zeros(0, dtype=np.int64)
-    index, bit = draws // width, draws % width
-    np.bitwise_xor.at(flat, index, np.int64(1) << bit)
-    return _wrap(flat, width).reshape(v.shape), list(zip(index.tolist(), bit.tolist()))
+    if np.ndim(width) == 0:
+        _check_width(width)
+        v = _as_checked(values, width)
+        widths = None
+        bits = v.size * width
+    else:
+        w = np.asarray(width)
+        if not np.issubdtype(w.dtype, np.integer) or w.size == 0 or w.min() < 1 or w.max() > 62:
+            raise ValueError(f"width must hold integers from 1 to 62, not {width!r}")
+        v = np.asarray(values)
+        widths = np.broadcast_to(w, v.shape).reshape(-1).astype(np.int64)
+        for wv in np.unique(widths):
+            _as_checked(v.reshape(-1)[widths == wv], int(wv))
+        v = v.astype(np.int64)
+        bits = int(widths.sum())
+    flips = flip_count(bits, 1, ber, factor)
+    if count == "binomial":
+        flips = int(rng.binomial(bits, min(1.0, ber * factor))) if bits else 0
+    draws = rng.integers(0, bits, size=flips) if flips and bits else np.zeros(0, dtype=np.int64)
+    flat = v.reshape(-1).copy()
+    if widths is None:
+        index, bit = draws // width, draws % width
+        w_of = np.int64(width)
+    else:
+        ends = np.cumsum(widths)
+        index = np.searchsorted(ends, draws, side="right")
+        bit = draws - (ends[index] - widths[index])
+        w_of = widths
+    mask = np.int64(1) << bit
+    np.bitwise_xor.at(flat, index, mask)
+    if widths is None:
+        out = _wrap(flat & ((np.int64(1) << width) - 1), width)
+    else:
+        half = np.left_shift(np.int64(1), w_of - 1)
+        out = ((flat + half) & (2 * half - 1)) - half
+    return out.reshape(v.shape), list(zip(index.tolist(), bit.tolist()))
 
 
 def flip_one(values, width, index, bit):
