@@ -294,7 +294,8 @@ class LayerFaultModel:
         win = win[:, :, ::m, ::m][:, :, :self.tiles_h, :self.tiles_w]
         return np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5))
 
-    def forward(self, x, faults=None, *, ber=None, rng=None, classes=None, record=False):
+    def forward(self, x, faults=None, *, ber=None, rng=None, classes=None, record=False,
+                counts=None):
         """The layer's output for activations ``x`` (B, C_in, H, W) or (C_in, H, W).
 
         Parameters
@@ -308,6 +309,8 @@ class LayerFaultModel:
             Needed with ``ber``.
         record : bool
             Also return every site class's values (after its faults), as a dict.
+        counts : dict, optional
+            Receives the number of BER flips placed per site class (added to its values).
 
         Returns
         -------
@@ -350,7 +353,9 @@ class LayerFaultModel:
             sc = sites[name]
             widths = np.broadcast_to(sc.widths, sc.shape)
             if ber is not None and name in classes:
-                values = flip_bits(values, widths, ber, rng, sc.factor, count="binomial")[0]
+                values, placed = flip_bits(values, widths, ber, rng, sc.factor, count="binomial")
+                if counts is not None:
+                    counts[name] = counts.get(name, 0) + len(placed)
             for f in by_class.get(name, ()):
                 index = (f.image,) + tuple(f.index)
                 width = int(widths[index])
@@ -415,7 +420,7 @@ class LayerFaultModel:
 
     def _winograd(self, d, inject):
         c, t, run = self.config, self.tile, self.run
-        n, n2, p_in, p_out = c.n, c.n ** 2, c.p_in, c.p_out
+        n2, p_in, p_out = c.n ** 2, c.p_in, c.p_out
         B, TH, TW = d.shape[:3]
         kind = t.pe_kind
         # Input transform, once per output-channel group (the engine recomputes it).
