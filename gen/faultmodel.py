@@ -353,7 +353,8 @@ class LayerFaultModel:
             sc = sites[name]
             widths = np.broadcast_to(sc.widths, sc.shape)
             if ber is not None and name in classes:
-                values, placed = flip_bits(values, widths, ber, rng, sc.factor, count="binomial")
+                w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
+                values, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
                 if counts is not None:
                     counts[name] = counts.get(name, 0) + len(placed)
             for f in by_class.get(name, ()):

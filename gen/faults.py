@@ -94,15 +94,28 @@ def flip_bits(values, width, ber, rng, factor=ADD_FACTOR, *, count="round"):
         widths = None
         bits = v.size * width
     else:
+        # Widths broadcast over the leading axes (one width per trailing element, e.g. per
+        # Winograd position): draw a bit over blocks of the trailing size without
+        # materializing a width per value.
         w = np.asarray(width)
         if not np.issubdtype(w.dtype, np.integer) or w.size == 0 or w.min() < 1 or w.max() > 62:
             raise ValueError(f"width must hold integers from 1 to 62, not {width!r}")
         v = np.asarray(values)
-        widths = np.broadcast_to(w, v.shape).reshape(-1).astype(np.int64)
-        for wv in np.unique(widths):
-            _as_checked(v.reshape(-1)[widths == wv], int(wv))
+        if not np.issubdtype(v.dtype, np.integer):
+            raise ValueError(f"values must be integers, not {v.dtype}")
+        while w.ndim and w.shape[0] == 1 and w.ndim > 1:
+            w = w[0]
+        trailing = v.shape[v.ndim - w.ndim:] if w.ndim else ()
+        w = np.broadcast_to(w, trailing).astype(np.int64)
+        half = np.left_shift(np.int64(1), w - 1)
         v = v.astype(np.int64)
-        bits = int(widths.sum())
+        if v.size and (np.any(v < -half) or np.any(v >= half)):
+            raise ValueError("values must fit their widths' two's complement")
+        block = w.reshape(-1)
+        ends = np.cumsum(block)
+        per_block = int(ends[-1])
+        bits = per_block * (v.size // block.size)
+        widths = block
     flips = flip_count(bits, 1, ber, factor)
     if count == "binomial":
         flips = int(rng.binomial(bits, min(1.0, ber * factor))) if bits else 0
@@ -110,19 +123,18 @@ def flip_bits(values, width, ber, rng, factor=ADD_FACTOR, *, count="round"):
     flat = v.reshape(-1).copy()
     if widths is None:
         index, bit = draws // width, draws % width
-        w_of = np.int64(width)
     else:
-        ends = np.cumsum(widths)
-        index = np.searchsorted(ends, draws, side="right")
-        bit = draws - (ends[index] - widths[index])
-        w_of = widths
-    mask = np.int64(1) << bit
-    np.bitwise_xor.at(flat, index, mask)
+        outer, within = draws // per_block, draws % per_block
+        element = np.searchsorted(ends, within, side="right")
+        bit = within - (ends[element] - block[element])
+        index = outer * block.size + element
+    np.bitwise_xor.at(flat, index, np.int64(1) << bit)
     if widths is None:
         out = _wrap(flat & ((np.int64(1) << width) - 1), width)
     else:
-        half = np.left_shift(np.int64(1), w_of - 1)
-        out = ((flat + half) & (2 * half - 1)) - half
+        hv = np.broadcast_to(half, v.shape).reshape(-1)[index]
+        flat[index] = ((flat[index] + hv) & (2 * hv - 1)) - hv
+        out = flat
     return out.reshape(v.shape), list(zip(index.tolist(), bit.tolist()))
 
 

@@ -76,3 +76,30 @@ def test_flip_bits_rate_is_uniform_over_bits():
 def test_refuses(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+def test_flip_bits_with_a_width_per_element():
+    """Per-element widths (broadcast over the leading axes): every draw lands inside its
+    value's width, the result is the XOR of the drawn bits wrapped to that width, and a
+    binomial count follows BER · factor · bits."""
+    rng = np.random.default_rng(4)
+    widths = np.array([3, 9, 17, 5])
+    lo, hi = -(1 << (widths - 1)), (1 << (widths - 1)) - 1
+    values = rng.integers(lo, hi + 1, size=(50, 6, 4))
+    faulty, placed = flip_bits(values, widths, 0.01, np.random.default_rng(1), MUL_FACTOR,
+                               count="binomial")
+    expected = values.reshape(-1).copy()
+    for index, bit in placed:
+        w = int(widths[index % 4])
+        assert 0 <= bit < w
+        u = (int(expected[index]) & ((1 << w) - 1)) ^ (1 << bit)
+        expected[index] = u - (1 << w) if u >> (w - 1) else u
+    assert np.array_equal(faulty.reshape(-1), expected)
+    bits = 50 * 6 * int(widths.sum())
+    mean = 0.01 * MUL_FACTOR * bits
+    assert abs(len(placed) - mean) < 5 * np.sqrt(mean)
+    # A value outside its width is refused; so is a count rule that does not exist.
+    with pytest.raises(ValueError, match="fit their widths"):
+        flip_bits(np.full((2, 4), 4), widths, 0.1, rng)
+    with pytest.raises(ValueError, match="count must be one of round, binomial"):
+        flip_bits(values, widths, 0.1, rng, count="poisson")
