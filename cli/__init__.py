@@ -21,7 +21,8 @@ from ._base import Parser, UserError
 
 __all__ = ["main", "build_parser", "UserError", "version"]
 
-_SUBCOMMANDS = ("matrices", "accuracy", "generate", "simulate", "run_net", "synth", "explore")
+_SUBCOMMANDS = ("matrices", "accuracy", "generate", "simulate", "run_net", "synth", "explore",
+                "faults")
 
 
 def version():

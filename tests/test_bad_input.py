@@ -325,6 +325,22 @@ CASES = [
     case(["explore", "-o", ""], "-o"),
     case(["explore", "-o", "f"], "-o", files={"f": "x"}),
     case(["explore", "--no-place"], "--output"),
+    # --- winogen faults ----------------------------------------------------------------
+    case(["faults"], "--output"),
+    case(["faults", "--engines", "f63", *OUT], "--engines", "direct", "f23", "f43"),
+    case(["faults", "--engines", "f23,f23", *OUT], "--engines", "repeat"),
+    case(["faults", "--bers", "1e-6,x", *OUT], "--bers", "[0, 0.5]"),
+    case(["faults", "--bers", "0.7", *OUT], "--bers", "[0, 0.5]"),
+    case(["faults", "--study", "speed", *OUT], "--study", "accuracy", "error", "vulnerability"),
+    case(["faults", "--classes", "multipliers", *OUT], "--classes", "products", "lane_sums"),
+    case(["faults", "--classes", "output_transform", "--engines", "direct", *OUT],
+         "--classes", "direct", "output_transform"),
+    case(["faults", "--classes", "products", "--study", "vulnerability", *OUT],
+         "--classes", "vulnerability"),
+    case(["faults", "--images", "360", *OUT], "--images", "1 to 359"),
+    case(["faults", "--trials", "0", *OUT], "--trials"),
+    case(["faults", "--seed", "-1", *OUT], "--seed"),
+    case(["faults", "-o", "f"], "-o", files={"f": "x"}),
 ]
 
 

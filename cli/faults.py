@@ -1,0 +1,325 @@
+"""``winogen faults``: operation-level fault campaigns on the reference network."""
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from ._base import UserError, check_output_folder, integer, shown
+
+__all__ = ["add_parser", "run"]
+
+STUDIES = ("accuracy", "error", "vulnerability")
+
+
+def _list(option, parse, accepted):
+    """An argparse type: a comma-separated list, each item parsed by ``parse``."""
+    import argparse
+
+    def convert(text):
+        items = [t.strip() for t in text.split(",")]
+        if not text.strip() or any(not t for t in items):
+            raise argparse.ArgumentTypeError(f"{option} must be {accepted}, not {shown(text)}")
+        try:
+            out = [parse(t) for t in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be {accepted}, not {shown(text)}") \
+                from None
+        if len(set(out)) != len(out):
+            raise argparse.ArgumentTypeError(f"{option} must not repeat a value, not {shown(text)}")
+        return out
+    return convert
+
+
+def _ber(text):
+    value = float(text)
+    if not 0 <= value <= 0.5:
+        raise ValueError(text)
+    return value
+
+
+def _member(choices):
+    def parse(text):
+        if text not in choices:
+            raise ValueError(text)
+        return text
+    return parse
+
+
+def add_parser(sub):
+    from ..gen.faultmodel import SITE_CLASSES
+    from ..nets.faults import ENGINES, default_bers
+    p = sub.add_parser(
+        "faults", help="fault-injection campaigns: accuracy and output error against BER",
+        description="Operation-level fault injection (Xue et al., DAC 2022: bit flips on the "
+                    "results of multiplies and adds, multiplies at twice the BER) into the "
+                    "integer models of the direct, F(2,3) and F(4,3) layer engines running the "
+                    "reference int8 CNN. Every value sits in the register width the engine "
+                    "gives it. Studies: top-1 accuracy against BER, each layer's output error "
+                    "against BER, and each site class's vulnerability (chance that one flip "
+                    "corrupts the layer output, times its bits). Writes faults.json, "
+                    "faults.csv and PNG plots into OUT and prints a table.")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="folder for faults.json, faults.csv, accuracy.png, error.png, "
+                        "vulnerability.png")
+    p.add_argument("--study", type=_list("--study", _member(STUDIES),
+                                         f"a comma-separated list of {', '.join(STUDIES)}"),
+                   default=list(STUDIES), help=f"studies to run (default: {','.join(STUDIES)})")
+    p.add_argument("--engines", type=_list("--engines", _member(tuple(ENGINES)),
+                                           f"a comma-separated list of {', '.join(ENGINES)}"),
+                   default=list(ENGINES), help=f"engines to compare (default: {','.join(ENGINES)})")
+    p.add_argument("--bers", type=_list("--bers", _ber, "a comma-separated list of bit error "
+                                                        "rates in [0, 0.5]"),
+                   default=None, help="bit error rates (default: "
+                                      + ",".join(f"{b:g}" for b in default_bers()) + ")")
+    p.add_argument("--classes", type=_list("--classes", _member(SITE_CLASSES),
+                                           f"a comma-separated list of {', '.join(SITE_CLASSES)}"),
+                   default=None, help="inject only into these site classes (default: every "
+                                      "class an engine has); accuracy and error studies")
+    p.add_argument("--images", type=integer("--images", "an integer from 1 to 359", 1, 359),
+                   default=359, help="test images (default: all 359)")
+    p.add_argument("--trials", type=integer("--trials", "an integer from 1 to 100", 1, 100),
+                   default=2, help="independent fault draws per BER (default: 2)")
+    p.add_argument("--flips", type=integer("--flips", "an integer from 1 to 100000", 1, 100000),
+                   default=500, help="single flips per engine and site class in the "
+                                     "vulnerability study (default: 500)")
+    p.add_argument("--seed", type=integer("--seed", "an integer from 0 to 2**32 - 1", 0,
+                                          2 ** 32 - 1),
+                   default=0, help="seed of every fault draw (default: 0)")
+    p.add_argument("--json", action="store_true", help="print the JSON report")
+    p.set_defaults(func=run)
+    return p
+
+
+class _Progress:
+    """A bar on a terminal, else a line every tenth of the work."""
+
+    def __init__(self, title, stream=sys.stderr):
+        self.title, self.stream, self.start, self.shown = title, stream, time.monotonic(), -1
+        self.tty = stream.isatty()
+
+    def __call__(self, done, total, index=None):
+        elapsed = time.monotonic() - self.start
+        if self.tty:
+            filled = int(30 * done / total)
+            self.stream.write(f"\r{self.title} [{'#' * filled}{'.' * (30 - filled)}] "
+                              f"{done}/{total} ({elapsed:.0f} s)")
+            if done == total:
+                self.stream.write("\n")
+        else:
+            tenth = 10 * done // total
+            if tenth == self.shown:
+                return
+            self.shown = tenth
+            self.stream.write(f"{self.title}: {done}/{total} items ({elapsed:.0f} s)\n")
+        self.stream.flush()
+
+
+def run(args):
+    from ..nets.digits import load_digits_int8, split
+    from ..nets.netfile import load_network
+    from ..nets.train import NETWORK
+    check_output_folder("--output", args.output)
+    if args.classes is not None and args.study == ["vulnerability"]:
+        raise UserError("--classes does not apply to --study vulnerability (it measures "
+                        "every class)")
+    import numpy as np
+    from ..nets import faults as F
+    network = load_network(NETWORK)
+    layers = list(network.layers)
+    x, y = load_digits_int8()
+    _, _, x_test, y_test = split(x, y)
+    images, labels = x_test[:args.images].astype(np.int64), y_test[:args.images]
+    bers = args.bers if args.bers is not None else F.default_bers()
+    for engine in args.engines:
+        _check_classes(F, engine, layers, images, args.classes)
+    report = {"network": str(NETWORK.name), "images": len(images), "seed": args.seed,
+              "engines": args.engines, "bers": bers, "classes": args.classes,
+              "fault_model": "operation level: bit flips on the results of every operation "
+                             "class, uniformly over the register bits, products at 2x BER; "
+                             "binomial number of flips per layer and batch"}
+    common = dict(engines=tuple(args.engines), seed=args.seed)
+    start = time.monotonic()
+    if "accuracy" in args.study:
+        report["accuracy"] = F.accuracy_campaign(
+            layers, images, labels, bers=bers, trials=args.trials, classes=args.classes,
+            progress=_Progress("accuracy"), **common)
+    if "error" in args.study:
+        report["error"] = F.layer_error_campaign(
+            layers, images, bers=[b for b in bers if b], trials=args.trials,
+            classes=args.classes, progress=_Progress("layer error"), **common)
+    if "vulnerability" in args.study:
+        report["vulnerability"] = F.vulnerability_campaign(
+            layers, images, flips=args.flips, progress=_Progress("vulnerability"), **common)
+    report["wall_seconds"] = round(time.monotonic() - start, 1)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
+    _write_csv(out / "faults.csv", report)
+    report["plots"] = _plots(out, report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_table(report)
+        print(f"wrote {out / 'faults.json'}, {out / 'faults.csv'}"
+              + "".join(f", {out / f}" for f in report["plots"]))
+    return 0
+
+
+def _check_classes(F, engine, layers, images, classes):
+    """Refuse a site class an engine does not have (before any work)."""
+    if classes is None:
+        return
+    config = F.engine_config(engine, layers, images.shape[1:])
+    have = set()
+    a = images[:1]
+    for index, layer in enumerate(layers):
+        xs, w, padding = F._engine_layer(layer, a)
+        have |= set(F._layer_model(config, index, layer, xs, w, padding).site_classes(1))
+        from ..nets.netfile import layer_forward_int
+        a = layer_forward_int(layer, a)
+    missing = [c for c in classes if c not in have]
+    if missing:
+        raise UserError(f"--classes: the {engine} engine has no {', '.join(missing)} "
+                        f"(it has {', '.join(sorted(have))})")
+
+
+def _rows(report):
+    """Flat rows for the CSV: study, engine, ber, layer or site, metric, value."""
+    rows = []
+    acc = report.get("accuracy")
+    if acc:
+        for engine in acc["engines"]:
+            for ber, a in zip(acc["bers"], acc["accuracy"][engine]):
+                for key in ("mean", "min", "max"):
+                    rows.append(["accuracy", engine, ber, "network", f"top1_{key}", a[key]])
+    err = report.get("error")
+    if err:
+        for engine in err["engines"]:
+            for layer, per_ber in err["error"][engine].items():
+                for ber, e in zip(err["bers"], per_ber):
+                    for key in ("mean_abs", "max_abs", "corrupted"):
+                        rows.append(["error", engine, ber, layer, key, e[key]])
+    vul = report.get("vulnerability")
+    if vul:
+        for engine, classes in vul["classes"].items():
+            for site, v in classes.items():
+                for key in ("corrupt_probability", "mean_abs_error", "bits_per_image",
+                            "expected_corruptions_per_ber"):
+                    rows.append(["vulnerability", engine, "", site, key, v[key]])
+    return rows
+
+
+def _write_csv(path, report):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["study", "engine", "ber", "layer_or_site", "metric", "value"])
+        w.writerows(_rows(report))
+
+
+def _network_error(err, engine):
+    """Per BER: mean absolute error and corrupted fraction averaged over the layers."""
+    per_layer = list(err["error"][engine].values())
+    return ([sum(l[b]["mean_abs"] for l in per_layer) / len(per_layer) for b in range(len(err["bers"]))],
+            [sum(l[b]["corrupted"] for l in per_layer) / len(per_layer) for b in range(len(err["bers"]))])
+
+
+def _plots(out, report):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    files = []
+    acc = report.get("accuracy")
+    if acc:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        bers = acc["bers"]
+        for engine in acc["engines"]:
+            pts = [(b, a["mean"] * 100) for b, a in zip(bers, acc["accuracy"][engine]) if b]
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=engine)
+            clean = [a["mean"] * 100 for b, a in zip(bers, acc["accuracy"][engine]) if not b]
+            if clean:
+                ax.axhline(clean[0], color=line.get_color(), linestyle=":", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("bit error rate (products at 2x)")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.set_title(f"Reference CNN, {acc['images']} test images, mean of {acc['trials']} draws")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "accuracy.png", dpi=110)
+        plt.close(fig)
+        files.append("accuracy.png")
+    err = report.get("error")
+    if err:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+        for engine in err["engines"]:
+            mae, corrupted = _network_error(err, engine)
+            a1.plot(err["bers"], mae, marker="o", label=engine)
+            a2.plot(err["bers"], [c * 100 for c in corrupted], marker="o", label=engine)
+        for ax, label in ((a1, "mean |error| per output (int8 LSB)"),
+                          (a2, "outputs corrupted (%)")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("bit error rate")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.suptitle("Layer output error, averaged over the network's layers (fault-free inputs)")
+        fig.tight_layout()
+        fig.savefig(out / "error.png", dpi=110)
+        plt.close(fig)
+        files.append("error.png")
+    vul = report.get("vulnerability")
+    if vul:
+        import numpy as np
+        sites = [s for s in ("input_transform", "filter_transform", "products", "lane_sums",
+                             "accumulation", "output_transform", "descale", "requantization")
+                 if any(s in vul["classes"][e] for e in vul["classes"])]
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        engines = list(vul["classes"])
+        width = 0.8 / len(engines)
+        for k, engine in enumerate(engines):
+            vals = [vul["classes"][engine].get(s, {}).get("expected_corruptions_per_ber", 0)
+                    for s in sites]
+            ax.bar(np.arange(len(sites)) + k * width, vals, width, label=engine)
+        ax.set_xticks(np.arange(len(sites)) + width * (len(engines) - 1) / 2)
+        ax.set_xticklabels(sites, rotation=25, ha="right")
+        ax.set_ylabel("corrupting flips per image per unit BER")
+        ax.set_yscale("log")
+        ax.set_title("Site-class vulnerability: bits x factor x P(one flip corrupts)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "vulnerability.png", dpi=110)
+        plt.close(fig)
+        files.append("vulnerability.png")
+    return files
+
+
+def _print_table(report):
+    acc = report.get("accuracy")
+    if acc:
+        print("top-1 accuracy (%) against BER, mean over draws:")
+        print("  " + "BER".ljust(10) + "".join(e.rjust(10) for e in acc["engines"]))
+        for b, ber in enumerate(acc["bers"]):
+            print("  " + f"{ber:g}".ljust(10)
+                  + "".join(f"{acc['accuracy'][e][b]['mean'] * 100:10.1f}" for e in acc["engines"]))
+    err = report.get("error")
+    if err:
+        print("layer output error, mean |error| per output / outputs corrupted, over layers:")
+        print("  " + "BER".ljust(10) + "".join(e.rjust(20) for e in err["engines"]))
+        table = {e: _network_error(err, e) for e in err["engines"]}
+        for b, ber in enumerate(err["bers"]):
+            print("  " + f"{ber:g}".ljust(10) + "".join(
+                f"{table[e][0][b]:10.4f} {table[e][1][b] * 100:8.3f}%" for e in err["engines"]))
+    vul = report.get("vulnerability")
+    if vul:
+        print("site-class vulnerability (P(one flip corrupts the layer output), bits per image, "
+              "share of corrupting flips):")
+        for engine, classes in vul["classes"].items():
+            total = sum(v["expected_corruptions_per_ber"] for v in classes.values())
+            print(f"  {engine}:")
+            for site in vul["ranking"][engine]:
+                v = classes[site]
+                print(f"    {site:18s} {v['corrupt_probability']:6.3f} {v['bits_per_image']:>11,d} "
+                      f"{v['expected_corruptions_per_ber'] / total * 100:6.1f}%")
