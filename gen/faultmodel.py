@@ -56,7 +56,7 @@ from .csd import exact_divide_plan, plan_matvec
 from .faults import ADD_FACTOR, MUL_FACTOR
 from .layer import requantize
 
-__all__ = ["SITE_CLASSES", "Fault", "SiteClass", "LayerFaultModel", "wrap"]
+__all__ = ["SITE_CLASSES", "Fault", "SiteClass", "LayerFaultModel", "TileFaultModel", "wrap"]
 
 #: Every site class, in data-flow order.
 SITE_CLASSES = ("input_transform", "filter_transform", "products", "lane_sums",
@@ -499,3 +499,132 @@ class LayerFaultModel:
         acc = self._accumulate_faulty(S, inject,
                                       np.array([iv.width for iv in c.accumulator_intervals]))
         return wrap(acc, c.full_output_width)
+
+
+class TileFaultModel:
+    """A binary tile engine's (:mod:`winogen.hw.tile`) operation-level integer model, with
+    faults: one filter ``g`` (r, r), a batch of tiles.
+
+    Site classes (axes after the tile axis): ``input_transform`` (element),
+    ``filter_transform`` (element; online filter transform only, once per filter load),
+    ``products`` (element; direct: output pixel, tap), ``lane_sums`` (direct: the adder
+    tree per output pixel), ``output_transform`` (element, Winograd) and ``descale``
+    (element; engines that remove the scale). The tile engine has no channel
+    accumulation and no requantization.
+    """
+
+    def __init__(self, config, g):
+        from .checks import check_integer_values
+        if config.pe_kind.name not in ("mul", "adder"):
+            raise ValueError(f"the fault model covers the mul and adder PE kinds, not "
+                             f"{config.pe_kind.name!r}")
+        self.config = config
+        g = check_integer_values("filter", g, config.weight_interval)
+        if g.shape != (config.r, config.r):
+            raise ValueError(f"the filter must have shape {(config.r, config.r)}, not {g.shape}")
+        self.g = g.astype(np.int64)
+        self.winograd = config.algorithm == "winograd"
+
+    def site_classes(self, batch=1):
+        """The site classes for ``batch`` tiles: name -> :class:`SiteClass`."""
+        c = self.config
+        n2, mm, rr = c.n ** 2, c.m ** 2, c.r ** 2
+        widths = lambda ivs: np.array([iv.width for iv in ivs], dtype=np.int64)
+        s = {}
+
+        def add(name, axes, shape, w, factor=ADD_FACTOR):
+            s[name] = SiteClass(name, tuple(axes), tuple(shape), w, factor)
+
+        if self.winograd:
+            add("input_transform", ("tile", "element"), (batch, n2), widths(c.pe_a_intervals))
+            if c.filter_transform == "online":
+                add("filter_transform", ("load", "element"), (1, n2), widths(c.pe_b_intervals))
+            add("products", ("tile", "element"), (batch, n2), widths(c.product_intervals),
+                MUL_FACTOR)
+            add("output_transform", ("tile", "element"), (batch, mm),
+                widths(c.scaled_output_intervals))
+            if c.removes_scale:
+                add("descale", ("tile", "element"), (batch, mm), np.int64(c.output_interval.width))
+        else:
+            add("products", ("tile", "element", "tap"), (batch, mm, rr),
+                widths(c.product_intervals[:1]), MUL_FACTOR)
+            add("lane_sums", ("tile", "element"), (batch, mm),
+                np.int64(matvec_intervals([[1] * rr], [c.product_intervals[0]] * rr)[0].width))
+        return s
+
+    def forward(self, d, faults=None, *, ber=None, rng=None, classes=None, record=False,
+                counts=None):
+        """The engine's output tiles (B, m, m) for input tiles ``d`` (B, n, n); the fault
+        arguments are those of :meth:`LayerFaultModel.forward` (``Fault.image`` is the
+        tile's index in the batch; ``filter_transform`` faults use index ``(element,)``
+        and image 0)."""
+        from .checks import check_integer_values
+        from .faults import flip_bits
+        c = self.config
+        d = check_integer_values("input tile", d, c.data_interval)
+        if d.ndim != 3 or d.shape[1:] != (c.n, c.n):
+            raise ValueError(f"input tiles must have shape (B, {c.n}, {c.n}), not {d.shape}")
+        d = d.astype(np.int64)
+        B = d.shape[0]
+        sites = self.site_classes(B)
+        classes = list(sites) if classes is None else list(classes)
+        for name in classes + [f.site for f in faults or ()]:
+            if name not in sites:
+                raise ValueError(f"site class must be one of {', '.join(sites)} for this engine, "
+                                 f"not {name!r}")
+        if ber is not None and rng is None:
+            raise TypeError("rng is required with ber")
+        recorded = {}
+
+        def inject(name, values):
+            sc = sites[name]
+            widths = np.broadcast_to(sc.widths, sc.shape)
+            if ber is not None and name in classes:
+                w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
+                values, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
+                if counts is not None:
+                    counts[name] = counts.get(name, 0) + len(placed)
+            for f in faults or ():
+                if f.site != name:
+                    continue
+                index = (f.image,) + tuple(f.index)
+                width = int(widths[index])
+                if not 0 <= f.bit < width:
+                    raise ValueError(f"bit must be from 0 to {width - 1} at {name}{index}, "
+                                     f"not {f.bit!r}")
+                values = values.copy()
+                values[index] = wrap(values[index] ^ (np.int64(1) << f.bit), width)
+            if record:
+                recorded[name] = values
+            return values
+
+        n2, mm, rr = c.n ** 2, c.m ** 2, c.r ** 2
+        kind = c.pe_kind
+        if self.winograd:
+            hw = c.hardware
+            V, _ = _transform2d(hw.BT, [c.data_interval] * n2, d.reshape(B, n2))
+            V = inject("input_transform", wrap(V, np.array([iv.width for iv in c.pe_a_intervals])))
+            U, _ = _transform2d(hw.G, [c.weight_interval] * rr, self.g.reshape(1, rr))
+            U = wrap(U, np.array([iv.width for iv in c.pe_b_intervals]))
+            if c.filter_transform == "online":
+                U = inject("filter_transform", U)
+            P = wrap(kind.combine(V, U), np.array([iv.width for iv in c.product_intervals]))
+            P = inject("products", P)
+            Ys, _ = _transform2d(hw.AT, list(c.product_intervals), P)
+            Ys = inject("output_transform",
+                        wrap(Ys, np.array([iv.width for iv in c.scaled_output_intervals])))
+            if c.removes_scale:
+                plan = exact_divide_plan(c.scale_divisor, c.output_interval.width)
+                Y = wrap(wrap(Ys >> plan.shift, plan.out_width) * plan.multiplier, plan.out_width)
+                Y = inject("descale", Y)
+            else:
+                Y = Ys
+        else:
+            win = np.lib.stride_tricks.sliding_window_view(d, (c.r, c.r), axis=(1, 2))
+            P = wrap(kind.combine(win.reshape(B, mm, rr), self.g.reshape(1, 1, rr)),
+                     c.product_intervals[0].width)
+            P = inject("products", P)
+            S, _ = _matvec([[1] * rr], [c.product_intervals[0]] * rr, P)
+            Y = inject("lane_sums", S[..., 0])
+        y = wrap(Y, c.output_width).reshape(B, c.m, c.m)
+        return (y, recorded) if record else y

@@ -218,3 +218,33 @@ def test_accuracy_campaign_is_reproducible():
             F.engine_config("f23", list(net.layers), images.shape[1:]), list(net.layers),
             images).reshape(8, -1), axis=1) == labels))]
     assert sum(a["flips_per_image"]["f23"][1].values()) > 0
+
+
+@pytest.mark.parametrize("kw", [
+    dict(m=2, r=3), dict(m=4, r=3, preset="lavin"), dict(m=3, r=3, filter_transform="online"),
+    dict(m=2, r=3, keep_scale=True), dict(m=2, r=3, algorithm="direct"),
+    dict(m=2, r=3, data_width=6, weight_width=6, pe="adder"),
+], ids=lambda kw: "_".join(f"{k}{v}" for k, v in kw.items()))
+def test_tile_fault_model(kw):
+    """Fault-free: the tile golden model (TileModel); a flip in the last class changes
+    one output by exactly that bit."""
+    from winogen.gen.faultmodel import TileFaultModel
+    from winogen.gen.fixedpoint import TileModel
+    t = TileConfig(**{"data_width": 8, "weight_width": 8, **kw})
+    rng = np.random.default_rng(2)
+    lo, hi = t.data_interval.lo, t.data_interval.hi
+    d = rng.integers(lo, hi + 1, size=(40, t.n, t.n))
+    d[0] = hi
+    d[1] = rng.choice([lo, hi], size=(t.n, t.n))
+    g = rng.integers(t.weight_interval.lo, t.weight_interval.hi + 1, size=(t.r, t.r))
+    model = TileFaultModel(t, g)
+    clean = model.forward(d)
+    assert np.array_equal(clean, TileModel(t)(d, g[None].repeat(len(d), 0)))
+    last = list(model.site_classes())[-1]
+    y = model.forward(d, faults=[Fault(last, (3,), 2, image=7)])
+    diff = np.argwhere(y != clean)
+    assert diff.tolist() == [[7, 3 // t.m, 3 % t.m]]
+    assert (int(y[7].flat[3]) ^ int(clean[7].flat[3])) & ((1 << t.output_width) - 1) == 1 << 2
+    counts = {}
+    model.forward(d, ber=1e-2, rng=np.random.default_rng(0), counts=counts)
+    assert set(counts) == set(model.site_classes())
