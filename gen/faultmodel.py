@@ -56,6 +56,9 @@ from .csd import exact_divide_plan, plan_matvec
 from .faults import ADD_FACTOR, MUL_FACTOR
 from .layer import requantize
 
+#: Copies of a block per hardening scheme (:mod:`winogen.gen.harden` re-exports it).
+COPIES_OF = {"tmr": 3, "dmr": 2}
+
 __all__ = ["SITE_CLASSES", "Fault", "SiteClass", "LayerFaultModel", "TileFaultModel", "wrap"]
 
 #: Every site class, in data-flow order.
@@ -76,12 +79,14 @@ class Fault:
     """Exactly one bit flip: bit ``bit`` of the value ``index`` of site class ``site``.
 
     ``index`` addresses the class's value array (:attr:`SiteClass.axes`), without the
-    image axis; ``image`` picks the image of a batch.
+    image axis; ``image`` picks the image of a batch; ``copy`` the copy of a hardened
+    block (0 to 2 for ``tmr``, 0 or 1 for ``dmr``).
     """
     site: str
     index: tuple
     bit: int
     image: int = 0
+    copy: int = 0
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,7 @@ class LayerFaultModel:
         return np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5))
 
     def forward(self, x, faults=None, *, ber=None, rng=None, classes=None, record=False,
-                counts=None):
+                counts=None, flags=None):
         """The layer's output for activations ``x`` (B, C_in, H, W) or (C_in, H, W).
 
         Parameters
@@ -311,6 +316,12 @@ class LayerFaultModel:
             Also return every site class's values (after its faults), as a dict.
         counts : dict, optional
             Receives the number of BER flips placed per site class (added to its values).
+        flags : dict, optional
+            Receives ``"beats"``: bool (B, tile rows, tile cols, output-channel groups),
+            the output beats a ``dmr`` comparator flags (the engine's ``error`` output).
+
+        Hardened classes (``config.harden``) get independent flips in every copy; a
+        ``tmr`` class passes the bitwise majority, a ``dmr`` class the first copy.
 
         Returns
         -------
@@ -346,28 +357,63 @@ class LayerFaultModel:
             raise TypeError("rng is required with ber")
         recorded = {}
 
+        harden = dict(getattr(c, "harden", ()))
+        beat_flags = np.zeros((B, self.tiles_h, self.tiles_w, self.groups_out), dtype=bool)
+
+        def copies_of(name, values):
+            """The values of each copy of the block of class ``name`` after its own faults
+            (one copy unless the class is hardened)."""
+            sc = sites[name]
+            widths = np.broadcast_to(sc.widths, sc.shape)
+            copies = []
+            for k in range(COPIES_OF.get(harden.get(name), 1)):
+                v = values
+                if ber is not None and name in classes:
+                    w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
+                    v, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
+                    if counts is not None:
+                        counts[name] = counts.get(name, 0) + len(placed)
+                for f in by_class.get(name, ()):
+                    if f.copy != k:
+                        continue
+                    index = (f.image,) + tuple(f.index)
+                    width = int(widths[index])
+                    if not 0 <= f.bit < width:
+                        raise ValueError(f"bit must be from 0 to {width - 1} at {name}{index}, "
+                                         f"not {f.bit!r}")
+                    v = v.copy()
+                    v[index] = wrap(v[index] ^ (np.int64(1) << f.bit), width)
+                copies.append(v)
+            if record:
+                recorded[name] = copies[0]
+            return copies
+
+        def combine(name, copies):
+            """What leaves a (hardened) block: the majority of three copies, or the first
+            of two with its mismatches flagged on the output beats they reach."""
+            scheme = harden.get(name)
+            if scheme == "tmr":
+                a, b, c3 = copies
+                return (a & b) | (a & c3) | (b & c3)
+            if scheme == "dmr":
+                self._flag(beat_flags, name, copies[0] != copies[1])
+            return copies[0]
+
         def inject(name, values):
             """Apply the faults of class ``name`` to ``values`` (already wrapped)."""
             if name not in sites:
                 return values
-            sc = sites[name]
-            widths = np.broadcast_to(sc.widths, sc.shape)
-            if ber is not None and name in classes:
-                w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
-                values, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
-                if counts is not None:
-                    counts[name] = counts.get(name, 0) + len(placed)
-            for f in by_class.get(name, ()):
-                index = (f.image,) + tuple(f.index)
-                width = int(widths[index])
-                if not 0 <= f.bit < width:
-                    raise ValueError(f"bit must be from 0 to {width - 1} at {name}{index}, "
-                                     f"not {f.bit!r}")
-                values = values.copy()
-                values[index] = wrap(values[index] ^ (np.int64(1) << f.bit), width)
+            values = combine(name, copies_of(name, values))
             if record:
                 recorded[name] = values
             return values
+
+        inject.copies_of, inject.combine = copies_of, combine
+        for f in faults or ():
+            copies = COPIES_OF.get(harden.get(f.site), 1)
+            if not 0 <= f.copy < copies:
+                raise ValueError(f"copy must be from 0 to {copies - 1} for {f.site} in this "
+                                 f"engine, not {f.copy!r}")
 
         d = self._tiles(x)                                      # B, TH, TW, Ci, n, n
         if self.winograd:
@@ -378,12 +424,26 @@ class LayerFaultModel:
         if c.output_width is not None:
             y = requantize(y, run.shift, c.output_width, c.rounding, relu=run.relu)
             y = inject("requantization", y)
+        if flags is not None:
+            flags["beats"] = beat_flags
         m = c.m
         y = y.reshape(B, self.tiles_h, self.tiles_w, run.cout, m, m)
         y = y.transpose(0, 3, 1, 4, 2, 5).reshape(B, run.cout, self.tiles_h * m, self.tiles_w * m)
         y = y[:, :, :self.out_h, :self.out_w]
         y = y[0] if single else y
         return (y, recorded) if record else y
+
+    def _flag(self, beat_flags, name, mismatch):
+        """Mark the output beats (image, tile row, tile col, output-channel group) that a
+        mismatch in class ``name`` reaches: axis 3 is the output channel, or its group
+        for the input transform."""
+        hit = mismatch.reshape(mismatch.shape[:4] + (-1,)).any(axis=-1)
+        if name != "input_transform":
+            p_out = self.config.p_out
+            pad = self.groups_out * p_out - hit.shape[3]
+            hit = np.pad(hit, [(0, 0)] * 3 + [(0, pad)])
+            hit = hit.reshape(hit.shape[:3] + (self.groups_out, p_out)).any(axis=-1)
+        beat_flags |= hit
 
     def _lane_groups(self, terms, axis_len, p_in):
         """Split the channel axis (-2) of ``terms`` into groups of ``p_in`` (zero-padded)."""
@@ -409,15 +469,21 @@ class LayerFaultModel:
             x = partial[..., k, :]
             acc = x if acc is None else wrap(acc + x, acc_w)
             clean[..., k, :] = acc
-        flips = inject("accumulation", clean) ^ clean
-        if not flips.any():
+        if not hasattr(inject, "copies_of"):
             return clean[..., -1, :]
-        acc = None
-        for k in range(groups):
-            x = partial[..., k, :]
-            acc = x if acc is None else wrap(acc + x, acc_w)
-            acc = wrap(acc ^ flips[..., k, :], acc_w)
-        return acc
+        finals = []
+        for faulty in inject.copies_of("accumulation", clean):
+            flips = faulty ^ clean
+            if not flips.any():
+                finals.append(clean[..., -1, :])
+                continue
+            acc = None
+            for k in range(groups):
+                x = partial[..., k, :]
+                acc = x if acc is None else wrap(acc + x, acc_w)
+                acc = wrap(acc ^ flips[..., k, :], acc_w)
+            finals.append(acc)
+        return inject.combine("accumulation", finals)
 
     def _winograd(self, d, inject):
         c, t, run = self.config, self.tile, self.run

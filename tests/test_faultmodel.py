@@ -248,3 +248,58 @@ def test_tile_fault_model(kw):
     counts = {}
     model.forward(d, ber=1e-2, rng=np.random.default_rng(0), counts=counts)
     assert set(counts) == set(model.site_classes())
+
+
+def _hardened(name, harden):
+    c, run, x, w = _case(name)
+    return c.replace(harden=harden), c, run, x, w
+
+
+@pytest.mark.parametrize("name", ["f23_lavin_requant_relu", "direct_p2x2_requant"])
+def test_hardened_model_tmr_masks_and_dmr_flags_one_flip(name):
+    from winogen.gen.harden import engine_classes
+    c0, run, x, w = _case(name)
+    classes = engine_classes(c0)
+    plain = LayerFaultModel(c0, run, w)
+    clean = plain.forward(x)
+    sites = plain.site_classes(len(x))
+    rng = np.random.default_rng(3)
+    for scheme in ("tmr", "dmr"):
+        hard = LayerFaultModel(c0.replace(harden=tuple((k, scheme) for k in classes)), run, w)
+        flags = {}
+        assert np.array_equal(hard.forward(x, flags=flags), clean)
+        assert not flags["beats"].any()
+        for cls in classes:
+            sc = sites[cls]
+            for _ in range(4):
+                index = tuple(int(rng.integers(0, n)) for n in sc.shape[1:])
+                width = int(np.broadcast_to(sc.widths, sc.shape)[(0,) + index])
+                bit, image = int(rng.integers(0, width)), int(rng.integers(0, len(x)))
+                unprotected = plain.forward(x, faults=[Fault(cls, index, bit, image)])
+                for copy in range(3 if scheme == "tmr" else 2):
+                    flags = {}
+                    y = hard.forward(x, faults=[Fault(cls, index, bit, image, copy)], flags=flags)
+                    if scheme == "tmr":
+                        assert np.array_equal(y, clean), (cls, copy)
+                        assert not flags["beats"].any()
+                        continue
+                    # DMR: the first copy goes on; exactly the beat of (image, tile, group).
+                    assert np.array_equal(y, unprotected if copy == 0 else clean), (cls, copy)
+                    group = index[2] if cls == "input_transform" else index[2] // c0.p_out
+                    want = np.zeros_like(flags["beats"])
+                    want[image, index[0], index[1], group] = True
+                    assert np.array_equal(flags["beats"], want), (cls, copy)
+
+
+def test_hardened_model_draws_faults_in_every_copy():
+    c0, run, x, w = _case("f23_p2x2")
+    hard = LayerFaultModel(c0.replace(harden="products:tmr"), run, w)
+    counts = {}
+    hard.forward(x, ber=1e-3, rng=np.random.default_rng(1), counts=counts)
+    sc = hard.site_classes(len(x))["products"]
+    mean = 3 * 1e-3 * sc.factor * sc.bits
+    assert abs(counts["products"] - mean) < 5 * np.sqrt(mean)
+    with pytest.raises(ValueError, match="copy must be from 0 to 2"):
+        hard.forward(x, faults=[Fault("products", (0, 0, 0, 0, 0), 1, 0, 3)])
+    with pytest.raises(ValueError, match="copy must be from 0 to 0"):
+        LayerFaultModel(c0, run, w).forward(x, faults=[Fault("products", (0, 0, 0, 0, 0), 1, 0, 1)])

@@ -100,6 +100,11 @@ class LayerConfig:
         shift by a run-time amount, rounding, saturation to this width.
     rounding : str
         ``"half_even"`` or ``"half_up"`` (requantization only).
+    harden : tuple of (str, str)
+        Block classes replicated against faults, with their scheme: ``"tmr"`` (three
+        copies, majority vote) or ``"dmr"`` (two copies, mismatches raise ``error``);
+        see :mod:`winogen.gen.harden`. Text ``"products:tmr,accumulation:dmr"`` is
+        accepted too. Binary engines only.
     name : str, optional
         Verilog module name.
     """
@@ -117,6 +122,7 @@ class LayerConfig:
     bram: str = "inferred"
     output_width: int = None
     rounding: str = "half_even"
+    harden: tuple = ()
     name: str = None
 
     def __post_init__(self):
@@ -158,6 +164,8 @@ class LayerConfig:
                              f"for r = {self.tile.r}, not {min(self.max_height, self.max_width)}")
         if self.bram == "ecp5":
             self._check_ecp5_bram()
+        from ..harden import normalize_harden
+        set_("harden", normalize_harden(self.harden, self))
 
     def _check_ecp5_bram(self):
         from ..ebr import ECP5_EBR_MODES
@@ -208,7 +216,8 @@ class LayerConfig:
     def module_name(self):
         if self.name:
             return self.name
-        return self.tile.layer_module_name(self.p_in, self.p_out)
+        from ..harden import harden_tag
+        return self.tile.layer_module_name(self.p_in, self.p_out) + harden_tag(self.harden)
 
     @property
     def paddings(self):
