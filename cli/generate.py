@@ -177,6 +177,13 @@ def add_layer_arguments(p):
                           "which Yosys never enables (same latency, shorter clock-to-out; "
                           "Verilator needs the DP16KD_sim.v model written beside the Verilog) "
                           "(default: inferred)")
+    lay.add_argument("--harden", metavar="SPEC",
+                     help="replicate block classes against faults: CLASS:SCHEME[,...], CLASS one "
+                          "of input_transform, products, lane_sums, accumulation, "
+                          "output_transform, descale, requantization (those the engine has), "
+                          "SCHEME tmr (three copies, majority vote) or dmr (two copies; a "
+                          "mismatch raises the error output with the output beats it reached) "
+                          "(default: none)")
     lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
                                                     2, 32),
                      help="build the requantization stage: shift, round, saturate "

@@ -78,6 +78,8 @@ def engine_classes(config):
 def normalize_harden(value, config):
     """``value`` (a tuple/list of pairs, a dict or specification text) as the canonical
     tuple, checked against the classes ``config``'s engine has."""
+    if value is None or (not isinstance(value, str) and len(value) == 0):
+        return ()
     if isinstance(value, str):
         value = parse_harden(value)
         if value and value[0] == "auto":

@@ -31,7 +31,8 @@ _TILE = ("m", "r", "points", "preset", "algorithm", "pe", "adder_matrices", "dat
 _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
 _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
-          "filters_per_beat", "weight_buffers", "filter_store", "bram", "output_width", "rounding")
+          "filters_per_beat", "weight_buffers", "filter_store", "bram", "output_width", "rounding",
+          "harden")
 
 #: Every accepted parameter name.
 PARAMS = ("engine",) + _TILE + _RNS + _LAYER
@@ -101,6 +102,9 @@ def flag_message(message, context=""):
     prefixed with ``context`` (e.g. ``"--m 14 --r 5"``), the options it is about.
     """
     text = " ".join(str(message).split())
+    if text.startswith(("harden", "--harden")):
+        # Its block-class names (input_transform, ...) are not option names.
+        return "--harden" + text[len("harden") + 2 * text.startswith("--"):]
     text = _ASSIGNED.sub(lambda mo: f"{flag(mo.group(1))} "
                          f"{mo.group(2) if mo.group(2) is not None else mo.group(3)}", text)
     text = _UNDERSCORED.sub(lambda mo: flag(mo.group(1)), text)
@@ -295,5 +299,6 @@ def _layer(p, engine):
                 "filter_store": p.get("filter_store"),
                 "bram": p.get("bram"),
                 "output_width": p.get("output_width"), "rounding": p.get("rounding"),
+                "harden": p.get("harden"),
                 "name": p.get("name")}
     return LayerConfig(tile=tile, **{k: v for k, v in optional.items() if v is not None})

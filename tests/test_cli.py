@@ -63,7 +63,7 @@ def test_matrices_integer_form_has_scale():
       "-o", "x"], "exact division by 168"),
     (["generate", "tile", "--m", "4", "--r", "3", "--pipeline", "0", "-o", "x"],
      "must add up to at least 1"),
-    (["nonsense"], "COMMAND must be one of matrices, accuracy, generate, simulate, run-net, synth, explore, not 'nonsense'"),
+    (["nonsense"], "COMMAND must be one of matrices, accuracy, generate, simulate, run-net, synth, explore, faults, not 'nonsense'"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     out = run(*args, cwd=tmp_path)

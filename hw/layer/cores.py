@@ -1,18 +1,19 @@
 """The layer engines' compute cores (one interface): :class:`WinogradCore`, :class:`DirectCore`."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ...gen.bounds import Interval
 from ..constmat import ConstMatVec, ConstTransform2D, ExactDivider
+from ..harden import harden_block
 from ..pe import PEArray
 from ..util import delay
 from .layouts import _check_config, _weight_shape
 
 __all__ = ["lane_sum_stages", "core_latency", "ChannelAccumulator", "ACCUMULATOR_STAGES",
-           "WinogradCore", "DirectCore"]
+           "WinogradCore", "DirectCore", "has_dmr"]
 
 
 #: Cycles of the channel accumulator: an input register, then the accumulator register.
@@ -102,7 +103,14 @@ def _core_signature(config):
         "result": Out(data.ArrayLayout(signed(c.full_output_width), c.p_out * c.m * c.m)),
         "result_valid": Out(1),
     }
+    if has_dmr(c):
+        members["result_error"] = Out(1)
     return members
+
+
+def has_dmr(config):
+    """Whether a block of the engine is duplicated and compared (it then has ``error``)."""
+    return any(scheme == "dmr" for _, scheme in getattr(config, "harden", ()))
 
 
 class _Core(wiring.Component):
@@ -134,6 +142,7 @@ class _Core(wiring.Component):
             raise ValueError(f"config.algorithm must be {self.algorithm!r} for "
                              f"{type(self).__name__}, not {config.algorithm!r}")
         super().__init__(self._signature(config))
+        self._mismatches = []       # (mismatch signal, cycles after the step entered)
 
     @classmethod
     def _signature(cls, config):
@@ -149,19 +158,53 @@ class _Core(wiring.Component):
     def latency(self):
         return self.pipeline_latency(self.config)
 
-    def _pe_array(self, m):
+    def _pe_array(self, m, entry=0):
         """The ``P_out·P_in`` tiles' PEs, lane ``(j·P_in + i)·k + e`` for the tile's PE ``e``."""
         t, lanes = self.config.tile, self.config.p_out * self.config.p_in
-        m.submodules.pe_array = pes = PEArray(t.pe, t.pe_a_intervals * lanes,
-                                              t.pe_b_intervals * lanes, stages=t.pe_stages,
-                                              dsp=getattr(t, "dsp", "inferred"))
+        pes, scheme = harden_block(self.config, "products", lambda: PEArray(
+            t.pe, t.pe_a_intervals * lanes, t.pe_b_intervals * lanes, stages=t.pe_stages,
+            dsp=getattr(t, "dsp", "inferred")))
+        m.submodules.pe_array = pes
+        self._check_block(pes, scheme, entry + t.pe_stages)
         return pes
+
+    def _check_block(self, block, scheme, at):
+        """Record a duplicated block's ``mismatch``, ``at`` cycles after the step enters the
+        core (the cycle its outputs hold that step's values)."""
+        if scheme == "dmr":
+            self._mismatches.append((block.mismatch, at))
+
+    def _error_path(self, m, acc, front, back):
+        """``result_error``: mismatches before the accumulator (OR over a tile's channel
+        groups, like the sums), the accumulator's own, and those after it, each delayed
+        to meet the result ``back`` cycles after the accumulator's output."""
+        if "result_error" not in self.signature.members:
+            return
+        pre = [delay(m, mm, front - at, f"mismatch{k}", reset_less=False)
+               for k, (mm, at) in enumerate(self._mismatches) if at <= front]
+        post = [(mm, at) for mm, at in self._mismatches if at > front]
+        hold = ACCUMULATOR_STAGES - 1          # the accumulator's input register
+        flag = delay(m, Cat(*pre).any() if pre else 0, hold, "pre_error", reset_less=False)
+        valid = delay(m, self.valid, front + hold, "err_valid", reset_less=False)
+        first = delay(m, self.first, front + hold, "err_first", reset_less=False)
+        tile_error = Signal(name="tile_error")
+        with m.If(valid):
+            m.d.sync += tile_error.eq(Mux(first, flag, tile_error | flag))
+        at_acc = front + ACCUMULATOR_STAGES    # acc.y (and y_valid) hold the finished tile
+        error = tile_error | (acc.mismatch if hasattr(acc, "copies") and acc.scheme == "dmr"
+                              else 0)
+        terms = [delay(m, error, back, "acc_error", reset_less=False)]
+        for k, (mm, at) in enumerate(post):
+            terms.append(delay(m, mm, at_acc + back - at, f"post_mismatch{k}",
+                               reset_less=False))
+        m.d.comb += self.result_error.eq(Cat(*terms).any())
 
     def _accumulate(self, m, partial, partial_iv, front):
         """Sum ``partial`` (valid ``front`` cycles after the step) over the channel groups."""
         c = self.config
-        m.submodules.accumulator = acc = ChannelAccumulator(
-            partial_iv, list(c.accumulator_intervals) * c.p_out)
+        acc, _ = harden_block(c, "accumulation", lambda: ChannelAccumulator(
+            partial_iv, list(c.accumulator_intervals) * c.p_out))
+        m.submodules.accumulator = acc
         for k, value in enumerate(partial):
             m.d.comb += acc.x[k].eq(value)
         m.d.comb += [acc.valid.eq(delay(m, self.valid, front, "valid", reset_less=False)),
@@ -226,12 +269,14 @@ class WinogradCore(_Core):
 
         v = []
         for i in range(p_in):
-            it = ConstTransform2D(hw.BT, t.data_interval, stages=t.input_stages)
+            it, scheme = harden_block(c, "input_transform", lambda: ConstTransform2D(
+                hw.BT, t.data_interval, stages=t.input_stages))
             m.submodules[f"input_transform{i}"] = it
+            self._check_block(it, scheme, t.input_stages)
             m.d.comb += it.x.eq(self.tiles[i])
             v.append(it.y)
 
-        pes = self._pe_array(m)
+        pes = self._pe_array(m, t.input_stages)
         for j in range(p_out):
             for i in range(p_in):
                 for e in range(n2):
@@ -253,28 +298,35 @@ class WinogradCore(_Core):
                     partial.append(terms[lanes[0]])
                     partial_iv.append(term_iv[lanes[0]])
                     continue
-                tree = ConstMatVec([[1] * p_in], [term_iv[k] for k in lanes],
-                                   stages=sum_stages)
+                tree, scheme = harden_block(c, "lane_sums", lambda: ConstMatVec(
+                    [[1] * p_in], [term_iv[k] for k in lanes], stages=sum_stages))
                 m.submodules[f"lane_sum_o{j}_e{e}"] = tree
+                self._check_block(tree, scheme, t.input_stages + t.pe_stages + sum_stages)
                 for i, k in enumerate(lanes):
                     m.d.comb += tree.x[i].eq(terms[k])
                 partial.append(tree.y[0])
                 partial_iv.append(tree.output_intervals[0])
 
-        acc = self._accumulate(m, partial, partial_iv, t.input_stages + t.pe_stages + sum_stages)
+        front = t.input_stages + t.pe_stages + sum_stages
+        acc = self._accumulate(m, partial, partial_iv, front)
+        at_acc = front + ACCUMULATOR_STAGES
 
         # After the last group: one output transform (and scale removal) per output lane.
         for j in range(p_out):
-            ot = ConstTransform2D(hw.AT, c.accumulator_intervals, stages=t.output_stages)
+            ot, scheme = harden_block(c, "output_transform", lambda: ConstTransform2D(
+                hw.AT, c.accumulator_intervals, stages=t.output_stages))
             m.submodules[f"output_transform{j}"] = ot
+            self._check_block(ot, scheme, at_acc + t.output_stages)
             for e in range(n2):
                 m.d.comb += ot.x[e].eq(acc.y[j * n2 + e])
             for e in range(mm):
                 if t.removes_scale:
-                    div = ExactDivider(t.scale_divisor, c.scaled_output_intervals[e],
-                                       stages=t.descale_stages,
-                                       output_interval=c.exact_output_interval)
+                    div, scheme = harden_block(c, "descale", lambda: ExactDivider(
+                        t.scale_divisor, c.scaled_output_intervals[e], stages=t.descale_stages,
+                        output_interval=c.exact_output_interval))
                     m.submodules[f"descale_o{j}_e{e}"] = div
+                    self._check_block(div, scheme,
+                                      at_acc + t.output_stages + t.descale_stages)
                     m.d.comb += [div.x.eq(ot.y[e]), self.result[j * mm + e].eq(div.y)]
                 else:
                     # The exact result lies in exact_output_interval: truncation is lossless.
@@ -282,6 +334,7 @@ class WinogradCore(_Core):
         back = t.output_stages + (t.descale_stages if t.removes_scale else 0)
         m.d.comb += self.result_valid.eq(delay(m, acc.y_valid, back, "result_valid",
                                                reset_less=False))
+        self._error_path(m, acc, front, back)
         return m
 
 
@@ -335,9 +388,11 @@ class DirectCore(_Core):
             for k in range(mm):
                 lanes = [((j * p_in + i) * mm + k) * rr + tap
                          for i in range(p_in) for tap in range(rr)]
-                tree = ConstMatVec([[1] * (p_in * rr)], [term_iv[lane] for lane in lanes],
-                                   stages=t.output_stages)
+                tree, scheme = harden_block(c, "lane_sums", lambda: ConstMatVec(
+                    [[1] * (p_in * rr)], [term_iv[lane] for lane in lanes],
+                    stages=t.output_stages))
                 m.submodules[f"sum_o{j}_k{k}"] = tree
+                self._check_block(tree, scheme, t.pe_stages + t.output_stages)
                 for x, lane in enumerate(lanes):
                     m.d.comb += tree.x[x].eq(terms[lane])
                 partial.append(tree.y[0])
@@ -347,4 +402,5 @@ class DirectCore(_Core):
         for k in range(p_out * mm):
             m.d.comb += self.result[k].eq(acc.y[k])
         m.d.comb += self.result_valid.eq(acc.y_valid)
+        self._error_path(m, acc, t.pe_stages + t.output_stages, 0)
         return m

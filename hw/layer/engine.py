@@ -10,7 +10,8 @@ from ...gen.layer import RUN_ERRORS, LayerConfig
 from ..constmat import ConstTransform2D
 from ..util import delay
 from .checker import RunChecker
-from .cores import DirectCore, WinogradCore, core_latency
+from ..harden import harden_block
+from .cores import DirectCore, WinogradCore, core_latency, has_dmr
 from .layouts import (_check_config, _run_layout, _weight_shape, config_layout, status_layout)
 from .linebuffer import MEMORY_READ_STAGES, LineBuffer, TileAssembler, row_counter_shape
 from .requant import Requantizer
@@ -64,6 +65,8 @@ def _engine_signature(config):
                                                          c.p_out * c.m * c.m))),
         "outputs_last": Out(1),
         "status": Out(status_layout()),
+        # A duplicated block (harden ...:dmr) flags the output beats a mismatch reached.
+        **({"error": Out(1)} if has_dmr(c) else {}),
     }
 
 
@@ -319,15 +322,18 @@ class _LayerEngine(wiring.Component):
         error = core.result_error if "result_error" in core.signature.members else None
         if c.output_width is not None:
             relu = delay(m, step.relu, to_result, "relu", reset_less=True)
-            m.submodules.requantizer = rq = Requantizer(
+            rq, scheme = harden_block(c, "requantization", lambda: Requantizer(
                 c.full_output_width, c.output_width, c.p_out * c.m * c.m, len(shift),
-                c.rounding, stages=REQUANT_STAGES)
+                c.rounding, stages=REQUANT_STAGES))
+            m.submodules.requantizer = rq
             m.d.comb += [rq.x.eq(core.result), rq.valid.eq(core.result_valid),
                          rq.shift.eq(shift), rq.relu.eq(relu)]
             result, result_valid = rq.y, rq.y_valid
             layer_last = delay(m, layer_last, REQUANT_STAGES, "rq_layer_last", reset_less=True)
             if error is not None:
                 error = delay(m, error, REQUANT_STAGES, "rq_error", reset_less=True)
+            if scheme == "dmr":
+                error = rq.mismatch if error is None else error | rq.mismatch
         else:
             result, result_valid = core.result, core.result_valid
 
