@@ -44,13 +44,14 @@ def default_bers():
     return [0.0, 1e-8, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5]
 
 
-def engine_config(engine, layers, input_shape, *, p=4):
-    """The layer engine ``engine`` (a key of :data:`ENGINES`) sized for ``layers``."""
+def engine_config(engine, layers, input_shape, *, p=4, harden=()):
+    """The layer engine ``engine`` (a key of :data:`ENGINES`) sized for ``layers``, with the
+    hardening ``harden`` (``((class, scheme), ...)`` or specification text)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     need = network_requirements(layers, input_shape, 3)
     tile = TileConfig(data_width=8, weight_width=8, **ENGINES[engine])
-    return LayerConfig(tile, p_in=p, p_out=p, output_width=8, **need)
+    return LayerConfig(tile, p_in=p, p_out=p, output_width=8, harden=harden, **need)
 
 
 def _engine_layer(layer, a):
@@ -73,17 +74,23 @@ def _layer_model(config, index, layer, xs, w, padding):
                   w.tobytes(), w.shape)
 
 
-def network_forward(config, layers, images, *, ber=0.0, rng=None, classes=None, counts=None):
+def network_forward(config, layers, images, *, ber=0.0, rng=None, classes=None, counts=None,
+                    detected=None):
     """The network's last-layer outputs for ``images`` (N, C, H, W) with faults at ``ber``.
 
-    ``counts`` (a dict), if given, receives the number of flips per site class.
+    ``counts`` (a dict), if given, receives the number of flips per site class;
+    ``detected`` (a bool array (N,)), if given, is set where a ``dmr`` comparator flagged
+    an output beat of the image in any layer.
     """
     a = np.asarray(images, dtype=np.int64)
     for index, layer in enumerate(layers):
         xs, w, padding = _engine_layer(layer, a)
         model = _layer_model(config, index, layer, xs, w, padding)
+        flags = {} if detected is not None else None
         a = model.forward(xs, ber=ber if ber else None, rng=rng, classes=classes,
-                          counts=counts)
+                          counts=counts, flags=flags)
+        if detected is not None:
+            detected |= flags["beats"].reshape(len(a), -1).any(axis=1)
     return a
 
 
@@ -98,40 +105,56 @@ def accuracy_item(item):
     ``seed`` (a tuple of ints), ``classes`` (None for all). Returns a dict with ``hits``,
     ``images`` and ``flips`` (per site class).
     """
-    config = engine_config(item["engine"], item["layers"], item["images"].shape[1:])
+    config = engine_config(item["engine"], item["layers"], item["images"].shape[1:],
+                           p=item.get("p", 4), harden=item.get("harden", ()))
     counts = {}
+    detected = np.zeros(len(item["images"]), dtype=bool)
     out = network_forward(config, item["layers"], item["images"], ber=item["ber"],
-                          rng=_rng(*item["seed"]), classes=item.get("classes"), counts=counts)
-    logits = out.reshape(len(out), -1)
-    return {"hits": int(np.sum(np.argmax(logits, axis=1) == item["labels"])),
-            "images": len(out), "flips": counts}
+                          rng=_rng(*item["seed"]), classes=item.get("classes"), counts=counts,
+                          detected=detected)
+    hit = np.argmax(out.reshape(len(out), -1), axis=1) == item["labels"]
+    if detected.any():
+        # A flagged image is computed again (assumed fault-free): its fault-free answer.
+        clean = network_forward(config, item["layers"], item["images"][detected])
+        hit[detected] = np.argmax(clean.reshape(len(clean), -1), axis=1) == \
+            item["labels"][detected]
+    return {"hits": int(np.sum(hit)), "images": len(out), "flips": counts,
+            "detected": int(detected.sum())}
 
 
 def accuracy_campaign(layers, images, labels, *, engines=tuple(ENGINES), bers=None, trials=3,
-                      chunk=60, seed=0, classes=None, executor=None, progress=None):
+                      chunk=60, seed=0, classes=None, executor=None, progress=None,
+                      harden=None, p=4):
     """Top-1 accuracy of the network against BER for each engine.
 
+    ``engines`` are keys of :data:`ENGINES`, or labels mapped to ``(engine, hardening)``
+    by ``harden`` (e.g. ``{"f23+tmr": ("f23", "products:tmr")}``). A ``dmr``-flagged image
+    counts with its fault-free answer (it is assumed computed again).
+
     Returns a dict: ``bers``, ``engines``, and ``accuracy[engine]`` a list (per BER) of
-    ``{"mean", "min", "max", "trials"}`` over the trials (each trial a fresh fault draw
-    over all ``images``), plus ``flips_per_image[engine]`` (per BER, per site class).
+    ``{"mean", "min", "max", "trials", "detected"}`` over the trials (each trial a fresh
+    fault draw over all ``images``), plus ``flips_per_image[engine]`` (per BER, per class).
     """
+    harden = dict(harden or {})
     bers = default_bers() if bers is None else list(bers)
     items, keys = [], []
     for e, engine in enumerate(engines):
         for b, ber in enumerate(bers):
             for t in range(trials if ber else 1):
                 for k, start in enumerate(range(0, len(images), chunk)):
-                    items.append({"engine": engine, "layers": layers,
+                    base, spec = harden.get(engine, (engine, ()))
+                    items.append({"engine": base, "harden": spec, "layers": layers, "p": p,
                                   "images": images[start:start + chunk],
                                   "labels": labels[start:start + chunk], "ber": ber,
                                   "seed": (seed, e, b, t, k), "classes": classes})
                     keys.append((engine, b, t))
     results = _map(executor, accuracy_item, items, progress)
-    acc = {engine: [dict(hits=[0] * (trials if ber else 1), flips={}) for ber in bers]
-           for engine in engines}
+    acc = {engine: [dict(hits=[0] * (trials if ber else 1), flips={}, detected=0)
+                    for ber in bers] for engine in engines}
     for (engine, b, t), res in zip(keys, results):
         slot = acc[engine][b]
         slot["hits"][t] += res["hits"]
+        slot["detected"] += res["detected"]
         for name, count in res["flips"].items():
             slot["flips"][name] = slot["flips"].get(name, 0) + count
     report = {"bers": bers, "engines": list(engines), "images": len(images), "trials": trials,
@@ -141,9 +164,9 @@ def accuracy_campaign(layers, images, labels, *, engines=tuple(ENGINES), bers=No
         report["flips_per_image"][engine] = []
         for ber, slot in zip(bers, acc[engine]):
             rates = [h / len(images) for h in slot["hits"]]
-            report["accuracy"][engine].append({"mean": float(np.mean(rates)),
-                                               "min": min(rates), "max": max(rates),
-                                               "trials": rates})
+            report["accuracy"][engine].append({
+                "mean": float(np.mean(rates)), "min": min(rates), "max": max(rates),
+                "trials": rates, "detected": slot["detected"] / (len(images) * len(rates))})
             n = len(images) * len(slot["hits"])
             report["flips_per_image"][engine].append(
                 {name: count / n for name, count in sorted(slot["flips"].items())})
@@ -167,7 +190,7 @@ def layer_error_item(item):
     layers, index = item["layers"], item["layer"]
     layer = layers[index]
     a = item["inputs"]
-    config = engine_config(item["engine"], layers, item["input_shape"])
+    config = engine_config(item["engine"], layers, item["input_shape"], p=item.get("p", 4))
     xs, w, padding = _engine_layer(layer, a)
     model = _layer_model(config, index, layer, xs, w, padding)
     clean = model.forward(xs)
@@ -179,7 +202,7 @@ def layer_error_item(item):
 
 
 def layer_error_campaign(layers, images, *, engines=tuple(ENGINES), bers=None, trials=3,
-                         chunk=60, seed=0, classes=None, executor=None, progress=None):
+                         chunk=60, seed=0, classes=None, executor=None, progress=None, p=4):
     """Every layer's output error against BER for each engine, on fault-free inputs.
 
     Returns ``bers``, ``layers`` (names) and ``error[engine][layer]``: per BER
@@ -195,7 +218,7 @@ def layer_error_campaign(layers, images, *, engines=tuple(ENGINES), bers=None, t
             for b, ber in enumerate(bers):
                 for t in range(trials if ber else 1):
                     for k, start in enumerate(range(0, len(images), chunk)):
-                        items.append({"engine": engine, "layers": layers, "layer": li,
+                        items.append({"engine": engine, "layers": layers, "layer": li, "p": p,
                                       "inputs": inputs[li][start:start + chunk],
                                       "input_shape": shape, "ber": ber,
                                       "seed": (seed, e, b, t, k, 1000 + li),
@@ -232,7 +255,7 @@ def vulnerability_item(item):
     """
     layers, index = item["layers"], item["layer"]
     layer = layers[index]
-    config = engine_config(item["engine"], layers, item["input_shape"])
+    config = engine_config(item["engine"], layers, item["input_shape"], p=item.get("p", 4))
     a = np.repeat(item["inputs"][None], item["count"], axis=0)
     xs, w, padding = _engine_layer(layer, item["inputs"][None])
     xs = np.repeat(xs, item["count"], axis=0)
@@ -256,7 +279,7 @@ def vulnerability_item(item):
 
 
 def vulnerability_campaign(layers, images, *, engines=tuple(ENGINES), flips=200, seed=0,
-                           executor=None, progress=None):
+                           executor=None, progress=None, p=4):
     """Per site class: the chance that one flip corrupts the layer output, the mean absolute
     error per flip, and the class's bits per image (its exposure at a given BER).
 
@@ -271,7 +294,7 @@ def vulnerability_campaign(layers, images, *, engines=tuple(ENGINES), flips=200,
     items, keys = [], []
     per_layer = max(1, flips // len(layers))
     for e, engine in enumerate(engines):
-        config = engine_config(engine, layers, shape)
+        config = engine_config(engine, layers, shape, p=p)
         for li, layer in enumerate(layers):
             xs, w, padding = _engine_layer(layer, inputs[li][:1])
             sites = _layer_model(config, li, layer, xs, w, padding).site_classes(1)
@@ -279,7 +302,7 @@ def vulnerability_campaign(layers, images, *, engines=tuple(ENGINES), flips=200,
                 for k in range(math.ceil(per_layer / 50)):
                     image = (k * 7 + li) % len(images)
                     count = min(50, per_layer - 50 * k)
-                    items.append({"engine": engine, "layers": layers, "layer": li,
+                    items.append({"engine": engine, "layers": layers, "layer": li, "p": p,
                                   "inputs": inputs[li][image], "input_shape": shape,
                                   "site": name, "count": count,
                                   "seed": (seed, e, li, s, k, 2000)})
@@ -321,3 +344,84 @@ def _map(executor, fn, items, progress):
                 progress(i + 1, len(items), i)
         return results
     return executor.map(fn, items, progress=progress)
+
+
+#: In a hardening budget, one MULT18X18D counts as this many LUT4 (a soft multiplier of
+#: the engines' 8- to 12-bit operands).
+DSP_AS_LUT4 = 100
+
+
+def block_costs_of(config):
+    """Per-site-class costs of ``config``'s engine (Yosys, :mod:`winogen.fpga.block_costs`)."""
+    import tempfile
+    from ..fpga.block_costs import block_costs
+    from ..hw.layer.manifest import generate_layer
+    with tempfile.TemporaryDirectory(prefix="winogen-costs-") as tmp:
+        vpath, _, manifest = generate_layer(config, tmp)
+        return block_costs(vpath, manifest["top"])
+
+
+def _output_bits(config, cls):
+    """Bits leaving one instance set of a class per cycle (what a voter or comparator sees)."""
+    c, t = config, config.tile
+    n2, mm = c.n ** 2, c.m ** 2
+    w = lambda ivs: sum(iv.width for iv in ivs)
+    if c.algorithm == "winograd":
+        table = {"input_transform": c.p_in * w(t.pe_a_intervals),
+                 "products": c.p_in * c.p_out * w(t.product_intervals),
+                 "lane_sums": c.p_out * w(t.product_intervals) + c.p_out * n2,
+                 "accumulation": c.p_out * w(c.accumulator_intervals),
+                 "output_transform": c.p_out * w(c.scaled_output_intervals),
+                 "descale": c.p_out * mm * c.full_output_width}
+    else:
+        table = {"products": c.p_in * c.p_out * mm * c.r ** 2 * t.product_intervals[0].width,
+                 "lane_sums": c.p_out * mm * c.full_output_width,
+                 "accumulation": c.p_out * mm * c.accumulator_width}
+    table["requantization"] = c.p_out * mm * (c.output_width or 0)
+    return table[cls]
+
+
+def hardening_cost(config, costs, cls, scheme):
+    """Added ``{"logic", "ff", "dsp", "budget"}`` of hardening class ``cls`` with ``scheme``:
+    the extra copies, plus a voter (one LUT4 per output bit) or a comparator (one LUT4 per
+    two output bits); ``budget`` = logic + :data:`DSP_AS_LUT4` × DSP."""
+    block = costs["classes"].get(cls, {"logic": 0, "ff": 0, "dsp": 0})
+    extra = 2 if scheme == "tmr" else 1
+    bits = _output_bits(config, cls)
+    logic = extra * block["logic"] + (bits if scheme == "tmr" else bits // 2)
+    out = {"logic": logic, "ff": extra * block["ff"], "dsp": extra * block["dsp"]}
+    out["budget"] = logic + DSP_AS_LUT4 * out["dsp"]
+    return out
+
+
+def auto_harden(config, vulnerability, costs, budget):
+    """The ``tmr`` classes that remove the most corrupting flips per unit of cost, within
+    ``budget`` × the compute blocks' own logic (LUT4 estimate, DSPs weighted).
+
+    ``vulnerability`` is one engine's entry of :func:`vulnerability_campaign`'s
+    ``classes``. Greedy by benefit / cost, where the benefit of a class is its expected
+    corrupting flips per unit BER (masked by ``tmr``). Returns ``(harden, table)``.
+    """
+    from ..gen.harden import engine_classes
+    total = costs["total"]["logic"] + DSP_AS_LUT4 * costs["total"]["dsp"]
+    limit = budget * total
+    rows = []
+    for cls in engine_classes(config):
+        v = vulnerability.get(cls)
+        if v is None:
+            continue
+        cost = hardening_cost(config, costs, cls, "tmr")
+        rows.append({"class": cls, "benefit": v["expected_corruptions_per_ber"],
+                     "cost": cost["budget"], "ratio": v["expected_corruptions_per_ber"]
+                     / max(cost["budget"], 1)})
+    rows.sort(key=lambda r: -r["ratio"])
+    chosen, spent = [], 0
+    for row in rows:
+        row["chosen"] = spent + row["cost"] <= limit
+        if row["chosen"]:
+            chosen.append(row["class"])
+            spent += row["cost"]
+    from ..gen.harden import HARDENABLE
+    harden = tuple((c, "tmr") for c in HARDENABLE if c in chosen)
+    return harden, {"budget": budget, "limit": limit, "spent": spent, "engine_cost": total,
+                    "rows": rows}
