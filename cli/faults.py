@@ -87,6 +87,13 @@ def add_parser(sub):
     p.add_argument("--seed", type=integer("--seed", "an integer from 0 to 2**32 - 1", 0,
                                           2 ** 32 - 1),
                    default=0, help="seed of every fault draw (default: 0)")
+    p.add_argument("--harden", metavar="ENGINE=SPEC", action="append", default=[],
+                   help="also run the accuracy study on ENGINE hardened by SPEC: "
+                        "CLASS:tmr|dmr[,...] (as winogen generate --harden) or auto:BUDGET "
+                        "(tmr on the classes that remove the most corrupting flips per LUT4, "
+                        "within BUDGET x the compute blocks' LUT4; uses this run's "
+                        "vulnerability study and a Yosys cost estimate, and prints the "
+                        "chosen classes); repeatable")
     p.add_argument("--json", action="store_true", help="print the JSON report")
     p.set_defaults(func=run)
     return p
@@ -95,7 +102,8 @@ def add_parser(sub):
 class _Progress:
     """A bar on a terminal, else a line every tenth of the work."""
 
-    def __init__(self, title, stream=sys.stderr):
+    def __init__(self, title, stream=None):
+        stream = sys.stderr if stream is None else stream      # the current one, not import's
         self.title, self.stream, self.start, self.shown = title, stream, time.monotonic(), -1
         self.tty = stream.isatty()
 
@@ -121,6 +129,7 @@ def run(args):
     from ..nets.netfile import load_network
     from ..nets.train import NETWORK
     check_output_folder("--output", args.output)
+    hardened = _parse_hardening(args)
     if args.classes is not None and args.study == ["vulnerability"]:
         raise UserError("--classes does not apply to --study vulnerability (it measures "
                         "every class)")
@@ -141,17 +150,36 @@ def run(args):
                              "binomial number of flips per layer and batch"}
     common = dict(engines=tuple(args.engines), seed=args.seed)
     start = time.monotonic()
+    if "vulnerability" in args.study or any(spec.startswith("auto:") for _, _, spec in hardened):
+        vul_engines = tuple(dict.fromkeys(list(args.engines) + [e for _, e, _ in hardened]))
+        report["vulnerability"] = F.vulnerability_campaign(
+            layers, images, flips=args.flips, progress=_Progress("vulnerability"),
+            engines=vul_engines, seed=args.seed)
+    variants = {}
+    for label, engine, spec in hardened:
+        if spec.startswith("auto:"):
+            from ..gen.harden import parse_harden
+            budget = parse_harden(spec)[1]
+            config = F.engine_config(engine, layers, images.shape[1:])
+            print(f"{label}: estimating block costs with Yosys ...", file=sys.stderr, flush=True)
+            costs = F.block_costs_of(config)
+            chosen, table = F.auto_harden(config, report["vulnerability"]["classes"][engine],
+                                          costs, budget)
+            spec = ",".join(f"{c}:{s}" for c, s in chosen)
+            report.setdefault("auto_harden", {})[label] = {"harden": spec, **table}
+            print(f"{label}: --harden {spec or '(nothing fits the budget)'}", file=sys.stderr)
+        variants[label] = (engine, spec)
     if "accuracy" in args.study:
         report["accuracy"] = F.accuracy_campaign(
             layers, images, labels, bers=bers, trials=args.trials, classes=args.classes,
-            progress=_Progress("accuracy"), **common)
+            progress=_Progress("accuracy"), harden=variants, seed=args.seed,
+            engines=tuple(args.engines) + tuple(variants))
     if "error" in args.study:
         report["error"] = F.layer_error_campaign(
             layers, images, bers=[b for b in bers if b], trials=args.trials,
             classes=args.classes, progress=_Progress("layer error"), **common)
-    if "vulnerability" in args.study:
-        report["vulnerability"] = F.vulnerability_campaign(
-            layers, images, flips=args.flips, progress=_Progress("vulnerability"), **common)
+    if "vulnerability" not in args.study:
+        report.pop("vulnerability", None)
     report["wall_seconds"] = round(time.monotonic() - start, 1)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +193,41 @@ def run(args):
         print(f"wrote {out / 'faults.json'}, {out / 'faults.csv'}"
               + "".join(f", {out / f}" for f in report["plots"]))
     return 0
+
+
+def _parse_hardening(args):
+    """``[(label, engine, spec)]`` of ``--harden ENGINE=SPEC``, checked before any work."""
+    from ..gen.harden import parse_harden
+    from ..nets.faults import ENGINES
+    out = []
+    for text in args.harden:
+        engine, sep, spec = text.partition("=")
+        if not sep or engine not in ENGINES:
+            raise UserError(f"--harden must be ENGINE=SPEC with ENGINE one of "
+                            f"{', '.join(ENGINES)}, not {shown(text)}")
+        try:
+            parsed = parse_harden(spec)
+        except ValueError as exc:
+            raise UserError(f"--harden {engine}=: {exc}") from None
+        if not parsed:
+            raise UserError(f"--harden needs at least one CLASS:SCHEME or auto:BUDGET, not "
+                            f"{shown(text)}")
+        if parsed[0] != "auto":
+            from ..gen.harden import engine_classes
+            from ..gen.config import TileConfig
+            from ..gen.layer import LayerConfig
+            probe = LayerConfig(TileConfig(data_width=8, weight_width=8, **ENGINES[engine]),
+                                p_in=4, p_out=4, output_width=8)
+            missing = [c for c, _ in parsed if c not in engine_classes(probe)]
+            if missing:
+                raise UserError(f"--harden: the {engine} engine has no {', '.join(missing)} "
+                                f"(it has {', '.join(engine_classes(probe))})")
+        out.append((f"{engine}+{spec}", engine, spec))
+    if out and "accuracy" not in args.study:
+        raise UserError("--harden applies to the accuracy study; add accuracy to --study")
+    if len({label for label, _, _ in out}) != len(out):
+        raise UserError("--harden names the same hardening twice")
+    return out
 
 
 def _check_classes(F, engine, layers, images, classes):

@@ -341,6 +341,12 @@ CASES = [
     case(["faults", "--trials", "0", *OUT], "--trials"),
     case(["faults", "--seed", "-1", *OUT], "--seed"),
     case(["faults", "-o", "f"], "-o", files={"f": "x"}),
+    case(["faults", "--harden", "f99=products:tmr", *OUT], "--harden", "direct", "f23", "f43"),
+    case(["faults", "--harden", "direct=descale:tmr", *OUT], "--harden", "descale"),
+    case(["faults", "--harden", "f23=products:qmr", *OUT], "--harden", "tmr", "dmr"),
+    case(["faults", "--harden", "f23=auto:0", *OUT], "--harden", "budget"),
+    case(["faults", "--study", "error", "--harden", "f23=products:tmr", *OUT], "--harden",
+         "accuracy"),
 ]
 
 

@@ -3,6 +3,8 @@
 import csv
 import json
 
+import pytest
+
 from winogen.cli import main
 
 
@@ -31,3 +33,44 @@ def test_faults_writes_report_csv_and_plots(tmp_path, capsys):
     second = json.loads((again / "faults.json").read_text())
     for key in ("accuracy", "error", "vulnerability"):
         assert second[key] == report[key], key
+
+
+def test_faults_harden_variant(tmp_path, capsys):
+    """--harden ENGINE=SPEC adds a hardened variant to the accuracy study."""
+    out = tmp_path / "h"
+    assert main(["faults", "-o", str(out), "--study", "accuracy", "--engines", "f23",
+                 "--images", "12", "--bers", "0,1e-5", "--trials", "1",
+                 "--harden", "f23=products:tmr,accumulation:dmr"]) == 0
+    acc = json.loads((out / "faults.json").read_text())["accuracy"]
+    label = "f23+products:tmr,accumulation:dmr"
+    assert acc["engines"] == ["f23", label]
+    # Fault-free, hardening changes nothing.
+    assert acc["accuracy"][label][0]["mean"] == acc["accuracy"]["f23"][0]["mean"]
+    assert "detected" in acc["accuracy"][label][1]
+
+
+@pytest.mark.synth
+def test_auto_harden_picks_within_budget():
+    """auto:BUDGET: Yosys block costs, the vulnerability study, a greedy choice that fits."""
+    import numpy as np
+    from winogen.nets import faults as F
+    from winogen.nets.digits import load_digits_int8, split
+    from winogen.nets.netfile import load_network
+    from winogen.nets.train import NETWORK
+    layers = list(load_network(NETWORK).layers)
+    x, y = load_digits_int8()
+    images = split(x, y)[2][:4].astype(np.int64)
+    config = F.engine_config("f23", layers, images.shape[1:], p=2)
+    costs = F.block_costs_of(config)
+    assert costs["classes"]["products"]["dsp"] == 4 * 16          # P 2x2, n² = 16
+    assert {"input_transform", "lane_sums", "accumulation"} <= set(costs["classes"])
+    vul = F.vulnerability_campaign(layers, images, engines=("f23",), flips=60, seed=2, p=2)
+    for budget in (0.25, 1.0, 3.0):
+        harden, table = F.auto_harden(config, vul["classes"]["f23"], costs, budget)
+        assert table["spent"] <= table["limit"]
+        assert sum(r["cost"] for r in table["rows"] if r["chosen"]) == table["spent"]
+        assert [c for c, _ in harden] == [r["class"] for r in table["rows"] if r["chosen"]
+                                          ] or set(c for c, _ in harden) == {
+            r["class"] for r in table["rows"] if r["chosen"]}
+    assert len(F.auto_harden(config, vul["classes"]["f23"], costs, 3.0)[0]) >= \
+        len(F.auto_harden(config, vul["classes"]["f23"], costs, 0.25)[0])
