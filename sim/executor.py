@@ -63,7 +63,18 @@ _ADDRESS_TEXT = "a Dask scheduler address such as tcp://HOST:8786"
 
 
 class ClusterUnavailable(ConnectionError):
-    """The Dask scheduler did not answer in time, or has no worker."""
+    """The Dask scheduler did not answer in time, or has no worker.
+
+    ``address`` is the scheduler's, ``reason`` the short cause (for a one-line message).
+    """
+
+    def __init__(self, address, reason):
+        super().__init__(f"the Dask scheduler at {address} is unavailable: {reason}")
+        self.address = address
+        self.reason = reason
+
+    def __reduce__(self):   # picklable like any exception, with both fields
+        return type(self), (self.address, self.reason)
 
 
 # --- Parameters ---------------------------------------------------------------------------
@@ -149,7 +160,7 @@ def check_executor(executor="local", jobs=1, scheduler=None, *, flags=False):
 
 
 def make_executor(executor="local", jobs=1, scheduler=None, *, kind="process",
-                  timeout=DEFAULT_TIMEOUT):
+                  timeout=None):
     """The executor a user chose: :class:`LocalExecutor` or :class:`DaskExecutor`.
 
     Parameters
@@ -158,8 +169,9 @@ def make_executor(executor="local", jobs=1, scheduler=None, *, kind="process",
         As :func:`check_executor`, which checks them first.
     kind : {"process", "thread"}
         The local pool's kind (see :class:`LocalExecutor`).
-    timeout : float
-        Seconds to wait for the Dask scheduler (see :class:`DaskExecutor`).
+    timeout : float, optional
+        Seconds to wait for the Dask scheduler (see :class:`DaskExecutor`); default
+        :data:`DEFAULT_TIMEOUT`.
 
     Raises
     ------
@@ -171,7 +183,7 @@ def make_executor(executor="local", jobs=1, scheduler=None, *, kind="process",
     executor, jobs, scheduler = check_executor(executor, jobs, scheduler)
     if executor == "local":
         return LocalExecutor(jobs, kind=kind)
-    return DaskExecutor(scheduler, timeout=timeout)
+    return DaskExecutor(scheduler, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
 
 
 def _short(item, limit=120):
@@ -406,20 +418,19 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(scheduler, timeout=timeout,
                                                  set_as_default=False)
             except (OSError, TimeoutError) as exc:
-                reason = " ".join(str(exc).split())
-                # Dask's own text repeats the address and timeout; other reasons are kept.
-                reason = "" if not reason or reason.startswith("Timed out") else f": {reason}"
+                detail = " ".join(str(exc).split())
+                # Dask's own text repeats the address and timeout; other causes are kept.
+                detail = "" if not detail or detail.startswith("Timed out") else f" ({detail})"
                 raise ClusterUnavailable(
-                    f"cannot reach the Dask scheduler at {self.address} within {timeout:g} s "
-                    f"(is `dask scheduler` running there, and its port open?){reason}") \
-                    from exc
+                    self.address, f"no answer within {timeout:g} s{detail}; is `dask "
+                                  f"scheduler` running there, and its port open?") from exc
         try:
             self.client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             self.close()
             raise ClusterUnavailable(
-                f"the Dask scheduler at {self.address} has no worker after {timeout:g} s "
-                f"(start one with `dask worker {self.address}`)") from exc
+                self.address, f"no worker after {timeout:g} s; start one with "
+                              f"`dask worker {self.address}`") from exc
 
     def _workers(self):
         info = self.client.scheduler_info(n_workers=-1)
