@@ -433,9 +433,8 @@ class DaskExecutor(Executor):
                               f"`dask worker {self.address}`") from exc
 
     def _workers(self):
-        info = self.client.scheduler_info(n_workers=-1)
-        workers = info.get("workers", {})
-        return len(workers), sum(w.get("nthreads", 0) for w in workers.values())
+        nthreads = self.client.nthreads()    # {worker address: threads}, every worker
+        return len(nthreads), sum(nthreads.values())
 
     def describe(self):
         try:

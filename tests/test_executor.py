@@ -343,3 +343,30 @@ def test_cli_explore_on_a_dask_scheduler(dask_sweeps, cluster, tmp_path):
     assert len(progress) == 2 and all(": cached " in ln for ln in progress)
     table = json.loads((out / "explore.json").read_text())["rows"]
     assert [r["key"] for r in table] == [r["key"] for r in rows]
+
+
+def test_cli_refuses_a_worker_with_other_sources(tmp_path, monkeypatch, capsys):
+    """A worker whose sources differ: one line naming --scheduler (workers in this process,
+    behind a tcp scheduler, so the test can give them other sources)."""
+    distributed = pytest.importorskip("distributed")
+    from winogen.fpga.explore import sweep
+    from winogen.fpga.explore.cache import _versions
+    theirs = {**_versions("ecp5", False), "sources": "0123456789abcdef"}
+    monkeypatch.setattr(sweep, "_WORKER_VERSIONS", {("ecp5", False): theirs})
+    monkeypatch.chdir(tmp_path)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", dashboard_address=None) as c:
+        status = main(["explore", *TINY, "--executor", "dask", "--scheduler",
+                       c.scheduler_address, "-o", "out"])
+    captured = capsys.readouterr()
+    # The sweep had started (its first line), then stopped at the first item: one error.
+    progress, _, error = captured.err.partition("winogen: error: ")
+    assert progress.startswith("winogen explore: 1 configurations, ")
+    assert progress.count("\n") == 1
+    line = check_one_line(status, captured.out, "winogen: error: " + error)
+    assert re.fullmatch(rf"winogen: error: --scheduler {c.scheduler_address}: worker .* runs "
+                        r"other sources or tools than the caller: sources 0123456789abcdef "
+                        r"\(caller: [0-9a-f]{16}\); install the same winogen on every worker",
+                        line), line
+    # Nothing was built; the sweep's marker is gone.
+    assert [p.name for p in (tmp_path / "out" / "cache").iterdir()] == []
