@@ -47,8 +47,9 @@ def items(n=10, seed=2024, **extra):
 def cluster():
     """Two single-threaded worker processes (items are pickled, as on a real cluster)."""
     distributed = pytest.importorskip("distributed")
+    # dashboard_address ":0": any free port (the scheduler's HTTP server runs regardless).
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
+                                  dashboard_address=":0") as c:
         yield c
 
 
@@ -355,7 +356,7 @@ def test_cli_refuses_a_worker_with_other_sources(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sweep, "_WORKER_VERSIONS", {("ecp5", False): theirs})
     monkeypatch.chdir(tmp_path)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  protocol="tcp://", dashboard_address=None) as c:
+                                  protocol="tcp://", dashboard_address=":0") as c:
         status = main(["explore", *TINY, "--executor", "dask", "--scheduler",
                        c.scheduler_address, "-o", "out"])
     captured = capsys.readouterr()
