@@ -9,10 +9,12 @@ import argparse
 import math
 import os
 import re
+import textwrap
 from pathlib import Path
 
 __all__ = ["UserError", "Parser", "integer", "number", "choice_list", "shown",
-           "check_output_folder", "check_output_file", "user_errors"]
+           "check_output_folder", "check_output_file", "user_errors",
+           "add_executor_arguments", "check_executor_args", "executor_from_args"]
 
 
 class UserError(Exception):
@@ -173,3 +175,56 @@ class user_errors:
             from winogen.gen.params import flag_message
             raise UserError(flag_message(exc, self.context)) from None
         return False
+
+
+# --- Where the work runs: -j/--jobs, --executor, --scheduler ---------------------------------
+
+def add_executor_arguments(parser, jobs_help):
+    """Add ``-j/--jobs``, ``--executor`` and ``--scheduler`` (one group) to ``parser``.
+
+    ``jobs_help`` says what runs in parallel (``configurations synthesized in parallel``).
+    Read them back with :func:`check_executor_args` (before any work) and
+    :func:`executor_from_args`.
+    """
+    from winogen.sim.executor import EXECUTORS, MAX_JOBS
+    # Wrapped here: some subcommands print descriptions as they are written.
+    group = parser.add_argument_group("where the work runs", textwrap.fill(
+        "on this machine (-j N), or on the workers of a running Dask cluster (--executor "
+        "dask --scheduler tcp://HOST:8786); the results are the same either way", 78))
+    group.add_argument("--jobs", "-j", type=integer("--jobs", f"an integer from 1 to {MAX_JOBS}",
+                                                    1, MAX_JOBS),
+                       default=1, metavar="N",
+                       help=f"{jobs_help} on this machine (default: 1; --executor local only)")
+    group.add_argument("--executor", choices=EXECUTORS, default="local",
+                       metavar="{" + ",".join(EXECUTORS) + "}",
+                       help="local: this machine; dask: the workers of a Dask distributed "
+                            "cluster (default: local)")
+    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="the Dask scheduler's address, as `dask scheduler` prints it, "
+                            "such as tcp://HOST:8786 (--executor dask only)")
+
+
+def check_executor_args(args):
+    """Refuse a bad or contradictory ``-j``/``--executor``/``--scheduler`` (UserError);
+    connects to nothing, so it runs with the other checks, before any work."""
+    from winogen.sim.executor import check_executor
+    try:
+        check_executor(args.executor, args.jobs, args.scheduler, flags=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def executor_from_args(args, kind="process"):
+    """The executor the options chose (connected, for Dask); close it when done.
+
+    ``kind`` is the local pool's (``thread`` for work that waits on tool processes). A
+    scheduler that does not answer, or has no worker, is the user's: one line naming
+    ``--scheduler``.
+    """
+    check_executor_args(args)
+    from winogen.sim.executor import ClusterUnavailable, make_executor
+    try:
+        return make_executor(args.executor, args.jobs, args.scheduler, kind=kind)
+    except ClusterUnavailable as exc:
+        raise UserError(f"--scheduler must be a running Dask scheduler with a worker, "
+                        f"not {shown(args.scheduler)} ({exc.reason})") from None

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from winogen.gen.pe import modular_kinds
 
-from ._base import UserError, check_output_folder, integer, number, shown
+from ._base import (UserError, add_executor_arguments, check_executor_args, check_output_folder,
+                    executor_from_args, number, shown)
 from .synth import check_flow
 
 __all__ = ["add_parser", "run"]
@@ -52,11 +53,18 @@ RNS engines (--pe rns): --moduli, --redundant-moduli, --rns-method and
 redundant_moduli, rns_method (the method used), multiplier_width and
 rns_forward_reduction.
 
+on a Dask cluster (--executor dask --scheduler ADDRESS): each configuration runs on
+a worker, which reads and writes OUT/cache/ itself, so every worker must see OUT at
+the same absolute path (a shared filesystem) and run the same winogen and tools (a
+worker that does not is refused). The rows are the same as a local run's.
+
 examples:
   winogen explore --m 2,4 --r 3 --widths 8 --pipeline 1,2 --no-place -o explore/
   winogen explore --m 2,4 --r 3 --widths 8 --algorithms winograd --pe mul,rns \\
       --moduli 8bit-primes-4,251:241:239 --redundant-moduli 0,1 --no-place -o explore/
   winogen explore --grid sweep.toml --target ecp5 --device LFE5U-85F-8 --freq 200 -o explore/
+  winogen explore --grid sweep.toml --executor dask --scheduler tcp://HOST:8786 \\
+      -o /shared/explore/
 """
 
 _LAYER_TOML = """\
@@ -121,9 +129,7 @@ def add_parser(subparsers):
     group.add_argument("--nodsp", action="store_true", help="map multipliers to LUT logic")
     group.add_argument("--retry-failed", action="store_true",
                        help="rerun configurations whose cached result is a tool failure")
-    group.add_argument("--jobs", "-j", type=integer("--jobs", "an integer from 1 to 64", 1, 64),
-                       default=1, metavar="N",
-                       help="configurations synthesized in parallel (default: 1)")
+    add_executor_arguments(p, "configurations synthesized in parallel")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.set_defaults(func=run)
     return p
@@ -178,15 +184,21 @@ def _user_message(exc, args):
 def run(args):
     """Check everything, then sweep; return 0, or 1 when a configuration failed."""
     from winogen.fpga.explore import explore, prepare
+    from winogen.fpga.explore.sweep import WorkerSetupError
     check_flow(args.target, args.device, args.freq, args.place)
+    check_executor_args(args)
     check_output_folder("-o/--output", args.output)
     grid = _grid(args)
     options = dict(target=args.target, device=args.device, place=args.place,
-                   freq_mhz=args.freq, nodsp=args.nodsp, jobs=args.jobs)
+                   freq_mhz=args.freq, nodsp=args.nodsp)
     try:
         prepared = prepare(grid, args.output, **options)
     except ValueError as exc:
         raise UserError(_user_message(exc, args)) from None
+    # Connected last among the checks (a scheduler that does not answer takes its
+    # timeout), still before any file is written. Threads locally: the work waits on
+    # the tools' processes.
+    executor = executor_from_args(args, kind="thread")
     start = time.monotonic()
     skipped = []
 
@@ -195,8 +207,12 @@ def run(args):
             skipped.append(line)
         print(f"winogen explore: {line}", file=sys.stderr, flush=True)
 
-    rows = explore(grid, args.output, retry_failed=args.retry_failed, progress=progress,
-                   prepared=prepared, **options)
+    with executor:
+        try:
+            rows = explore(grid, args.output, retry_failed=args.retry_failed,
+                           progress=progress, prepared=prepared, executor=executor, **options)
+        except WorkerSetupError as exc:   # the cluster's setup, not a bug
+            raise UserError(f"--scheduler {args.scheduler}: {exc}") from None
     failed = [r for r in rows if r["error"]]
     print(f"{len(rows)} configurations in {time.monotonic() - start:.1f} s"
           + (f", {len(failed)} failed" if failed else "")

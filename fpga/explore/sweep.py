@@ -1,6 +1,5 @@
 """Running a sweep: generate and synthesize each configuration, cache, tabulate."""
 
-import concurrent.futures
 import csv
 import io
 import json
@@ -8,11 +7,14 @@ import math
 import numbers
 import os
 from pathlib import Path
+import socket
 import threading
 import time
+import uuid
 
 from ...gen.config import TileConfigBase
 from ...gen.rns import auto_moduli_width
+from ...sim.executor import Executor, LocalExecutor
 from ..synth import TARGETS, parse_device, synth
 from ..targets import get_target
 from ..yosys import find_tool, prepare_writable_folder
@@ -22,7 +24,12 @@ from .grid import load_grid, normalize_grid
 from .plots import write_plots
 from .report import COLUMNS, PUBLISHED, _csv_value, _json_grid, render_markdown
 
-__all__ = ["explore", "prepare", "cycle_figures"]
+__all__ = ["explore", "prepare", "cycle_figures", "WorkerSetupError"]
+
+
+class WorkerSetupError(RuntimeError):
+    """A worker that cannot give this sweep's results: it does not see the output folder,
+    or runs other winogen sources or tool versions than the caller."""
 
 # --- One configuration --------------------------------------------------------------------
 
@@ -66,7 +73,6 @@ def cycle_figures(config, latency, run=None):
         return {"outputs_per_cycle": outputs, "macs_per_cycle": macs,
                 "layer_cycles": None, "compute_cycles": None, "workload": None}
     c = config
-    t = c.tile
     run = _workload(c, run)
     cyc = c.cycles(run)
     # The streaming engine's row-level model: loading overlaps compute.
@@ -205,7 +211,7 @@ def _check_writable(out):
 
 
 def prepare(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=None,
-            nodsp=False, jobs=1):
+            nodsp=False, jobs=1, executor=None):
     """Every check of :func:`explore`, before any work and without writing anything.
 
     Returns
@@ -236,6 +242,13 @@ def prepare(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
             raise ValueError(f"{name} must be True or False, not {value!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or not 1 <= jobs <= 64:
         raise ValueError(f"jobs must be an integer from 1 to 64, not {jobs!r}")
+    if executor is not None:
+        if not isinstance(executor, Executor):
+            raise ValueError(f"executor must be a winogen.sim.executor.Executor, "
+                             f"not {executor!r}")
+        if jobs != 1:
+            raise ValueError(f"jobs does not apply with an executor (it sets the "
+                             f"parallelism), not {jobs!r}")
     tgt = get_target(target)
     place = place and tgt.places  # count-only targets have no place and route
     freq = None
@@ -276,7 +289,8 @@ def _check_creatable(out):
 # --- Sweep ----------------------------------------------------------------------------------
 
 def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=None,
-            nodsp=False, jobs=1, retry_failed=False, progress=None, prepared=None):
+            nodsp=False, jobs=1, executor=None, retry_failed=False, progress=None,
+            prepared=None):
     """Sweep a grid of engine configurations: generate, synthesize, cache, report, plot.
 
     Parameters
@@ -296,11 +310,22 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     nodsp : bool
         Map multipliers to LUT logic.
     jobs : int
-        Configurations synthesized in parallel.
+        Configurations synthesized in parallel on this machine (threads: the work waits
+        on the synthesis tools' processes). Only 1 with ``executor``.
+    executor : winogen.sim.executor.Executor, optional
+        Runs the configurations instead (for example a
+        :class:`~winogen.sim.executor.DaskExecutor` on a cluster); the caller closes it.
+        Each configuration is one work item that reads and writes the build cache in
+        ``out_dir/cache/`` itself, so the workers of an executor that runs items outside
+        this process must see ``out_dir`` at the same absolute path (a shared
+        filesystem) and run the same winogen sources and tool versions; a worker that
+        does not is refused (:class:`WorkerSetupError`). The rows are the same whichever
+        executor ran them (``seconds`` aside, the time each configuration took).
     retry_failed : bool
         Rerun configurations whose cached result is a tool failure.
     progress : callable, optional
-        Called with one line of text per finished configuration (and tool heartbeats).
+        Called in this process with one line of text per finished configuration (and,
+        when the configurations run in this process, the tools' heartbeats).
     prepared : dict, optional
         What :func:`prepare` returned for these same arguments: its checks are not
         repeated.
@@ -319,10 +344,12 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     ValueError
         As :func:`prepare`, before any work: a bad grid value or key, a grid with no
         valid combination, a bad flow parameter or an unwritable output folder.
+    WorkerSetupError
+        A worker of ``executor`` does not see ``out_dir`` or runs other sources or tools.
     """
     t0 = time.monotonic()
     setup = prepared or prepare(grid, out_dir, target=target, device=device, place=place,
-                                freq_mhz=freq_mhz, nodsp=nodsp, jobs=jobs)
+                                freq_mhz=freq_mhz, nodsp=nodsp, jobs=jobs, executor=executor)
     g, points, duplicates, invalid = setup["grid"], setup["points"], setup["duplicates"], \
         setup["invalid"]
     dev, place, freq = setup["device"], setup["place"], setup["freq"]
@@ -335,12 +362,17 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
             "place": place, "nodsp": nodsp, "versions": _versions(target, place)}
     say = progress or (lambda line: None)
     labels = _unique_labels(points)
-    _announce(say, len(points), duplicates, invalid,
-              f", {target} {dev.label}, {'place and route' if place else 'Yosys only'}"
-              + (f" at {freq:g} MHz" if place else ""))
-
-    rows = _sweep_points(points, labels, flow, out, device, retry_failed, g["run"], jobs,
-                         say, t0)
+    # Threads by default: each configuration mostly waits on the tools' processes.
+    runner = executor if executor is not None else LocalExecutor(jobs, kind="thread")
+    try:
+        _announce(say, len(points), duplicates, invalid,
+                  f", {target} {dev.label}, {'place and route' if place else 'Yosys only'}"
+                  + (f" at {freq:g} MHz" if place else "") + f"; {runner.describe()}")
+        rows = _sweep_points(points, labels, flow, out, device, retry_failed, g["run"],
+                             runner, say, t0)
+    finally:
+        if executor is None:
+            runner.close()
     rows = [{c: row.get(c) for c in COLUMNS} for row in rows]
 
     meta = {"target": target, "part": dev.label, "place": place, "freq_mhz": freq,
@@ -355,29 +387,74 @@ def explore(grid, out_dir, *, target="ecp5", device=None, place=True, freq_mhz=N
     return rows
 
 
-def _sweep_points(points, labels, flow, out, device, retry_failed, run_spec, jobs, say, t0):
-    """Run (or read from the cache) every point, ``jobs`` at a time; one row each, in order."""
+def _sweep_points(points, labels, flow, out, device, retry_failed, run_spec, executor, say,
+                  t0):
+    """Run (or read from the cache) every point on ``executor``; one row each, in order.
+
+    Each point is one work item of plain data for :func:`_sweep_item`; the progress
+    line of a finished point is printed here, in the caller's process.
+    """
     total = len(points)
-    done = [0]
-    lock = threading.Lock()
-
-    def work(index):
-        start = time.monotonic()
-        row, cached = _sweep_point(points[index], labels[index], flow, out, device,
-                                   retry_failed, run_spec, say)
-        with lock:
-            done[0] += 1
-            say(f"[{done[0]:>{len(str(total))}}/{total}] {labels[index]}: "
-                f"{'cached' if cached else f'{time.monotonic() - start:.1f} s'} "
+    remote = not executor.in_process
+    marker = None
+    if remote:
+        # A file only this sweep writes: a worker that does not see it does not share
+        # the output folder (it would build into a cache nobody reads).
+        marker = f".sweep-{uuid.uuid4().hex}"
+        (out / "cache" / marker).write_text("winogen explore: the output folder is shared\n")
+    items = [{"label": labels[i], "point": points[i], "flow": flow,
+              "out": os.path.abspath(out), "device": device, "retry_failed": retry_failed,
+              "run_spec": run_spec, "marker": marker,
+              # Tool heartbeats reach the caller only from its own process.
+              "say": None if remote else say} for i in range(total)]
+    rows = [None] * total
+    done = 0
+    try:
+        for index, (row, cached, seconds) in executor.as_completed(_sweep_item, items):
+            rows[index] = row
+            done += 1
+            say(f"[{done:>{len(str(total))}}/{total}] {labels[index]}: "
+                f"{'cached' if cached else f'{seconds:.1f} s'} "
                 f"(total {time.monotonic() - t0:.1f} s); {_result_text(row)}")
-        return row
-
-    if jobs == 1 or total <= 1:
-        rows = [work(i) for i in range(total)]
-    else:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            rows = list(pool.map(work, range(total)))
+    finally:
+        if marker is not None:
+            (out / "cache" / marker).unlink(missing_ok=True)
     return rows
+
+
+def _sweep_item(item):
+    """Work function of the executor: one point's row, whether it was cached, and the
+    seconds it took. A top-level function of one dict of plain data, so it pickles."""
+    start = time.monotonic()
+    out = Path(item["out"])
+    if item["marker"] is not None:
+        _check_worker(out, item["marker"], item["flow"])
+    say = item["say"] or (lambda line: None)
+    row, cached = _sweep_point(item["point"], item["label"], item["flow"], out, item["device"],
+                               item["retry_failed"], item["run_spec"], say)
+    return row, cached, time.monotonic() - start
+
+
+_WORKER_VERSIONS = {}
+
+
+def _check_worker(out, marker, flow):
+    """Refuse a worker that would build into an unshared cache or with other code or tools."""
+    where = f"{socket.gethostname()} (pid {os.getpid()})"
+    if not (out / "cache" / marker).is_file():
+        raise WorkerSetupError(
+            f"worker {where} does not see the output folder {str(out)!r}: workers must "
+            f"share its filesystem, at the same path (they read and write its build cache)")
+    key = (flow["target"], flow["place"])
+    if key not in _WORKER_VERSIONS:
+        _WORKER_VERSIONS[key] = _versions(*key)
+    mine, theirs = _WORKER_VERSIONS[key], flow["versions"]
+    differ = [f"{name} {mine.get(name)} (caller: {theirs.get(name)})"
+              for name in sorted(set(mine) | set(theirs)) if mine.get(name) != theirs.get(name)]
+    if differ:
+        raise WorkerSetupError(
+            f"worker {where} runs other sources or tools than the caller: "
+            f"{'; '.join(differ)}; install the same winogen on every worker")
 
 
 def _unique_labels(points):
