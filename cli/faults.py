@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from ._base import UserError, check_output_folder, integer, shown
+from ._base import (UserError, add_executor_arguments, check_executor_args, check_output_folder,
+                    executor_from_args, integer, shown)
 
 __all__ = ["add_parser", "run"]
 
@@ -95,6 +96,7 @@ def add_parser(sub):
                         "vulnerability study and a Yosys cost estimate, and prints the "
                         "chosen classes); repeatable")
     p.add_argument("--json", action="store_true", help="print the JSON report")
+    add_executor_arguments(p, "work items (an engine, a BER, a draw, a chunk of images) run")
     p.set_defaults(func=run)
     return p
 
@@ -129,6 +131,7 @@ def run(args):
     from ..nets.netfile import load_network
     from ..nets.train import NETWORK
     check_output_folder("--output", args.output)
+    check_executor_args(args)
     hardened = _parse_hardening(args)
     if args.classes is not None and args.study == ["vulnerability"]:
         raise UserError("--classes does not apply to --study vulnerability (it measures "
@@ -148,13 +151,33 @@ def run(args):
               "fault_model": "operation level: bit flips on the results of every operation "
                              "class, uniformly over the register bits, products at 2x BER; "
                              "binomial number of flips per layer and batch"}
-    common = dict(engines=tuple(args.engines), seed=args.seed)
+    executor = executor_from_args(args, kind="process")
+    with executor:
+        _campaigns(args, F, layers, images, labels, bers, hardened, report, executor)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
+    _write_csv(out / "faults.csv", report)
+    report["plots"] = _plots(out, report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_table(report)
+        print(f"wrote {out / 'faults.json'}, {out / 'faults.csv'}"
+              + "".join(f", {out / f}" for f in report["plots"]))
+    return 0
+
+
+def _campaigns(args, F, layers, images, labels, bers, hardened, report, executor):
+    """Run the studies ``args.study`` asks for into ``report``, on ``executor``."""
+    report["executor"] = executor.describe()
+    common = dict(engines=tuple(args.engines), seed=args.seed, executor=executor)
     start = time.monotonic()
     if "vulnerability" in args.study or any(spec.startswith("auto:") for _, _, spec in hardened):
         vul_engines = tuple(dict.fromkeys(list(args.engines) + [e for _, e, _ in hardened]))
         report["vulnerability"] = F.vulnerability_campaign(
             layers, images, flips=args.flips, progress=_Progress("vulnerability"),
-            engines=vul_engines, seed=args.seed)
+            engines=vul_engines, seed=args.seed, executor=executor)
     variants = {}
     for label, engine, spec in hardened:
         if spec.startswith("auto:"):
@@ -173,7 +196,7 @@ def run(args):
         report["accuracy"] = F.accuracy_campaign(
             layers, images, labels, bers=bers, trials=args.trials, classes=args.classes,
             progress=_Progress("accuracy"), harden=variants, seed=args.seed,
-            engines=tuple(args.engines) + tuple(variants))
+            engines=tuple(args.engines) + tuple(variants), executor=executor)
     if "error" in args.study:
         report["error"] = F.layer_error_campaign(
             layers, images, bers=[b for b in bers if b], trials=args.trials,
@@ -181,18 +204,6 @@ def run(args):
     if "vulnerability" not in args.study:
         report.pop("vulnerability", None)
     report["wall_seconds"] = round(time.monotonic() - start, 1)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
-    _write_csv(out / "faults.csv", report)
-    report["plots"] = _plots(out, report)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        _print_table(report)
-        print(f"wrote {out / 'faults.json'}, {out / 'faults.csv'}"
-              + "".join(f", {out / f}" for f in report["plots"]))
-    return 0
 
 
 def _parse_hardening(args):

@@ -356,6 +356,9 @@ CASES = [
     case(["faults", "--harden", "f23=auto:0", *OUT], "--harden", "budget"),
     case(["faults", "--study", "error", "--harden", "f23=products:tmr", *OUT], "--harden",
          "accuracy"),
+    case(["faults", "--scheduler", "tcp://127.0.0.1:8786", *OUT], "--scheduler", "dask"),
+    case(["faults", "--executor", "dask", *OUT], "--scheduler"),
+    case(["faults", "--executor", "dask", "--scheduler", "tcp://h:1", "-j", "2", *OUT], "-j"),
 ]
 
 

@@ -74,3 +74,17 @@ def test_auto_harden_picks_within_budget():
             r["class"] for r in table["rows"] if r["chosen"]}
     assert len(F.auto_harden(config, vul["classes"]["f23"], costs, 3.0)[0]) >= \
         len(F.auto_harden(config, vul["classes"]["f23"], costs, 0.25)[0])
+
+
+def test_faults_same_figures_on_two_processes(tmp_path, capsys):
+    """-j 2 (spawned processes) gives the figures of the inline run: every work item
+    carries its own seed."""
+    argv = ["--engines", "f23", "--images", "8", "--bers", "0,1e-4", "--trials", "2",
+            "--flips", "10", "--seed", "9"]
+    reports = []
+    for jobs, name in (("1", "a"), ("2", "b")):
+        assert main(["faults", "-o", str(tmp_path / name), "-j", jobs, *argv]) == 0
+        reports.append(json.loads((tmp_path / name / "faults.json").read_text()))
+    for key in ("accuracy", "error", "vulnerability"):
+        assert reports[0][key] == reports[1][key], key
+    assert "2" in reports[1]["executor"] and reports[0]["executor"] != reports[1]["executor"]
