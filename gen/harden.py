@@ -83,8 +83,9 @@ def normalize_harden(value, config):
     if isinstance(value, str):
         value = parse_harden(value)
         if value and value[0] == "auto":
-            raise ValueError("harden auto:BUDGET is resolved by the generator from a fault "
-                             "campaign; a LayerConfig takes explicit CLASS:SCHEME pairs")
+            raise ValueError("harden auto:BUDGET needs a workload to measure vulnerability on: "
+                             "run winogen faults --harden ENGINE=auto:BUDGET, which prints the "
+                             "classes it picks, and pass them as CLASS:SCHEME pairs")
     if isinstance(value, dict):
         value = tuple(value.items())
     try:

@@ -38,5 +38,5 @@ def test_layer_config_field():
         LayerConfig(TileConfig(2, 3, 8, 8, algorithm="direct"), harden="output_transform:tmr")
     with pytest.raises(ValueError, match="no lane_sums block"):
         LayerConfig(t, harden="lane_sums:tmr")                     # P_in = 1
-    with pytest.raises(ValueError, match="resolved by the generator"):
+    with pytest.raises(ValueError, match="needs a workload"):
         LayerConfig(t, harden="auto:0.5")
