@@ -304,6 +304,12 @@ def _plots(out, report):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     files = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
     acc = report.get("accuracy")
     if acc:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -320,10 +326,7 @@ def _plots(out, report):
         ax.set_title(f"Reference CNN, {acc['images']} test images, mean of {acc['trials']} draws")
         ax.legend()
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "accuracy.png", dpi=110)
-        plt.close(fig)
-        files.append("accuracy.png")
+        save(fig, "accuracy.png")
     err = report.get("error")
     if err:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -340,10 +343,7 @@ def _plots(out, report):
             ax.grid(alpha=0.3)
             ax.legend()
         fig.suptitle("Layer output error, averaged over the network's layers (fault-free inputs)")
-        fig.tight_layout()
-        fig.savefig(out / "error.png", dpi=110)
-        plt.close(fig)
-        files.append("error.png")
+        save(fig, "error.png")
     vul = report.get("vulnerability")
     if vul:
         import numpy as np
@@ -363,10 +363,7 @@ def _plots(out, report):
         ax.set_yscale("log")
         ax.set_title("Site-class vulnerability: bits x factor x P(one flip corrupts)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "vulnerability.png", dpi=110)
-        plt.close(fig)
-        files.append("vulnerability.png")
+        save(fig, "vulnerability.png")
     return files
 
 

@@ -120,6 +120,27 @@ class SiteClass:
         return int(np.broadcast_to(self.widths, self.shape).sum())
 
 
+def _apply_faults(name, sc, values, faults, *, ber=None, rng=None, counts=None):
+    """``values`` of site class ``sc`` with BER flips (if ``ber``) and the single
+    ``faults`` (their ``index``/``bit``/``image``), each wrapped to its register width."""
+    from .faults import flip_bits
+    if ber is not None:
+        w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
+        values, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
+        if counts is not None:
+            counts[name] = counts.get(name, 0) + len(placed)
+    widths = np.broadcast_to(sc.widths, sc.shape)
+    for f in faults:
+        index = (f.image,) + tuple(f.index)
+        width = int(widths[index])
+        if not 0 <= f.bit < width:
+            raise ValueError(f"bit must be from 0 to {width - 1} at {name}{index}, "
+                             f"not {f.bit!r}")
+        values = values.copy()
+        values[index] = wrap(values[index] ^ (np.int64(1) << f.bit), width)
+    return values
+
+
 # --- Shift-add programs with the hardware's truncations ------------------------------------
 
 @lru_cache(maxsize=None)
@@ -329,7 +350,6 @@ class LayerFaultModel:
         values : dict (with ``record``)
         """
         from .checks import check_integer_values
-        from .faults import flip_bits
         c, t, run = self.config, self.tile, self.run
         single = np.ndim(x) == 3
         x = check_integer_values("activation", x[None] if single else x, t.data_interval)
@@ -364,25 +384,11 @@ class LayerFaultModel:
             """The values of each copy of the block of class ``name`` after its own faults
             (one copy unless the class is hardened)."""
             sc = sites[name]
-            widths = np.broadcast_to(sc.widths, sc.shape)
             copies = []
             for k in range(COPIES_OF.get(harden.get(name), 1)):
-                v = values
-                if ber is not None and name in classes:
-                    w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
-                    v, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
-                    if counts is not None:
-                        counts[name] = counts.get(name, 0) + len(placed)
-                for f in by_class.get(name, ()):
-                    if f.copy != k:
-                        continue
-                    index = (f.image,) + tuple(f.index)
-                    width = int(widths[index])
-                    if not 0 <= f.bit < width:
-                        raise ValueError(f"bit must be from 0 to {width - 1} at {name}{index}, "
-                                         f"not {f.bit!r}")
-                    v = v.copy()
-                    v[index] = wrap(v[index] ^ (np.int64(1) << f.bit), width)
+                mine = [f for f in by_class.get(name, ()) if f.copy == k]
+                v = _apply_faults(name, sc, values, mine, ber=ber if name in classes else None,
+                                  rng=rng, counts=counts)
                 copies.append(v)
             if record:
                 recorded[name] = copies[0]
@@ -625,7 +631,6 @@ class TileFaultModel:
         tile's index in the batch; ``filter_transform`` faults use index ``(element,)``
         and image 0)."""
         from .checks import check_integer_values
-        from .faults import flip_bits
         c = self.config
         d = check_integer_values("input tile", d, c.data_interval)
         if d.ndim != 3 or d.shape[1:] != (c.n, c.n):
@@ -643,23 +648,9 @@ class TileFaultModel:
         recorded = {}
 
         def inject(name, values):
-            sc = sites[name]
-            widths = np.broadcast_to(sc.widths, sc.shape)
-            if ber is not None and name in classes:
-                w = int(sc.widths) if np.ndim(sc.widths) == 0 else sc.widths
-                values, placed = flip_bits(values, w, ber, rng, sc.factor, count="binomial")
-                if counts is not None:
-                    counts[name] = counts.get(name, 0) + len(placed)
-            for f in faults or ():
-                if f.site != name:
-                    continue
-                index = (f.image,) + tuple(f.index)
-                width = int(widths[index])
-                if not 0 <= f.bit < width:
-                    raise ValueError(f"bit must be from 0 to {width - 1} at {name}{index}, "
-                                     f"not {f.bit!r}")
-                values = values.copy()
-                values[index] = wrap(values[index] ^ (np.int64(1) << f.bit), width)
+            values = _apply_faults(name, sites[name], values,
+                                   [f for f in faults or () if f.site == name],
+                                   ber=ber if name in classes else None, rng=rng, counts=counts)
             if record:
                 recorded[name] = values
             return values

@@ -386,22 +386,8 @@ async def _flip_during_compute(h, site, bit, step, extra, log):
     """Wait for the ``step``-th compute step to reach the core, then ``extra`` cycles, then
     flip ``bit`` of the register (so that the flip meets live values: compute steps come in
     bursts as the rows stream in)."""
-    dut = h.dut
-    seen = 0
-    while True:
-        await ReadOnly()
-        if int(dut.core_valid_d3.value):
-            seen += 1
-            if seen > step:
-                break
-        await RisingEdge(dut.clk)
-    for _ in range(extra + 1):
-        await RisingEdge(dut.clk)
-    await Timer(1, unit="ns")                  # registers have settled after the edge
-    name, handle, _ = site
-    old = int(handle.value)
-    handle.value = old ^ (1 << bit)
-    log.update(site=name, bit=bit, step=step, extra=extra)
+    await _flip_at_step(h, site[1], bit, step, extra, {})
+    log.update(site=site[0], bit=bit, step=step, extra=extra)
 
 
 def _check_layer(cfg, spec, run, x, w, y):
@@ -566,7 +552,7 @@ async def _flip_at_step(h, handle, bit, step, extra, log):
         await RisingEdge(dut.clk)
     for _ in range(extra + 1):
         await RisingEdge(dut.clk)
-    await Timer(1, unit="ns")
+    await Timer(1, unit="ns")                  # registers have settled after the edge
     old = int(handle.value)
     handle.value = old ^ (1 << bit)
     log["flipped"] = True
