@@ -559,7 +559,7 @@ async def _flip_at_step(h, handle, bit, step, extra, log):
 
 
 @cocotb.test()
-async def hardened_fault_injection(dut):
+async def hardened_copy_flips(dut):
     """One bit flip per layer in one register of one copy of a hardened block: every flip
     in a ``tmr`` block is masked (outputs exact, no error), every flip in a ``dmr`` block is
     masked or flagged (no wrong output beat without ``error``)."""
