@@ -17,7 +17,8 @@ from ..gen.bounds import Interval, matvec_intervals
 from ..gen.csd import exact_divide_plan, plan_matvec
 from .util import check_stages
 
-__all__ = ["ConstMatVec", "ConstTransform2D", "ExactDivider"]
+__all__ = ["ConstMatVec", "ConstTransform2D", "ExactDivider", "program_output_registers",
+           "matvec_output_registers", "transform2d_output_registers", "divider_output_register"]
 
 
 def _check_intervals(name, intervals, count):
@@ -54,6 +55,55 @@ def _boundaries(depth, stages):
     return cuts
 
 
+def _node_register(name, source):
+    """Name of the register right after the adder node ``source`` (at a stage boundary)."""
+    return f"{name}_n{source}_q"
+
+
+def _pass_register(name, source, stage):
+    """Name of the pass-through register that holds ``source`` in pipeline stage ``stage``."""
+    return f"{name}_v{source}_d{stage}"
+
+
+def program_output_registers(plan, stages, name):
+    """The register that holds each output of ``plan`` emitted with ``stages`` registers.
+
+    Follows :func:`_emit_program`'s placement and naming (it uses the same helpers), so
+    a fault campaign can find the register of an output without elaborating anything.
+
+    Parameters
+    ----------
+    plan : MatVecPlan
+    stages : int
+    name : str
+        The name prefix given to :func:`_emit_program`.
+
+    Returns
+    -------
+    list
+        Per output row: ``None`` when the output is a constant zero or not held in a
+        register (combinational at the output: ``stages`` is 0 or the node's value is
+        still a net in the last stage), else ``(signal, source, shift)``: the output is
+        the register ``signal``, which holds program value ``source``, shifted left by
+        ``shift``. Several rows may name the same register (a shared node).
+    """
+    cuts = _boundaries(plan.depth, stages)
+    found = []
+    for out in plan.outputs:
+        if out is None:
+            found.append(None)
+            continue
+        level = plan.level(out.source)
+        first = sum(cut <= level for cut in cuts)
+        if stages > first:
+            found.append((_pass_register(name, out.source, stages), out.source, out.shift))
+        elif out.source >= plan.cols and level in cuts:
+            found.append((_node_register(name, out.source), out.source, out.shift))
+        else:
+            found.append(None)
+    return found
+
+
 def _emit_program(m, plan, inputs, stages, shape_of, name):
     """Instantiate ``plan`` on ``inputs``; returns each output at ``stages`` cycles.
 
@@ -80,7 +130,7 @@ def _emit_program(m, plan, inputs, stages, shape_of, name):
         assert when >= first
         while len(chain) <= when - first:
             prev = chain[-1]
-            reg = Signal.like(prev, name=f"{name}_v{source}_d{first + len(chain)}",
+            reg = Signal.like(prev, name=_pass_register(name, source, first + len(chain)),
                               reset_less=True)
             m.d.sync += reg.eq(prev)
             chain.append(reg)
@@ -102,7 +152,7 @@ def _emit_program(m, plan, inputs, stages, shape_of, name):
         comb = Signal(shape_of(source), name=f"{name}_n{source}")
         m.d.comb += comb.eq(expr)
         if node.level in cuts:
-            reg = Signal(shape_of(source), name=f"{name}_n{source}_q", reset_less=True)
+            reg = Signal(shape_of(source), name=_node_register(name, source), reset_less=True)
             m.d.sync += reg.eq(comb)
             chains[source] = [reg]
         else:
@@ -110,6 +160,60 @@ def _emit_program(m, plan, inputs, stages, shape_of, name):
 
     return [None if out is None else at(out.source, stages).shift_left(out.shift)
             for out in plan.outputs]
+
+
+def matvec_output_registers(matrix, inputs, stages):
+    """The register of each output of ``ConstMatVec(matrix, inputs, stages=stages)``.
+
+    Returns
+    -------
+    list
+        Per row: ``None`` (no register holds it alone, see
+        :func:`program_output_registers`) or ``(signal, width, shift)``: the row's value is
+        the ``width``-bit register ``signal`` shifted left by ``shift``.
+    """
+    plan = plan_matvec(matrix)
+    intervals = _check_intervals("inputs", inputs, plan.cols)
+    found = []
+    for reg in program_output_registers(plan, check_stages(stages), "t"):
+        if reg is None:
+            found.append(None)
+            continue
+        signal, source, shift = reg
+        width = matvec_intervals([plan.coefficients(source)], intervals)[0].width
+        found.append((signal, width, shift))
+    return found
+
+
+def transform2d_output_registers(matrix, element, stages):
+    """The register of each output element of ``ConstTransform2D(matrix, element,
+    stages=stages)`` (row-major).
+
+    Returns
+    -------
+    list
+        Per element: ``None`` or ``(submodule, signal, width, shift)``, the register being
+        ``signal`` of the second pass's submodule ``submodule`` (``row<i>``).
+    """
+    plan = plan_matvec(matrix)
+    rows, cols = plan.rows, plan.cols
+    stages = check_stages(stages)
+    element = _check_intervals("element", element, cols * cols)
+    z = [matvec_intervals(plan.matrix, element[j::cols]) for j in range(cols)]
+    found = []
+    for i in range(rows):
+        for reg in matvec_output_registers(plan.matrix, [z[j][i] for j in range(cols)],
+                                           stages - stages // 2):
+            found.append(None if reg is None else (f"row{i}", *reg))
+    return found
+
+
+def divider_output_register(divisor, output_width, stages):
+    """The register of ``ExactDivider(divisor, …, stages=stages)``'s quotient of
+    ``output_width`` bits: ``None`` or ``(signal, width, shift)``."""
+    plan = exact_divide_plan(divisor, output_width)
+    reg = program_output_registers(plan.plan, check_stages(stages), "d")[0]
+    return None if reg is None else (reg[0], plan.out_width, reg[2])
 
 
 class ConstMatVec(wiring.Component):

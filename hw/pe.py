@@ -34,6 +34,10 @@ __all__ = ["ProcessingElement", "MultiplyPE", "ECP5MultiplyPE", "AbsDiffPE", "PE
            "register_pe_component", "make_pe", "PEArray"]
 
 
+#: Name of a PE's term and (with a suffix ``_d<k>``) of its result registers.
+_TERM = "term"
+
+
 class ProcessingElement(wiring.Component):
     """Base of the PE components: ports, widths and the register placement.
 
@@ -74,6 +78,16 @@ class ProcessingElement(wiring.Component):
         """Return the (combinational) term for operands ``a`` and ``b``."""
         raise NotImplementedError
 
+    @classmethod
+    def output_register(cls, stages):
+        """Name of the register holding the term ``p`` (its last register), or ``None``
+        when no register of the fabric holds it (``stages`` 0, or inside a primitive).
+
+        Follows :meth:`elaborate`'s placement: a fault campaign flips this register."""
+        stages = check_stages(stages)
+        trailing = stages - (stages >= 2)          # the operand registers come first
+        return f"{_TERM}_d{trailing}" if trailing else None
+
     def elaborate(self, platform):
         m = Module()
         a, b = self.a, self.b
@@ -85,9 +99,9 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
             a, b = a_reg, b_reg
             stages -= 1
-        value = Signal(signed(self.output_interval.width), name="term")
+        value = Signal(signed(self.output_interval.width), name=_TERM)
         m.d.comb += value.eq(self.combine(m, a, b))
-        m.d.comb += self.p.eq(delay(m, value, stages, "term", reset_less=False, enable=self.en))
+        m.d.comb += self.p.eq(delay(m, value, stages, _TERM, reset_less=False, enable=self.en))
         return m
 
 
@@ -114,14 +128,27 @@ class ECP5MultiplyPE(MultiplyPE):
                 raise ValueError(f"{name} must fit a {MULT18X18D_WIDTH}-bit MULT18X18D operand, "
                                  f"not {iv.width} bits wide ({iv})")
 
+    @staticmethod
+    def _block_registers(stages):
+        """The MULT18X18D registers used for ``stages``; the block's pipeline register is
+        left out (see :meth:`elaborate`)."""
+        return {0: (), 1: ("output",)}.get(stages, ("input", "output"))
+
+    @classmethod
+    def output_register(cls, stages):
+        # Only registers after the block are in the fabric (and in the Verilog as regs).
+        stages = check_stages(stages)
+        used = len(cls._block_registers(stages))
+        return f"{_TERM}_d{stages}" if stages > used else None
+
     def elaborate(self, platform):
         m = Module()
         # The block's pipeline register is left out: a further stage does more good as a
         # fabric register next to the adders the product feeds (the route out of the
         # DSP slice is long).
-        used = {0: (), 1: ("output",)}.get(self.latency, ("input", "output"))
+        used = self._block_registers(self.latency)
         product = mult18x18d(m, self.a, self.b, registers=used, enable=self.en)
-        m.d.comb += self.p.eq(delay(m, product, self.latency - len(used), "term",
+        m.d.comb += self.p.eq(delay(m, product, self.latency - len(used), _TERM,
                                     reset_less=False, enable=self.en, first=len(used) + 1))
         return m
 
@@ -219,10 +246,15 @@ class PEArray(wiring.Component):
             "en": In(1, init=1),
         })
 
+    @staticmethod
+    def pe_name(i):
+        """Submodule name of PE ``i``."""
+        return f"pe{i}"
+
     def elaborate(self, platform):
         m = Module()
         for i, pe in enumerate(self.pes):
-            m.submodules[f"pe{i}"] = pe
+            m.submodules[self.pe_name(i)] = pe
             m.d.comb += [pe.a.eq(self.a[i]), pe.b.eq(self.b[i]), self.p[i].eq(pe.p),
                          pe.en.eq(self.en)]
         return m

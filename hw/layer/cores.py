@@ -6,9 +6,12 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ...gen.bounds import Interval
-from ..constmat import ConstMatVec, ConstTransform2D, ExactDivider
-from ..harden import harden_block
-from ..pe import PEArray
+from ...gen.harden import COPIES
+from ...gen.pe import pe_kind as _pe_kind
+from ..constmat import (ConstMatVec, ConstTransform2D, ExactDivider, divider_output_register,
+                        matvec_output_registers, transform2d_output_registers)
+from ..harden import COPY_PREFIX, harden_block
+from ..pe import ECP5MultiplyPE, PE_COMPONENTS, PEArray
 from ..util import delay
 from .layouts import _check_config, _weight_shape
 
@@ -18,6 +21,54 @@ __all__ = ["lane_sum_stages", "core_latency", "ChannelAccumulator", "ACCUMULATOR
 
 #: Cycles of the channel accumulator: an input register, then the accumulator register.
 ACCUMULATOR_STAGES = 2
+
+# Submodule names of the cores' blocks (the fault sites of the manifest name them too).
+_INPUT_TRANSFORM = "input_transform{i}"
+_PE_ARRAY = "pe_array"
+_LANE_SUM = "lane_sum_o{j}_e{e}"
+_DIRECT_SUM = "sum_o{j}_k{k}"
+_ACCUMULATOR = "accumulator"
+_OUTPUT_TRANSFORM = "output_transform{j}"
+_DESCALE = "descale_o{j}_e{e}"
+
+
+def block_copies(config, site):
+    """``(copy, path prefix)`` of each copy of a block of site class ``site``: one copy
+    with no prefix, or the copies of :class:`~winogen.hw.harden.Replicated`."""
+    scheme = dict(getattr(config, "harden", ())).get(site)
+    if scheme is None:
+        return [(0, "")]
+    return [(k, f"{COPY_PREFIX}{k}.") for k in range(COPIES[scheme])]
+
+
+def _term_interval(config, interval, lane):
+    """The range of a PE term on input lane ``lane`` as the lane sums take it
+    (:meth:`_Core._masked_terms`: masked lanes may be 0)."""
+    c = config
+    if not c.masks_lanes or c.p_in == 1 or lane == 0:
+        return interval
+    return interval.hull(Interval(0, 0))
+
+
+def _site(delay, step, registers):
+    return {"delay": delay, "step": step, "registers": registers}
+
+
+def _grouped(found):
+    """Output registers (``(path, width, shift)`` or ``None`` per element) grouped by
+    register: ``[(path, width, [(element, shift), ...])]``, in element order."""
+    groups = {}
+    for e, reg in enumerate(found):
+        if reg is None:
+            continue
+        path, width, shift = reg
+        groups.setdefault((path, width), []).append((e, shift))
+    return [(path, width, values) for (path, width), values in groups.items()]
+
+
+def _register(name, width, copy, values, **lanes):
+    return {"name": name, "width": width, "lsb": 0, "copy": copy, **lanes,
+            "values": [{"element": e, "shift": shift} for e, shift in values]}
 
 
 def lane_sum_stages(config):
@@ -71,6 +122,19 @@ class ChannelAccumulator(wiring.Component):
             "y_valid": Out(1),
         })
 
+    #: Name prefix of element ``e``'s input registers (``in_x<e>_d1``, …).
+    INPUT_NAME = "in_x{}"
+
+    @staticmethod
+    def acc_name(e):
+        """Name of element ``e``'s accumulator register."""
+        return f"acc{e}"
+
+    @classmethod
+    def input_register(cls, e):
+        """Name of element ``e``'s last input register (it holds the step's input)."""
+        return f"{cls.INPUT_NAME.format(e)}_d{ACCUMULATOR_STAGES - 1}"
+
     def elaborate(self, platform):
         m = Module()
         front = ACCUMULATOR_STAGES - 1
@@ -79,8 +143,8 @@ class ChannelAccumulator(wiring.Component):
         last = delay(m, self.last, front, "in_last", reset_less=False)
         for e, (x_iv, acc_iv) in enumerate(zip(self.input_intervals, self.acc_intervals)):
             x = Signal(signed(x_iv.width), name=f"x{e}")
-            acc = Signal(signed(acc_iv.width), name=f"acc{e}", reset_less=True)
-            m.d.comb += [x.eq(delay(m, self.x[e][:x_iv.width], front, f"in_x{e}",
+            acc = Signal(signed(acc_iv.width), name=self.acc_name(e), reset_less=True)
+            m.d.comb += [x.eq(delay(m, self.x[e][:x_iv.width], front, self.INPUT_NAME.format(e),
                                     reset_less=True)),
                          self.y[e].eq(acc)]
             # The sum of up to max_cin channels lies in acc_iv: truncation is lossless.
@@ -158,13 +222,96 @@ class _Core(wiring.Component):
     def latency(self):
         return self.pipeline_latency(self.config)
 
+    @classmethod
+    def fault_registers(cls, config):
+        """The registers that hold the fault model's values
+        (:class:`~winogen.gen.faultmodel.LayerFaultModel`), by site class.
+
+        Derived from the names and stage counts this core builds with (no elaboration).
+
+        Returns
+        -------
+        dict
+            Site class -> ``{"delay", "step", "registers"}``: ``delay`` is the number of
+            clock edges after the cycle in which a step's tiles are at the core's inputs
+            (``valid`` high) at which the registers hold that step's values; ``step`` is
+            ``"each"`` (every step's values, input-channel group ``cig``) or ``"last"``
+            (the tile's values after its last step); each register is ``{"name"`` (path
+            relative to the core), ``"width"``, ``"lsb"``, ``"copy"`` (hardened copy),
+            ``"cout_lane"``/``"cin_lane"`` where the class has them, ``"values"``: the
+            elements it holds, each ``{"element", "shift"}`` (the element is the
+            register shifted left by ``shift``)``}``. A class whose values no register
+            holds alone (e.g. 0 stages) is left out.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _pe_registers(config, entry, value_of):
+        """The products' registers: ``value_of(lane)`` gives a PE's lanes and value keys."""
+        c, t = config, config.tile
+        lanes = c.p_out * c.p_in
+        a_ivs, b_ivs = t.pe_a_intervals * lanes, t.pe_b_intervals * lanes
+        dsp = getattr(t, "dsp", "inferred")
+        pe_class = ECP5MultiplyPE if dsp == "ecp5" else PE_COMPONENTS[t.pe_kind.name]
+        name = pe_class.output_register(t.pe_stages)
+        if name is None:
+            return None
+        kind = _pe_kind(t.pe)
+        regs = []
+        for copy, prefix in block_copies(c, "products"):
+            for k in range(len(a_ivs)):
+                width = kind.output_interval(a_ivs[k], b_ivs[k]).width
+                lanes_k, value = value_of(k)
+                regs.append({"name": f"{_PE_ARRAY}.{prefix}{PEArray.pe_name(k)}.{name}",
+                             "width": width, "lsb": 0, "copy": copy, **lanes_k,
+                             "values": [{**value, "shift": 0}]})
+        return _site(entry + t.pe_stages, "each", regs)
+
+    @staticmethod
+    def _sum_registers(config, tree_name, term_ivs, stages, at, acc_element):
+        """Lane sums: each tree's output register, or (trees without registers) the
+        accumulator's input register one cycle later."""
+        c = config
+        regs, fallback = [], False
+        for copy, prefix in block_copies(c, "lane_sums"):
+            for (j, e), ivs in term_ivs.items():
+                (reg,) = matvec_output_registers([[1] * len(ivs)], ivs, stages)
+                if reg is None:
+                    fallback = True
+                    break
+                regs.append(_register(f"{tree_name(j, e)}.{prefix}{reg[0]}", reg[1], copy,
+                                      [(e, reg[2])], cout_lane=j))
+        if not fallback:
+            return _site(at, "each", regs)
+        if dict(getattr(c, "harden", ())).get("accumulation") or \
+                dict(getattr(c, "harden", ())).get("lane_sums"):
+            return None     # a copy's input register is not the model's lane sum
+        from ...gen.bounds import matvec_intervals
+        regs = []
+        for (j, e), ivs in term_ivs.items():
+            width = matvec_intervals([[1] * len(ivs)], ivs)[0].width
+            regs.append(_register(
+                f"{_ACCUMULATOR}.{ChannelAccumulator.input_register(acc_element(j, e))}",
+                width, 0, [(e, 0)], cout_lane=j))
+        return _site(at + ACCUMULATOR_STAGES - 1, "each", regs)
+
+    @staticmethod
+    def _acc_registers(config, at, count):
+        c = config
+        n = count // c.p_out
+        regs = [_register(f"{_ACCUMULATOR}.{prefix}{ChannelAccumulator.acc_name(j * n + e)}",
+                          c.accumulator_intervals[e].width, copy, [(e, 0)], cout_lane=j)
+                for copy, prefix in block_copies(c, "accumulation")
+                for j in range(c.p_out) for e in range(n)]
+        return _site(at, "each", regs)
+
     def _pe_array(self, m, entry=0):
         """The ``P_out·P_in`` tiles' PEs, lane ``(j·P_in + i)·k + e`` for the tile's PE ``e``."""
         t, lanes = self.config.tile, self.config.p_out * self.config.p_in
         pes, scheme = harden_block(self.config, "products", lambda: PEArray(
             t.pe, t.pe_a_intervals * lanes, t.pe_b_intervals * lanes, stages=t.pe_stages,
             dsp=getattr(t, "dsp", "inferred")))
-        m.submodules.pe_array = pes
+        m.submodules[_PE_ARRAY] = pes
         self._check_block(pes, scheme, entry + t.pe_stages)
         return pes
 
@@ -204,7 +351,7 @@ class _Core(wiring.Component):
         c = self.config
         acc, _ = harden_block(c, "accumulation", lambda: ChannelAccumulator(
             partial_iv, list(c.accumulator_intervals) * c.p_out))
-        m.submodules.accumulator = acc
+        m.submodules[_ACCUMULATOR] = acc
         for k, value in enumerate(partial):
             m.d.comb += acc.x[k].eq(value)
         m.d.comb += [acc.valid.eq(delay(m, self.valid, front, "valid", reset_less=False)),
@@ -224,12 +371,11 @@ class _Core(wiring.Component):
         if not c.masks_lanes or c.p_in == 1:
             return terms, intervals
         keep = delay(m, self.lane_valid, cycles, "lane_valid", reset_less=False)
-        zero = Interval(0, 0)
         for k, iv in enumerate(intervals):
             i = lane_of(k)
             if i == 0:
                 continue
-            iv = iv.hull(zero)
+            iv = _term_interval(c, iv, i)
             term = Signal(signed(iv.width), name=f"term{k}")
             m.d.comb += term.eq(Mux(keep[i], pes.p[k], 0))
             terms[k], intervals[k] = term, iv
@@ -259,6 +405,62 @@ class WinogradCore(_Core):
         # U meets V at the PEs, after the input transform (RNS: and forward conversion).
         return self.config.tile.input_stages
 
+    @classmethod
+    def fault_registers(cls, config):
+        c = _check_config(config)
+        t = c.tile
+        hw = t.hardware
+        n2, mm, p_in, p_out = c.n ** 2, c.m ** 2, c.p_in, c.p_out
+        sites = {}
+
+        def put(name, site):
+            if site is not None and site["registers"]:
+                sites[name] = site
+
+        regs = [_register(f"{_INPUT_TRANSFORM.format(i=i)}.{prefix}{sub}.{sig}", width, copy,
+                          values, cin_lane=i)
+                for copy, prefix in block_copies(c, "input_transform")
+                for i in range(p_in)
+                for (sub, sig), width, values in _grouped(
+                    [None if r is None else ((r[0], r[1]), r[2], r[3])
+                     for r in transform2d_output_registers(hw.BT, t.data_interval,
+                                                           t.input_stages)])]
+        put("input_transform", _site(t.input_stages, "each", regs))
+        put("products", cls._pe_registers(
+            c, t.input_stages,
+            lambda k: ({"cout_lane": k // n2 // p_in, "cin_lane": k // n2 % p_in},
+                       {"element": k % n2})))
+        sum_stages = lane_sum_stages(c)
+        front = t.input_stages + t.pe_stages + sum_stages
+        if p_in > 1:
+            product = [_pe_kind(t.pe).output_interval(a, b)
+                       for a, b in zip(t.pe_a_intervals, t.pe_b_intervals)]
+            put("lane_sums", cls._sum_registers(
+                c, lambda j, e: _LANE_SUM.format(j=j, e=e),
+                {(j, e): [_term_interval(c, product[e], i) for i in range(p_in)]
+                 for j in range(p_out) for e in range(n2)},
+                sum_stages, front, lambda j, e: j * n2 + e))
+        at_acc = front + ACCUMULATOR_STAGES
+        put("accumulation", cls._acc_registers(c, at_acc, p_out * n2))
+        ot = _grouped([None if r is None else ((r[0], r[1]), r[2], r[3])
+                       for r in transform2d_output_registers(hw.AT, c.accumulator_intervals,
+                                                             t.output_stages)])
+        regs = [_register(f"{_OUTPUT_TRANSFORM.format(j=j)}.{prefix}{sub}.{sig}", width, copy,
+                          values, cout_lane=j)
+                for copy, prefix in block_copies(c, "output_transform")
+                for j in range(p_out) for (sub, sig), width, values in ot]
+        put("output_transform", _site(at_acc + t.output_stages, "last", regs))
+        if t.removes_scale:
+            reg = divider_output_register(t.scale_divisor, c.exact_output_interval.width,
+                                          t.descale_stages)
+            regs = [] if reg is None else [
+                _register(f"{_DESCALE.format(j=j, e=e)}.{prefix}{reg[0]}", reg[1], copy,
+                          [(e, reg[2])], cout_lane=j)
+                for copy, prefix in block_copies(c, "descale")
+                for j in range(p_out) for e in range(mm)]
+            put("descale", _site(at_acc + t.output_stages + t.descale_stages, "last", regs))
+        return sites
+
     def elaborate(self, platform):
         m = Module()
         c = self.config
@@ -271,7 +473,7 @@ class WinogradCore(_Core):
         for i in range(p_in):
             it, scheme = harden_block(c, "input_transform", lambda: ConstTransform2D(
                 hw.BT, t.data_interval, stages=t.input_stages))
-            m.submodules[f"input_transform{i}"] = it
+            m.submodules[_INPUT_TRANSFORM.format(i=i)] = it
             self._check_block(it, scheme, t.input_stages)
             m.d.comb += it.x.eq(self.tiles[i])
             v.append(it.y)
@@ -300,7 +502,7 @@ class WinogradCore(_Core):
                     continue
                 tree, scheme = harden_block(c, "lane_sums", lambda: ConstMatVec(
                     [[1] * p_in], [term_iv[k] for k in lanes], stages=sum_stages))
-                m.submodules[f"lane_sum_o{j}_e{e}"] = tree
+                m.submodules[_LANE_SUM.format(j=j, e=e)] = tree
                 self._check_block(tree, scheme, t.input_stages + t.pe_stages + sum_stages)
                 for i, k in enumerate(lanes):
                     m.d.comb += tree.x[i].eq(terms[k])
@@ -315,7 +517,7 @@ class WinogradCore(_Core):
         for j in range(p_out):
             ot, scheme = harden_block(c, "output_transform", lambda: ConstTransform2D(
                 hw.AT, c.accumulator_intervals, stages=t.output_stages))
-            m.submodules[f"output_transform{j}"] = ot
+            m.submodules[_OUTPUT_TRANSFORM.format(j=j)] = ot
             self._check_block(ot, scheme, at_acc + t.output_stages)
             for e in range(n2):
                 m.d.comb += ot.x[e].eq(acc.y[j * n2 + e])
@@ -324,7 +526,7 @@ class WinogradCore(_Core):
                     div, scheme = harden_block(c, "descale", lambda: ExactDivider(
                         t.scale_divisor, c.scaled_output_intervals[e], stages=t.descale_stages,
                         output_interval=c.exact_output_interval))
-                    m.submodules[f"descale_o{j}_e{e}"] = div
+                    m.submodules[_DESCALE.format(j=j, e=e)] = div
                     self._check_block(div, scheme,
                                       at_acc + t.output_stages + t.descale_stages)
                     m.d.comb += [div.x.eq(ot.y[e]), self.result[j * mm + e].eq(div.y)]
@@ -359,6 +561,31 @@ class DirectCore(_Core):
     def weight_delay(self):
         return 0
 
+    @classmethod
+    def fault_registers(cls, config):
+        c = _check_config(config)
+        t = c.tile
+        mo, r, p_in, p_out = c.m, c.r, c.p_in, c.p_out
+        mm, rr = mo * mo, r * r
+        sites = {}
+        pes = cls._pe_registers(
+            c, 0, lambda k: ({"cout_lane": k // (mm * rr) // p_in,
+                              "cin_lane": k // (mm * rr) % p_in},
+                             {"element": k // rr % mm, "tap": k % rr}))
+        if pes is not None:
+            sites["products"] = pes
+        product = _pe_kind(t.pe).output_interval(t.pe_a_intervals[0], t.pe_b_intervals[0])
+        front = t.pe_stages + t.output_stages
+        sums = cls._sum_registers(
+            c, lambda j, k: _DIRECT_SUM.format(j=j, k=k),
+            {(j, k): [_term_interval(c, product, i) for i in range(p_in) for _ in range(rr)]
+             for j in range(p_out) for k in range(mm)},
+            t.output_stages, front, lambda j, k: j * mm + k)
+        if sums is not None:
+            sites["lane_sums"] = sums
+        sites["accumulation"] = cls._acc_registers(c, front + ACCUMULATOR_STAGES, p_out * mm)
+        return sites
+
     def elaborate(self, platform):
         m = Module()
         c = self.config
@@ -391,7 +618,7 @@ class DirectCore(_Core):
                 tree, scheme = harden_block(c, "lane_sums", lambda: ConstMatVec(
                     [[1] * (p_in * rr)], [term_iv[lane] for lane in lanes],
                     stages=t.output_stages))
-                m.submodules[f"sum_o{j}_k{k}"] = tree
+                m.submodules[_DIRECT_SUM.format(j=j, k=k)] = tree
                 self._check_block(tree, scheme, t.pe_stages + t.output_stages)
                 for x, lane in enumerate(lanes):
                     m.d.comb += tree.x[x].eq(terms[lane])

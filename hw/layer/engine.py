@@ -32,6 +32,11 @@ CONFIG_LATENCY = LayerConfig.config_latency
 REQUANT_STAGES = 2
 #: Cycles from a result entering the output queue to ``outputs.valid`` (queue empty).
 OUTPUT_QUEUE_LATENCY = 2
+#: Submodule names of the compute core and the requantizer (the manifest's fault sites).
+CORE_NAME = "core"
+REQUANTIZER_NAME = "requantizer"
+#: The register that is high in the cycle a step's tiles are at the core's inputs.
+CORE_VALID = f"core_valid_d{FRONT_STAGES - 1}"
 
 
 def _pipeline_latency(config):
@@ -298,7 +303,7 @@ class _LayerEngine(wiring.Component):
                                    reset_less=True)),
         ]
 
-        m.submodules.core = core = self.core_class(c)
+        m.submodules[CORE_NAME] = core = self.core_class(c)
         filters, transform = self._read_filters(m, wstore)
         # The weight read is issued so that its (registered, maybe transformed) data meets
         # the core.
@@ -311,6 +316,7 @@ class _LayerEngine(wiring.Component):
             m.d.comb += getattr(core, name).eq(
                 delay(m, getattr(step, name), FRONT_STAGES - 1, f"core_{name}",
                       reset_less=False))
+        assert CORE_VALID == f"core_valid_d{FRONT_STAGES - 1}"     # the delay's last register
         if c.masks_lanes:
             m.d.comb += core.lane_valid.eq(
                 delay(m, step.lane_valid, FRONT_STAGES - 1, "core_lane_valid", reset_less=True))
@@ -325,7 +331,7 @@ class _LayerEngine(wiring.Component):
             rq, scheme = harden_block(c, "requantization", lambda: Requantizer(
                 c.full_output_width, c.output_width, c.p_out * c.m * c.m, len(shift),
                 c.rounding, stages=REQUANT_STAGES))
-            m.submodules.requantizer = rq
+            m.submodules[REQUANTIZER_NAME] = rq
             m.d.comb += [rq.x.eq(core.result), rq.valid.eq(core.result_valid),
                          rq.shift.eq(shift), rq.relu.eq(relu)]
             result, result_valid = rq.y, rq.y_valid

@@ -4,8 +4,10 @@
 from ...gen.layer import RUN_ERRORS
 from ..ecp5 import SIM_MODEL_FILE
 from ..ecp5_ebr import DP16KD_SIM_MODEL_FILE
-from ..generate import emit_engine, manifest_common
+from ..emit import to_verilog
+from ..generate import manifest_common, write_outputs
 from .cores import core_latency, lane_sum_stages
+from .faultsites import fault_sites
 from .engine import (CONFIG_LATENCY, FRONT_STAGES, OUTPUT_QUEUE_LATENCY, REQUANT_STAGES, engine_latency,
                      output_queue_depth)
 from .layouts import _check_config, config_layout, memory_shapes, status_layout
@@ -30,7 +32,7 @@ _CYCLE_MODEL = {
 }
 
 
-def layer_manifest(config, component):
+def layer_manifest(config, component, verilog=None):
     """The manifest of a layer engine (a JSON-ready dict).
 
     The fields every manifest shares come from :func:`~winogen.hw.generate.manifest_common`;
@@ -42,18 +44,26 @@ def layer_manifest(config, component):
     ----------
     config : LayerConfig
     component : the layer engine generated from ``config`` (its ports are listed)
+    verilog : str, optional
+        The component's emitted Verilog, for the ``fault_sites`` of binary engines (whose
+        register names are resolved against it); converted here when not given.
     """
     from ..engines import engine_for
     c = _check_config(config)
     t = c.tile
     count, wwidth = c.weight_payload
     own = engine_for(c).layer_manifest(c)
+    sections = dict(own.get("sections", {}))
+    if own.get("fault_sites"):
+        if verilog is None:
+            verilog = to_verilog(component, c.module_name)
+        sections["fault_sites"] = fault_sites(c, verilog)
     dsp, ebr = getattr(t, "dsp", "inferred") == "ecp5", c.bram == "ecp5"
     return manifest_common(
         c, component, "layer",
         algorithm={"name": f"F({c.m}x{c.m}, {c.r}x{c.r})", "kind": c.algorithm,
                    "m": c.m, "r": c.r, "n": c.n, **own["algorithm"]},
-        **own.get("sections", {}),
+        **sections,
         config_fields={name: {"offset": field.offset, "width": field.width}
                        for name, field in config_layout(c)},
         status_fields={name: {"offset": field.offset, "width": field.width}
@@ -132,6 +142,8 @@ def binary_layer_fields(config):
         "multipliers": c.multipliers if t.pe_kind.uses_multiplier else 0,
         "scale": {"divisor": t.scale_divisor, "kept": bool(t.keep_scale),
                   "adder_output_scale": t.adder_output_scale},
+        # The binary cores describe their registers for RTL fault campaigns.
+        "fault_sites": True,
     }
 
 
@@ -173,4 +185,9 @@ def generate_layer(config, out_dir):
     """
     from .engine import make_layer_engine
     _check_config(config)
-    return emit_engine(config, make_layer_engine(config), layer_manifest, out_dir)
+    component = make_layer_engine(config)
+    # emit_engine's steps, with the Verilog handed to the manifest (fault_sites).
+    text = to_verilog(component, config.module_name)
+    manifest = layer_manifest(config, component, verilog=text)
+    vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
+    return vpath, jpath, manifest
