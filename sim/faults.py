@@ -68,8 +68,8 @@ def build_fault_engine(engine):
     return handle, jpath
 
 
-def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, report=None,
-                       workdir=None):
+def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, check=True,
+                       report=None, workdir=None):
     """Run an RTL fault campaign on a binary layer engine under Verilator.
 
     Each injection flips one bit of one register of the manifest's ``fault_sites`` at the
@@ -91,6 +91,10 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, r
         Site classes to inject into (default: every class the manifest lists).
     stall : float
         Probability in [0, 1) of stream gaps and output back-pressure, in every other layer.
+    check : bool
+        Fail (``AssertionError``) when an injection disagrees with the model; with
+        ``False`` the disagreements are only counted in the summary (``disagree``,
+        ``problems``).
     report : path, optional
         Also write the summary there as JSON.
     workdir : path, optional
@@ -108,7 +112,7 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, r
     Raises
     ------
     AssertionError
-        If the campaign fails: an injection disagrees with the model, a beat without a
+        With ``check``, if the campaign fails: an injection disagrees with the model, a beat without a
         fault differs, a flip did not happen, or a class got no injection (the message
         names the first problems).
     """
@@ -117,6 +121,8 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, r
     seed = check_int("seed", seed, 0)
     if isinstance(stall, bool) or not isinstance(stall, (int, float)) or not 0 <= stall < 1:
         raise ValueError(f"stall must be a number in [0, 1), not {stall!r}")
+    if not isinstance(check, bool):
+        raise TypeError(f"check must be a bool, not {check!r}")
     if classes is not None:
         if isinstance(classes, str):
             classes = [classes]
@@ -138,7 +144,7 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, r
     out = folder / "summary.json"
     env = {"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULT_INJECTIONS": str(injections),
            "WINOGEN_FAULT_SEED": str(seed), "WINOGEN_FAULT_STALL": repr(float(stall)),
-           "WINOGEN_FAULT_REPORT": str(out)}
+           "WINOGEN_FAULT_REPORT": str(out), "WINOGEN_FAULT_CHECK": "1" if check else "0"}
     if classes is not None:
         env["WINOGEN_FAULT_CLASSES"] = ",".join(classes)
     try:

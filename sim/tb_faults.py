@@ -44,6 +44,8 @@ WINOGEN_FAULT_STALL
     (the core never stalls, so the steps just come in bursts).
 WINOGEN_FAULT_REPORT
     Optional path: the summary as JSON.
+WINOGEN_FAULT_CHECK
+    ``0``: report disagreements in the summary without failing the test (default ``1``).
 """
 
 import json
@@ -333,6 +335,8 @@ async def fault_campaign(dut):
     report = os.environ.get("WINOGEN_FAULT_REPORT")
     if report:
         Path(report).write_text(json.dumps(summary, indent=2) + "\n")
+    if os.environ.get("WINOGEN_FAULT_CHECK", "1") == "0":
+        return
     assert not problems, f"{len(problems)} problems, e.g. {problems[:5]}"
     assert summary["disagree"] == 0
     missing = [k for k, e in summary["by_class"].items() if e["injections"] == 0]
