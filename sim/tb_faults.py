@@ -249,8 +249,8 @@ async def fault_campaign(dut):
     counts = {k: 0 for k in classes}
     summary = {"engine": manifest["top"], "seed": seed, "injections": 0, "layers": 0,
                "flipped": 0, "agree": 0, "disagree": 0,
-               "by_class": {k: {"injections": 0, **{x: 0 for x in CLASSIFICATIONS}}
-                            for k in classes},
+               "by_class": {k: {"injections": 0, **{x: 0 for x in CLASSIFICATIONS},
+                                "disagree": 0} for k in classes},
                "other_beats_wrong": 0, "flag_mismatches": 0, "problems": []}
     problems = summary["problems"]
     layer = 0
@@ -308,6 +308,7 @@ async def fault_campaign(dut):
             reach = np.flatnonzero(np.any((alone != clean) & mask, axis=1))
             agree = bool(np.all((got[b] == alone[b]) | ~mask[b])) and set(reach) <= {b}
             summary["agree" if agree else "disagree"] += 1
+            summary["by_class"][inj.site]["disagree"] += not agree
             if not agree and len(problems) < 40:
                 diff = np.flatnonzero((got[b] != alone[b]) & mask[b])
                 problems.append(
