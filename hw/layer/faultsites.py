@@ -12,6 +12,7 @@ clocked ``reg`` of the stated width fails the generation.
 """
 
 import re
+from functools import cached_property
 
 from .cores import core_latency
 
@@ -39,19 +40,31 @@ _ASSIGN = re.compile(r"^\s*assign ([A-Za-z_][\w$]*) = ([A-Za-z_][\w$]*)(?:\[(\d+
                      re.M)
 
 
+class _Module(str):
+    """A module's text, with its declarations and aliases parsed once (on first use)."""
+
+    @cached_property
+    def declarations(self):
+        regs, widths = set(), {}
+        for kind, hi, lo, name in _DECL.findall(self):
+            width = int(hi) - int(lo) + 1 if hi else 1
+            if kind == "reg":
+                regs.add(name)
+            widths.setdefault(name, width)
+        return regs, widths
+
+    @cached_property
+    def aliases(self):
+        return {a: (src, int(lo or hi or 0)) for a, src, hi, lo in _ASSIGN.findall(self)}
+
+    @cached_property
+    def clocked(self):
+        return set(re.findall(r"^\s*([A-Za-z_][\w$]*) <=", self, re.M))
+
+
 def verilog_modules(text):
     """The modules of emitted Verilog: name (without the leading backslash) -> body text."""
-    return {m.group(1).lstrip("\\"): m.group(0) for m in _MODULE.finditer(text)}
-
-
-def _declarations(body):
-    regs, widths = set(), {}
-    for kind, hi, lo, name in _DECL.findall(body):
-        width = int(hi) - int(lo) + 1 if hi else 1
-        if kind == "reg":
-            regs.add(name)
-        widths.setdefault(name, width)
-    return regs, widths
+    return {m.group(1).lstrip("\\"): _Module(m.group(0)) for m in _MODULE.finditer(text)}
 
 
 def resolve_register(modules, top, path, width, lsb=0):
@@ -73,8 +86,10 @@ def resolve_register(modules, top, path, width, lsb=0):
     body = modules.get(module)
     if body is None:
         raise ValueError(f"fault site {path}: no module {module!r} in the Verilog")
-    regs, widths = _declarations(body)
-    aliases = {a: (src, int(lo or hi or 0)) for a, src, hi, lo in _ASSIGN.findall(body)}
+    if not isinstance(body, _Module):
+        body = _Module(body)
+    regs, widths = body.declarations
+    aliases = body.aliases
     seen = set()
     while name not in regs:
         if name in seen or name not in aliases:
@@ -82,7 +97,7 @@ def resolve_register(modules, top, path, width, lsb=0):
         seen.add(name)
         name, offset = aliases[name]
         lsb += offset
-    if not re.search(rf"^\s*{re.escape(name)} <=", body, re.M):
+    if name not in body.clocked:
         raise ValueError(f"fault site {path}: {name!r} of {module!r} is not clocked")
     if widths[name] < lsb + width:
         raise ValueError(f"fault site {path}: {name!r} of {module!r} has {widths[name]} bits, "
