@@ -20,6 +20,7 @@ from winogen.gen.config import TileConfig
 from winogen.gen.layer import LayerConfig
 from winogen.hw.generate import generate_tile
 from winogen.hw.layer import generate_layer
+from winogen.hw.layer.cores import WinogradCore
 from winogen.hw.layer.faultsites import resolve_register, verilog_modules
 
 #: The acceptance engine: F(2,3), P_in = P_out = 2, requantization to 8 bits.
@@ -43,21 +44,16 @@ F23_HARDENED = LayerConfig(
            "output_transform:tmr,descale:dmr,requantization:tmr")
 
 #: More shapes for the manifest checks only: one stage per block (no PE operand registers,
-#: an unregistered first transform pass), MULT18X18D PEs (their registers are inside the
-#: primitive: no products class) and with a fabric register after it, AdderNet Winograd
-#: (input-transform registers shifted), a direct engine whose adder trees have no
-#: register (the lane sums are then the accumulator's input registers).
+#: an unregistered first transform pass), MULT18X18D PEs with a fabric register after the
+#: block, a direct engine whose adder trees have no register (the lane sums are then the
+#: accumulator's input registers).
 MANIFEST_ONLY = {
     "f23_pipeline1": LayerConfig(TileConfig(2, 3, 8, 8, input_stages=1, pe_stages=1,
                                             output_stages=1, descale_stages=1),
                                  max_height=8, max_width=8, max_cin=4, max_cout=3, p_in=2,
                                  output_width=8),
-    "f23_ecp5": LayerConfig(TileConfig(2, 3, 8, 8, dsp="ecp5"), max_height=8, max_width=8,
-                            max_cin=2, max_cout=2),
     "f23_ecp5_pe3": LayerConfig(TileConfig(2, 3, 8, 8, dsp="ecp5", pe_stages=3),
                                 max_height=8, max_width=8, max_cin=2, max_cout=2),
-    "adder_wino": LayerConfig(TileConfig(2, 3, 6, 6, pe="adder"), max_height=8, max_width=8,
-                              max_cin=3, max_cout=3, p_in=2, p_out=2),
     "direct_unregistered_sums": LayerConfig(TileConfig(2, 3, 8, 8, algorithm="direct",
                                                        output_stages=0),
                                             max_height=8, max_width=8, max_cin=4, max_cout=2,
@@ -177,8 +173,19 @@ def test_fault_site_shifts(emitted):
     lavin = emitted["f43_lavin"][2]["fault_sites"]["classes"]["output_transform"]
     shifted = [r for r in lavin["registers"] if r["values"][0]["shift"]]
     assert len(shifted) == 24
-    adder = emitted["adder_wino"][2]["fault_sites"]["classes"]["input_transform"]
+    adder = WinogradCore.fault_registers(LayerConfig(
+        TileConfig(2, 3, 6, 6, pe="adder"), max_height=8, max_width=8, max_cin=3, max_cout=3,
+        p_in=2, p_out=2))["input_transform"]
     assert sum(r["values"][0]["shift"] == 1 for r in adder["registers"]) == 16
+
+
+def test_fault_sites_inside_a_primitive_are_left_out():
+    """MULT18X18D PEs with at most two stages keep the product inside the primitive: no
+    register of the fabric holds it, so the class is left out (with three, the fabric
+    register after the block is listed: see f23_ecp5_pe3)."""
+    sites = WinogradCore.fault_registers(LayerConfig(
+        TileConfig(2, 3, 8, 8, dsp="ecp5"), max_height=8, max_width=8, max_cin=2, max_cout=2))
+    assert "products" not in sites and "accumulation" in sites
 
 
 def test_resolve_register_refuses(emitted):
