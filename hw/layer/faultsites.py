@@ -136,6 +136,13 @@ def fault_sites(config, verilog):
     for name, site in layer_engine_class(c).core_class.fault_registers(c).items():
         classes[name] = {**site, "registers": [{**r, "name": f"{CORE_NAME}.{r['name']}"}
                                                for r in site["registers"]]}
+    # The core's result leaves its last register at the core's latency: the delays
+    # summed here from the stage counts must agree with the latency the engine uses.
+    last = ("accumulation" if c.algorithm == "direct" else
+            "descale" if c.tile.removes_scale else "output_transform")
+    if last in classes and classes[last]["delay"] != core_latency(c):
+        raise RuntimeError(f"fault sites: {last} at {classes[last]['delay']} edges, the core's "
+                           f"latency is {core_latency(c)}")
     if c.output_width is not None:
         ow, mm = c.output_width, c.m ** 2
         classes["requantization"] = {
