@@ -493,6 +493,7 @@ class LayerConfig:
 
     def to_json(self):
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tile"}
+        out["harden"] = [list(pair) for pair in self.harden]      # JSON's form
         out["tile"] = self.tile.to_json()
         out["name"] = self.module_name
         return out
