@@ -61,6 +61,15 @@ def add_parser(sub):
                     "against BER, and each site class's vulnerability (chance that one flip "
                     "corrupts the layer output, times its bits). Writes faults.json, "
                     "faults.csv and PNG plots into OUT and prints a table.")
+    p.add_argument("--rtl", metavar="DIR", default=None,
+                   help="instead of the model studies: an RTL campaign on the binary layer "
+                        "engine generated into DIR (winogen generate conv|direct), under "
+                        "Verilator: --injections bit flips at the manifest's fault_sites, "
+                        "each output beat checked against the fault model bit for bit, each "
+                        "injection classified masked, sdc or detected")
+    p.add_argument("--injections", type=integer("--injections", "an integer from 1 to 100000",
+                                                 1, 100000),
+                   default=None, help="RTL flips with --rtl (default: 1000)")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
                    help="folder for faults.json, faults.csv, accuracy.png, error.png, "
                         "vulnerability.png")
@@ -131,6 +140,10 @@ def run(args):
     from ..nets.netfile import load_network
     from ..nets.train import NETWORK
     check_output_folder("--output", args.output)
+    if args.rtl is not None:
+        return _run_rtl(args)
+    if args.injections is not None:
+        raise UserError("--injections applies with --rtl only")
     check_executor_args(args)
     hardened = _parse_hardening(args)
     if args.classes is not None and args.study == ["vulnerability"]:
@@ -204,6 +217,60 @@ def _campaigns(args, F, layers, images, labels, bers, hardened, report, executor
     if "vulnerability" not in args.study:
         report.pop("vulnerability", None)
     report["wall_seconds"] = round(time.monotonic() - start, 1)
+
+
+_MODEL_ONLY = ("--study", "--engines", "--bers", "--images", "--trials", "--flips",
+               "--harden", "--jobs", "--executor", "--scheduler")
+
+
+def _run_rtl(args):
+    """``--rtl DIR``: the RTL campaign of :func:`winogen.sim.faults.rtl_fault_campaign`."""
+    from ..gen.manifest import ManifestError, find_manifest
+    defaults = {"--study": list(STUDIES), "--engines": None, "--bers": None, "--images": 359,
+                "--trials": 2, "--flips": 500, "--harden": [], "--jobs": 1,
+                "--executor": "local", "--scheduler": None}
+    from ..nets.faults import ENGINES
+    defaults["--engines"] = list(ENGINES)
+    for flag in _MODEL_ONLY:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value != defaults[flag]:
+            raise UserError(f"{flag} does not apply with --rtl (the model studies' option)")
+    try:
+        manifest_path = find_manifest(args.rtl)
+    except (ManifestError, OSError) as exc:
+        raise UserError(f"--rtl must be a folder of winogen generate, not {shown(args.rtl)} "
+                        f"({exc})") from None
+    manifest = json.loads(Path(manifest_path).read_text())
+    if "fault_sites" not in manifest:
+        raise UserError(f"--rtl must be a binary layer engine (generate conv|direct, mul or "
+                        f"adder PEs), not the {manifest.get('kind', '?')} engine in "
+                        f"{shown(args.rtl)}")
+    sites = manifest["fault_sites"]["classes"]
+    if args.classes is not None:
+        missing = [c for c in args.classes if c not in sites]
+        if missing:
+            raise UserError(f"--classes: the engine in {shown(args.rtl)} has no "
+                            f"{', '.join(missing)} registers")
+    from ..sim.faults import rtl_fault_campaign
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    injections = args.injections or 1000
+    print(f"RTL campaign: {injections} flips on {manifest['top']} under Verilator (the first "
+          f"build takes a minute) ...", file=sys.stderr, flush=True)
+    summary = rtl_fault_campaign(args.rtl, injections, seed=args.seed, classes=args.classes,
+                                 check=False, report=out / "faults_rtl.json",
+                                 workdir=out / "sim")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['injections']} injections, {summary['agree']} agree with the fault "
+              f"model bit for bit, {summary['disagree']} disagree")
+        print(f"  {'class':18s} {'injections':>10s} {'masked':>8s} {'sdc':>8s} {'detected':>9s}")
+        for cls, e in summary["by_class"].items():
+            print(f"  {cls:18s} {e['injections']:10d} {e['masked']:8d} {e['sdc']:8d} "
+                  f"{e['detected']:9d}")
+        print(f"wrote {out / 'faults_rtl.json'}")
+    return 0 if summary["disagree"] == 0 else 1
 
 
 def _parse_hardening(args):

@@ -359,6 +359,10 @@ CASES = [
     case(["faults", "--scheduler", "tcp://127.0.0.1:8786", *OUT], "--scheduler", "dask"),
     case(["faults", "--executor", "dask", *OUT], "--scheduler"),
     case(["faults", "--executor", "dask", "--scheduler", "tcp://h:1", "-j", "2", *OUT], "-j"),
+    case(["faults", "--injections", "10", *OUT], "--injections", "--rtl"),
+    case(["faults", "--rtl", "nowhere", *OUT], "--rtl"),
+    case(["faults", "--rtl", "design", "--bers", "1e-6", *OUT], "--bers", "--rtl",
+         files=manifest_folder('{"name": "design", "verilog": "design.v"}')),
 ]
 
 

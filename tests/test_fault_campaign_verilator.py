@@ -304,3 +304,17 @@ def test_campaign_catches_a_wrong_delay(shift, tmp_path):
     assert summary["disagree"] >= 50 and summary["problems"]
     for cls, entry in summary["by_class"].items():
         assert entry["disagree"] > 0, cls
+
+
+def test_cli_rtl_campaign(tmp_path, capsys):
+    """winogen faults --rtl DIR: the campaign on a generated engine, its table and JSON."""
+    from winogen.cli import main
+    generate_layer(F23_P2X2, tmp_path / "engine")
+    assert main(["faults", "--rtl", str(tmp_path / "engine"), "--injections", "70",
+                 "--seed", "4", "-o", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "70 injections, 70 agree with the fault model bit for bit, 0 disagree" in text
+    summary = json.loads((tmp_path / "out" / "faults_rtl.json").read_text())
+    assert summary["agree"] == 70 and set(summary["by_class"]) == {
+        "input_transform", "products", "lane_sums", "accumulation", "output_transform",
+        "descale", "requantization"}
