@@ -98,12 +98,16 @@ def add_parser(sub):
                                           2 ** 32 - 1),
                    default=0, help="seed of every fault draw (default: 0)")
     p.add_argument("--harden", metavar="ENGINE=SPEC", action="append", default=[],
-                   help="also run the accuracy study on ENGINE hardened by SPEC: "
+                   help="also run the accuracy and error studies on ENGINE hardened by SPEC: "
                         "CLASS:tmr|dmr[,...] (as winogen generate --harden) or auto:BUDGET "
                         "(tmr on the classes that remove the most corrupting flips per LUT4, "
                         "within BUDGET x the compute blocks' LUT4; uses this run's "
                         "vulnerability study and a Yosys cost estimate, and prints the "
                         "chosen classes); repeatable")
+    p.add_argument("--costs", action="store_true",
+                   help="vulnerability study: also rank the classes per LUT4 of their hardware "
+                        "(Yosys synth_ecp5 -noflatten per engine, up to a minute each; one "
+                        "MULT18X18D counted as 100 LUT4)")
     p.add_argument("--json", action="store_true", help="print the JSON report")
     add_executor_arguments(p, "work items (an engine, a BER, a draw, a chunk of images) run")
     p.set_defaults(func=run)
@@ -144,6 +148,9 @@ def run(args):
         return _run_rtl(args)
     if args.injections is not None:
         raise UserError("--injections applies with --rtl only")
+    if args.costs and "vulnerability" not in args.study:
+        raise UserError("--costs applies to the vulnerability study; add vulnerability to "
+                        "--study")
     check_executor_args(args)
     hardened = _parse_hardening(args)
     if args.classes is not None and args.study == ["vulnerability"]:
@@ -213,14 +220,17 @@ def _campaigns(args, F, layers, images, labels, bers, hardened, report, executor
     if "error" in args.study:
         report["error"] = F.layer_error_campaign(
             layers, images, bers=[b for b in bers if b], trials=args.trials,
-            classes=args.classes, progress=_Progress("layer error"), **common)
+            classes=args.classes, progress=_Progress("layer error"), harden=variants,
+            **{**common, "engines": tuple(args.engines) + tuple(variants)})
     if "vulnerability" not in args.study:
         report.pop("vulnerability", None)
+    elif args.costs:
+        _rank_per_lut(F, layers, images, report["vulnerability"])
     report["wall_seconds"] = round(time.monotonic() - start, 1)
 
 
 _MODEL_ONLY = ("--study", "--engines", "--bers", "--images", "--trials", "--flips",
-               "--harden", "--jobs", "--executor", "--scheduler")
+               "--harden", "--jobs", "--executor", "--scheduler", "--costs")
 
 
 def _run_rtl(args):
@@ -228,7 +238,7 @@ def _run_rtl(args):
     from ..gen.manifest import ManifestError, find_manifest
     defaults = {"--study": list(STUDIES), "--engines": None, "--bers": None, "--images": 359,
                 "--trials": 2, "--flips": 500, "--harden": [], "--jobs": 1,
-                "--executor": "local", "--scheduler": None}
+                "--executor": "local", "--scheduler": None, "--costs": False}
     from ..nets.faults import ENGINES
     defaults["--engines"] = list(ENGINES)
     for flag in _MODEL_ONLY:
@@ -273,6 +283,22 @@ def _run_rtl(args):
     return 0 if summary["disagree"] == 0 else 1
 
 
+def _rank_per_lut(F, layers, images, vul):
+    """Add each class's LUT4-equivalent cost and corrupting flips per LUT4 (Yosys)."""
+    vul["ranking_per_lut4"] = {}
+    for engine, classes in vul["classes"].items():
+        print(f"{engine}: block costs with Yosys ...", file=sys.stderr, flush=True)
+        costs = F.block_costs_of(F.engine_config(engine, layers, images.shape[1:]))
+        for cls, v in classes.items():
+            c = costs["classes"].get(cls, {"logic": 0, "dsp": 0})
+            lut = c["logic"] + F.DSP_AS_LUT4 * c["dsp"]
+            v["lut4_equivalent"] = lut
+            v["corruptions_per_lut4"] = v["expected_corruptions_per_ber"] / lut if lut else None
+        vul["ranking_per_lut4"][engine] = sorted(
+            (c for c in classes if classes[c]["corruptions_per_lut4"] is not None),
+            key=lambda c: -classes[c]["corruptions_per_lut4"])
+
+
 def _parse_hardening(args):
     """``[(label, engine, spec)]`` of ``--harden ENGINE=SPEC``, checked before any work."""
     from ..gen.harden import parse_harden
@@ -301,8 +327,9 @@ def _parse_hardening(args):
                 raise UserError(f"--harden: the {engine} engine has no {', '.join(missing)} "
                                 f"(it has {', '.join(engine_classes(probe))})")
         out.append((f"{engine}+{spec}", engine, spec))
-    if out and "accuracy" not in args.study:
-        raise UserError("--harden applies to the accuracy study; add accuracy to --study")
+    if out and not {"accuracy", "error"} & set(args.study):
+        raise UserError("--harden applies to the accuracy and error studies; add one to "
+                        "--study")
     if len({label for label, _, _ in out}) != len(out):
         raise UserError("--harden names the same hardening twice")
     return out
@@ -459,5 +486,7 @@ def _print_table(report):
             print(f"  {engine}:")
             for site in vul["ranking"][engine]:
                 v = classes[site]
+                per_lut = (f"  {v['corruptions_per_lut4']:10.1f} per LUT4"
+                           if v.get("corruptions_per_lut4") is not None else "")
                 print(f"    {site:18s} {v['corrupt_probability']:6.3f} {v['bits_per_image']:>11,d} "
-                      f"{v['expected_corruptions_per_ber'] / total * 100:6.1f}%")
+                      f"{v['expected_corruptions_per_ber'] / total * 100:6.1f}%{per_lut}")

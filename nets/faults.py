@@ -190,7 +190,8 @@ def layer_error_item(item):
     layers, index = item["layers"], item["layer"]
     layer = layers[index]
     a = item["inputs"]
-    config = engine_config(item["engine"], layers, item["input_shape"], p=item.get("p", 4))
+    config = engine_config(item["engine"], layers, item["input_shape"], p=item.get("p", 4),
+                           harden=item.get("harden", ()))
     xs, w, padding = _engine_layer(layer, a)
     model = _layer_model(config, index, layer, xs, w, padding)
     clean = model.forward(xs)
@@ -202,8 +203,12 @@ def layer_error_item(item):
 
 
 def layer_error_campaign(layers, images, *, engines=tuple(ENGINES), bers=None, trials=3,
-                         chunk=60, seed=0, classes=None, executor=None, progress=None, p=4):
+                         chunk=60, seed=0, classes=None, executor=None, progress=None, p=4,
+                         harden=None):
     """Every layer's output error against BER for each engine, on fault-free inputs.
+
+    ``engines`` and ``harden`` as in :func:`accuracy_campaign` (outputs a ``dmr``
+    comparator flags still count as corrupted here).
 
     Returns ``bers``, ``layers`` (names) and ``error[engine][layer]``: per BER
     ``mean_abs`` (over all outputs and trials), ``max_abs`` and ``corrupted`` (fraction of
@@ -212,13 +217,16 @@ def layer_error_campaign(layers, images, *, engines=tuple(ENGINES), bers=None, t
     bers = default_bers() if bers is None else list(bers)
     inputs = _clean_inputs(layers, images)
     shape = np.asarray(images).shape[1:]
+    harden = dict(harden or {})
     items, keys = [], []
     for e, engine in enumerate(engines):
+        base, spec = harden.get(engine, (engine, ()))
         for li in range(len(layers)):
             for b, ber in enumerate(bers):
                 for t in range(trials if ber else 1):
                     for k, start in enumerate(range(0, len(images), chunk)):
-                        items.append({"engine": engine, "layers": layers, "layer": li, "p": p,
+                        items.append({"engine": base, "harden": spec, "layers": layers,
+                                      "layer": li, "p": p,
                                       "inputs": inputs[li][start:start + chunk],
                                       "input_shape": shape, "ber": ber,
                                       "seed": (seed, e, b, t, k, 1000 + li),

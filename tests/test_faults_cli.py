@@ -88,3 +88,24 @@ def test_faults_same_figures_on_two_processes(tmp_path, capsys):
     for key in ("accuracy", "vulnerability"):
         assert reports[0][key] == reports[1][key], key
     assert "2" in reports[1]["executor"] and reports[0]["executor"] != reports[1]["executor"]
+
+
+@pytest.mark.synth
+def test_vulnerability_per_lut4(tmp_path, capsys):
+    """--costs: every class of the engine gets a LUT4-equivalent cost from Yosys and a rank
+    per LUT4; the hardened variant also enters the error study."""
+    out = tmp_path / "c"
+    assert main(["faults", "-o", str(out), "--engines", "f23", "--images", "3",
+                 "--bers", "1e-4", "--trials", "1", "--flips", "10", "--costs",
+                 "--study", "error,vulnerability", "--harden", "f23=products:tmr"]) == 0
+    report = json.loads((out / "faults.json").read_text())
+    classes = report["vulnerability"]["classes"]["f23"]
+    for name, v in classes.items():
+        # A class with no LUT (F(2,3)'s descale by 4 is a shift) has no rate per LUT4.
+        assert v["lut4_equivalent"] >= 0, name
+        assert (v["corruptions_per_lut4"] is None) == (v["lut4_equivalent"] == 0), name
+    assert classes["products"]["lut4_equivalent"] >= 100 * 16 * 16     # 256 MULT18X18D
+    assert sorted(report["vulnerability"]["ranking_per_lut4"]["f23"]) == sorted(
+        c for c in classes if classes[c]["lut4_equivalent"])
+    assert "per LUT4" in capsys.readouterr().out
+    assert set(report["error"]["error"]) == {"f23", "f23+products:tmr"}
