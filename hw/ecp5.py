@@ -25,19 +25,13 @@ SIM_MODEL_FILE = "MULT18X18D_sim.v"
 
 
 def mult18x18d(m, a, b, *, registers=(), enable=1, name="mult"):
-    """Add a signed ``a * b`` MULT18X18D to module ``m``; return the product.
-
-    The result is signed, ``len(a) + len(b)`` bits wide.
+    """Add a signed ``a * b`` MULT18X18D to module ``m``; return its 36-bit product signal.
 
     Parameters
     ----------
     m : Module
     a, b : Value
-        Signed operands of at most 18 bits. Each is placed in the top bits of its
-        18-bit port and the low bits are tied to 0: nextpnr sets constant A/B pins in
-        the bitstream instead of routing them, where sign-extension bits would each be
-        a routed wire into the crowded DSP tiles. The product is shifted back, so the
-        result is exactly ``a * b``.
+        Signed operands of at most 18 bits (sign-extended to 18).
     registers : set of str
         Which of the block's registers to use (:data:`MULT18X18D_REGISTERS`);
         each adds one cycle of latency. ``"input"`` registers both operands.
@@ -55,10 +49,7 @@ def mult18x18d(m, a, b, *, registers=(), enable=1, name="mult"):
     a18 = Signal(signed(MULT18X18D_WIDTH), name=f"{name}_a")
     b18 = Signal(signed(MULT18X18D_WIDTH), name=f"{name}_b")
     product = Signal(signed(2 * MULT18X18D_WIDTH), name=f"{name}_p")
-    # MSB-aligned operands: (a·2^sa)(b·2^sb) still fits the signed 36-bit product.
-    shift_a = MULT18X18D_WIDTH - a.shape().width
-    shift_b = MULT18X18D_WIDTH - b.shape().width
-    m.d.comb += [a18.eq(a << shift_a), b18.eq(b << shift_b)]
+    m.d.comb += [a18.eq(a), b18.eq(b)]
     clk = lambda reg: "CLK0" if reg in registers else "NONE"
     ports = {f"i_A{i}": a18[i] for i in range(MULT18X18D_WIDTH)}
     ports.update({f"i_B{i}": b18[i] for i in range(MULT18X18D_WIDTH)})
@@ -73,7 +64,7 @@ def mult18x18d(m, a, b, *, registers=(), enable=1, name="mult"):
         i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
         i_CLK0=ClockSignal(), i_CE0=enable, i_RST0=ResetSignal(),
         **ports)
-    return product[shift_a + shift_b:].as_signed()
+    return product
 
 
 def _sim_model():
