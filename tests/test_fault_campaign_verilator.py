@@ -82,13 +82,24 @@ def _clocked_regs(verilog, top):
     return found
 
 
+class _Emitted(dict):
+    """Engines generated on first use: under xdist each worker builds only what its tests
+    ask for."""
+
+    def __init__(self, factory):
+        super().__init__()
+        self._factory = factory
+
+    def __missing__(self, name):
+        cfg = ENGINES[name]
+        vpath, _, manifest = generate_layer(cfg, self._factory.mktemp(name))
+        self[name] = (cfg, vpath.read_text(), manifest)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory):
-    out = {}
-    for name, cfg in ENGINES.items():
-        vpath, _, manifest = generate_layer(cfg, tmp_path_factory.mktemp(name))
-        out[name] = (cfg, vpath.read_text(), manifest)
-    return out
+    return _Emitted(tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
@@ -306,6 +317,7 @@ def test_campaign_catches_a_wrong_delay(shift, tmp_path):
         assert entry["disagree"] > 0, cls
 
 
+@pytest.mark.verilator
 def test_cli_rtl_campaign(tmp_path, capsys):
     """winogen faults --rtl DIR: the campaign on a generated engine, its table and JSON."""
     from winogen.cli import main
