@@ -264,7 +264,6 @@ def vulnerability_item(item):
     layers, index = item["layers"], item["layer"]
     layer = layers[index]
     config = engine_config(item["engine"], layers, item["input_shape"], p=item.get("p", 4))
-    a = np.repeat(item["inputs"][None], item["count"], axis=0)
     xs, w, padding = _engine_layer(layer, item["inputs"][None])
     xs = np.repeat(xs, item["count"], axis=0)
     model = _layer_model(config, index, layer, xs, w, padding)
@@ -281,7 +280,6 @@ def vulnerability_item(item):
     clean = model.forward(xs[:1])
     faulty = model.forward(xs, faults=faults)
     err = np.abs(faulty - clean).reshape(len(faults), -1)
-    del a
     return {"flips": len(faults), "corrupted": int(np.count_nonzero(err.any(axis=1))),
             "abs_sum": int(err.sum())}
 

@@ -321,7 +321,7 @@ class _Core(wiring.Component):
         if scheme == "dmr":
             self._mismatches.append((block.mismatch, at))
 
-    def _error_path(self, m, acc, front, back):
+    def _error_path(self, m, front, back):
         """``result_error``: mismatches before the accumulator (OR over a tile's channel
         groups, like the sums), the accumulator's own, and those after it, each delayed
         to meet the result ``back`` cycles after the accumulator's output."""
@@ -338,9 +338,7 @@ class _Core(wiring.Component):
         with m.If(valid):
             m.d.sync += tile_error.eq(Mux(first, flag, tile_error | flag))
         at_acc = front + ACCUMULATOR_STAGES    # acc.y (and y_valid) hold the finished tile
-        error = tile_error | (acc.mismatch if hasattr(acc, "copies") and acc.scheme == "dmr"
-                              else 0)
-        terms = [delay(m, error, back, "acc_error", reset_less=False)]
+        terms = [delay(m, tile_error, back, "acc_error", reset_less=False)]
         for k, (mm, at) in enumerate(post):
             terms.append(delay(m, mm, at_acc + back - at, f"post_mismatch{k}",
                                reset_less=False))
@@ -349,9 +347,11 @@ class _Core(wiring.Component):
     def _accumulate(self, m, partial, partial_iv, front):
         """Sum ``partial`` (valid ``front`` cycles after the step) over the channel groups."""
         c = self.config
-        acc, _ = harden_block(c, "accumulation", lambda: ChannelAccumulator(
+        acc, scheme = harden_block(c, "accumulation", lambda: ChannelAccumulator(
             partial_iv, list(c.accumulator_intervals) * c.p_out))
         m.submodules[_ACCUMULATOR] = acc
+        # Compared where the finished tile is read out (a flip in any group persists).
+        self._check_block(acc, scheme, front + ACCUMULATOR_STAGES)
         for k, value in enumerate(partial):
             m.d.comb += acc.x[k].eq(value)
         m.d.comb += [acc.valid.eq(delay(m, self.valid, front, "valid", reset_less=False)),
@@ -536,7 +536,7 @@ class WinogradCore(_Core):
         back = t.output_stages + (t.descale_stages if t.removes_scale else 0)
         m.d.comb += self.result_valid.eq(delay(m, acc.y_valid, back, "result_valid",
                                                reset_less=False))
-        self._error_path(m, acc, front, back)
+        self._error_path(m, front, back)
         return m
 
 
@@ -629,5 +629,5 @@ class DirectCore(_Core):
         for k in range(p_out * mm):
             m.d.comb += self.result[k].eq(acc.y[k])
         m.d.comb += self.result_valid.eq(acc.y_valid)
-        self._error_path(m, acc, t.pe_stages + t.output_stages, 0)
+        self._error_path(m, t.pe_stages + t.output_stages, 0)
         return m
