@@ -429,7 +429,7 @@ def test_hardened_fault_injection(name, tmp_path):
     handle = vbuild.build([vpath, vlt], json.loads(jpath.read_text())["top"],
                           build_args=LAYER_BUILD_ARGS)
     report = tmp_path / "faults.json"
-    vbuild.run(handle, "winogen.sim.tb_layer", testcase="hardened_copy_flips", seed=3,
+    vbuild.run(handle, "winogen.sim.tb_hardened", testcase="hardened_copy_flips", seed=3,
                extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULT_LAYERS": "150",
                           "WINOGEN_FAULT_SEED": "7", "WINOGEN_FAULT_REPORT": str(report)})
     summary = json.loads(report.read_text())
