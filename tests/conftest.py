@@ -16,7 +16,28 @@ LONGEST_FIRST = (
 )
 
 
+#: Tests that generate a large engine (5-20 s of Amaranth elaboration and Verilog emission
+#: each) whose code paths smaller tests of the fast loop also cover. They are marked
+#: ``slow``: the full suite runs them, the fast loop (``-m "not verilator and not synth
+#: and not slow"``) leaves them out. A name matches as a prefix of the test's node id.
+SLOW = (
+    "test_rns_engine.py::test_cli_generates_partially_reduced_rns_tile",
+    "test_rns_engine.py::test_cli_chooses_moduli_automatically",
+    "test_rns_engine.py::test_cli_generates_rns_layer_engine",
+    "test_cli.py::test_generate_conv_and_direct_write_manifests",
+    "test_emitted_hashes.py::test_emitted_verilog_is_unchanged[tile_rns_f43_",
+    "test_emitted_hashes.py::test_emitted_verilog_is_unchanged[conv_rns_f23]",
+    "test_emitted_hashes.py::test_emitted_verilog_is_unchanged[tile_f63]",
+    "test_fault_campaign_verilator.py::test_fault_sites_",
+    "test_fault_campaign_verilator.py::test_fault_site_",
+    "test_layer.py::test_edge_configurations[winoconv_f4x4_3x3_mul_d6w6_p2x2-]",
+)
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("/")[-1].startswith(SLOW):
+            item.add_marker("slow")
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
 
     def key(item):
