@@ -78,6 +78,7 @@ from math import lcm
 import numpy as np
 
 from .checks import check_int
+from .matrixfile import check_full_rank, check_shapes, parse_matrix, read_matrix_file
 
 __all__ = ["ADDER_MATRIX_SETS", "adder_matrices", "load_adder_matrices", "integer_adder_transforms",
            "adder_direct_conv2d", "adder_winograd_conv2d", "compare_adder_models"]
@@ -97,27 +98,6 @@ ADDER_MATRIX_SETS = {
         ((1, 0, -1, 0), (0, 1, 1, 0), (0, 1, -1, 0), (0, 1, 0, -1)),
     ),
 }
-
-
-def _fraction(x):
-    if isinstance(x, (bool, np.bool_)):
-        raise ValueError(f"matrix entries must be rational numbers, not {x!r}")
-    if isinstance(x, (np.integer,)):
-        x = int(x)
-    try:
-        return Fraction(x) if not isinstance(x, float) else Fraction(x).limit_denominator(1 << 20)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise ValueError(f"matrix entries must be rational numbers, not {x!r}") from None
-
-
-def _rows(name, M):
-    try:
-        rows = [list(r) for r in M]
-    except TypeError:
-        raise ValueError(f"{name} must be a matrix (a sequence of rows), not {M!r}") from None
-    if not rows or any(len(r) != len(rows[0]) for r in rows) or not rows[0]:
-        raise ValueError(f"{name} must be a non-empty rectangular matrix, not {M!r}")
-    return tuple(tuple(_fraction(x) for x in r) for r in rows)
 
 
 def adder_matrices(spec, m=None, r=None):
@@ -148,56 +128,18 @@ def adder_matrices(spec, m=None, r=None):
     if not isinstance(spec, (tuple, list)) or len(spec) != 3:
         raise ValueError(f"adder_matrices must be one of {', '.join(ADDER_MATRIX_SETS)} "
                          f"or (AT, G, BT), not {spec!r}")
-    AT, G, BT = (_rows(nm, M) for nm, M in zip(("AT", "G", "BT"), spec))
-    mm, n = len(AT), len(AT[0])
-    rr = len(G[0])
-    if m is not None and r is not None:
-        mm, rr, n = m, r, m + r - 1
-    shapes = {"AT": (len(AT), len(AT[0])), "G": (len(G), len(G[0])), "BT": (len(BT), len(BT[0]))}
-    expected = {"AT": (mm, n), "G": (n, rr), "BT": (n, n)}
-    if shapes != expected or n != mm + rr - 1:
-        raise ValueError(f"adder matrices must have shapes AT {expected['AT']}, G {expected['G']}, "
-                         f"BT {expected['BT']} (n = m + r - 1), not AT {shapes['AT']}, "
-                         f"G {shapes['G']}, BT {shapes['BT']}")
-    _check_full_rank(AT, G, BT)
+    AT, G, BT = (parse_matrix(nm, M) for nm, M in zip(("AT", "G", "BT"), spec))
+    check_shapes(AT, G, BT, m, r, what="adder matrices")
+    check_full_rank(AT, G, BT)
     return AT, G, BT
-
-
-def _rank(M):
-    """The exact rank of a matrix of Fractions (Gaussian elimination)."""
-    rows = [list(row) for row in M]
-    rank, cols = 0, len(rows[0]) if rows else 0
-    for c in range(cols):
-        pivot = next((i for i in range(rank, len(rows)) if rows[i][c] != 0), None)
-        if pivot is None:
-            continue
-        rows[rank], rows[pivot] = rows[pivot], rows[rank]
-        for i in range(rank + 1, len(rows)):
-            f = rows[i][c] / rows[rank][c]
-            rows[i] = [a - f * b for a, b in zip(rows[i], rows[rank])]
-        rank += 1
-    return rank
-
-
-def _check_full_rank(AT, G, BT):
-    # A degenerate transform discards part of its operand for every input (an all-zero
-    # Bᵀ makes the engine ignore the activations): no Winograd algorithm has one. Bᵀ
-    # must be invertible, G must keep all r filter taps, Aᵀ must give m independent outputs.
-    n, r, m = len(BT), len(G[0]), len(AT)
-    for name, M, need, what in (("BT", BT, n, f"invertible (rank {n})"),
-                                ("G", G, r, f"of full column rank {r}"),
-                                ("AT", AT, m, f"of full row rank {m}")):
-        rank = _rank(M)
-        if rank != need:
-            raise ValueError(f"{name} must be {what}, not a degenerate matrix of rank {rank}")
 
 
 def load_adder_matrices(path, m=None, r=None):
     """User matrices ``(Aᵀ, G, Bᵀ)`` from a JSON file, validated as :func:`adder_matrices` does.
 
-    The file holds one object ``{"AT": [[...]], "G": [[...]], "BT": [[...]]}``; entries are
-    integers or exact rationals as strings (``"1/2"``). Floats are refused (they are not
-    exact).
+    The file format is :mod:`winogen.gen.matrixfile`'s: one object ``{"AT": [[...]], "G":
+    [[...]], "BT": [[...]]}``; entries are integers or exact rationals as strings
+    (``"1/2"``). Floats are refused (they are not exact).
 
     Raises
     ------
@@ -205,33 +147,9 @@ def load_adder_matrices(path, m=None, r=None):
         If the file cannot be read, is not such an object, or the matrices have the wrong
         shapes; the message names the file.
     """
-    import json
+    rows = read_matrix_file(path, "adder matrix file")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ValueError(f"adder matrix file {str(path)!r} must be a readable JSON file, not "
-                         f"missing or unreadable ({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"adder matrix file {str(path)!r} must hold valid JSON, not text "
-                         f"failing at line {e.lineno} ({e.msg})") from None
-    if not isinstance(data, dict) or set(data) != {"AT", "G", "BT"}:
-        got = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"adder matrix file {str(path)!r} must hold an object with keys AT, "
-                         f"G, BT, not {got!r}")
-    for key in ("AT", "G", "BT"):
-        rows = data[key]
-        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise ValueError(f"adder matrix file {str(path)!r}: {key} must be a list of rows, "
-                             f"not {rows!r}")
-        for row in rows:
-            for x in row:
-                if isinstance(x, bool) or not isinstance(x, (int, str)):
-                    raise ValueError(f"adder matrix file {str(path)!r}: {key} entries must be "
-                                     f"integers or rationals as strings such as \"1/2\", "
-                                     f"not {x!r}")
-    try:
-        return adder_matrices((data["AT"], data["G"], data["BT"]), m, r)
+        return adder_matrices(rows, m, r)
     except ValueError as e:
         raise ValueError(f"adder matrix file {str(path)!r}: {e}") from None
 

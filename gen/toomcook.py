@@ -49,7 +49,7 @@ from .bounds import Interval, signed_range, transform_intervals
 from .checks import check_int
 from .points import INF, MAX_TILE, check_points, format_point, parse_points, preset_points
 
-__all__ = ["ToomCook", "WinogradMatrices", "HardwareTransforms", "LinearToomCook",
+__all__ = ["ToomCook", "MatrixToomCook", "load_transforms", "WinogradMatrices", "HardwareTransforms", "LinearToomCook",
            "NumericalWarning", "FRACTION_PLACEMENTS", "FLOAT_SAFE_TILE"]
 
 #: Where the fractions of the scaled matrices may live (wincnn's FractionsIn*).
@@ -221,15 +221,22 @@ class ToomCook:
         self._linear = LinearToomCook(C=Vinv, G=_eval_matrix(self.points, r),
                                       H=_eval_matrix(self.points, m))
         # Natural (unscaled) Winograd matrices.
-        AT = rq.transpose(_eval_matrix(self.points, m))
-        G = _eval_matrix(self.points, r)
-        BT = rq.transpose(Vinv)
-        # Per Winograd-domain index: primitive integer vectors and one content.
+        self._normalise(rq.transpose(_eval_matrix(self.points, m)),
+                        _eval_matrix(self.points, r), rq.transpose(Vinv))
+
+    def _normalise(self, AT, G, BT):
+        """Per Winograd-domain index ``i``: the triple (column ``i`` of ``Aᵀ``, row ``i`` of
+        ``G``, row ``i`` of ``Bᵀ``) as primitive integer vectors and one rational content."""
+        n, m = self.n, self.m
         AT_int = [[None] * n for _ in range(m)]
         G_int, BT_int, scale = [], [], []
         for i in range(n):
             a_col = [AT[j][i] for j in range(m)]
             ca, cg, cb = rq.content(a_col), rq.content(G[i]), rq.content(BT[i])
+            if not ca * cg * cb:
+                zero = ("column", "AT") if not ca else ("row", "G") if not cg else ("row", "BT")
+                raise ValueError(f"Winograd-domain index {i} must take part in the result, not "
+                                 f"have an all-zero {zero[0]} {i} of {zero[1]}")
             for j in range(m):
                 AT_int[j][i] = a_col[j] / ca
             G_int.append([x / cg for x in G[i]])
@@ -311,7 +318,7 @@ class ToomCook:
     def to_json(self, form="rational", fractions="G"):
         """JSON-ready description; exact entries are strings such as ``"1/2"``."""
         out = {"m": self.m, "r": self.r, "n": self.n, "algorithm": self.name,
-               "points": [format_point(p) for p in self.points], "preset": self.preset,
+               "points": [format_point(p) for p in self.points or ()], "preset": self.preset,
                "form": form}
         if form == "rational":
             out.update(self.matrices(fractions).to_json())
@@ -325,3 +332,118 @@ class ToomCook:
         else:
             raise ValueError(f"form must be one of rational, integer, linear, not {form!r}")
         return out
+
+
+class MatrixToomCook(ToomCook):
+    """F(m, r) from given matrices ``(Aᵀ, G, Bᵀ)``: a transforms file, or learned transforms.
+
+    The matrices are any rationals (ints, Fractions, ``"p/q"`` strings) of shapes
+    ``AT (m, n)``, ``G (n, r)``, ``BT (n, n)``. They are **exact** when the 1-D identity
+    tensor equals the correlation's::
+
+        Σ_i Aᵀ[j][i] · G[i][k] · Bᵀ[i][l] = [l = j + k]     for every j, k, l,
+
+    which is the same as ``Aᵀ[(G g) ⊙ (Bᵀ d)]`` being the correlation for every ``d`` and
+    ``g`` (the form is trilinear, so the tensor is the whole function); the 2-D nesting
+    is then exact too. Otherwise they are **approximate** (learned, or rounded to a few
+    bits) and ``identity_error`` and :meth:`tile_error` say how far off they are.
+
+    The integer and hardware forms are derived as for :class:`ToomCook` (per
+    Winograd-domain index: primitive integer vectors and one content). For an
+    approximate set the integer result is in general not divisible by the hardware
+    denominator ``D²``.
+
+    Parameters
+    ----------
+    AT, G, BT : matrices
+    m, r : int, optional
+        The tile's sizes, checked against the matrices when given.
+    source : str, optional
+        Where the matrices came from (a file name), for messages and the manifest.
+
+    Members
+    -------
+    m, r, n : int
+    points : None
+    exact : bool
+    identity_error : Fraction
+        ``max |Σ_i Aᵀ[j][i] G[i][k] Bᵀ[i][l] - [l = j + k]|`` (0 when exact).
+    """
+
+    def __init__(self, AT, G, BT, *, m=None, r=None, source=None):
+        from .matrixfile import check_full_rank, check_shapes, parse_matrix
+        AT, G, BT = (parse_matrix(nm, M) for nm, M in zip(("AT", "G", "BT"), (AT, G, BT)))
+        self.m, self.r, self.n = check_shapes(AT, G, BT, m, r, what="transforms")
+        if self.n > MAX_TILE:
+            raise ValueError(f"tile size n = m + r - 1 must be at most {MAX_TILE}, "
+                             f"not {self.n} (m={self.m}, r={self.r})")
+        check_full_rank(AT, G, BT)
+        self.points, self.preset, self.source = None, None, source
+        self.given = (AT, G, BT)
+        self._normalise(AT, G, BT)
+        self.identity_error = max(abs(v) for v in self.identity_deviation().values())
+        self.exact = self.identity_error == 0
+
+    def identity_deviation(self):
+        """``{(j, k, l): Σ_i Aᵀ[j][i] G[i][k] Bᵀ[i][l] - [l = j + k]}`` (exact)."""
+        AT, G, BT = self.given
+        return {(j, k, l): sum((AT[j][i] * G[i][k] * BT[i][l] for i in range(self.n)),
+                               Fraction(0)) - (l == j + k)
+                for j in range(self.m) for k in range(self.r) for l in range(self.n)}
+
+    def tile_error(self, tiles=1000, seed=0):
+        """Measured 2-D error: RMS of ``Y - Y_exact`` over RMS of ``Y_exact``.
+
+        ``tiles`` random n × n inputs and r × r filters, uniform in [-1, 1] (``seed``),
+        in float64 with the given matrices; ``Y_exact`` is the direct correlation.
+        0 for an exact set (up to float rounding, about 1e-16).
+        """
+        import numpy as np
+        rng = np.random.default_rng(seed)
+        AT, G, BT = (np.array([[float(x) for x in row] for row in M]) for M in self.given)
+        d = rng.uniform(-1, 1, (tiles, self.n, self.n))
+        g = rng.uniform(-1, 1, (tiles, self.r, self.r))
+        U = np.einsum("ik,tkl,jl->tij", G, g, G)
+        V = np.einsum("ik,tkl,jl->tij", BT, d, BT)
+        Y = np.einsum("ai,tij,bj->tab", AT, U * V, AT)
+        exact = np.zeros_like(Y)
+        for a in range(self.r):
+            for b in range(self.r):
+                exact += d[:, a:a + self.m, b:b + self.m] * g[:, a, b][:, None, None]
+        return float(np.sqrt(np.mean((Y - exact) ** 2) / np.mean(exact ** 2)))
+
+    def __repr__(self):
+        return (f"MatrixToomCook(m={self.m}, r={self.r}, "
+                f"{'exact' if self.exact else 'approximate'}, source={self.source!r})")
+
+    @property
+    def points_text(self):
+        return "custom" if self.source is None else f"custom ({self.source})"
+
+    def linear(self):
+        raise ValueError("the linear-convolution form needs interpolation points; given "
+                         "matrices have none")
+
+    def to_json(self, form="rational", fractions="G"):
+        """As :meth:`ToomCook.to_json`, with ``exact``, ``identity_error``, ``tile_error``
+        and ``source`` in place of the points; ``form`` is ``rational`` or ``integer``."""
+        if form == "linear":
+            self.linear()
+        out = super().to_json(form, fractions)
+        del out["points"], out["preset"]
+        out.update({"source": self.source, "exact": self.exact,
+                    "identity_error": str(self.identity_error),
+                    "tile_error": 0.0 if self.exact else self.tile_error()})
+        return out
+
+
+def load_transforms(path, m=None, r=None):
+    """A :class:`MatrixToomCook` from a transforms file (:mod:`winogen.gen.matrixfile`'s
+    format); messages name the file."""
+    from pathlib import Path
+    from .matrixfile import read_matrix_file
+    rows = read_matrix_file(path, "transforms file")
+    try:
+        return MatrixToomCook(*rows, m=m, r=r, source=Path(path).name)
+    except ValueError as e:
+        raise ValueError(f"transforms file {str(path)!r}: {e}") from None

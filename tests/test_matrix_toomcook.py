@@ -1,0 +1,142 @@
+"""Given transform matrices (gen/matrixfile.py, MatrixToomCook): the exact identity check,
+the measured error of approximate sets, the integer forms, and the file's errors."""
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+
+from winogen.gen.addernet import load_adder_matrices
+from winogen.gen.toomcook import MatrixToomCook, ToomCook, load_transforms
+
+CASES = [(2, 3, "lavin"), (4, 3, "lavin"), (4, 3, "barabasz"), (6, 3, "default"),
+         (2, 5, "default"), (3, 2, "default")]
+
+
+def _given(tc, fractions="G"):
+    M = tc.matrices(fractions)
+    return M.AT, M.G, M.BT
+
+
+@pytest.mark.parametrize("m, r, preset", CASES)
+@pytest.mark.parametrize("fractions", ["G", "A", "B"])
+def test_point_built_matrices_are_exact_and_give_the_same_hardware(m, r, preset, fractions):
+    tc = ToomCook(m, r, preset=preset)
+    given = MatrixToomCook(*_given(tc, fractions))
+    assert given.exact and given.identity_error == 0
+    assert given.hardware() == tc.hardware()
+    assert given.integer().scale == tc.integer().scale
+    assert given.tile_error() < 1e-12
+
+
+@pytest.mark.parametrize("m, r, preset", CASES[:4])
+def test_integer_form_computes_the_correlation_exactly(m, r, preset):
+    """Independent reference: scipy's correlate2d on random integer tiles."""
+    hw = MatrixToomCook(*_given(ToomCook(m, r, preset=preset))).hardware()
+    AT, G, BT = (np.array(x, dtype=object) for x in (hw.AT, hw.G, hw.BT))
+    rng = np.random.default_rng(m * 10 + r)
+    n = m + r - 1
+    for _ in range(20):
+        d = rng.integers(-128, 128, (n, n)).astype(object)
+        g = rng.integers(-128, 128, (r, r)).astype(object)
+        Y = AT.dot((G.dot(g).dot(G.T)) * (BT.dot(d).dot(BT.T))).dot(AT.T)
+        expect = correlate2d(d.astype(np.int64), g.astype(np.int64), mode="valid")
+        assert (Y % hw.scale_divisor() == 0).all()
+        assert (Y // hw.scale_divisor()).astype(np.int64).tolist() == expect.tolist()
+
+
+def test_a_perturbed_entry_is_approximate_with_the_error_it_makes():
+    AT, G, BT = _given(ToomCook(4, 3, preset="lavin"))
+    G = [list(row) for row in G]
+    delta = Fraction(1, 64)
+    G[1][0] += delta
+    given = MatrixToomCook(AT, G, BT)
+    assert not given.exact
+    # Only index 1's triple changed, by delta in G[1][0]: the tensor moves by
+    # AT[j][1] * delta * BT[1][l] for k = 0.
+    expect = max(abs(AT[j][1] * delta * BT[1][l]) for j in range(4) for l in range(6))
+    assert given.identity_error == expect
+    err = given.tile_error()
+    assert 0 < err < 1
+    assert given.tile_error(seed=1) != err and given.tile_error() == err   # seeded
+    data = given.to_json()
+    assert data["exact"] is False and data["identity_error"] == str(expect)
+    assert data["tile_error"] == err and "points" not in data
+
+
+def test_a_scaled_triple_stays_exact():
+    """Scaling (column i of AT, row i of G, row i of BT) by factors whose product is 1
+    keeps the algorithm (the identity tensor is unchanged)."""
+    AT, G, BT = (list(map(list, M)) for M in _given(ToomCook(2, 3, preset="lavin")))
+    for j in range(2):
+        AT[j][1] *= 3
+    G[1] = [x / 6 for x in G[1]]
+    BT[1] = [x * 2 for x in BT[1]]
+    assert MatrixToomCook(AT, G, BT).exact
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda AT, G, BT: (AT, G, BT[:-1]), "transforms must have shapes AT (2, 4), G (4, 3), "
+                                          "BT (4, 4)"),
+    (lambda AT, G, BT: (AT, [[0, 0, 0]] + list(G[1:]), BT),
+     "Winograd-domain index 0 must take part in the result, not have an all-zero row 0 of G"),
+    (lambda AT, G, BT: (AT, G, [BT[0]] * 4), "BT must be invertible (rank 4), not a "
+                                             "degenerate matrix of rank 1"),
+    (lambda AT, G, BT: (AT, [[True, 0, 0]] + list(G[1:]), BT),
+     "matrix entries must be rational numbers, not True"),
+])
+def test_bad_matrices_are_refused(change, message):
+    with pytest.raises(ValueError) as e:
+        MatrixToomCook(*change(*_given(ToomCook(2, 3, preset="lavin"))))
+    assert message in str(e.value)
+
+
+def test_a_linear_form_is_refused():
+    given = MatrixToomCook(*_given(ToomCook(2, 3)))
+    with pytest.raises(ValueError, match="needs interpolation points"):
+        given.linear()
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_transforms_file_round_trip(tmp_path):
+    tc = ToomCook(4, 3, preset="barabasz")
+    M = tc.matrices("G").to_json()
+    path = _write(tmp_path / "t.json", {k: M[k] for k in ("AT", "G", "BT")})
+    given = load_transforms(path, 4, 3)
+    assert given.exact and given.hardware() == tc.hardware() and given.source == "t.json"
+    assert "t.json" in given.points_text
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"AT": [[1]], "G": [[1]]}, "must hold an object with keys AT, G, BT, not ['AT', 'G']"),
+    ({"AT": [[1.5]], "G": [[1]], "BT": [[1]]},
+     "AT entries must be integers or rationals as strings such as \"1/2\", not 1.5"),
+    ({"AT": [[1, 1, 1, 0], [0, 1, -1, -1]], "G": [[1, 0, 0]], "BT": [[1]]},
+     "transforms must have shapes"),
+])
+def test_transforms_file_errors_name_the_file(tmp_path, data, message):
+    path = _write(tmp_path / "bad.json", data)
+    with pytest.raises(ValueError) as e:
+        load_transforms(path, 2, 3)
+    assert str(e.value).startswith(f"transforms file {str(path)!r}") and message in str(e.value)
+
+
+def test_missing_file_and_bad_json(tmp_path):
+    with pytest.raises(ValueError, match="must be a readable JSON file"):
+        load_transforms(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="must hold valid JSON"):
+        load_transforms(bad)
+
+
+def test_adder_matrix_files_keep_their_label(tmp_path):
+    path = _write(tmp_path / "a.json", {"AT": [[1.5]], "G": [[1]], "BT": [[1]]})
+    with pytest.raises(ValueError, match="^adder matrix file"):
+        load_adder_matrices(path)
