@@ -327,6 +327,12 @@ def run(args):
                                            freq_mhz=100.0 if args.freq is None else args.freq,
                                            part=args.part)
     print(summary)
+    given = manifest["algorithm"].get("transforms")
+    if given is not None:
+        print("given transforms: exact (the correlation)" if given["exact"] else
+              f"given transforms: approximate, identity error {given['identity_error']}, tile "
+              f"error {given['tile_error']:.3g} (RMS, relative); the engine computes "
+              f"floor(A'^T (U' * V') A' / D^2), not the correlation")
     for path in written:
         print(f"wrote {path}")
     return 0
