@@ -1,0 +1,286 @@
+"""Winograd-aware training: the reference network with the quantized Winograd engine's
+arithmetic in its forward pass (seed: Fernandez-Marques et al., "Searching for
+Winograd-aware Quantized Networks", MLSys 2020).
+
+The forward pass (:func:`forward_engine`) computes what the layer engine computes, in
+floating point but on integer values, with a straight-through estimator (identity
+gradient) for every rounding, so that with the trained int8 weights it gives the engine's
+integers exactly (``tests/test_wa.py`` checks it against the engine's golden model):
+
+* each layer as the engine runs it (:func:`engine_inputs`): ``c1`` directly with padding 1,
+  the 5 × 5, strided and dense layers as stacked DWM pieces (:mod:`winogen.gen.dwm`) with
+  padding 0;
+* weights ``w_q = clip(round(w · 2^sw), -127, 127)`` and the requantization shifts of
+  :func:`winogen.nets.train.quantize`, fixed from the float network;
+* per tile (tiles of ``m × m`` outputs from the padded map's origin): ``V = Bᵀ' d B'``,
+  ``V̂`` rounded half up by ``sV`` and clamped to ``W`` bits, ``Û`` = ``U / D²`` rounded
+  half up by ``sU`` (``U = G' g G'ᵀ``), ``M = Σ_c V̂ ⊙ Û``, ``Z = Aᵀ' (M · 2^a) A'``,
+  ``Y = Z`` rounded half up by ``-min e`` (:mod:`winogen.gen.winoquant`); with an exact
+  Winograd domain ``Y`` is the correlation;
+* the engine's requantization (round half to even, saturation, ReLU).
+
+The loss uses the last layer's sums before requantization, in real units.
+"""
+
+import math
+
+import numpy as np
+
+__all__ = ["QuantizedDomain", "engine_inputs", "winograd_layer", "forward_engine",
+           "engine_layers_of"]
+
+
+def _ste(fn):
+    """``fn`` (a rounding) with the identity as its gradient, for autograd."""
+    from autograd.extend import defvjp, primitive
+    wrapped = primitive(fn)
+    defvjp(wrapped, lambda ans, x: lambda g: g)
+    return wrapped
+
+
+_floor = None
+_round_even = None
+
+
+def _roundings():
+    global _floor, _round_even
+    if _floor is None:
+        _floor = _ste(np.floor)
+        _round_even = _ste(np.round)       # NumPy rounds half to even
+    return _floor, _round_even
+
+
+class QuantizedDomain:
+    """The Winograd domain of one engine: integer transforms and, when quantized, the
+    shifts and width.
+
+    Parameters
+    ----------
+    hardware : HardwareTransforms
+        Integer ``Aᵀ'``, ``G'``, ``Bᵀ'`` and ``D``.
+    v_shifts, u_shifts : sequence of int, optional
+        ``sV`` and ``sU`` per Winograd position (row-major n²); None for an exact domain.
+    width : int, optional
+        ``W``.
+    """
+
+    def __init__(self, hardware, v_shifts=None, u_shifts=None, width=None):
+        self.AT = np.array(hardware.AT, dtype=np.float64)
+        self.G = np.array(hardware.G, dtype=np.float64)
+        self.BT = np.array(hardware.BT, dtype=np.float64)
+        self.D = hardware.denominator
+        self.m, self.n = self.AT.shape
+        self.r = self.G.shape[1]
+        self.quantized = width is not None
+        if self.quantized:
+            n = self.n
+            self.width = width
+            sv = np.array(v_shifts, dtype=np.int64).reshape(n, n)
+            su = np.array(u_shifts, dtype=np.int64).reshape(n, n)
+            e = sv + su
+            self.v_scale = 2.0 ** -sv
+            self.u_scale = 2.0 ** -su / self.D ** 2
+            self.align = 2.0 ** (e - e.min())
+            self.out_scale = 2.0 ** e.min()
+
+    @classmethod
+    def of(cls, config):
+        """The domain of a tile configuration (its ``quantization``, if it has one)."""
+        q = getattr(config, "quantization", None)
+        if q:
+            return cls(config.hardware, q.v_shifts, q.u_shifts, q.width)
+        return cls(config.hardware)
+
+
+def _pad_to(anp, x, rows, cols, top=0, left=0):
+    """``x`` (..., H, W) with ``top``/``left`` zero rows/columns before it and zeros after
+    it up to ``rows`` × ``cols`` (differentiable: concatenation only)."""
+    *lead, h, w = x.shape
+    parts = []
+    if top:
+        parts.append(anp.zeros((*lead, top, w)))
+    parts.append(x)
+    if rows - top - h > 0:
+        parts.append(anp.zeros((*lead, rows - top - h, w)))
+    x = anp.concatenate(parts, axis=-2) if len(parts) > 1 else x
+    parts = []
+    if left:
+        parts.append(anp.zeros((*lead, rows, left)))
+    parts.append(x)
+    if cols - left - w > 0:
+        parts.append(anp.zeros((*lead, rows, cols - left - w)))
+    return anp.concatenate(parts, axis=-1) if len(parts) > 1 else x
+
+
+def engine_inputs(layer, x, w, engine_r, anp=np):
+    """``(x, w, padding)`` as the engine runs ``layer`` on images ``x`` (N, C, H, W) with
+    weights ``w`` (C_out, C_in, k, k): the layer itself (a stride-1 ``engine_r`` kernel
+    with padding 0 or ``engine_r // 2``), or its DWM pieces stacked as input channels
+    (:func:`winogen.gen.dwm.dwm_layer`, here with differentiable array operations)."""
+    from ..gen.dwm import dwm_pieces
+    k, stride, padding = w.shape[2], layer["stride"], layer["padding"]
+    if k == engine_r and stride == 1 and padding in (0, engine_r // 2):
+        return x, w, padding
+    n, c, h, wd = x.shape
+    h_out = (h + 2 * padding - k) // stride + 1
+    w_out = (wd + 2 * padding - k) // stride + 1
+    hs, ws = h_out + engine_r - 1, w_out + engine_r - 1
+    xp = _pad_to(anp, x, h + 2 * padding, wd + 2 * padding, padding, padding)
+    xs, wk = [], []
+    for piece in dwm_pieces(k, stride, engine_r):
+        (p, q), (a, b), (rows, cols) = piece.phase, piece.offset, piece.size
+        block = xp[:, :, p::stride, q::stride][:, :, a:a + hs, b:b + ws]
+        xs.append(_pad_to(anp, block, hs, ws))
+        sub = w[:, :, p::stride, q::stride][:, :, a:a + rows, b:b + cols]
+        wk.append(_pad_to(anp, sub, engine_r, engine_r))
+    return anp.concatenate(xs, axis=1), anp.concatenate(wk, axis=1), 0
+
+
+def winograd_layer(x, w, padding, domain, anp=np):
+    """The engine's layer output before requantization, for integer-valued ``x`` (N, C, H,
+    W) and ``w`` (C_out, C, r, r): stride 1, zero ``padding``, tile by tile."""
+    floor, _ = _roundings() if anp is not np else (np.floor, None)
+    dm = domain
+    m, n = dm.m, dm.n
+    _, _, h, wd = x.shape
+    h_out, w_out = h + 2 * padding - dm.r + 1, wd + 2 * padding - dm.r + 1
+    ty, tx = -(-h_out // m), -(-w_out // m)
+    xp = _pad_to(anp, x, ty * m + n - m, tx * m + n - m, padding, padding)
+    tiles = anp.stack([anp.stack([xp[:, :, i * m:i * m + n, j * m:j * m + n]
+                                  for j in range(tx)], axis=2) for i in range(ty)], axis=2)
+    V = anp.einsum("ia,nctsab,jb->nctsij", dm.BT, tiles, dm.BT)
+    U = anp.einsum("ia,ocab,jb->ocij", dm.G, w, dm.G)
+    if dm.quantized:
+        top = 2.0 ** (dm.width - 1)
+        V = anp.minimum(floor(V * dm.v_scale + 0.5), top - 1)
+        U = anp.clip(floor(U * dm.u_scale + 0.5), -top, top - 1)
+    M = anp.einsum("nctsij,ocij->notsij", V, U)
+    if dm.quantized:
+        Z = anp.einsum("ai,notsij,bj->notsab", dm.AT, M * dm.align, dm.AT)
+        Y = Z * dm.out_scale
+        Y = floor(Y + 0.5) if dm.out_scale < 1 else Y
+    else:
+        # Exact: the integer result divided by D², an exact division.
+        Y = anp.einsum("ai,notsij,bj->notsab", dm.AT, M, dm.AT) / dm.D ** 2
+    # (N, O, Ty, Tx, m, m) -> (N, O, Ty·m, Tx·m), cropped to the output map
+    Y = anp.concatenate([anp.concatenate([Y[:, :, i, j] for j in range(tx)], axis=-1)
+                         for i in range(ty)], axis=-2)
+    return Y[:, :, :h_out, :w_out]
+
+
+def requantize_float(y, shift, relu, anp=np):
+    """The engine's requantization on integer-valued floats: ``y / 2^shift`` rounded half
+    to even, saturated to int8, clamped at 0 with ``relu``."""
+    _, round_even = _roundings() if anp is not np else (None, np.round)
+    q = round_even(y / 2.0 ** shift)
+    return anp.clip(q, 0.0 if relu else -128.0, 127.0)
+
+
+def engine_layers_of(params, qparams):
+    """The reference network's layers in engine form (the dense classifier as the 4 × 4
+    convolution of the last map) with float weights, their weight scales ``sw`` and the
+    shifts of ``qparams``."""
+    from .reference import CLASSES, FC_MAP, LAYERS
+    from .train import _pow2_scale
+    layers = []
+    for layer in LAYERS:
+        w = params[layer["name"]]
+        layers.append(dict(name=layer["name"], stride=layer["stride"],
+                           padding=layer["padding"], relu=True,
+                           shift=int(qparams[f"shift_{layer['name']}"]),
+                           sw=_pow2_scale(np.abs(w).max())))
+    layers.append(dict(name="fc", stride=1, padding=0, relu=False,
+                       shift=int(qparams["shift_fc"]),
+                       sw=_pow2_scale(np.abs(params["fc"]).max())))
+    return layers, (CLASSES, *FC_MAP)
+
+
+def _conv_weight(name, w, fc_shape, anp):
+    if name != "fc":
+        return w
+    classes, c, h, wd = fc_shape
+    # fc is (C·H·W, classes) in (C, H, W) order: the convolution's (classes, C, H, W).
+    return anp.reshape(anp.transpose(w), (classes, c, h, wd))
+
+
+def forward_engine(params, x, layers, fc_shape, domain, anp=np):
+    """Logits (N, classes) in real units and the int8 logits of int8 images ``x``.
+
+    Parameters
+    ----------
+    params : dict
+        Float weights ``c1`` … ``c4`` (C_out, C_in, k, k) and ``fc`` (C·H·W, classes).
+    x : array (N, 1, H, W)
+        int8 images.
+    layers, fc_shape :
+        From :func:`engine_layers_of`.
+    domain : QuantizedDomain
+    anp : module
+        ``numpy`` (evaluation) or ``autograd.numpy`` (training).
+
+    Returns
+    -------
+    (logits, int8_logits)
+        ``logits``: the last layer's sums times ``2^-(sx + sw)`` (real units, for the
+        loss); ``int8_logits``: after the engine's requantization (N, classes).
+    """
+    from .digits import INPUT_SHIFT
+    _, round_even = _roundings() if anp is not np else (None, np.round)
+    a = x.astype(np.float64) if anp is np else x
+    sx = INPUT_SHIFT
+    for layer in layers:
+        w = _conv_weight(layer["name"], params[layer["name"]], fc_shape, anp)
+        wq = anp.clip(round_even(w * 2.0 ** layer["sw"]), -127.0, 127.0)
+        xe, we, pad = engine_inputs(layer, a, wq, domain.r, anp)
+        y = winograd_layer(xe, we, pad, domain, anp)
+        if layer["name"] == "fc":
+            logits = anp.reshape(y, (y.shape[0], -1)) * 2.0 ** -(sx + layer["sw"])
+        a = requantize_float(y, layer["shift"], layer["relu"], anp)
+        sx = sx + layer["sw"] - layer["shift"]
+    return logits, anp.reshape(a, (a.shape[0], -1))
+
+
+def int8_weights(params, layers, fc_shape):
+    """The int8 weights the trained float ``params`` deploy as (engine form: ``fc`` as
+    its convolution), as int64 arrays."""
+    out = {}
+    for layer in layers:
+        w = _conv_weight(layer["name"], np.asarray(params[layer["name"]]), fc_shape, np)
+        out[layer["name"]] = np.clip(np.round(w * 2.0 ** layer["sw"]), -127, 127).astype(np.int64)
+    return out
+
+
+def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1e-3, batch=64,
+             seed=0, progress=None):
+    """Fine-tune float ``params`` with :func:`forward_engine` in the forward pass (Adam,
+    cosine decay); returns the new parameters."""
+    import autograd.numpy as anp
+    from autograd import grad
+    from autograd.scipy.special import logsumexp
+
+    def loss(p, xb, yb):
+        logits, _ = forward_engine(p, xb, layers, fc_shape, domain, anp)
+        return anp.mean(logsumexp(logits, axis=1) - logits[anp.arange(len(yb)), yb])
+
+    gradient = grad(loss)
+    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    mom = {k: np.zeros_like(v) for k, v in params.items()}
+    vel = {k: np.zeros_like(v) for k, v in params.items()}
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x_train, dtype=np.float64)
+    step = 0
+    for epoch in range(epochs):
+        order = rng.permutation(len(x))
+        rate = lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            g = gradient(params, x[idx], y_train[idx])
+            step += 1
+            for k in params:
+                mom[k] = 0.9 * mom[k] + 0.1 * g[k]
+                vel[k] = 0.999 * vel[k] + 0.001 * g[k] ** 2
+                mhat, vhat = mom[k] / (1 - 0.9 ** step), vel[k] / (1 - 0.999 ** step)
+                params[k] = params[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
+        if progress is not None:
+            progress(epoch + 1, epochs, float(loss(params, x[:256], y_train[:256])))
+    return params
