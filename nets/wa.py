@@ -26,8 +26,8 @@ import math
 
 import numpy as np
 
-__all__ = ["QuantizedDomain", "engine_inputs", "winograd_layer", "forward_engine",
-           "engine_layers_of"]
+__all__ = ["QuantizedDomain", "FlexTransforms", "engine_inputs", "winograd_layer",
+           "forward_engine", "engine_layers_of", "int8_weights", "train_wa"]
 
 
 def _ste(fn):
@@ -72,6 +72,8 @@ class QuantizedDomain:
         self.m, self.n = self.AT.shape
         self.r = self.G.shape[1]
         self.quantized = width is not None
+        #: Approximate transforms remove D² with a shift that floors (exact ones divide).
+        self.floor_descale = False
         if self.quantized:
             n = self.n
             self.width = width
@@ -90,6 +92,87 @@ class QuantizedDomain:
         if q:
             return cls(config.hardware, q.v_shifts, q.u_shifts, q.width)
         return cls(config.hardware)
+
+
+class FlexTransforms:
+    """Learned ("flex") transforms: ``Aᵀ``, ``G``, ``Bᵀ`` as trained parameters, used
+    through their rounding to a grid of ``1 / (2^bits · L)`` (straight-through; ``L`` the
+    least common denominator of the starting matrices, so that they lie on the grid), so
+    that the forward pass is the engine built from the rounded matrices
+    (``--transforms``) exactly.
+
+    Per step the rounded matrices give the integer form the generator derives
+    (:class:`~winogen.gen.toomcook.MatrixToomCook`: per Winograd index a content ``c``,
+    ``Bᵀ' = Bᵀ / c_B``, ``G' = G / c_G``, ``Aᵀ' = Aᵀ · c_G c_B D``), and, for a quantized
+    domain, the shifts of :func:`winogen.gen.winoquant.winograd_shifts`; those are
+    constants of the step (no gradient through them), the matrices' entries are not.
+
+    Parameters
+    ----------
+    tc : ToomCook
+        The starting point (its rational matrices, fractions in ``G``).
+    bits : int
+        Extra fractional bits of the deployed matrices (their denominators divide
+        ``2^bits · L``).
+    width : int, optional
+        ``W`` of a quantized domain; None for an exact-width one.
+    scales : str
+        ``"global"`` or ``"tapwise"``.
+    data_width, weight_width : int
+    """
+
+    def __init__(self, tc, bits=6, width=None, scales="tapwise", data_width=8,
+                 weight_width=8):
+        from math import lcm
+        M = tc.matrices("G")
+        self.initial = {name: np.array([[float(x) for x in row] for row in mat])
+                        for name, mat in (("AT", M.AT), ("G", M.G), ("BT", M.BT))}
+        self.grid = (1 << bits) * lcm(*(x.denominator for mat in (M.AT, M.G, M.BT)
+                                        for row in mat for x in row))
+        self.bits, self.width, self.scales = bits, width, scales
+        self.widths = (data_width, weight_width)
+        self.m, self.r = tc.m, tc.r
+
+    def rounded(self, mats):
+        """The matrices on the grid, as integer numerators (NumPy; no gradient)."""
+        return {k: np.floor(np.asarray(v) * self.grid + 0.5) for k, v in mats.items()}
+
+    def given(self, mats):
+        """``(AT, G, BT)`` as exact Fractions: what ``--transforms`` takes."""
+        from fractions import Fraction
+        r = self.rounded(mats)
+        return tuple([[Fraction(int(x), self.grid) for x in row] for row in r[k]]
+                     for k in ("AT", "G", "BT"))
+
+    def domain(self, mats, anp=np):
+        """The :class:`QuantizedDomain` of this step (matrices differentiable in ``mats``)."""
+        from autograd.tracer import getval
+        from ..gen import rational as rq
+        from ..gen.toomcook import MatrixToomCook
+        floor, _ = _roundings() if anp is not np else (np.floor, None)
+        # Integer numerators on the grid (straight-through rounding).
+        num = {k: floor(v * self.grid + 0.5) for k, v in mats.items()}
+        tc = MatrixToomCook(*self.given({k: getval(v) for k, v in mats.items()}),
+                            m=self.m, r=self.r)
+        hw = tc.hardware()
+        n = tc.n
+        AT, G, BT = tc.given
+        # Contents times the grid: integers (the gcd of a row's numerators).
+        k_g = np.array([int(rq.content(G[i]) * self.grid) for i in range(n)], dtype=np.float64)
+        k_b = np.array([int(rq.content(BT[i]) * self.grid) for i in range(n)], dtype=np.float64)
+        shifts = (None, None)
+        if self.width is not None:
+            from ..gen.winoquant import winograd_shifts
+            shifts = winograd_shifts(hw, *self.widths, self.width, self.scales)
+        dom = QuantizedDomain(hw, *shifts, self.width)
+        # The same integer matrices as differentiable functions of the parameters; each
+        # is one exact division of integers, so its value is exactly the generator's.
+        dom.BT = num["BT"] / k_b[:, None]
+        dom.G = num["G"] / k_g[:, None]
+        dom.AT = num["AT"] * (k_g * k_b * hw.denominator)[None, :] / float(self.grid) ** 3
+        dom.floor_descale = not tc.exact
+        dom.exact_transforms = tc.exact
+        return dom
 
 
 def _pad_to(anp, x, rows, cols, top=0, left=0):
@@ -160,8 +243,10 @@ def winograd_layer(x, w, padding, domain, anp=np):
         Y = Z * dm.out_scale
         Y = floor(Y + 0.5) if dm.out_scale < 1 else Y
     else:
-        # Exact: the integer result divided by D², an exact division.
+        # Exact: the integer result divided by D², an exact division (floored for
+        # approximate transforms, as the engine's shift does).
         Y = anp.einsum("ai,notsij,bj->notsab", dm.AT, M, dm.AT) / dm.D ** 2
+        Y = floor(Y) if dm.floor_descale else Y
     # (N, O, Ty, Tx, m, m) -> (N, O, Ty·m, Tx·m), cropped to the output map
     Y = anp.concatenate([anp.concatenate([Y[:, :, i, j] for j in range(tx)], axis=-1)
                          for i in range(ty)], axis=-2)
@@ -214,7 +299,9 @@ def forward_engine(params, x, layers, fc_shape, domain, anp=np):
         int8 images.
     layers, fc_shape :
         From :func:`engine_layers_of`.
-    domain : QuantizedDomain
+    domain : QuantizedDomain or FlexTransforms
+        The Winograd domain; with :class:`FlexTransforms`, ``params`` also holds the
+        learned ``AT``, ``G`` and ``BT``.
     anp : module
         ``numpy`` (evaluation) or ``autograd.numpy`` (training).
 
@@ -226,6 +313,8 @@ def forward_engine(params, x, layers, fc_shape, domain, anp=np):
     """
     from .digits import INPUT_SHIFT
     _, round_even = _roundings() if anp is not np else (None, np.round)
+    if isinstance(domain, FlexTransforms):
+        domain = domain.domain({k: params[k] for k in ("AT", "G", "BT")}, anp)
     a = x.astype(np.float64) if anp is np else x
     sx = INPUT_SHIFT
     for layer in layers:
@@ -253,7 +342,8 @@ def int8_weights(params, layers, fc_shape):
 def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1e-3, batch=64,
              seed=0, progress=None):
     """Fine-tune float ``params`` with :func:`forward_engine` in the forward pass (Adam,
-    cosine decay); returns the new parameters."""
+    cosine decay); returns the new parameters (with :class:`FlexTransforms`, also the
+    learned ``AT``, ``G``, ``BT``, starting from the algorithm's own)."""
     import autograd.numpy as anp
     from autograd import grad
     from autograd.scipy.special import logsumexp
@@ -264,6 +354,9 @@ def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1
 
     gradient = grad(loss)
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    if isinstance(domain, FlexTransforms):
+        for k, v in domain.initial.items():
+            params.setdefault(k, v.copy())
     mom = {k: np.zeros_like(v) for k, v in params.items()}
     vel = {k: np.zeros_like(v) for k, v in params.items()}
     rng = np.random.default_rng(seed)

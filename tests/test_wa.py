@@ -63,3 +63,38 @@ def test_gradients_flow_through_every_rounding(reference):
 
     g = grad(loss)(floats)
     assert all(np.isfinite(g[k]).all() and np.abs(g[k]).sum() > 0 for k in floats)
+
+
+def test_flex_transforms_start_as_the_algorithm_and_learn(reference):
+    """Exact-width flex domain: at the start it is the algorithm's own integer form (same
+    outputs as the fixed domain); the matrices get gradients; a moved entry makes the set
+    approximate, and the domain is then the generator's integer form of the rounded
+    matrices."""
+    import autograd.numpy as anp
+    from autograd import grad
+    from winogen.gen.toomcook import MatrixToomCook, ToomCook
+    floats, ints, xt, layers, fc_shape = reference
+    tc = ToomCook(2, 3, preset="lavin")
+    flex = wa.FlexTransforms(tc, bits=4)
+    dom = flex.domain(flex.initial)
+    hw = tc.hardware()
+    assert all(np.array_equal(getattr(dom, k), np.array(getattr(hw, k))) for k in ("AT", "G", "BT"))
+    params = dict(floats, **flex.initial)
+    _, a = wa.forward_engine(params, xt, layers, fc_shape, flex)
+    _, b = wa.forward_engine(floats, xt, layers, fc_shape, wa.QuantizedDomain(hw))
+    assert np.array_equal(a, b)
+
+    def loss(p):
+        logits, _ = wa.forward_engine(p, xt[:16].astype(np.float64), layers, fc_shape, flex, anp)
+        return anp.mean(logits ** 2)
+    g = grad(loss)(params)
+    assert all(np.abs(g[k]).sum() > 0 for k in ("AT", "G", "BT"))
+
+    moved = {k: v.copy() for k, v in flex.initial.items()}
+    moved["G"][1, 0] += 1 / flex.grid
+    given = MatrixToomCook(*flex.given(moved))
+    assert not given.exact
+    dom = flex.domain(moved)
+    assert dom.floor_descale
+    assert all(np.array_equal(getattr(dom, k), np.array(getattr(given.hardware(), k)))
+               for k in ("AT", "G", "BT"))
