@@ -377,3 +377,127 @@ def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1
         if progress is not None:
             progress(epoch + 1, epochs, float(loss(params, x[:256], y_train[:256])))
     return params
+
+
+def _accuracy(params, x, y, layers, fc_shape, domain):
+    _, int8_logits = forward_engine(params, x, layers, fc_shape, domain)
+    return float(np.mean(np.argmax(int8_logits, axis=1) == y))
+
+
+def main(argv=None):
+    """``python -m winogen.nets.wa``: Winograd-aware fine-tuning of the reference network."""
+    import argparse
+    import json
+    import sys
+    import time
+    from pathlib import Path
+    from ..gen.points import PRESETS
+    from ..gen.toomcook import ToomCook
+    from ..gen.winoquant import SCALE_MODES, MIN_WINO_WIDTH, winograd_shifts
+    from .digits import load_digits_int8, split
+    from .netfile import save_reference_network
+    from .train import WEIGHTS, load_weights
+
+    p = argparse.ArgumentParser(
+        prog="python -m winogen.nets.wa",
+        description="Fine-tune the reference network with the quantized Winograd engine's "
+                    "arithmetic in its forward pass (Winograd-aware training) and write the "
+                    "int8 network (and, with --flex, the learned transforms) for generate "
+                    "and run-net.")
+    p.add_argument("--m", type=int, default=4, help="F(m, 3) (default: 4)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="lavin",
+                   help="interpolation points (default: lavin)")
+    p.add_argument("--wino-width", type=int, required=True, metavar="W",
+                   help="Winograd-domain width W (V and U rounded to W bits)")
+    p.add_argument("--wino-scales", choices=SCALE_MODES, default="tapwise",
+                   help="one shift per operand (global) or per Winograd position (tapwise; "
+                        "default)")
+    p.add_argument("--flex", action="store_true",
+                   help="also learn AT, G, BT (written as transforms.json for --transforms)")
+    p.add_argument("--flex-bits", type=int, default=4,
+                   help="extra fractional bits of learned matrix entries (default: 4)")
+    p.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs (default: 8)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="shuffling seed (default: 0)")
+    p.add_argument("--weights", type=Path, default=WEIGHTS,
+                   help="float weights to start from (default: the committed ones)")
+    p.add_argument("--train-images", type=int, default=None,
+                   help="fine-tune on the first N training images only (quick checks)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="folder for wa_net.json, wa_net_int8.npz, wa_report.json "
+                        "(and transforms.json with --flex)")
+    args = p.parse_args(argv)
+    for flag, value, lo in (("--m", args.m, 1), ("--wino-width", args.wino_width, MIN_WINO_WIDTH),
+                            ("--epochs", args.epochs, 1), ("--flex-bits", args.flex_bits, 0),
+                            ("--train-images", args.train_images or 1, 1)):
+        if value < lo:
+            p.error(f"{flag} must be an integer of at least {lo}, not {value}")
+    if not args.flex and args.flex_bits != 4:
+        p.error("--flex-bits applies to --flex only")
+    if not args.lr > 0:
+        p.error(f"--lr must be positive, not {args.lr}")
+    try:
+        floats, ints = load_weights(args.weights)
+        tc = ToomCook(args.m, 3, preset=args.preset)
+    except (OSError, ValueError) as exc:
+        p.error(str(exc))
+    x, y = load_digits_int8()
+    x_train, y_train, x_test, y_test = split(x, y)
+    if args.train_images is not None:
+        x_train, y_train = x_train[:args.train_images], y_train[:args.train_images]
+    layers, fc_shape = engine_layers_of(floats, ints)
+    hw = tc.hardware()
+    fixed = QuantizedDomain(hw, *winograd_shifts(hw, 8, 8, args.wino_width, args.wino_scales),
+                            args.wino_width)
+    domain = FlexTransforms(tc, args.flex_bits, args.wino_width, args.wino_scales) \
+        if args.flex else fixed
+    report = {"algorithm": f"F({args.m},3)", "preset": args.preset,
+              "wino_width": args.wino_width, "wino_scales": args.wino_scales,
+              "flex": args.flex, "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
+              "test_images": len(y_test),
+              "exact_int8": _accuracy(floats, x_test, y_test, layers, fc_shape,
+                                      QuantizedDomain(hw)),
+              "post_training": _accuracy(floats, x_test, y_test, layers, fc_shape, fixed)}
+    print(f"test top-1 before: exact int8 {100 * report['exact_int8']:.2f} %, "
+          f"W = {args.wino_width} {args.wino_scales} {100 * report['post_training']:.2f} %",
+          flush=True)
+    start = time.monotonic()
+
+    def progress(epoch, epochs, loss):
+        print(f"epoch {epoch}/{epochs}: loss {loss:.4f} ({time.monotonic() - start:.0f} s)",
+              file=sys.stderr, flush=True)
+
+    params = train_wa(floats, x_train, y_train, layers, fc_shape, domain, epochs=args.epochs,
+                      lr=args.lr, seed=args.seed, progress=progress)
+    report["winograd_aware"] = _accuracy(params, x_test, y_test, layers, fc_shape, domain)
+    report["train_seconds"] = round(time.monotonic() - start, 1)
+    print(f"test top-1 after Winograd-aware training: {100 * report['winograd_aware']:.2f} %")
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    weights = int8_weights(params, layers, fc_shape)
+    q = {name: weights[name] for name in weights}
+    q["fc"] = weights["fc"].reshape(weights["fc"].shape[0], -1).T
+    q.update({f"shift_{layer['name']}": layer["shift"] for layer in layers})
+    save_reference_network(q, out / "wa_net.json", "wa_net_int8.npz")
+    written = [out / "wa_net.json", out / "wa_net_int8.npz"]
+    if args.flex:
+        AT, G, BT = domain.given(params)
+        from ..gen.toomcook import MatrixToomCook
+        learned = MatrixToomCook(AT, G, BT)
+        (out / "transforms.json").write_text(json.dumps(
+            {name: [[str(v) for v in row] for row in M]
+             for name, M in (("AT", AT), ("G", G), ("BT", BT))}, indent=1) + "\n")
+        report["transforms"] = {"exact": learned.exact,
+                                "identity_error": str(learned.identity_error),
+                                "tile_error": learned.tile_error()}
+        written.append(out / "transforms.json")
+    (out / "wa_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    written.append(out / "wa_report.json")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())
