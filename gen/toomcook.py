@@ -470,11 +470,20 @@ def transforms_manifest(tc):
 
 def load_transforms(path, m=None, r=None):
     """A :class:`MatrixToomCook` from a transforms file (:mod:`winogen.gen.matrixfile`'s
-    format); messages name the file."""
+    format); messages name the file. A file's ``"exact"`` claim must hold."""
     from pathlib import Path
     from .matrixfile import read_matrix_file
-    rows = read_matrix_file(path, "transforms file")
+    rows, claim = read_matrix_file(path, "transforms file", claims=True)
     try:
-        return MatrixToomCook(*rows, m=m, r=r, source=Path(path).name)
+        tc = MatrixToomCook(*rows, m=m, r=r, source=Path(path).name)
     except ValueError as e:
         raise ValueError(f"transforms file {str(path)!r}: {e}") from None
+    if claim is not None and claim != tc.exact:
+        if claim:
+            (j, k, l), dev = max(tc.identity_deviation().items(), key=lambda kv: abs(kv[1]))
+            raise ValueError(f"transforms file {str(path)!r} claims to be exact, but its "
+                             f"identity sum over i of AT[j][i] G[i][k] BT[i][l] - [l = j + k] "
+                             f"is {dev} at (j, k, l) = ({j}, {k}, {l}), not 0")
+        raise ValueError(f"transforms file {str(path)!r} claims to be approximate, but its "
+                         f"matrices are an exact algorithm; drop the claim or set it to true")
+    return tc

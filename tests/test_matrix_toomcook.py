@@ -114,7 +114,8 @@ def test_transforms_file_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"AT": [[1]], "G": [[1]]}, "must hold an object with keys AT, G, BT, not ['AT', 'G']"),
+    ({"AT": [[1]], "G": [[1]]}, "must hold an object with keys AT, G, BT (and optionally "
+     "exact), not ['AT', 'G']"),
     ({"AT": [[1.5]], "G": [[1]], "BT": [[1]]},
      "AT entries must be integers or rationals as strings such as \"1/2\", not 1.5"),
     ({"AT": [[1, 1, 1, 0], [0, 1, -1, -1]], "G": [[1, 0, 0]], "BT": [[1]]},
@@ -232,3 +233,21 @@ def test_cli_refuses_in_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_claim_of_exactness_is_checked(tmp_path):
+    AT, G, BT = _perturbed()
+    rows = {k: [[str(x) for x in r] for r in M] for k, M in (("AT", AT), ("G", G), ("BT", BT))}
+    path = _write(tmp_path / "claim.json", {**rows, "exact": True})
+    with pytest.raises(ValueError, match=r"claims to be exact, but its identity .* is 1/8 at"):
+        load_transforms(path)
+    assert not load_transforms(_write(tmp_path / "ok.json", {**rows, "exact": False})).exact
+    exact = {k: [[str(x) for x in r] for r in M]
+             for k, M in zip(("AT", "G", "BT"), _given(ToomCook(2, 3, preset="lavin")))}
+    with pytest.raises(ValueError, match="claims to be approximate"):
+        load_transforms(_write(tmp_path / "e.json", {**exact, "exact": False}))
+    with pytest.raises(ValueError, match="exact must be true or false, not 'yes'"):
+        load_transforms(_write(tmp_path / "y.json", {**exact, "exact": "yes"}))
+    # adder matrix files take no claim
+    with pytest.raises(ValueError, match=r"keys AT, G, BT, not \['AT', 'BT', 'G', 'exact'\]"):
+        load_adder_matrices(_write(tmp_path / "a.json", {**exact, "exact": True}))
