@@ -70,6 +70,10 @@ def add_parser(sub):
     q.add_argument("--scales", default=None,
                    type=_list("--scales", "scales from global, tapwise", ["global", "tapwise"]),
                    help="comma-separated scales (default global,tapwise)")
+    q.add_argument("--bases", default=None,
+                   type=_list("--bases", "bases from monomial, legendre",
+                              ["monomial", "legendre"]),
+                   help="comma-separated polynomial bases of the transforms (default monomial)")
     q.add_argument("--training", default=None,
                    type=_list("--training", "trainings from post, wa, flex",
                               ["post", "wa", "flex"]),
@@ -98,7 +102,7 @@ def _check_tiles(r, ms, presets):
 
 
 _FLOAT_ONLY = ("r", "dtype", "data", "channels", "size")
-_QUANTIZED_ONLY = ("widths", "scales", "training", "epochs")
+_QUANTIZED_ONLY = ("widths", "scales", "bases", "training", "epochs")
 
 
 def run(args):
@@ -158,12 +162,13 @@ def run_quantized(args):
     start = time.monotonic()
 
     def progress(row):
-        print(f"  {row['algorithm']} {row['preset']} W {row['width'] or 'exact'} "
+        print(f"  {row['algorithm']} {row['preset']} {row['base']} W {row['width'] or 'exact'} "
               f"{row['scales']} {row['training']}: top-1 {100 * row['top1']:.2f} % "
               f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
 
     rows = study_rows(ms, args.presets, widths, args.scales or ["global", "tapwise"], training,
-                      epochs=args.epochs or 8, seed=args.seed, progress=progress)
+                      args.bases or ["monomial"], epochs=args.epochs or 8, seed=args.seed,
+                      progress=progress)
     baseline = direct_top1()
     if args.json:
         print(json.dumps({"direct_int8_top1": baseline, "rows": rows}, indent=2))

@@ -1,8 +1,10 @@
 """The quantized-Winograd study (``winogen accuracy --quantized``): how narrow a Winograd
 domain can be, per algorithm, points, scales and training.
 
-Each row is one Winograd domain (F(m, 3) with a point preset; ``W`` bits with ``global``
-or ``tapwise`` power-of-two scales, or exact) and one way of obtaining the network's
+Each row is one Winograd domain (F(m, 3) with a point preset, in the monomial or the
+Legendre base (:mod:`winogen.gen.basechange`: the engine's integer Winograd-domain values
+are then ``γ_i γ_j`` times the monomial ones, rounded on that scale); ``W`` bits with
+``global`` or ``tapwise`` power-of-two scales, or exact) and one way of obtaining the network's
 weights (``post``: the committed int8 network as it is; ``wa``: Winograd-aware
 fine-tuning, :func:`winogen.nets.wa.train_wa`; ``flex``: the same with learned
 transforms). Its columns:
@@ -65,30 +67,44 @@ def image_error(domain, seed=0):
     return math.sqrt(num / den)
 
 
-def _domain(tc, width, scales):
+def _hardware(tc, base):
+    """The integer transforms of ``tc`` in ``base`` (two stages multiplied out)."""
+    if base == "monomial":
+        return tc.hardware()
+    from ..gen.basechange import change_base
+    from ..gen.toomcook import HardwareTransforms
+    return HardwareTransforms(*change_base(tc, base).effective())
+
+
+def _domain(tc, width, scales, base="monomial"):
     from .wa import QuantizedDomain
-    hw = tc.hardware()
     if width is None:
-        return QuantizedDomain(hw)
+        # Exact in any base: the correlation. (The monomial form keeps every value
+        # exact in float64; a changed base's products can pass 2^53.)
+        return QuantizedDomain(tc.hardware())
+    hw = _hardware(tc, base)
     from ..gen.winoquant import winograd_shifts
     return QuantizedDomain(hw, *winograd_shifts(hw, 8, 8, width, scales), width)
 
 
-def _multiplier(tc, width):
+def _multiplier(tc, width, base="monomial"):
     if width is not None:
         return f"{width}x{width}"
-    from ..gen.config import TileConfig
-    cfg = TileConfig(tc.m, tc.r, 8, 8, points=tc.points)
-    return f"{cfg.v_width}x{cfg.u_width}"
+    from ..gen.bounds import signed_range, transform_intervals
+    hw = _hardware(tc, base)
+    widths = [max(iv.width for iv in transform_intervals(M, signed_range(8), dims=2))
+              for M in (hw.BT, hw.G)]
+    return f"{widths[0]}x{widths[1]}"
 
 
 def study_rows(ms=(2, 4, 6), presets=("lavin", "barabasz"), widths=STUDY_WIDTHS,
-               scales=("global", "tapwise"), trainings=("post",), *, epochs=8, lr=1e-3,
-               flex_bits=4, seed=0, progress=None):
-    """The study's rows (dicts), one per (algorithm, points, W, scales, training).
+               scales=("global", "tapwise"), trainings=("post",), bases=("monomial",), *,
+               epochs=8, lr=1e-3, flex_bits=4, seed=0, progress=None):
+    """The study's rows (dicts), one per (algorithm, points, base, W, scales, training).
 
     The exact domain (``W`` None) has one row per algorithm and training ``post`` (scales
     do not apply to it, and training on it is ordinary quantization-aware training).
+    Flex rows start from the monomial base's matrices (learned transforms have no base).
     """
     from ..gen.toomcook import ToomCook
     from .digits import load_digits_int8, split
@@ -102,28 +118,31 @@ def study_rows(ms=(2, 4, 6), presets=("lavin", "barabasz"), widths=STUDY_WIDTHS,
     for m in ms:
         for preset in presets:
             tc = ToomCook(m, 3, preset=preset)
-            for width in widths:
-                for scale in (scales if width is not None else ("-",)):
-                    for training in (trainings if width is not None else ("post",)):
-                        start = time.monotonic()
-                        domain = _domain(tc, width, scale)
-                        params = floats
-                        row = {"algorithm": f"F({m},3)", "m": m, "preset": preset,
-                               "points": tc.points_text, "width": width, "scales": scale,
-                               "training": training, "multiplier": _multiplier(tc, width)}
-                        if training != "post":
-                            used = FlexTransforms(tc, flex_bits, width, scale) \
-                                if training == "flex" else domain
-                            params = train_wa(floats, x_train, y_train, layers, fc_shape,
-                                              used, epochs=epochs, lr=lr, seed=seed)
-                            domain = used
-                        row["image_error"] = (image_error(domain, seed) if training == "post"
-                                              else None)
-                        row["top1"] = _accuracy(params, x_test, y_test, layers, fc_shape, domain)
-                        row["seconds"] = round(time.monotonic() - start, 1)
-                        rows.append(row)
-                        if progress is not None:
-                            progress(row)
+            for base, width, scale, training in (
+                    (b, w, sc, t) for b in bases for w in widths
+                    for sc in (scales if w is not None else ("-",))
+                    for t in (trainings if w is not None else ("post",))
+                    if not (t == "flex" and b != "monomial")):
+                start = time.monotonic()
+                domain = _domain(tc, width, scale, base)
+                params = floats
+                row = {"algorithm": f"F({m},3)", "m": m, "preset": preset,
+                       "points": tc.points_text, "base": base, "width": width,
+                       "scales": scale, "training": training,
+                       "multiplier": _multiplier(tc, width, base)}
+                if training != "post":
+                    used = FlexTransforms(tc, flex_bits, width, scale) \
+                        if training == "flex" else domain
+                    params = train_wa(floats, x_train, y_train, layers, fc_shape,
+                                      used, epochs=epochs, lr=lr, seed=seed)
+                    domain = used
+                row["image_error"] = (image_error(domain, seed) if training == "post"
+                                      else None)
+                row["top1"] = _accuracy(params, x_test, y_test, layers, fc_shape, domain)
+                row["seconds"] = round(time.monotonic() - start, 1)
+                rows.append(row)
+                if progress is not None:
+                    progress(row)
     return rows
 
 
@@ -141,12 +160,12 @@ def direct_top1():
 def format_rows(rows, baseline):
     """A Markdown table; ``baseline``: the int8 direct network's top-1."""
     lines = [f"int8 direct convolution: top-1 {100 * baseline:.2f} %", "",
-             "| algorithm | points | W | scales | training | multiplier | image error | "
+             "| algorithm | points | base | W | scales | training | multiplier | image error | "
              "top-1 | vs direct |",
-             "| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: |"]
+             "| --- | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: |"]
     for r in rows:
         err = "—" if r["image_error"] is None else f"{r['image_error']:.2e}"
-        lines.append(f"| {r['algorithm']} | {r['preset']} | {r['width'] or 'exact'} | "
+        lines.append(f"| {r['algorithm']} | {r['preset']} | {r['base']} | {r['width'] or 'exact'} | "
                      f"{r['scales']} | {r['training']} | {r['multiplier']} | {err} | "
                      f"{100 * r['top1']:.2f} | {100 * (r['top1'] - baseline):+.2f} |")
     return "\n".join(lines)
@@ -164,11 +183,12 @@ def plot_rows(rows, baseline, path):
         series = {}
         for r in rows:
             if r["algorithm"] == algorithm and r["width"] is not None:
-                series.setdefault((r["preset"], r["scales"], r["training"]), []).append(r)
-        for (preset, scale, training), rs in sorted(series.items()):
+                series.setdefault((r["preset"], r["base"], r["scales"], r["training"]),
+                                  []).append(r)
+        for (preset, base, scale, training), rs in sorted(series.items()):
             rs = sorted(rs, key=lambda r: r["width"])
             ax.plot([r["width"] for r in rs], [100 * r["top1"] for r in rs], marker="o",
-                    label=f"{preset}, {scale}, {training}")
+                    label=f"{preset}, {base}, {scale}, {training}")
         ax.axhline(100 * baseline, color="black", linestyle="--", label="int8 direct")
         ax.set_title(algorithm)
         ax.set_xlabel("Winograd-domain width W (bits)")
