@@ -235,7 +235,7 @@ def winograd_layer(x, w, padding, domain, anp=np):
     U = anp.einsum("ia,ocab,jb->ocij", dm.G, w, dm.G)
     if dm.quantized:
         top = 2.0 ** (dm.width - 1)
-        V = anp.minimum(floor(V * dm.v_scale + 0.5), top - 1)
+        V = anp.clip(floor(V * dm.v_scale + 0.5), -top, top - 1)
         U = anp.clip(floor(U * dm.u_scale + 0.5), -top, top - 1)
     M = anp.einsum("nctsij,ocij->notsij", V, U)
     if dm.quantized:
