@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 __all__ = ["QuantizedDomain", "FlexTransforms", "engine_inputs", "winograd_layer",
-           "forward_engine", "engine_layers_of", "int8_weights", "train_wa"]
+           "forward_engine", "engine_layers_of", "int8_weights", "train_wa",
+           "winograd_statistics", "calibrated_shifts"]
 
 
 def _ste(fn):
@@ -278,6 +279,62 @@ def engine_layers_of(params, qparams):
                        shift=int(qparams["shift_fc"]),
                        sw=_pow2_scale(np.abs(params["fc"]).max())))
     return layers, (CLASSES, *FC_MAP)
+
+
+def winograd_statistics(hardware, params, layers, fc_shape, images):
+    """The exact Winograd-domain values the network's layers give the engine.
+
+    Returns
+    -------
+    V : array (tiles, n, n)
+        ``Bᵀ' d B'`` of every input tile of every layer on ``images`` (the activations of
+        the exact integer network).
+    U : array (filters, n, n)
+        ``U / D²`` (``U = G' g G'ᵀ``) of every filter of every layer: what the weight
+        stream's ``Û`` approximates.
+    """
+    domain = QuantizedDomain(hardware)
+    m, n = domain.m, domain.n
+    a = np.asarray(images, dtype=np.float64)
+    Vs, Us = [], []
+    for layer in layers:
+        w = _conv_weight(layer["name"], params[layer["name"]], fc_shape, np)
+        wq = np.clip(np.round(w * 2.0 ** layer["sw"]), -127, 127)
+        xe, we, pad = engine_inputs(layer, a, wq, domain.r)
+        _, _, h, wd = xe.shape
+        ty = -(-(h + 2 * pad - domain.r + 1) // m)
+        tx = -(-(wd + 2 * pad - domain.r + 1) // m)
+        xp = _pad_to(np, xe, ty * m + n - m, tx * m + n - m, pad, pad)
+        for i in range(ty):
+            for j in range(tx):
+                tile = xp[:, :, i * m:i * m + n, j * m:j * m + n]
+                Vs.append(np.einsum("ia,ncab,jb->ncij", domain.BT, tile,
+                                    domain.BT).reshape(-1, n, n))
+        Us.append(np.einsum("ia,ocab,jb->ocij", domain.G, we, domain.G).reshape(-1, n, n)
+                  / domain.D ** 2)
+        a = requantize_float(winograd_layer(xe, we, pad, domain), layer["shift"],
+                             layer["relu"])
+    return np.concatenate(Vs), np.concatenate(Us)
+
+
+def calibrated_shifts(V, U, width, percentile=99.9):
+    """Tap-wise shifts from the values a network gives (:func:`winograd_statistics`):
+    per position, the smallest ``sV ≥ 0`` that brings the ``percentile``-th percentile of
+    ``|V|`` inside ``W`` bits (larger values saturate), and the smallest ``sU`` that
+    brings the largest ``|U / D²|`` inside (no filter saturates: they are known).
+
+    Returns
+    -------
+    (tuple, tuple)
+        ``sV`` and ``sU``, row-major ``n²`` each.
+    """
+    top = 2 ** (width - 1) - 1
+    v = np.percentile(np.abs(V), percentile, axis=0)
+    u = np.abs(U).max(axis=0)
+    sv = np.maximum(np.ceil(np.log2(np.maximum(v, 1e-300) / top)), 0)
+    su = np.ceil(np.log2(np.maximum(u, 1e-300) / top))
+    su = np.where(u > 0, su, 0)
+    return (tuple(int(x) for x in sv.ravel()), tuple(int(x) for x in su.ravel()))
 
 
 def _conv_weight(name, w, fc_shape, anp):
