@@ -15,6 +15,7 @@ from ..addernet import adder_matrices as _adder_matrices, integer_adder_transfor
 from ..bounds import Interval, transform2d_intervals, transform_intervals
 from ..checks import check_bool, check_choice
 from ..toomcook import HardwareTransforms
+from ..winoquant import MIN_WINO_WIDTH, SCALE_MODES, WinogradQuantization
 from .base import TileConfigBase
 
 __all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DESCALE_MODES", "DSP_PRIMITIVES",
@@ -75,6 +76,16 @@ class TileConfig(TileConfigBase):
         :func:`~winogen.gen.addernet.integer_adder_transforms` and removes no
         scale (the PE is not bilinear); ``points``, ``preset``, ``fold``,
         ``keep_scale`` and ``descale`` do not apply to it.
+    wino_width : int, optional
+        ``W``: round the Winograd-domain operands ``V = Bᵀ d B`` (on chip) and
+        ``U = G g Gᵀ / D²`` (offline) to ``W`` bits with power-of-two scales, so the
+        Hadamard multipliers are ``W × W`` (:mod:`winogen.gen.winoquant`). From 2 to
+        one less than the exact engine's widest operand; ``None`` (default): exact.
+        Needs a bilinear PE kind, ``filter_transform="offline"``, no ``keep_scale``
+        and the default ``descale`` (the engine divides by nothing: ``D²`` is in ``Û``).
+    wino_scales : str, optional
+        With ``wino_width``: ``"global"`` (one shift per operand, the default) or
+        ``"tapwise"`` (one per Winograd position and operand, Andri et al. 2023).
     name : str, optional
         Verilog module name; derived from the parameters by default.
     """
@@ -93,6 +104,8 @@ class TileConfig(TileConfigBase):
     descale_stages: int = 1
     dsp: str = "inferred"
     adder_matrices: object = "standard"
+    wino_width: int = None
+    wino_scales: str = None
     name: str = None
 
     STAGES = ("input_stages", "pe_stages", "output_stages", "filter_stages", "descale_stages")
@@ -107,6 +120,7 @@ class TileConfig(TileConfigBase):
         check_bool("keep_scale", self.keep_scale)
         # Builds and validates the algorithm (n <= 16, points) eagerly.
         tc = self.toomcook
+        self._check_quantization()
         if self.algorithm == "winograd" and not self.keep_scale and self.descale == "shift":
             d = self.hardware.denominator
             if d & (d - 1):
@@ -141,6 +155,46 @@ class TileConfig(TileConfigBase):
                     raise ValueError(f"{option} does not apply to Winograd adder engines (they "
                                      f"remove no scale), not {value!r}")
 
+    def _check_quantization(self):
+        if self.wino_width is None:
+            if self.wino_scales is not None:
+                raise ValueError(f"wino_scales applies with wino_width only (a quantized "
+                                 f"Winograd domain), not {self.wino_scales!r} alone")
+            return
+        if self.wino_scales is None:
+            self._set("wino_scales", "global")
+        check_choice("wino_scales", self.wino_scales, SCALE_MODES)
+        if self.algorithm != "winograd":
+            raise ValueError(f"wino_width applies to Winograd engines only, not "
+                             f"algorithm={self.algorithm!r}")
+        if not self.pe_kind.bilinear or not self.pe_kind.uses_multiplier:
+            raise ValueError(f"wino_width applies to multiplying PEs (pe='mul'): a quantized "
+                             f"Winograd domain moves power-of-two scales through the products, "
+                             f"which pe={self.pe!r} does not keep; not wino_width={self.wino_width!r}")
+        if self.filter_transform != "offline":
+            raise ValueError(f"wino_width needs filter_transform='offline' (U is quantized "
+                             f"offline, with D² folded in), not {self.filter_transform!r}")
+        for option, value, default in (("keep_scale", self.keep_scale, False),
+                                       ("descale", self.descale, "auto")):
+            if value != default:
+                raise ValueError(f"{option} does not apply with wino_width (D² is folded into "
+                                 f"the quantized U; the engine only shifts), not {value!r}")
+        exact = max(max(iv.width for iv in ivs) for ivs in (self.v_intervals, self.u_intervals))
+        if isinstance(self.wino_width, bool) or not isinstance(self.wino_width, int) or \
+                not MIN_WINO_WIDTH <= self.wino_width < exact:
+            raise ValueError(f"wino_width must be an integer from {MIN_WINO_WIDTH} to {exact - 1} "
+                             f"(below the exact Winograd-domain width {exact} of this engine), "
+                             f"not {self.wino_width!r}")
+
+    @cached_property
+    def quantization(self):
+        """The :class:`~winogen.gen.winoquant.WinogradQuantization` of a quantized engine
+        (``wino_width`` set), else None."""
+        if self.wino_width is None:
+            return None
+        return WinogradQuantization(self.hardware, self.data_width, self.weight_width,
+                                    self.wino_width, self.wino_scales)
+
     def _check_ecp5_dsp(self):
         if not self.pe_kind.uses_multiplier:
             raise ValueError(f"dsp='ecp5' applies to multiplying PEs (pe='mul'), not pe={self.pe!r}")
@@ -157,14 +211,14 @@ class TileConfig(TileConfigBase):
     def pe_a_intervals(self):
         """Ranges of the PE's activation operands (``V`` in Winograd, ``d`` in direct engines)."""
         if self.algorithm == "winograd":
-            return self.v_intervals
+            return self.quantization.vq_intervals if self.quantization else self.v_intervals
         return [self.data_interval] * self.multipliers
 
     @property
     def pe_b_intervals(self):
         """Ranges of the PE's weight operands (``U`` in Winograd, ``g`` in direct engines)."""
         if self.algorithm == "winograd":
-            return self.u_intervals
+            return self.quantization.uq_intervals if self.quantization else self.u_intervals
         return [self.weight_interval] * self.multipliers
 
     # -- derived algorithm ---------------------------------------------------------------------
@@ -204,7 +258,13 @@ class TileConfig(TileConfigBase):
         tag = "wino" if self.algorithm == "winograd" else "direct"
         dsp = "_ecp5" if self.dsp == "ecp5" else ""
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
-                f"w{self.weight_width}{dsp}")
+                f"w{self.weight_width}{self._quant_tag()}{dsp}")
+
+    def _quant_tag(self):
+        """``_q9g`` / ``_q9t``: a quantized Winograd domain of 9 bits, global / tap-wise."""
+        if self.wino_width is None:
+            return ""
+        return f"_q{self.wino_width}{self.wino_scales[0]}"
 
     @property
     def multipliers(self):
@@ -218,6 +278,10 @@ class TileConfig(TileConfigBase):
 
     @property
     def removes_scale(self):
+        """Whether a descale block follows the output transform (its ``descale_stages``):
+        the exact division by ``D²``, or a quantized engine's rounding right shift."""
+        if self.quantization:
+            return self.quantization.output_shift > 0
         return self.algorithm == "winograd" and not self.keep_scale and self.scale_divisor != 1
 
     # -- derived ranges (the source of every hardware width) ----------------------------------
@@ -237,13 +301,17 @@ class TileConfig(TileConfigBase):
         """Ranges of the PE outputs (Winograd: n² elements; direct: m²·r² terms)."""
         kind = self.pe_kind
         if self.algorithm == "winograd":
-            return [kind.output_interval(v, u) for v, u in zip(self.v_intervals, self.u_intervals)]
+            return [kind.output_interval(v, u)
+                    for v, u in zip(self.pe_a_intervals, self.pe_b_intervals)]
         term = kind.output_interval(self.data_interval, self.weight_interval)
         return [term] * (self.m ** 2 * self.r ** 2)
 
     @cached_property
     def scaled_output_intervals(self):
-        """Ranges of ``Aᵀ M A`` before the scale is removed (Winograd only)."""
+        """Ranges of ``Aᵀ M A`` before the scale is removed (Winograd only; quantized:
+        ``Z = Aᵀ (M ≪ a) A`` of the aligned products)."""
+        if self.quantization:
+            return self.quantization.transformed_intervals(self.product_intervals)
         return transform2d_intervals(self.hardware.AT, self.product_intervals)
 
     @property
@@ -256,6 +324,9 @@ class TileConfig(TileConfigBase):
         """Range of every output element as it leaves the engine."""
         if self._output_is_transform:
             return _hull(self.scaled_output_intervals)
+        if self.quantization:
+            # An approximation of the correlation: its range is the transform's, rounded.
+            return _hull([self.quantization.output_of(iv) for iv in self.scaled_output_intervals])
         # The exact result is a sum of r² PE terms: tight, and smaller than the
         # transform bound divided by D².
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
@@ -273,8 +344,13 @@ class TileConfig(TileConfigBase):
     def weight_payload(self):
         """(element count, element width) of one weight-stream beat."""
         if self.algorithm == "winograd" and self.filter_transform == "offline":
-            return self.n ** 2, self.u_width
+            return self.n ** 2, self.stored_u_width
         return self.r ** 2, self.weight_width
+
+    @property
+    def stored_u_width(self):
+        """Width of the offline filters the weight stream carries: ``U`` or ``Û``."""
+        return max(iv.width for iv in self.pe_b_intervals)
 
     @property
     def filter_storage_growth(self):
@@ -310,7 +386,7 @@ class TileConfig(TileConfigBase):
     @property
     def stored_weight(self):
         if self.algorithm == "winograd":
-            return self.n ** 2, self.u_width
+            return self.n ** 2, self.stored_u_width
         return self.r ** 2, self.weight_width
 
     @property
@@ -347,7 +423,7 @@ class TileConfig(TileConfigBase):
     def layer_module_name(self, p_in, p_out):
         tag = "winoconv" if self.algorithm == "winograd" else "directconv"
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
-                f"w{self.weight_width}_p{p_in}x{p_out}")
+                f"w{self.weight_width}{self._quant_tag()}_p{p_in}x{p_out}")
 
     @classmethod
     def pipeline_stages(cls, n):
@@ -358,6 +434,13 @@ class TileConfig(TileConfigBase):
     def _json_converters(self):
         return {"adder_matrices": lambda v: v if isinstance(v, str) else
                 [[[str(x) for x in row] for row in M] for M in v]}
+
+    def to_json(self):
+        out = super().to_json()
+        if self.wino_width is None:
+            # Exact engines' parameters stay as they were (their manifests unchanged).
+            del out["wino_width"], out["wino_scales"]
+        return out
 
 
 def _hull(intervals):
