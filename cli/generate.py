@@ -80,6 +80,17 @@ def add_tile_arguments(p, *, algorithm=True):
     num.add_argument("--fold", choices=("A", "G"),
                      help="matrix that absorbs the integer scale numerators (default: A; "
                           "Winograd only)")
+    num.add_argument("--wino-width", metavar="W",
+                     type=integer("--wino-width", "an integer from 2 to 32", 2, 32),
+                     help="quantized Winograd domain: round V = B^T d B (on chip) and "
+                          "U = G g G^T / D^2 (offline) to W bits with power-of-two shifts, so "
+                          "the multipliers are W x W; below the exact engine's widest "
+                          "operand (default: exact; Winograd --pe mul, --filter-transform "
+                          "offline)")
+    num.add_argument("--wino-scales", choices=("global", "tapwise"),
+                     help="shifts of the quantized domain: one per operand (global), or one "
+                          "per Winograd position and operand (tapwise) (default: global; with "
+                          "--wino-width only)")
     _add_rns_arguments(p)
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("--pipeline"), metavar="N",

@@ -27,7 +27,7 @@ ENGINES = ("tile", "conv", "direct")
 _TILE = ("m", "r", "points", "preset", "algorithm", "pe", "adder_matrices", "data_width",
          "weight_width", "filter_transform", "keep_scale", "descale", "fold", "pipeline",
          "input_stages", "pe_stages", "output_stages", "filter_stages", "descale_stages",
-         "dsp", "name")
+         "dsp", "wino_width", "wino_scales", "name")
 _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
 _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
@@ -39,11 +39,11 @@ PARAMS = ("engine",) + _TILE + _RNS + _LAYER
 
 #: Options of the Winograd transforms: nothing to set on a direct engine.
 _WINOGRAD_ONLY = ("points", "preset", "filter_transform", "keep_scale", "descale", "fold",
-                  "adder_matrices", "filter_stages", "descale_stages")
+                  "adder_matrices", "filter_stages", "descale_stages", "wino_width", "wino_scales")
 
 #: Options of binary Winograd engines that RNS engines (modular PE kinds) do not have.
 _NOT_RNS = ("filter_transform", "keep_scale", "descale", "fold", "adder_matrices",
-            "filter_stages", "dsp")
+            "filter_stages", "dsp", "wino_width", "wino_scales")
 
 #: Longest module name: it names the output files (255 bytes on most file systems).
 MAX_NAME = 200
@@ -217,6 +217,7 @@ def _tile(p, algorithm, channels=None, named=True):
         raise ValueError(f"--keep-scale must be one of yes, no, not {_shown(keep)}")
     optional = {"filter_transform": p.get("filter_transform"), "descale": p.get("descale"),
                 "fold": p.get("fold"), "dsp": p.get("dsp"),
+                "wino_width": p.get("wino_width"), "wino_scales": p.get("wino_scales"),
                 "adder_matrices": _adder_matrices(p.get("adder_matrices"))}
     return TileConfig(**common, algorithm=algorithm, pe=pe, keep_scale=keep in ("yes", True),
                       **{k: v for k, v in optional.items() if v is not None}, **stages)
