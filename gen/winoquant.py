@@ -28,8 +28,10 @@ Products and output
 
 Shifts are derived, not chosen (:func:`scale_shift`): the smallest ``s`` whose
 ``2^s`` brings the exact range of the value (:mod:`winogen.gen.bounds`) inside
-``[−2^(W−1), 2^(W−1))``; for ``V``, at least 0 (``V`` is an integer: a left shift adds
-no information). ``"global"`` uses the largest per-position shift of each operand at
+``[−2^(W−1), 2^(W−1))``, but not below the scale at which every value of that position
+is already an exact integer (:func:`exact_shift`: ``V`` never shifts left; a ``U_ij /
+D²`` that is always a multiple of ``2^t`` never goes below ``t``), since a finer scale
+only appends zero bits. ``"global"`` uses the largest per-position shift of each operand at
 every position (one ``sV``, one ``sU``); ``"tapwise"`` (Andri et al., HPCA 2023) one
 power-of-two shift per Winograd position ``(i, j)`` and operand.
 :func:`winograd_shifts` gives them for any integer transforms (built-in, user
@@ -41,13 +43,14 @@ Pure Python and NumPy.
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
+from math import gcd
 
 import numpy as np
 
 from .bounds import Interval, signed_range, transform2d_intervals, transform_intervals
 from .checks import check_choice, check_int
 
-__all__ = ["SCALE_MODES", "MIN_WINO_WIDTH", "scale_shift", "round_half_up_shift",
+__all__ = ["SCALE_MODES", "MIN_WINO_WIDTH", "scale_shift", "exact_shift", "round_half_up_shift",
            "round_half_up_div", "winograd_shifts", "WinogradQuantization"]
 
 #: ``global``: one shift per operand; ``tapwise``: one per Winograd position and operand.
@@ -78,6 +81,29 @@ def scale_shift(lo, hi, width, minimum=None):
     while fits(s - 1) and (minimum is None or s - 1 >= minimum):
         s -= 1
     return s if minimum is None else max(s, minimum)
+
+
+def exact_shift(matrix, e, divisor):
+    """The largest ``s`` at which ``(M x Mᵀ)[e] / divisor`` is an integer multiple of ``2^s``
+    for every integer ``x``, or None (an odd factor of ``divisor`` that no coefficient cancels).
+
+    A smaller shift only appends zero bits: :func:`winograd_shifts` never goes below it, so
+    a wide enough domain is exact and no position carries constant zero LSBs.
+    """
+    n = len(matrix)
+    row_i, row_j = matrix[e // n], matrix[e % n]
+    k = 0
+    for a in row_i:
+        for b in row_j:
+            k = gcd(k, abs(int(a) * int(b)))
+    if k == 0:
+        return None
+    ratio = Fraction(k, divisor)
+    q = ratio.denominator
+    if q & (q - 1):
+        return None
+    p = ratio.numerator
+    return (p & -p).bit_length() - 1 - (q.bit_length() - 1)
 
 
 def round_half_up_shift(x, shift):
@@ -125,8 +151,11 @@ def winograd_shifts(hardware, data_width, weight_width, width, scales="tapwise")
     d2 = hardware.denominator ** 2
     v_ivs = transform_intervals(hardware.BT, signed_range(data_width), dims=2)
     u_ivs = transform_intervals(hardware.G, signed_range(weight_width), dims=2)
-    sv = [scale_shift(iv.lo, iv.hi, width, minimum=0) for iv in v_ivs]
-    su = [scale_shift(Fraction(iv.lo, d2), Fraction(iv.hi, d2), width) for iv in u_ivs]
+    sv = [scale_shift(iv.lo, iv.hi, width, minimum=exact_shift(hardware.BT, e, 1))
+          for e, iv in enumerate(v_ivs)]
+    su = [scale_shift(Fraction(iv.lo, d2), Fraction(iv.hi, d2), width,
+                      minimum=exact_shift(hardware.G, e, d2))
+          for e, iv in enumerate(u_ivs)]
     if scales == "global":
         sv, su = [max(sv)] * len(sv), [max(su)] * len(su)
     return tuple(sv), tuple(su)
