@@ -413,7 +413,17 @@ class TileConfig(TileConfigBase):
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval).hull(zero)
         return [term.times(channels * self.r ** 2)] * (self.m ** 2)
 
+    def check_layer(self, layer):
+        if self.quantization and layer.harden:
+            # The fault model (gen/faultmodel.py) and the fault sites describe exact domains.
+            raise ValueError(f"harden does not apply with wino_width (the fault model covers "
+                             f"exact Winograd domains), not {layer.harden!r}")
+
     def layer_output_interval(self, channels):
+        if self.quantization:
+            q = self.quantization
+            return _hull([q.output_of(iv) for iv in
+                          q.transformed_intervals(self.layer_accumulator_intervals(channels))])
         if self._output_is_transform:
             return _hull(transform2d_intervals(self.hardware.AT,
                                                self.layer_accumulator_intervals(channels)))
