@@ -43,6 +43,7 @@ Pure Python and NumPy.
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
+import math
 from math import gcd
 
 import numpy as np
@@ -281,6 +282,35 @@ class WinogradQuantization:
         if self.output_exponent >= 0:
             return iv.shift_left(self.output_exponent)
         return _rounded(iv, self.output_shift)
+
+    @cached_property
+    def error_intervals(self):
+        """Per position, the range of ``V̂ 2^sV · Û 2^sU − V · U / D²`` (exact rationals).
+
+        Rounding half up moves a value by ``(−½, ½]`` LSB; the clamp (a value in
+        ``[top + ½, top + 1)``) by ``(−1, −½]``: each operand's error lies in
+        ``(−1, ½] · 2^s``, and the product's in ``V·eU + u·eV + eV·eU``.
+        """
+        half, one = Fraction(1, 2), Fraction(1)
+        out = []
+        for v, u, sv, su in zip(self.exact_v_intervals, self.exact_u_intervals,
+                                self.v_shifts, self.u_shifts):
+            ev = Interval(0, 0) if sv == 0 else Interval(-one * 2 ** sv, half * 2 ** sv)
+            eu = Interval(-one * Fraction(2) ** su, half * Fraction(2) ** su)
+            ur = Interval(Fraction(u.lo, self.divisor), Fraction(u.hi, self.divisor))
+            out.append(v * eu + ur * ev + ev * eu)
+        return out
+
+    def output_bound(self, exact, channels=1):
+        """A range of the output from the exact result's range ``exact`` (the correlation
+        summed over ``channels`` channels) and the quantization error: ``Y = ⌊Y_exact +
+        Aᵀ E A + ½⌋`` with ``E`` the products' errors (:attr:`error_intervals`) summed over
+        the channels. Often far narrower than the transform's range of ``Z``."""
+        err = transform2d_intervals(self.hardware.AT,
+                                    [e.hull(0).times(channels) for e in self.error_intervals])
+        lo = min(e.lo for e in err) + exact.lo
+        hi = max(e.hi for e in err) + exact.hi
+        return Interval(math.floor(lo + Fraction(1, 2)), math.floor(hi + Fraction(1, 2)))
 
     # -- the arithmetic (NumPy integer arrays, trailing n × n) ------------------------------
 

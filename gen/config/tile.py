@@ -325,8 +325,12 @@ class TileConfig(TileConfigBase):
         if self._output_is_transform:
             return _hull(self.scaled_output_intervals)
         if self.quantization:
-            # An approximation of the correlation: its range is the transform's, rounded.
-            return _hull([self.quantization.output_of(iv) for iv in self.scaled_output_intervals])
+            # An approximation of the correlation: within the transform's range of Z,
+            # rounded, and within the exact range widened by the quantization error.
+            q = self.quantization
+            term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
+            return _meet(_hull([q.output_of(iv) for iv in self.scaled_output_intervals]),
+                         q.output_bound(term.times(self.r ** 2)))
         # The exact result is a sum of r² PE terms: tight, and smaller than the
         # transform bound divided by D².
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
@@ -422,8 +426,10 @@ class TileConfig(TileConfigBase):
     def layer_output_interval(self, channels):
         if self.quantization:
             q = self.quantization
-            return _hull([q.output_of(iv) for iv in
-                          q.transformed_intervals(self.layer_accumulator_intervals(channels))])
+            term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
+            return _meet(_hull([q.output_of(iv) for iv in
+                                q.transformed_intervals(self.layer_accumulator_intervals(channels))]),
+                         q.output_bound(term.times(self.r ** 2 * channels), channels))
         if self._output_is_transform:
             return _hull(transform2d_intervals(self.hardware.AT,
                                                self.layer_accumulator_intervals(channels)))
@@ -451,6 +457,11 @@ class TileConfig(TileConfigBase):
             # Exact engines' parameters stay as they were (their manifests unchanged).
             del out["wino_width"], out["wino_scales"]
         return out
+
+
+def _meet(a, b):
+    """The intersection of two intervals that both hold a value (two sound bounds)."""
+    return Interval(max(a.lo, b.lo), min(a.hi, b.hi))
 
 
 def _hull(intervals):
