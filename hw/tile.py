@@ -212,11 +212,13 @@ class WinogradTile(_TileEngine):
                 ot.x.eq(pes.p),
             ]
         if self.dividers is None:
-            if q and q.output_exponent > 0:
+            if q:
+                # No output shift right: Z (<< min e) is the output, element by element
+                # (the output's range is narrower than Z's: truncation is lossless).
                 result = Signal(data.ArrayLayout(signed(cfg.output_width), cfg.m ** 2),
                                 name="descaled")
                 for i in range(cfg.m ** 2):
-                    m.d.comb += result[i].eq(ot.y[i] << q.output_exponent)
+                    m.d.comb += result[i].eq(ot.y[i] << max(q.output_exponent, 0))
                 return result
             return ot.y
         result = Signal(data.ArrayLayout(signed(cfg.output_width), cfg.m ** 2), name="descaled")
