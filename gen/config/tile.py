@@ -420,8 +420,9 @@ class TileConfig(TileConfigBase):
     def check_layer(self, layer):
         if self.quantization and layer.harden:
             # The fault model (gen/faultmodel.py) and the fault sites describe exact domains.
-            raise ValueError(f"harden does not apply with wino_width (the fault model covers "
-                             f"exact Winograd domains), not {layer.harden!r}")
+            raise ValueError(f"harden does not apply to a quantized Winograd domain "
+                             f"(--wino-width {self.wino_width}: the fault model covers exact "
+                             f"ones), not {layer.harden!r}")
 
     def layer_output_interval(self, channels):
         if self.quantization:

@@ -411,6 +411,10 @@ class WinogradCore(_Core):
     def fault_registers(cls, config):
         c = _check_config(config)
         t = c.tile
+        if getattr(t, "quantization", None):
+            # The fault model (and so the sites' values) covers exact Winograd domains.
+            raise ValueError(f"fault sites cover exact Winograd domains, not "
+                             f"wino_width={t.wino_width!r}")
         hw = t.hardware
         n2, mm, p_in, p_out = c.n ** 2, c.m ** 2, c.p_in, c.p_out
         sites = {}
