@@ -352,6 +352,11 @@ class TileConfig(TileConfigBase):
         return self.r ** 2, self.weight_width
 
     @property
+    def pe_a_width(self):
+        """Width of the PEs' activation operands (``V``, ``V̂`` or ``d``)."""
+        return max(iv.width for iv in self.pe_a_intervals)
+
+    @property
     def stored_u_width(self):
         """Width of the offline filters the weight stream carries: ``U`` or ``Û``."""
         return max(iv.width for iv in self.pe_b_intervals)
