@@ -221,3 +221,20 @@ def test_manifest_describes_the_quantization(tmp_path):
     assert manifest["widths"]["Vq"] == manifest["widths"]["Uq"] == 9
     payload = {p["name"]: p for p in manifest["ports"]}["weights__payload"]["packing"]
     assert payload["element_width"] == 9
+
+
+@pytest.mark.parametrize("cfg", QUANTIZED[:4], ids=lambda c: c.module_name)
+def test_error_intervals_hold_every_products_error(cfg):
+    # The output range rests on these: each product's error against V · U / D² must lie
+    # inside them, the clamped corners included.
+    q, model = cfg.quantization, cfg.golden_model()
+    d, g = _inputs(cfg, 200, seed=9)
+    out = model.run(d, g)
+    n, d2 = cfg.n, q.divisor
+    for e, iv in enumerate(q.error_intervals):
+        i, j = divmod(e, n)
+        for k in range(len(d)):
+            err = (Fraction(int(out["Vq"][k, i, j]) * 2 ** q.v_shifts[e])
+                   * Fraction(int(out["Uq"][k, i, j])) * Fraction(2) ** q.u_shifts[e]
+                   - Fraction(int(out["V"][k, i, j]) * int(out["U"][k, i, j]), d2))
+            assert iv.lo <= err <= iv.hi
