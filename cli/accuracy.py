@@ -35,26 +35,53 @@ def add_parser(sub):
         "accuracy", help="floating-point error of Winograd F(m, r) vs direct convolution",
         description="Mean and max relative error of float Winograd F(m, r) against the float64 "
                     "direct convolution, on random data and real images, per point preset.")
-    p.add_argument("--r", type=integer("--r"), default=3, help="filter size (default 3)")
-    p.add_argument("--m", type=_list("--m", "positive integers", cast=int), default=[2, 4, 6],
+    p.add_argument("--r", type=integer("--r"), default=None, help="filter size (default 3)")
+    p.add_argument("--m", type=_list("--m", "positive integers", cast=int), default=None,
                    help="comma-separated tile sizes (default 2,4,6)")
     names = sorted(PRESETS)
     p.add_argument("--presets", default=["lavin", "barabasz"],
                    type=_list("--presets", f"presets from {', '.join(names)}", names),
                    help="comma-separated point presets (default lavin,barabasz)")
-    p.add_argument("--dtype", default="float32", choices=DTYPES,
+    p.add_argument("--dtype", default=None, choices=DTYPES,
                    help="float16, float32 or float64 (default float32)")
-    p.add_argument("--data", default=list(DATASETS),
+    p.add_argument("--data", default=None,
                    type=_list("--data", f"datasets from {', '.join(DATASETS)}", DATASETS),
                    help=f"comma-separated datasets (default {','.join(DATASETS)})")
-    p.add_argument("--channels", type=integer("--channels"), default=32,
+    p.add_argument("--channels", type=integer("--channels"), default=None,
                    help="channels of the layers (default 32)")
-    p.add_argument("--size", type=integer("--size"), default=64,
+    p.add_argument("--size", type=integer("--size"), default=None,
                    help="height and width of the random layer (default 64)")
     p.add_argument("--seed", type=integer("--seed", "a non-negative integer", minimum=0),
                    default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
-    p.add_argument("--plot", metavar="FILE.png", help="also write a PNG of error vs m")
+    p.add_argument("--plot", metavar="FILE.png", help="also write a PNG of error vs m "
+                                                      "(--quantized: top-1 vs W)")
+    q = p.add_argument_group(
+        "quantized Winograd domains (--quantized)",
+        "integer engines whose V and U are rounded to W bits: error on real images "
+        "against exact int8 direct convolution and top-1 of the reference network, "
+        "post-training or after Winograd-aware training (r = 3)")
+    q.add_argument("--quantized", action="store_true",
+                   help="run the quantized-domain study instead of the float one")
+    q.add_argument("--widths", default=None,
+                   type=_list("--widths", "widths from 2 to 24 or exact",
+                              [str(w) for w in range(2, 25)] + ["exact"]),
+                   help="comma-separated W (default 8,9,10,12,exact)")
+    q.add_argument("--scales", default=None,
+                   type=_list("--scales", "scales from global, tapwise", ["global", "tapwise"]),
+                   help="comma-separated scales (default global,tapwise)")
+    q.add_argument("--bases", default=None,
+                   type=_list("--bases", "bases from monomial, legendre",
+                              ["monomial", "legendre"]),
+                   help="comma-separated polynomial bases of the transforms (default monomial)")
+    q.add_argument("--training", default=None,
+                   type=_list("--training", "trainings from post, wa, flex",
+                              ["post", "wa", "flex"]),
+                   help="comma-separated: post (the committed int8 network), wa "
+                        "(Winograd-aware fine-tuning), flex (also learning the transforms) "
+                        "(default post; wa and flex take minutes per row)")
+    q.add_argument("--epochs", type=integer("--epochs"), default=None,
+                   help="fine-tuning epochs of wa and flex rows (default 8)")
     p.set_defaults(func=run)
     return p
 
@@ -74,8 +101,21 @@ def _check_tiles(r, ms, presets):
                             f"{','.join(presets)}: {errors[0]}")
 
 
+_FLOAT_ONLY = ("r", "dtype", "data", "channels", "size")
+_QUANTIZED_ONLY = ("widths", "scales", "bases", "training", "epochs")
+
+
 def run(args):
     """Print the table (or JSON) and optionally write the plot; return 0."""
+    if args.quantized:
+        return run_quantized(args)
+    for name in _QUANTIZED_ONLY:
+        if getattr(args, name) is not None:
+            raise UserError(f"--{name} applies to --quantized only")
+    for name, default in (("r", 3), ("m", [2, 4, 6]), ("dtype", "float32"),
+                          ("data", list(DATASETS)), ("channels", 32), ("size", 64)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     from winogen.gen.accuracy import ERROR_DEFINITION, accuracy_table, format_table, json_ready
     if args.size < args.r:
         raise UserError(f"--size must be at least --r {args.r}, not {args.size}")
@@ -96,4 +136,44 @@ def run(args):
     if args.plot is not None:
         from winogen.gen.accuracy import plot_accuracy
         plot_accuracy(rows, args.plot)
+    return 0
+
+
+def run_quantized(args):
+    """``--quantized``: the study of :mod:`winogen.nets.quantstudy`."""
+    import sys
+    import time
+    for name in _FLOAT_ONLY:
+        if getattr(args, name) is not None:
+            raise UserError(f"--{name} does not apply to --quantized (r = 3, the reference "
+                            f"network and the sample images)")
+    ms = args.m or [2, 4, 6]
+    bad = [m for m in ms if m not in (2, 4, 6)]
+    if bad:
+        raise UserError(f"--m must be among 2, 4, 6 with --quantized, not {bad[0]}")
+    training = args.training or ["post"]
+    if args.epochs is not None and training == ["post"]:
+        raise UserError("--epochs applies to --training wa or flex only")
+    if args.plot is not None:
+        check_output_file("--plot", args.plot, ".png")
+    widths = [None if w == "exact" else int(w) for w in (args.widths or
+                                                          ["8", "9", "10", "12", "exact"])]
+    from winogen.nets.quantstudy import direct_top1, format_rows, plot_rows, study_rows
+    start = time.monotonic()
+
+    def progress(row):
+        print(f"  {row['algorithm']} {row['preset']} {row['base']} W {row['width'] or 'exact'} "
+              f"{row['scales']} {row['training']}: top-1 {100 * row['top1']:.2f} % "
+              f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
+
+    rows = study_rows(ms, args.presets, widths, args.scales or ["global", "tapwise"], training,
+                      args.bases or ["monomial"], epochs=args.epochs or 8, seed=args.seed,
+                      progress=progress)
+    baseline = direct_top1()
+    if args.json:
+        print(json.dumps({"direct_int8_top1": baseline, "rows": rows}, indent=2))
+    else:
+        print(format_rows(rows, baseline))
+    if args.plot is not None:
+        plot_rows(rows, baseline, args.plot)
     return 0

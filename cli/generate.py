@@ -48,6 +48,11 @@ def add_tile_arguments(p, *, algorithm=True):
                      help="interpolation points, e.g. 0,-1,1,1/2,-3,inf (Winograd only)")
     pts.add_argument("--preset", choices=sorted(PRESETS),
                      help="named point set (default: default; Winograd only)")
+    pts.add_argument("--transforms", metavar="FILE.json",
+                     type=text_value("--transforms", "a FILE.json"),
+                     help="given Winograd matrices instead of points: a JSON file {\"AT\": …, "
+                          "\"G\": …, \"BT\": …} of integers and \"p/q\" strings; the manifest "
+                          "says whether they are exact (Winograd --pe mul only)")
     if algorithm:
         alg.add_argument("--algorithm", choices=("winograd", "direct"),
                          help="Winograd (n² PEs) or the direct baseline (m²r² PEs) with the "
@@ -343,6 +348,12 @@ def run(args):
                                            freq_mhz=100.0 if args.freq is None else args.freq,
                                            part=args.part)
     print(summary)
+    given = manifest["algorithm"].get("transforms")
+    if given is not None:
+        print("given transforms: exact (the correlation)" if given["exact"] else
+              f"given transforms: approximate, identity error {given['identity_error']}, tile "
+              f"error {given['tile_error']:.3g} (RMS, relative); the engine computes "
+              f"floor(A'^T (U' * V') A' / D^2), not the correlation")
     for path in written:
         print(f"wrote {path}")
     return 0

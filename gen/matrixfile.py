@@ -3,7 +3,8 @@
 One format serves every place a user gives matrices (AdderNet's ``--adder-matrices FILE``
 and the multiply engines' custom transforms): a JSON object ``{"AT": [[...]], "G":
 [[...]], "BT": [[...]]}`` whose entries are integers or exact rationals as strings
-(``"1/2"``). Floats are refused in files (they are not exact); in the Python API a float
+(``"1/2"``); a transforms file may add ``"exact": true`` (or ``false``), a claim that
+is checked. Floats are refused in files (they are not exact); in the Python API a float
 is taken as the nearest fraction with a denominator of at most 2^20.
 
 Shapes: ``AT`` is m × n, ``G`` n × r, ``BT`` n × n with ``n = m + r - 1``.
@@ -92,8 +93,11 @@ def check_full_rank(AT, G, BT):
             raise ValueError(f"{name} must be {what}, not a degenerate matrix of rank {found}")
 
 
-def read_matrix_file(path, label):
+def read_matrix_file(path, label, claims=False):
     """The raw ``(AT, G, BT)`` rows of a matrix file, checked for form (not for shape).
+
+    With ``claims``, the file may also hold ``"exact": true|false``, a claim the caller
+    checks; the rows are then returned with the claim (None when absent).
 
     Parameters
     ----------
@@ -118,9 +122,14 @@ def read_matrix_file(path, label):
     except json.JSONDecodeError as e:
         raise ValueError(f"{where} must hold valid JSON, not text failing at line {e.lineno} "
                          f"({e.msg})") from None
-    if not isinstance(data, dict) or set(data) != {"AT", "G", "BT"}:
+    keys = {"AT", "G", "BT"}
+    if not isinstance(data, dict) or not keys <= set(data) <= keys | ({"exact"} if claims else set()):
         got = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"{where} must hold an object with keys AT, G, BT, not {got!r}")
+        allowed = "AT, G, BT (and optionally exact)" if claims else "AT, G, BT"
+        raise ValueError(f"{where} must hold an object with keys {allowed}, not {got!r}")
+    claim = data.get("exact")
+    if claim is not None and not isinstance(claim, bool):
+        raise ValueError(f"{where}: exact must be true or false, not {claim!r}")
     for key in ("AT", "G", "BT"):
         rows = data[key]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
@@ -130,4 +139,5 @@ def read_matrix_file(path, label):
                 if isinstance(x, bool) or not isinstance(x, (int, str)):
                     raise ValueError(f"{where}: {key} entries must be integers or rationals "
                                      f"as strings such as \"1/2\", not {x!r}")
-    return data["AT"], data["G"], data["BT"]
+    rows = (data["AT"], data["G"], data["BT"])
+    return (rows, claim) if claims else rows

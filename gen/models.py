@@ -481,10 +481,17 @@ def _prepare(x, w, tc, arithmetic, channels, dims):
     return x, w, (AT, G, BT, divisor ** dims), accumulate
 
 
-def _divide_exact(y, divisor):
-    """``y / divisor`` for integer ``y`` known to be divisible; checked, never rounded."""
+def _divide_exact(y, divisor, exact=True):
+    """``y / divisor`` for integer ``y`` known to be divisible; checked, never rounded.
+
+    For approximate transforms (``exact`` false: given matrices that are not a Winograd
+    algorithm) the result is not divisible in general; it is then floored, as the
+    hardware's arithmetic right shift by ``log2(divisor)`` does.
+    """
     if divisor == 1:
         return y
+    if not exact:
+        return y // divisor
     # Object arrays (Python ints) have no divmod ufunc loop; % and // do.
     if np.any(y % divisor != 0):
         raise AssertionError(f"Winograd integer output is not divisible by {divisor}: "
@@ -537,7 +544,8 @@ def _winograd(x, w, tc, padding, arithmetic, dims):
     M = M.reshape((positions, c_out, batch, n_tiles)).transpose(2, 1, 3, 0)
     M = M.reshape((batch, c_out, *tiles_per_axis) + (n,) * dims)
 
-    Y = _divide_exact(_transform(AT, M, dims), divisor)      # (N, C_out, T..., m...)
+    Y = _divide_exact(_transform(AT, M, dims), divisor,      # (N, C_out, T..., m...)
+                      getattr(tc, "exact", True))
     # Interleave tile and in-tile axes: (T1, m, T2, m) -> (T1·m, T2·m), then crop.
     order = [0, 1] + [a for d in range(dims) for a in (2 + d, 2 + dims + d)]
     Y = Y.transpose(order).reshape((batch, c_out) + tuple(t * m for t in tiles_per_axis))

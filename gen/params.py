@@ -24,7 +24,8 @@ __all__ = ["ENGINES", "PARAMS", "VERILOG_KEYWORDS", "config_from_params", "flag"
 #: Engines: a tile engine, or the Winograd (``conv``) and direct layer engines.
 ENGINES = ("tile", "conv", "direct")
 
-_TILE = ("m", "r", "points", "preset", "algorithm", "pe", "adder_matrices", "data_width",
+_TILE = ("m", "r", "points", "preset", "transforms", "algorithm", "pe", "adder_matrices",
+         "data_width",
          "weight_width", "filter_transform", "keep_scale", "descale", "fold", "pipeline",
          "input_stages", "pe_stages", "output_stages", "filter_stages", "descale_stages",
          "dsp", "wino_width", "wino_scales", "name")
@@ -38,12 +39,13 @@ _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixe
 PARAMS = ("engine",) + _TILE + _RNS + _LAYER
 
 #: Options of the Winograd transforms: nothing to set on a direct engine.
-_WINOGRAD_ONLY = ("points", "preset", "filter_transform", "keep_scale", "descale", "fold",
-                  "adder_matrices", "filter_stages", "descale_stages", "wino_width", "wino_scales")
+_WINOGRAD_ONLY = ("points", "preset", "transforms", "filter_transform", "keep_scale", "descale",
+                  "fold", "adder_matrices", "filter_stages", "descale_stages", "wino_width",
+                  "wino_scales")
 
 #: Options of binary Winograd engines that RNS engines (modular PE kinds) do not have.
 _NOT_RNS = ("filter_transform", "keep_scale", "descale", "fold", "adder_matrices",
-            "filter_stages", "dsp", "wino_width", "wino_scales")
+            "transforms", "filter_stages", "dsp", "wino_width", "wino_scales")
 
 #: Longest module name: it names the output files (255 bytes on most file systems).
 MAX_NAME = 200
@@ -74,11 +76,13 @@ var virtual void wait_order wildcard with within
 # Configuration field -> the parameter (option) a user sets it with, where they differ.
 _FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "method": "rns_method", "point": "points",
                  "input_transform": "rns_input_transform",
-                 "forward_reduction": "rns_forward_reduction", "freq_mhz": "freq"}
+                 "forward_reduction": "rns_forward_reduction", "freq_mhz": "freq",
+                 "given_transforms": "transforms"}
 
 
 # Messages that name what an option sets in words rather than by its field name.
-_PHRASES = (("adder matri", "--adder-matrices"), ("moduli", "--moduli"))
+_PHRASES = (("adder matri", "--adder-matrices"), ("transforms file", "--transforms"),
+            ("moduli", "--moduli"))
 
 
 def flag(name):
@@ -162,7 +166,8 @@ def config_from_params(params):
         Names of :data:`PARAMS` to values as a user gives them (``keep_scale``:
         ``"yes"``/``"no"`` or a bool; ``moduli``: ``"251,241,239"``, ``"auto-10"``, a
         preset name or a tuple; ``adder_matrices``: ``"standard"``, ``"balanced"``, a
-        ``FILE.json`` or ``(AT, G, BT)``). ``engine`` is ``"tile"`` (the default),
+        ``FILE.json`` or ``(AT, G, BT)``; ``transforms``: a ``FILE.json`` or ``(AT, G,
+        BT)``). ``engine`` is ``"tile"`` (the default),
         ``"conv"`` or ``"direct"``. ``None`` or a missing name takes the default.
 
     Returns
@@ -198,6 +203,13 @@ def _tile(p, algorithm, channels=None, named=True):
         p.only(_RNS, " or ".join(f"--pe {name}" for name in modular_kinds()), f"--pe {pe}")
     if pe != "adder":
         p.only(("adder_matrices",), "--pe adder", f"--pe {pe}")
+    else:
+        p.only(("transforms",), "--pe mul", f"--pe {pe}")
+    if p.get("transforms") is not None:
+        for other in ("points", "preset"):
+            if p.get(other) is not None:
+                raise ValueError(f"--transforms replaces the interpolation points: give "
+                                 f"--transforms or {flag(other)}, not both")
     name = p.get("name") if named else None
     if name is not None:
         _check_name(name)
@@ -218,7 +230,8 @@ def _tile(p, algorithm, channels=None, named=True):
     optional = {"filter_transform": p.get("filter_transform"), "descale": p.get("descale"),
                 "fold": p.get("fold"), "dsp": p.get("dsp"),
                 "wino_width": p.get("wino_width"), "wino_scales": p.get("wino_scales"),
-                "adder_matrices": _adder_matrices(p.get("adder_matrices"))}
+                "adder_matrices": _adder_matrices(p.get("adder_matrices")),
+                "given_transforms": _transforms(p.get("transforms"), p.get("m"), p.get("r"))}
     return TileConfig(**common, algorithm=algorithm, pe=pe, keep_scale=keep in ("yes", True),
                       **{k: v for k, v in optional.items() if v is not None}, **stages)
 
@@ -239,6 +252,16 @@ def _adder_matrices(value):
                              f"not {_shown(value)}")
         from .addernet import load_adder_matrices
         return load_adder_matrices(value)
+    return value
+
+
+def _transforms(value, m, r):
+    """``--transforms FILE.json`` (or matrices ``(AT, G, BT)`` given in the API)."""
+    if isinstance(value, str):
+        if not value.endswith(".json"):
+            raise ValueError(f"--transforms must be a FILE.json, not {_shown(value)}")
+        from .toomcook import load_transforms
+        return load_transforms(value, m, r).given
     return value
 
 

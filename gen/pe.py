@@ -118,7 +118,12 @@ class MultiplyPE(PEKind):
         return a * b
 
     def golden_conv2d(self, tile, x, w, padding):
-        from .models import direct_conv2d
+        from .models import direct_conv2d, winograd_conv2d
+        if tile.algorithm == "winograd" and not tile.toomcook.exact:
+            # Approximate transforms are not a convolution: their result depends on where
+            # each output lies in its tile, so the model tiles the layer as the engine does
+            # (from the padded map's origin, stride m) and floors the division by D².
+            return winograd_conv2d(x, w, tile.toomcook, padding=padding)
         return direct_conv2d(x, w, padding=padding)
 
 

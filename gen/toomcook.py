@@ -49,7 +49,8 @@ from .bounds import Interval, signed_range, transform_intervals
 from .checks import check_int
 from .points import INF, MAX_TILE, check_points, format_point, parse_points, preset_points
 
-__all__ = ["ToomCook", "MatrixToomCook", "load_transforms", "WinogradMatrices", "HardwareTransforms", "LinearToomCook",
+__all__ = ["ToomCook", "MatrixToomCook", "load_transforms", "transforms_manifest",
+           "APPROXIMATE_FUNCTION", "APPROXIMATE_LAYER_FUNCTION", "WinogradMatrices", "HardwareTransforms", "LinearToomCook",
            "NumericalWarning", "FRACTION_PLACEMENTS", "FLOAT_SAFE_TILE"]
 
 #: Where the fractions of the scaled matrices may live (wincnn's FractionsIn*).
@@ -185,6 +186,9 @@ class ToomCook:
     m, r, n : int
     points : tuple of Fraction or INF
     """
+
+    #: Point-built algorithms are exact (given matrices may not be: MatrixToomCook).
+    exact = True
 
     def __init__(self, m, r, points=None, *, preset="default"):
         self.m = check_int("m", m, 1)
@@ -437,13 +441,49 @@ class MatrixToomCook(ToomCook):
         return out
 
 
+#: What an engine with approximate given transforms computes (manifest text): tile engines.
+APPROXIMATE_FUNCTION = ("Y = floor(A'^T (U' * V') A' / D^2), U' = G' g G'^T, V' = B'^T d B' "
+                        "(algorithm.hardware; * element-wise): approximate given transforms "
+                        "(algorithm.transforms), not the correlation")
+#: The same for layer engines, whose tiles start at the padded map's origin.
+APPROXIMATE_LAYER_FUNCTION = (
+    "per output tile (tiles of m x m outputs from the zero-padded map's origin, zeros also "
+    "beyond the map): Y = floor(A'^T [sum over C_in of U' * V'] A' / D^2) with the hardware "
+    "matrices (algorithm.hardware): approximate given transforms (algorithm.transforms), not "
+    "the correlation (winogen.gen.models.winograd_conv2d)")
+
+
+def transforms_manifest(tc):
+    """The manifest's ``transforms`` section of an engine built from given matrices
+    (None for point-built algorithms): source, exactness and the measured error."""
+    if not isinstance(tc, MatrixToomCook):
+        return None
+    return {"exact": tc.exact,
+            "identity_error": str(tc.identity_error),
+            "tile_error": 0.0 if tc.exact else tc.tile_error(),
+            "tile_error_definition": "RMS of Y - Y_exact over RMS of Y_exact, 1000 random "
+                                     "tiles and filters uniform in [-1, 1] (seed 0), float64 "
+                                     "with the given matrices",
+            "given": {"AT": rq.format_matrix(tc.given[0]), "G": rq.format_matrix(tc.given[1]),
+                      "BT": rq.format_matrix(tc.given[2])}}
+
+
 def load_transforms(path, m=None, r=None):
     """A :class:`MatrixToomCook` from a transforms file (:mod:`winogen.gen.matrixfile`'s
-    format); messages name the file."""
+    format); messages name the file. A file's ``"exact"`` claim must hold."""
     from pathlib import Path
     from .matrixfile import read_matrix_file
-    rows = read_matrix_file(path, "transforms file")
+    rows, claim = read_matrix_file(path, "transforms file", claims=True)
     try:
-        return MatrixToomCook(*rows, m=m, r=r, source=Path(path).name)
+        tc = MatrixToomCook(*rows, m=m, r=r, source=Path(path).name)
     except ValueError as e:
         raise ValueError(f"transforms file {str(path)!r}: {e}") from None
+    if claim is not None and claim != tc.exact:
+        if claim:
+            (j, k, l), dev = max(tc.identity_deviation().items(), key=lambda kv: abs(kv[1]))
+            raise ValueError(f"transforms file {str(path)!r} claims to be exact, but its "
+                             f"identity sum over i of AT[j][i] G[i][k] BT[i][l] - [l = j + k] "
+                             f"is {dev} at (j, k, l) = ({j}, {k}, {l}), not 0")
+        raise ValueError(f"transforms file {str(path)!r} claims to be approximate, but its "
+                         f"matrices are an exact algorithm; drop the claim or set it to true")
+    return tc

@@ -13,6 +13,7 @@ from amaranth.lib import data
 
 from ..gen.manifest import HANDSHAKE, SCHEMA_VERSION, simulation_sources
 from ..gen.provenance import generator_versions
+from ..gen.toomcook import APPROXIMATE_FUNCTION, transforms_manifest
 from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from .ecp5_ebr import DP16KD_SIM_MODEL, DP16KD_SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
@@ -103,9 +104,10 @@ def tile_manifest(config, component):
             "name": f"F({cfg.m}x{cfg.m}, {cfg.r}x{cfg.r})",
             "kind": cfg.algorithm,
             "m": cfg.m, "r": cfg.r, "n": cfg.n,
-            "points": [str(p) for p in tc.points],
+            "points": None if tc.points is None else [str(p) for p in tc.points],
             "rational": tc.matrices("G").to_json(),
             "hardware": cfg.hardware.to_json(),
+            **({"transforms": transforms_manifest(tc)} if getattr(cfg, "given_transforms", None) is not None else {}),
         },
         streams={
             "tiles": {"shape": [cfg.n, cfg.n], "element_width": cfg.data_width,
@@ -124,6 +126,7 @@ def tile_manifest(config, component):
                             if cfg.is_adder_winograd else
                             "Y = -sum |d - g| over each r x r window (AdderNet)"
                             if not cfg.pe_kind.bilinear else
+                            APPROXIMATE_FUNCTION if not tc.exact else
                             "Y = correlation of the tile with the filter" if not
                             (cfg.algorithm == "winograd" and cfg.keep_scale) else
                             f"Y * {cfg.scale_divisor} (scale kept)")},

@@ -6,8 +6,11 @@ Each layer runs for every image back to back in one simulation per chunk of imag
 (:func:`run_layer_batch`); a layer of another kernel size or a stride of 2 runs by the
 Decomposable Winograd Method (:func:`winogen.gen.dwm.dwm_layer`: its pieces stacked as
 input channels, summed by the engine). Every layer's outputs are compared with the
-integer reference (correlation, then the engine's requantization) before they feed the
-next layer.
+engine's golden model before they feed the next layer: the integer reference
+(correlation, then the engine's requantization) for an engine that computes the
+convolution exactly, and :func:`~winogen.gen.layer.layer_golden` on the engine's own
+inputs for one that does not (a quantized Winograd domain, approximate given transforms):
+:func:`engine_golden_layer`.
 """
 
 import json
@@ -20,7 +23,8 @@ from ..gen.layer import LayerConfig, LayerRun
 from ..nets.netfile import layer_forward_int
 from ..gen.config import TileConfig
 
-__all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "run_network"]
+__all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "run_network",
+           "computes_the_convolution", "engine_golden_layer", "engine_golden_network"]
 
 
 def _direct(layer, engine_r):
@@ -36,6 +40,36 @@ def _engine_input(layer, x, engine_r):
     xs, ws, _ = dwm_layer(x, layer["w"], stride=layer["stride"], padding=layer["padding"],
                           engine_r=engine_r)
     return xs, ws, 0
+
+
+def computes_the_convolution(config):
+    """Whether the engine's layer output is the exact correlation (then requantized)."""
+    t = config.tile
+    return t.toomcook.exact and not getattr(t, "quantization", None)
+
+
+def engine_golden_layer(config, layer, a):
+    """What the engine of ``config`` gives for ``layer`` on images ``a`` (N, C, H, W):
+    :func:`~winogen.nets.netfile.layer_forward_int` when it computes the convolution,
+    else :func:`~winogen.gen.layer.layer_golden` on each image's engine inputs."""
+    if computes_the_convolution(config):
+        return layer_forward_int(layer, a)
+    from ..gen.layer import layer_golden
+    outs = []
+    for x in a:
+        xe, we, pad = _engine_input(layer, x, config.r)
+        run = LayerRun(xe.shape[1], xe.shape[2], xe.shape[0], we.shape[0], pad,
+                       layer["shift"], layer["relu"])
+        outs.append(layer_golden(config, run, xe, we))
+    return np.stack(outs)
+
+
+def engine_golden_network(config, layers, images):
+    """The last layer's outputs of the engine's golden model, layer after layer."""
+    a = np.asarray(images, dtype=np.int64)
+    for layer in layers:
+        a = engine_golden_layer(config, layer, a)
+    return a
 
 
 def network_requirements(layers, input_shape, engine_r):
@@ -108,7 +142,7 @@ def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress
     n = len(a)
     report = []
     for index, layer in enumerate(layers):
-        expected = layer_forward_int(layer, a)
+        expected = engine_golden_layer(c, layer, a)
         outs, total, ideal = [], 0, 0
         for start in range(0, n, chunk):
             batch = [_engine_input(layer, x, c.r) for x in a[start:start + chunk]]

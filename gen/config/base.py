@@ -39,7 +39,8 @@ def parameters_to_json(config, **converters):
     for f in fields(config):
         value = getattr(config, f.name)
         if f.name == "points":
-            value = [format_point(p) for p in config.toomcook.points]
+            points = config.toomcook.points
+            value = None if points is None else [format_point(p) for p in points]
         elif f.name in converters:
             value = converters[f.name](value)
         out[f.name] = value
@@ -101,7 +102,10 @@ class TileConfigBase:
 
     @cached_property
     def toomcook(self):
-        from ..toomcook import ToomCook
+        from ..toomcook import MatrixToomCook, ToomCook
+        given = getattr(self, "given_transforms", None)
+        if given is not None:
+            return MatrixToomCook(*given, m=self.m, r=self.r)
         return ToomCook(self.m, self.r, self.points, preset=self.preset)
 
     @property

@@ -76,6 +76,13 @@ class TileConfig(TileConfigBase):
         :func:`~winogen.gen.addernet.integer_adder_transforms` and removes no
         scale (the PE is not bilinear); ``points``, ``preset``, ``fold``,
         ``keep_scale`` and ``descale`` do not apply to it.
+    given_transforms : tuple, optional
+        Given Winograd matrices ``(AT, G, BT)`` of a multiplying engine in place of
+        ``points`` (a transforms file, learned transforms; see
+        :class:`~winogen.gen.toomcook.MatrixToomCook`). Exact sets behave as
+        point-built ones. Approximate sets are not a convolution: the engine computes
+        their integer form, and removes the scale ``D²`` by an arithmetic shift
+        (floor), so ``D`` must be a power of two; the models do the same.
     wino_width : int, optional
         ``W``: round the Winograd-domain operands ``V = Bᵀ d B`` (on chip) and
         ``U = G g Gᵀ / D²`` (offline) to ``W`` bits with power-of-two scales, so the
@@ -104,6 +111,7 @@ class TileConfig(TileConfigBase):
     descale_stages: int = 1
     dsp: str = "inferred"
     adder_matrices: object = "standard"
+    given_transforms: object = None
     wino_width: int = None
     wino_scales: str = None
     name: str = None
@@ -117,6 +125,7 @@ class TileConfig(TileConfigBase):
         check_choice("fold", self.fold, ("A", "G"))
         self._validate_common()
         self._check_adder_options()
+        self._check_transforms()
         check_bool("keep_scale", self.keep_scale)
         # Builds and validates the algorithm (n <= 16, points) eagerly.
         tc = self.toomcook
@@ -154,6 +163,31 @@ class TileConfig(TileConfigBase):
                 if value != default:
                     raise ValueError(f"{option} does not apply to Winograd adder engines (they "
                                      f"remove no scale), not {value!r}")
+
+    def _check_transforms(self):
+        if self.given_transforms is None:
+            return
+        if self.algorithm != "winograd" or not self.pe_kind.bilinear:
+            raise ValueError(f"given_transforms applies to Winograd engines of multiplying PEs "
+                             f"(AdderNet engines take adder_matrices), not algorithm="
+                             f"{self.algorithm!r}, pe={self.pe!r}")
+        if self.points is not None or self.preset != "default":
+            raise ValueError("given_transforms replace the interpolation points: give "
+                             "given_transforms, points or preset, not given_transforms with "
+                             + ("points" if self.points is not None else f"preset={self.preset!r}"))
+        from ..toomcook import MatrixToomCook
+        given = MatrixToomCook(*self.given_transforms, m=self.m, r=self.r)   # validates
+        # normalised to exact rationals (JSON round trip: strings)
+        self._set("given_transforms", given.given)
+        d = given.hardware(self.fold).denominator
+        if not given.exact and not self.keep_scale and d & (d - 1) and self.wino_width is None:
+            # (A quantized domain folds D² into Uq and divides by nothing.)
+            raise ValueError(f"approximate transforms must have a power-of-two denominator D "
+                             f"(the engine removes D² by a shift, which floors), not D = {d}; "
+                             f"use dyadic entries (p/2^k) or keep_scale=True")
+        if not given.exact and self.keep_scale:
+            raise ValueError("keep_scale does not apply to approximate transforms (their "
+                             "result is defined with D² removed by a shift), not True")
 
     def _check_quantization(self):
         if self.wino_width is None:
@@ -249,6 +283,11 @@ class TileConfig(TileConfigBase):
         pe = self.pe
         if self.is_adder_winograd:
             pe += "_" + (self.adder_matrices[:3] if isinstance(self.adder_matrices, str) else "usr")
+        if self.given_transforms is not None:
+            # Different matrices must give different module names.
+            import hashlib
+            text = repr([[str(x) for row in M for x in row] for M in self.given_transforms])
+            pe += "_t" + hashlib.sha256(text.encode()).hexdigest()[:6]
         return pe
 
     @property
@@ -328,9 +367,13 @@ class TileConfig(TileConfigBase):
             # An approximation of the correlation: within the transform's range of Z,
             # rounded, and within the exact range widened by the quantization error.
             q = self.quantization
+            rounded = _hull([q.output_of(iv) for iv in self.scaled_output_intervals])
+            if not self.toomcook.exact:
+                return rounded      # approximate transforms: no exact result to widen
             term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
-            return _meet(_hull([q.output_of(iv) for iv in self.scaled_output_intervals]),
-                         q.output_bound(term.times(self.r ** 2)))
+            return _meet(rounded, q.output_bound(term.times(self.r ** 2)))
+        if not self.toomcook.exact:
+            return _floor_divided(_hull(self.scaled_output_intervals), self.scale_divisor)
         # The exact result is a sum of r² PE terms: tight, and smaller than the
         # transform bound divided by D².
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
@@ -432,13 +475,17 @@ class TileConfig(TileConfigBase):
     def layer_output_interval(self, channels):
         if self.quantization:
             q = self.quantization
+            rounded = _hull([q.output_of(iv) for iv in
+                             q.transformed_intervals(self.layer_accumulator_intervals(channels))])
+            if not self.toomcook.exact:
+                return rounded
             term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
-            return _meet(_hull([q.output_of(iv) for iv in
-                                q.transformed_intervals(self.layer_accumulator_intervals(channels))]),
-                         q.output_bound(term.times(self.r ** 2 * channels), channels))
-        if self._output_is_transform:
-            return _hull(transform2d_intervals(self.hardware.AT,
-                                               self.layer_accumulator_intervals(channels)))
+            return _meet(rounded, q.output_bound(term.times(self.r ** 2 * channels), channels))
+        if self._output_is_transform or not self.toomcook.exact:
+            scaled = _hull(transform2d_intervals(self.hardware.AT,
+                                                 self.layer_accumulator_intervals(channels)))
+            return scaled if self._output_is_transform else \
+                _floor_divided(scaled, self.scale_divisor)
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
         return term.times(self.r ** 2 * channels)
 
@@ -454,8 +501,9 @@ class TileConfig(TileConfigBase):
                     pe_stages=min(n, 2), descale_stages=min(n, 1))
 
     def _json_converters(self):
-        return {"adder_matrices": lambda v: v if isinstance(v, str) else
-                [[[str(x) for x in row] for row in M] for M in v]}
+        matrices = lambda v: [[[str(x) for x in row] for row in M] for M in v]
+        return {"adder_matrices": lambda v: v if isinstance(v, str) else matrices(v),
+                "given_transforms": lambda v: None if v is None else matrices(v)}
 
     def to_json(self):
         out = super().to_json()
@@ -463,6 +511,11 @@ class TileConfig(TileConfigBase):
             # Exact engines' parameters stay as they were (their manifests unchanged).
             del out["wino_width"], out["wino_scales"]
         return out
+
+
+def _floor_divided(interval, divisor):
+    # Floor division is monotone: the ends map to the ends.
+    return Interval(interval.lo // divisor, interval.hi // divisor)
 
 
 def _meet(a, b):

@@ -2,6 +2,7 @@
 
 
 from ...gen.layer import RUN_ERRORS
+from ...gen.toomcook import APPROXIMATE_LAYER_FUNCTION, transforms_manifest
 from ..ecp5 import SIM_MODEL_FILE
 from ..ecp5_ebr import DP16KD_SIM_MODEL_FILE
 from ..emit import to_verilog
@@ -137,7 +138,10 @@ def binary_layer_fields(config):
     if t.quantization:
         return _quantized_layer_fields(config)
     return {
-        "algorithm": {"hardware": t.hardware.to_json()} if c.algorithm == "winograd" else {},
+        "algorithm": {"hardware": t.hardware.to_json(),
+                      **({"transforms": transforms_manifest(t.toomcook)}
+                         if getattr(t, "given_transforms", None) is not None else {})}
+                     if c.algorithm == "winograd" else {},
         "weight_format": ("U = G g G^T, n x n row-major (winogen.gen)"
                           if c.filter_transform == "offline" else "raw r x r row-major"),
         "function": _function(c),
@@ -181,6 +185,8 @@ def _function(config):
     if not t.pe_kind.bilinear:
         return ("AdderNet: Y = -sum over C_in, r x r of |x - w|, padded zeros included "
                 "(winogen.gen.addernet.adder_direct_conv2d)")
+    if t.algorithm == "winograd" and not t.toomcook.exact:
+        return APPROXIMATE_LAYER_FUNCTION
     if t.algorithm == "winograd" and t.keep_scale:
         return f"correlation with zero padding, times {t.scale_divisor} (scale kept)"
     return "correlation with zero padding (PyTorch conv2d, stride 1)"

@@ -1,0 +1,61 @@
+"""Engines built from given transforms (``--transforms FILE.json``) under Verilator.
+
+An approximate set is not a convolution, so these engines check the model of what the
+hardware computes (tile by tile, the scale removed by a shift that floors) rather than
+the correlation: the tile testbench compares every output with ``TileModel``, the layer
+run with ``layer_golden`` (``winograd_conv2d`` on the engine's tile grid).
+"""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from winogen.gen.config import LayerConfig, TileConfig
+from winogen.gen.layer import LayerRun, layer_golden
+from winogen.gen.toomcook import ToomCook
+from winogen.hw.generate import generate_tile, simulation_sources
+from winogen.sim import build as vbuild
+from winogen.sim.driver import run_layer
+
+pytestmark = pytest.mark.verilator
+
+
+def approximate_f23():
+    """Lavin's F(2,3) with one entry of G moved by 1/8: dyadic, so D stays a power of 2."""
+    M = ToomCook(2, 3, preset="lavin").matrices("G")
+    G = [list(row) for row in M.G]
+    G[1][0] += Fraction(1, 8)
+    return M.AT, G, M.BT
+
+
+def test_approximate_tile_engine_matches_its_model(tmp_path):
+    cfg = TileConfig(2, 3, 8, 8, given_transforms=approximate_f23())
+    assert not cfg.toomcook.exact and cfg.hardware.denominator == 8
+    vpath, jpath, manifest = generate_tile(cfg, tmp_path)
+    assert manifest["algorithm"]["transforms"]["exact"] is False
+    sources = simulation_sources(tmp_path, manifest)
+    vbuild.lint(sources, manifest["top"])
+    handle = vbuild.build(sources, manifest["top"])
+    vbuild.run(handle, "winogen.sim.tb_tile", seed=3,
+               extra_env={"WINOGEN_MANIFEST": str(jpath), "WINOGEN_TILES": "60"})
+
+
+def test_approximate_layer_engine_matches_its_model():
+    cfg = LayerConfig(TileConfig(2, 3, 8, 8, given_transforms=approximate_f23()), max_height=9,
+                      max_width=9, max_cin=3, max_cout=4, p_in=2, p_out=2, output_width=8)
+    rng = np.random.default_rng(5)
+    for run, x, w in (
+            (LayerRun(7, 9, 3, 4, 1, shift=9), rng.integers(-128, 128, (3, 7, 9)),
+             rng.integers(-128, 128, (4, 3, 3, 3))),
+            # extreme values: every activation and weight at a bound
+            (LayerRun(5, 6, 3, 3, 0, shift=12), np.full((3, 5, 6), -128),
+             np.where(rng.random((3, 3, 3, 3)) < 0.5, -128, 127))):
+        y, _ = run_layer(cfg, x, w, padding=run.padding, shift=run.shift, stall=0.3, seed=1)
+        expect = layer_golden(cfg, run, x, w)
+        assert np.array_equal(y, expect)
+        # ...and it is not the correlation (the set is approximate).
+        exact = layer_golden(LayerConfig(TileConfig(2, 3, 8, 8, preset="lavin"), max_height=9,
+                                         max_width=9, max_cin=3, max_cout=4, p_in=2, p_out=2,
+                                         output_width=8), run, x, w)
+        assert not np.array_equal(expect, exact)

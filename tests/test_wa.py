@@ -1,0 +1,100 @@
+"""Winograd-aware training (nets/wa.py): its forward pass is the engine's arithmetic."""
+
+import numpy as np
+import pytest
+
+from winogen.gen.config import TileConfig
+from winogen.gen.dwm import dwm_layer
+from winogen.nets import wa
+from winogen.nets.digits import load_digits_int8, split
+from winogen.nets.reference import forward_int
+from winogen.nets.train import load_weights
+
+
+@pytest.fixture(scope="module")
+def reference():
+    floats, ints = load_weights()
+    x, y = load_digits_int8()
+    _, _, xt, yt = split(x, y)
+    layers, fc_shape = wa.engine_layers_of(floats, ints)
+    return floats, ints, xt[:60], layers, fc_shape
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_exact_domain_is_the_integer_network(reference, m):
+    """Independent reference: nets.reference.forward_int (direct integer correlations)."""
+    floats, ints, xt, layers, fc_shape = reference
+    domain = wa.QuantizedDomain.of(TileConfig(m, 3, preset="lavin"))
+    _, int8_logits = wa.forward_engine(floats, xt, layers, fc_shape, domain)
+    assert np.array_equal(int8_logits, forward_int(ints, xt))
+    weights = wa.int8_weights(floats, layers, fc_shape)
+    assert all(np.array_equal(weights[k], ints[k]) for k in ("c1", "c2", "c3", "c4"))
+    assert np.array_equal(weights["fc"].reshape(10, -1).T, ints["fc"])
+
+
+@pytest.mark.parametrize("k, stride, padding", [(5, 1, 2), (3, 2, 1), (4, 1, 0), (3, 1, 1)])
+def test_engine_inputs_are_the_dwm_stacking(k, stride, padding):
+    rng = np.random.default_rng(k * 10 + stride)
+    x = rng.integers(-128, 128, (2, 3, 9, 8)).astype(np.float64)
+    w = rng.integers(-128, 128, (4, 3, k, k)).astype(np.float64)
+    xe, we, pad = wa.engine_inputs({"stride": stride, "padding": padding}, x, w, 3)
+    if (k, stride) == (3, 1):
+        assert pad == padding and xe is x and we is w
+        return
+    for i in range(2):
+        xs, ws, _ = dwm_layer(x[i], w, stride=stride, padding=padding, engine_r=3)
+        assert np.array_equal(xe[i], xs) and np.array_equal(we, ws) and pad == 0
+
+
+def test_gradients_flow_through_every_rounding(reference):
+    """A few steps change every layer's weights and lower the loss on their batch."""
+    import autograd.numpy as anp
+    from autograd import grad
+    floats, ints, xt, layers, fc_shape = reference
+    hw = TileConfig(4, 3, preset="lavin").hardware
+    n = hw.AT.__len__() + 2
+    domain = wa.QuantizedDomain(hw, [1] * n * n, [-3] * n * n, 8)
+    labels = np.arange(len(xt)) % 10
+
+    def loss(p):
+        logits, _ = wa.forward_engine(p, xt.astype(np.float64), layers, fc_shape, domain, anp)
+        return anp.mean(anp.log(anp.sum(anp.exp(logits - logits.max(1, keepdims=True)), 1))
+                        + logits.max(1) - logits[anp.arange(len(labels)), labels])
+
+    g = grad(loss)(floats)
+    assert all(np.isfinite(g[k]).all() and np.abs(g[k]).sum() > 0 for k in floats)
+
+
+def test_flex_transforms_start_as_the_algorithm_and_learn(reference):
+    """Exact-width flex domain: at the start it is the algorithm's own integer form (same
+    outputs as the fixed domain); the matrices get gradients; a moved entry makes the set
+    approximate, and the domain is then the generator's integer form of the rounded
+    matrices."""
+    import autograd.numpy as anp
+    from autograd import grad
+    from winogen.gen.toomcook import MatrixToomCook, ToomCook
+    floats, ints, xt, layers, fc_shape = reference
+    tc = ToomCook(2, 3, preset="lavin")
+    flex = wa.FlexTransforms(tc, bits=4)
+    dom = flex.domain(flex.initial)
+    hw = tc.hardware()
+    assert all(np.array_equal(getattr(dom, k), np.array(getattr(hw, k))) for k in ("AT", "G", "BT"))
+    params = dict(floats, **flex.initial)
+    _, a = wa.forward_engine(params, xt, layers, fc_shape, flex)
+    _, b = wa.forward_engine(floats, xt, layers, fc_shape, wa.QuantizedDomain(hw))
+    assert np.array_equal(a, b)
+
+    def loss(p):
+        logits, _ = wa.forward_engine(p, xt[:16].astype(np.float64), layers, fc_shape, flex, anp)
+        return anp.mean(logits ** 2)
+    g = grad(loss)(params)
+    assert all(np.abs(g[k]).sum() > 0 for k in ("AT", "G", "BT"))
+
+    moved = {k: v.copy() for k, v in flex.initial.items()}
+    moved["G"][1, 0] += 1 / flex.grid
+    given = MatrixToomCook(*flex.given(moved))
+    assert not given.exact
+    dom = flex.domain(moved)
+    assert dom.floor_descale
+    assert all(np.array_equal(getattr(dom, k), np.array(getattr(given.hardware(), k)))
+               for k in ("AT", "G", "BT"))
