@@ -238,3 +238,23 @@ def test_error_intervals_hold_every_products_error(cfg):
                    * Fraction(int(out["Uq"][k, i, j])) * Fraction(2) ** q.u_shifts[e]
                    - Fraction(int(out["V"][k, i, j]) * int(out["U"][k, i, j]), d2))
             assert iv.lo <= err <= iv.hi
+
+
+@pytest.mark.parametrize("m, width, scales, preset", [
+    (2, 8, "global", "default"), (2, 9, "tapwise", "lavin"), (4, 9, "global", "default"),
+    (4, 9, "tapwise", "default"), (6, 10, "tapwise", "default")])
+def test_winograd_aware_forward_is_the_layer_golden_model(m, width, scales, preset):
+    # nets/wa.py trains through the engine's arithmetic written in floating point: it must
+    # give this golden model's integers (random and extreme maps, padding 1).
+    from winogen.gen.layer import quantized_winograd_conv2d
+    from winogen.nets import wa
+    tile = TileConfig(m, 3, wino_width=width, wino_scales=scales, preset=preset)
+    rng = np.random.default_rng(m * width)
+    w = rng.integers(-128, 128, (4, 3, 3, 3))
+    extreme = np.full((3, 11, 10), 127)
+    extreme[:, ::2] = -128
+    for x in (rng.integers(-128, 128, (3, 11, 10)), extreme):
+        want = quantized_winograd_conv2d(tile, x, w, 1)
+        got = wa.winograd_layer(x[None].astype(float), w.astype(float), 1,
+                                wa.QuantizedDomain.of(tile))[0]
+        assert np.array_equal(got, want)
