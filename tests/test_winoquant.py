@@ -7,6 +7,7 @@ by their definition (``⌊x / 2^s + ½⌋``, clamped), and the output as
 alignment shifts or its output shift. Wide enough domains are exact.
 """
 
+import contextlib
 from fractions import Fraction
 import math
 
@@ -258,3 +259,29 @@ def test_winograd_aware_forward_is_the_layer_golden_model(m, width, scales, pres
         got = wa.winograd_layer(x[None].astype(float), w.astype(float), 1,
                                 wa.QuantizedDomain.of(tile))[0]
         assert np.array_equal(got, want)
+
+
+def _approximate_f23(step):
+    """Lavin's F(2,3) with one entry of G moved by ``step``: not a convolution."""
+    from winogen.gen.toomcook import ToomCook
+    M = ToomCook(2, 3, preset="lavin").matrices("G")
+    G = [list(row) for row in M.G]
+    G[1][0] += step
+    return M.AT, G, M.BT
+
+
+@pytest.mark.parametrize("step", [Fraction(1, 8), Fraction(1, 3)])
+def test_quantized_given_transforms_follow_the_same_definition(step):
+    # Approximate given transforms (--transforms): the quantized domain folds D² into Uq,
+    # so even an odd D (1/3) is accepted, and the model is the same rational definition.
+    cfg = TileConfig(2, 3, 8, 8, given_transforms=_approximate_f23(step), wino_width=9,
+                     wino_scales="tapwise")
+    assert not cfg.toomcook.exact
+    with pytest.raises(ValueError, match="power-of-two denominator") if step.denominator == 3 \
+            else contextlib.nullcontext():
+        TileConfig(2, 3, 8, 8, given_transforms=_approximate_f23(step))
+    d, g = _inputs(cfg, 20, seed=4)
+    got = cfg.golden_model()(d, g)
+    want = np.array([_reference(cfg, dd, gg) for dd, gg in zip(d, g)])
+    assert np.array_equal(got, want)
+
