@@ -126,7 +126,7 @@ def _rounded(iv, shift):
     return Interval(*(int(round_half_up_shift(v, shift)) for v in (iv.lo, iv.hi)))
 
 
-def winograd_shifts(hardware, data_width, weight_width, width, scales="tapwise"):
+def winograd_shifts(hardware, data_width, weight_width, width, scales="global"):
     """Per-position shifts ``(sV, sU)`` of a Winograd domain of ``width`` bits.
 
     Parameters
@@ -139,7 +139,7 @@ def winograd_shifts(hardware, data_width, weight_width, width, scales="tapwise")
     width : int
         ``W``, the width of ``V̂`` and ``Û``.
     scales : str
-        ``"global"`` or ``"tapwise"``.
+        ``"global"`` (the default, as ``TileConfig.wino_scales``) or ``"tapwise"``.
 
     Returns
     -------
