@@ -85,6 +85,17 @@ def add_tile_arguments(p, *, algorithm=True):
     num.add_argument("--fold", choices=("A", "G"),
                      help="matrix that absorbs the integer scale numerators (default: A; "
                           "Winograd only)")
+    num.add_argument("--wino-width", metavar="W",
+                     type=integer("--wino-width", "an integer from 2 to 32", 2, 32),
+                     help="quantized Winograd domain: round V = B^T d B (on chip) and "
+                          "U = G g G^T / D^2 (offline) to W bits with power-of-two shifts, so "
+                          "the multipliers are W x W; below the exact engine's widest "
+                          "operand (default: exact; Winograd --pe mul, --filter-transform "
+                          "offline)")
+    num.add_argument("--wino-scales", choices=("global", "tapwise"),
+                     help="shifts of the quantized domain: one per operand (global), or one "
+                          "per Winograd position and operand (tapwise) (default: global; with "
+                          "--wino-width only)")
     _add_rns_arguments(p)
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("--pipeline"), metavar="N",
@@ -299,13 +310,23 @@ def _tile_summary(config, manifest):
                 f"({config.multiplier_description}), {config.channels} channel(s), "
                 f"latency {manifest['latency']}, output {config.output_width} bits")
     return (f"{manifest['name']}: {manifest['algorithm']['name']} {config.algorithm}, "
-            f"{manifest['processing_elements']} PEs ({config.pe}), latency {manifest['latency']}, "
+            f"{manifest['processing_elements']} PEs ({config.pe}{_quantized(config)}), "
+            f"latency {manifest['latency']}, "
             f"II {manifest['initiation_interval']}, output {config.output_width} bits")
+
+
+def _quantized(tile):
+    """``", 9 x 9, tapwise"``: a quantized Winograd domain's multipliers and scaling."""
+    q = getattr(tile, "quantization", None)
+    if not q:
+        return ""
+    return f", {tile.pe_a_width} x {tile.stored_u_width}, {q.scales}"
 
 
 def layer_summary(cfg, manifest):
     return (f"{manifest['name']}: {cfg.algorithm} layer engine F({cfg.m},{cfg.r}), "
-            f"P_in {cfg.p_in} x P_out {cfg.p_out}, {cfg.multipliers} PEs ({cfg.tile.pe}), "
+            f"P_in {cfg.p_in} x P_out {cfg.p_out}, {cfg.multipliers} PEs "
+            f"({cfg.tile.pe}{_quantized(cfg.tile)}), "
             f"max {cfg.max_cin}x{cfg.max_height}x{cfg.max_width} -> {cfg.max_cout}, "
             f"outputs {cfg.result_width} bits")
 

@@ -213,6 +213,9 @@ class LayerFaultModel:
         if t.pe_kind.name not in ("mul", "adder"):
             raise ValueError(f"the fault model covers the mul and adder PE kinds, not "
                              f"{t.pe_kind.name!r}")
+        if getattr(t, "quantization", None):
+            raise ValueError(f"the fault model covers exact Winograd domains, not "
+                             f"wino_width={t.wino_width!r}")
         self.config, self.run, self.tile = config, run, t
         w = check_integer_values("weight", w, t.weight_interval)
         if w.shape != (run.cout, run.cin, config.r, config.r):

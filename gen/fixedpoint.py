@@ -8,6 +8,10 @@ Winograd
     ``V = Bᵀ d B``, ``U = G g Gᵀ`` (integer transforms of ``cfg.hardware``),
     ``P = pe(V, U)`` element-wise, ``Y_scaled = Aᵀ P A``, and the output
     ``Y = Y_scaled / D²`` (exact) or ``Y_scaled`` itself with ``keep_scale``.
+Quantized Winograd (``wino_width`` set, :mod:`winogen.gen.winoquant`)
+    ``V̂`` = ``V`` rounded half up by ``sV`` and clamped, ``Û`` = ``U / D²`` rounded
+    half up by ``sU`` (offline: what the weight stream carries), ``P = V̂ ⊙ Û``,
+    ``Z = Aᵀ (P ≪ a) A`` and ``Y = Z`` rounded half up by ``−min e``.
 Direct
     ``P[i, j, a, b] = pe(d[i + a, j + b], g[a, b])`` and ``Y = Σ_ab P``.
 
@@ -85,14 +89,24 @@ class TileModel:
                 self._checked("filter", g, c.r, c.weight_interval))
 
     def filter_transform(self, g):
-        """``U = G g Gᵀ`` for filters of shape ``(..., r, r)``: what offline weights carry.
+        """What offline weights carry for filters of shape ``(..., r, r)``: ``U = G g Gᵀ``,
+        or ``Û`` (:meth:`quantized_filter`) in a quantized engine.
 
         ``g`` must hold integers of the engine's weight width.
         """
+        u = self.exact_filter_transform(g)
+        return self.quantized_filter(u) if self.config.quantization else u
+
+    def exact_filter_transform(self, g):
+        """``U = G g Gᵀ`` (integer transforms) for filters of shape ``(..., r, r)``."""
         c = self.config
         g = self._checked("filter", g, c.r, c.weight_interval)
         G = self._G.astype(self._dtype)
         return np.einsum("ia,...ab,jb->...ij", G, g, G)
+
+    def quantized_filter(self, u):
+        """``Û`` of integer ``U = G g Gᵀ`` (..., n, n): ``U / D²`` rounded to ``W`` bits."""
+        return self.config.quantization.quantize_u(u).astype(self._dtype)
 
     def input_transform(self, d):
         """``V = Bᵀ d B`` for tiles of shape ``(..., n, n)`` of the engine's data width."""
@@ -116,7 +130,8 @@ class TileModel:
         -------
         dict
             ``"Y"`` (..., m, m) always; Winograd also ``"V"``, ``"U"``, ``"P"``,
-            ``"Y_scaled"``; direct also ``"P"`` (..., m, m, r, r).
+            ``"Y_scaled"`` (quantized: ``Z``, and ``"Vq"``, ``"Uq"``); direct also ``"P"``
+            (..., m, m, r, r).
         """
         c = self.config
         d, g = self._check_inputs(d, g)
@@ -128,9 +143,22 @@ class TileModel:
             check_range("output", Y, c.output_interval)
             return {"P": P, "Y": Y}
         V = self.input_transform(d)
-        U = self.filter_transform(g)
+        U = self.exact_filter_transform(g)
         check_range("V", V, c.v_intervals)
         check_range("U", U, c.u_intervals)
+        q = c.quantization
+        if q:
+            out = {"V": V, "U": U}
+            V, U = q.quantize_v(V), self.quantized_filter(U)
+            check_range("Vq", V, c.pe_a_intervals)
+            check_range("Uq", U, c.pe_b_intervals)
+            P = kind.combine(V, U)
+            check_range("P", P, c.product_intervals)
+            Z = self.output_transform(q.align(P))
+            check_range("Y_scaled", Z, c.scaled_output_intervals)
+            Y = q.descale(Z)
+            check_range("output", Y, c.output_interval)
+            return {**out, "Vq": V, "Uq": U, "P": P, "Y_scaled": Z, "Y": Y}
         P = kind.combine(V, U)
         check_range("P", P, c.product_intervals)
         Ys = self.output_transform(P)

@@ -15,7 +15,7 @@ from .checks import check_choice, check_integer_values
 from .config.layer import LayerConfig, LayerRun, ROUNDING_MODES, RUN_ERRORS
 
 __all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "requantize", "layer_golden",
-           "RUN_ERRORS"]
+           "quantized_winograd_conv2d", "RUN_ERRORS"]
 
 
 def requantize(values, shift, width, rounding="half_even", relu=False):
@@ -41,6 +41,46 @@ def requantize(values, shift, width, rounding="half_even", relu=False):
     return np.clip(q, 0 if relu else lo, hi)
 
 
+def quantized_winograd_conv2d(tile, x, w, padding):
+    """A quantized Winograd layer (``tile.wino_width`` set) as its engine computes it.
+
+    The zero-padded input is cut into the engine's ``n × n`` tiles (stride ``m``; zeros
+    beyond the map, as the line buffer masks them); per tile and output channel,
+    ``Σ_cin V̂ ⊙ Û`` is summed in the Winograd domain, shifted to the common scale,
+    transformed by ``Aᵀ · A`` and rounded by the output shift
+    (:class:`~winogen.gen.winoquant.WinogradQuantization`); the tiles' outputs beyond
+    the map are dropped. A tile's rounding depends on its own inputs only.
+
+    Parameters
+    ----------
+    tile : TileConfig
+    x : ndarray (C_in, H, W)
+    w : ndarray (C_out, C_in, r, r)
+    padding : int
+
+    Returns
+    -------
+    ndarray (C_out, H + 2 padding − r + 1, W + 2 padding − r + 1)
+    """
+    from .models import pad_input
+    t, q = tile, tile.quantization
+    model = t.golden_model()
+    m, r, n = t.m, t.r, t.n
+    xp = pad_input(np.asarray(x), padding)
+    out_h, out_w = xp.shape[-2] - r + 1, xp.shape[-1] - r + 1
+    rows, cols = -(-out_h // m), -(-out_w // m)
+    grid = np.zeros(xp.shape[:-2] + (rows * m + r - 1, cols * m + r - 1), dtype=np.int64)
+    grid[..., :xp.shape[-2], :xp.shape[-1]] = xp
+    tiles = np.lib.stride_tricks.sliding_window_view(grid, (n, n), axis=(-2, -1))[..., ::m, ::m,
+                                                                                   :, :]
+    vq = q.quantize_v(model.input_transform(tiles))             # (C_in, rows, cols, n, n)
+    uq = model.filter_transform(w)                               # (C_out, C_in, n, n)
+    acc = np.einsum("iyxab,oiab->oyxab", vq.astype(np.int64), uq.astype(np.int64))
+    y = q.descale(model.output_transform(q.align(acc)))          # (C_out, rows, cols, m, m)
+    y = y.transpose(0, 1, 3, 2, 4).reshape(y.shape[0], rows * m, cols * m)
+    return y[:, :out_h, :out_w]
+
+
 def layer_golden(config, run, x, w):
     """The engine's exact output for activations ``x`` (C_in, H, W) and weights ``w`` (C_out, C_in, r, r).
 
@@ -51,7 +91,9 @@ def layer_golden(config, run, x, w):
     engines: :func:`~winogen.gen.addernet.adder_direct_conv2d` (direct; padded zeros
     contribute ``|0 - w|``) or :func:`~winogen.gen.addernet.adder_winograd_conv2d`
     with the tile's matrices (Winograd; its integer form, ``k²`` times the rational
-    value). Then requantized when the engine has the stage.
+    value). Quantized Winograd domains (``wino_width``):
+    :func:`quantized_winograd_conv2d`, the engine's own approximation. Then requantized
+    when the engine has the stage.
     """
     run.check(config)
     t = config.tile
@@ -62,7 +104,10 @@ def layer_golden(config, run, x, w):
     if w.shape != (run.cout, run.cin, config.r, config.r):
         raise ValueError(f"weights must have shape {(run.cout, run.cin, config.r, config.r)}, not {w.shape}")
     x, w = x.astype(np.int64), w.astype(np.int64)
-    y = t.pe_kind.golden_conv2d(t, x, w, run.padding)
+    if getattr(t, "quantization", None):
+        y = quantized_winograd_conv2d(t, x, w, run.padding)
+    else:
+        y = t.pe_kind.golden_conv2d(t, x, w, run.padding)
     if config.keeps_scale:
         y = y * t.scale_divisor
     if config.output_width is not None:

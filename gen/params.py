@@ -28,7 +28,7 @@ _TILE = ("m", "r", "points", "preset", "transforms", "algorithm", "pe", "adder_m
          "data_width",
          "weight_width", "filter_transform", "keep_scale", "descale", "fold", "pipeline",
          "input_stages", "pe_stages", "output_stages", "filter_stages", "descale_stages",
-         "dsp", "name")
+         "dsp", "wino_width", "wino_scales", "name")
 _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
 _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
@@ -40,11 +40,12 @@ PARAMS = ("engine",) + _TILE + _RNS + _LAYER
 
 #: Options of the Winograd transforms: nothing to set on a direct engine.
 _WINOGRAD_ONLY = ("points", "preset", "transforms", "filter_transform", "keep_scale", "descale",
-                  "fold", "adder_matrices", "filter_stages", "descale_stages")
+                  "fold", "adder_matrices", "filter_stages", "descale_stages", "wino_width",
+                  "wino_scales")
 
 #: Options of binary Winograd engines that RNS engines (modular PE kinds) do not have.
 _NOT_RNS = ("filter_transform", "keep_scale", "descale", "fold", "adder_matrices",
-            "transforms", "filter_stages", "dsp")
+            "transforms", "filter_stages", "dsp", "wino_width", "wino_scales")
 
 #: Longest module name: it names the output files (255 bytes on most file systems).
 MAX_NAME = 200
@@ -228,6 +229,7 @@ def _tile(p, algorithm, channels=None, named=True):
         raise ValueError(f"--keep-scale must be one of yes, no, not {_shown(keep)}")
     optional = {"filter_transform": p.get("filter_transform"), "descale": p.get("descale"),
                 "fold": p.get("fold"), "dsp": p.get("dsp"),
+                "wino_width": p.get("wino_width"), "wino_scales": p.get("wino_scales"),
                 "adder_matrices": _adder_matrices(p.get("adder_matrices")),
                 "given_transforms": _transforms(p.get("transforms"), p.get("m"), p.get("r"))}
     return TileConfig(**common, algorithm=algorithm, pe=pe, keep_scale=keep in ("yes", True),

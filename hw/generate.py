@@ -154,7 +154,27 @@ def tile_manifest(config, component):
             "scaled_output": max(iv.width for iv in cfg.scaled_output_intervals),
         })
         manifest["widths"]["weight_payload"] = wwidth
+    if cfg.quantization:
+        _quantized_manifest(cfg, manifest)
     return manifest
+
+
+def _quantized_manifest(cfg, manifest):
+    """A quantized Winograd domain's entries (exact engines' manifests are left as they were)."""
+    q = cfg.quantization
+    manifest["quantization"] = q.to_json()
+    manifest["widths"].update({"Vq": max(iv.width for iv in cfg.pe_a_intervals),
+                               "Uq": cfg.stored_u_width})
+    manifest["streams"]["weights"]["format"] = (
+        "quantized Uq = min(floor(G g G^T / (u_divisor * 2^sU) + 1/2), 2^(W-1)-1) per "
+        "position (winogen.gen: TileModel.filter_transform; see quantization)")
+    manifest["streams"]["outputs"]["description"] = (
+        "Y ~ correlation of the tile with the filter, computed in a quantized Winograd "
+        "domain (see quantization.function); not exact")
+    manifest["scale"]["removal"] = (f"folded into Uq; output shift {q.output_shift} "
+                                    f"(round half up)" if q.output_shift else
+                                    f"folded into Uq; output shifted left by "
+                                    f"{q.output_exponent}")
 
 
 def write_outputs(out_dir, name, verilog_text, manifest):

@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..gen.config import TileConfig
 from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
 from .pe import PEArray
+from .winoquant import RoundShift, VQuantizer
 
 __all__ = ["WinogradTile", "DirectTile", "binary_tile_engine", "make_tile_engine"]
 
@@ -156,17 +157,26 @@ class WinogradTile(_TileEngine):
     def _build_blocks(self):
         cfg = self.config
         hw = cfg.hardware
+        q = cfg.quantization
         self.input_transform = ConstTransform2D(hw.BT, cfg.data_interval, stages=cfg.input_stages)
+        # A quantized domain rounds V to W bits between the input transform and the PEs
+        # (combinational: the PEs' operand registers follow).
+        self.quantizer = VQuantizer(q) if q else None
         self.pe_array = PEArray(cfg.pe, cfg.pe_a_intervals, cfg.pe_b_intervals,
                                 stages=cfg.pe_stages, dsp=cfg.dsp)
-        self.output_transform = ConstTransform2D(hw.AT, cfg.product_intervals,
-                                                 stages=cfg.output_stages)
+        # Quantized: each product enters shifted left to the common scale 2^(min e).
+        self.output_transform = ConstTransform2D(
+            hw.AT, q.aligned_intervals(cfg.product_intervals) if q else cfg.product_intervals,
+            stages=cfg.output_stages)
         self.filter_transform = None
         if cfg.filter_transform == "online":
             self.filter_transform = ConstTransform2D(hw.G, cfg.weight_interval,
                                                      stages=cfg.filter_stages)
         self.dividers = None
-        if cfg.removes_scale:
+        if q and cfg.removes_scale:
+            self.dividers = [RoundShift(iv, q.output_shift, stages=cfg.descale_stages)
+                             for iv in cfg.scaled_output_intervals]
+        elif cfg.removes_scale:
             self.dividers = [ExactDivider(cfg.scale_divisor, iv, stages=cfg.descale_stages,
                                           output_interval=cfg.output_interval)
                              for iv in cfg.scaled_output_intervals]
@@ -188,13 +198,28 @@ class WinogradTile(_TileEngine):
         m.submodules.input_transform = it = self.input_transform
         m.submodules.pe_array = pes = self.pe_array
         m.submodules.output_transform = ot = self.output_transform
-        m.d.comb += [
-            it.x.eq(tile),
-            pes.a.eq(it.y),
-            pes.b.eq(filter_reg),
-            ot.x.eq(pes.p),
-        ]
+        q = cfg.quantization
+        if q:
+            m.submodules.quantizer = vq = self.quantizer
+            m.d.comb += [it.x.eq(tile), vq.x.eq(it.y), pes.a.eq(vq.y), pes.b.eq(filter_reg)]
+            for e, shift in enumerate(q.align_shifts):
+                m.d.comb += ot.x[e].eq(pes.p[e] << shift)
+        else:
+            m.d.comb += [
+                it.x.eq(tile),
+                pes.a.eq(it.y),
+                pes.b.eq(filter_reg),
+                ot.x.eq(pes.p),
+            ]
         if self.dividers is None:
+            if q:
+                # No output shift right: Z (<< min e) is the output, element by element
+                # (the output's range is narrower than Z's: truncation is lossless).
+                result = Signal(data.ArrayLayout(signed(cfg.output_width), cfg.m ** 2),
+                                name="descaled")
+                for i in range(cfg.m ** 2):
+                    m.d.comb += result[i].eq(ot.y[i] << max(q.output_exponent, 0))
+                return result
             return ot.y
         result = Signal(data.ArrayLayout(signed(cfg.output_width), cfg.m ** 2), name="descaled")
         for i, div in enumerate(self.dividers):

@@ -103,7 +103,30 @@ class TileHarness:
         lo, hi = self.cfg.weight_interval.lo, self.cfg.weight_interval.hi
         r = self.cfg.r
         checker = np.indices((r, r)).sum(axis=0) % 2
-        return [np.full((r, r), lo), np.full((r, r), hi), np.where(checker, lo, hi)]
+        filters = [np.full((r, r), lo), np.full((r, r), hi), np.where(checker, lo, hi)]
+        if self.cfg.quantization:
+            # U at the top and bottom of the widest position's range: Û's rounding and clamp.
+            G = np.array(self.cfg.hardware.G, dtype=np.int64)
+            widest = max(range(self.cfg.n ** 2), key=lambda e: self.cfg.u_intervals[e].width)
+            filters += _corner_inputs(G, widest, lo, hi)
+        return filters
+
+    def extreme_v_tiles(self):
+        """Quantized engines: tiles at the top and bottom of every ``V_ij``'s exact range,
+        where rounding half up carries (the clamp) or lands on ``−2^(W−1)``."""
+        if not self.cfg.quantization:
+            return np.zeros((0, self.cfg.n, self.cfg.n), dtype=np.int64)
+        BT = np.array(self.cfg.hardware.BT, dtype=np.int64)
+        iv = self.cfg.data_interval
+        return np.array([t for e in range(self.cfg.n ** 2)
+                         for t in _corner_inputs(BT, e, iv.lo, iv.hi)])
+
+
+def _corner_inputs(M, e, lo, hi):
+    """The inputs ``x`` with the largest and the smallest ``(M x Mᵀ)[e]``, ``x`` in [lo, hi]."""
+    n = len(M)
+    coeff = np.outer(M[e // n], M[e % n])
+    return [np.where(coeff > 0, hi, lo), np.where(coeff > 0, lo, hi)]
 
 
 async def _run_batches(h, batches, stall):
@@ -133,7 +156,8 @@ async def extremes_and_random_with_stalls(dut):
     h = TileHarness(dut, manifest, seed=1)
     await h.start()
     count = int(os.environ.get("WINOGEN_TILES", "40"))
-    batches = [(g, h.extreme_tiles()) for g in h.extreme_filters()]
+    extremes = np.concatenate([h.extreme_tiles(), h.extreme_v_tiles()])
+    batches = [(g, extremes) for g in h.extreme_filters()]
     batches.append((h.random_filter(), np.concatenate([h.extreme_tiles(), h.random_tiles(count)])))
     batches.append((h.random_filter(), h.random_tiles(count // 2)))
     expected, got = await _run_batches(h, batches, stall)

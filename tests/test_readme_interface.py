@@ -23,6 +23,8 @@ CONFIGS = {
     "binary_requant": LayerConfig(TileConfig(2, 3, 8, 8), max_height=8, max_width=8,
                                   max_cin=4, max_cout=4, p_in=2, p_out=2, pixels_per_beat=2,
                                   filters_per_beat=2, output_width=8),
+    "quantized": LayerConfig(TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise"),
+                             max_height=8, max_width=8, max_cin=4, max_cout=4),
 }
 
 
@@ -75,7 +77,7 @@ def test_every_name_the_section_promises_is_in_a_manifest(manifests):
         path = span.split(".")
         if path[0] == "winogen":
             _python_name(span)
-        elif path[0] in binary:
+        elif any(path[0] in m for m in manifests.values()):
             if not any(_resolve(m, path) for m in manifests.values()):
                 unresolved.append(span)
         elif path[0] in ports and len(path) == 2:

@@ -51,6 +51,11 @@ CONFIGS = [
     TileConfig(3, 3, 5, 7, input_stages=0, pe_stages=0, output_stages=1, descale_stages=0),
     TileConfig(2, 3, 8, 8, algorithm="direct"),
     TileConfig(4, 3, 4, 4, algorithm="direct", pe_stages=0, output_stages=1),
+    # Quantized Winograd domains: no output shift (Z narrowed to the output), a rounding
+    # output shift, the clamp, and no registers around the rounding.
+    TileConfig(4, 3, 8, 8, wino_width=9),
+    TileConfig(4, 3, 8, 8, wino_width=9, wino_scales="tapwise"),
+    TileConfig(2, 3, 8, 8, wino_width=8, input_stages=0, pe_stages=0, output_stages=1),
 ]
 
 

@@ -258,7 +258,11 @@ class LayerConfig:
 
     @cached_property
     def scaled_output_intervals(self):
-        """Ranges of ``Aᵀ M A`` of the accumulated tile (binary Winograd only)."""
+        """Ranges of ``Aᵀ M A`` of the accumulated tile (binary Winograd only; quantized:
+        of the accumulated products shifted to the common scale)."""
+        q = getattr(self.tile, "quantization", None)
+        if q:
+            return q.transformed_intervals(self.accumulator_intervals)
         return transform2d_intervals(self.tile.hardware.AT, self.accumulator_intervals)
 
     @cached_property

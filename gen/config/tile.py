@@ -15,6 +15,7 @@ from ..addernet import adder_matrices as _adder_matrices, integer_adder_transfor
 from ..bounds import Interval, transform2d_intervals, transform_intervals
 from ..checks import check_bool, check_choice
 from ..toomcook import HardwareTransforms
+from ..winoquant import MIN_WINO_WIDTH, SCALE_MODES, WinogradQuantization
 from .base import TileConfigBase
 
 __all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DESCALE_MODES", "DSP_PRIMITIVES",
@@ -82,6 +83,16 @@ class TileConfig(TileConfigBase):
         point-built ones. Approximate sets are not a convolution: the engine computes
         their integer form, and removes the scale ``D²`` by an arithmetic shift
         (floor), so ``D`` must be a power of two; the models do the same.
+    wino_width : int, optional
+        ``W``: round the Winograd-domain operands ``V = Bᵀ d B`` (on chip) and
+        ``U = G g Gᵀ / D²`` (offline) to ``W`` bits with power-of-two scales, so the
+        Hadamard multipliers are ``W × W`` (:mod:`winogen.gen.winoquant`). From 2 to
+        one less than the exact engine's widest operand; ``None`` (default): exact.
+        Needs a bilinear PE kind, ``filter_transform="offline"``, no ``keep_scale``
+        and the default ``descale`` (the engine divides by nothing: ``D²`` is in ``Û``).
+    wino_scales : str, optional
+        With ``wino_width``: ``"global"`` (one shift per operand, the default) or
+        ``"tapwise"`` (one per Winograd position and operand, Andri et al. 2023).
     name : str, optional
         Verilog module name; derived from the parameters by default.
     """
@@ -101,6 +112,8 @@ class TileConfig(TileConfigBase):
     dsp: str = "inferred"
     adder_matrices: object = "standard"
     given_transforms: object = None
+    wino_width: int = None
+    wino_scales: str = None
     name: str = None
 
     STAGES = ("input_stages", "pe_stages", "output_stages", "filter_stages", "descale_stages")
@@ -116,6 +129,7 @@ class TileConfig(TileConfigBase):
         check_bool("keep_scale", self.keep_scale)
         # Builds and validates the algorithm (n <= 16, points) eagerly.
         tc = self.toomcook
+        self._check_quantization()
         if self.algorithm == "winograd" and not self.keep_scale and self.descale == "shift":
             d = self.hardware.denominator
             if d & (d - 1):
@@ -166,13 +180,54 @@ class TileConfig(TileConfigBase):
         # normalised to exact rationals (JSON round trip: strings)
         self._set("given_transforms", given.given)
         d = given.hardware(self.fold).denominator
-        if not given.exact and not self.keep_scale and d & (d - 1):
+        if not given.exact and not self.keep_scale and d & (d - 1) and self.wino_width is None:
+            # (A quantized domain folds D² into Uq and divides by nothing.)
             raise ValueError(f"approximate transforms must have a power-of-two denominator D "
                              f"(the engine removes D² by a shift, which floors), not D = {d}; "
                              f"use dyadic entries (p/2^k) or keep_scale=True")
         if not given.exact and self.keep_scale:
             raise ValueError("keep_scale does not apply to approximate transforms (their "
                              "result is defined with D² removed by a shift), not True")
+
+    def _check_quantization(self):
+        if self.wino_width is None:
+            if self.wino_scales is not None:
+                raise ValueError(f"wino_scales applies with wino_width only (a quantized "
+                                 f"Winograd domain), not {self.wino_scales!r} alone")
+            return
+        if self.wino_scales is None:
+            self._set("wino_scales", "global")
+        check_choice("wino_scales", self.wino_scales, SCALE_MODES)
+        if self.algorithm != "winograd":
+            raise ValueError(f"wino_width applies to Winograd engines only, not "
+                             f"algorithm={self.algorithm!r}")
+        if not self.pe_kind.bilinear or not self.pe_kind.uses_multiplier:
+            raise ValueError(f"wino_width applies to multiplying PEs (pe='mul'): a quantized "
+                             f"Winograd domain moves power-of-two scales through the products, "
+                             f"which pe={self.pe!r} does not keep; not wino_width={self.wino_width!r}")
+        if self.filter_transform != "offline":
+            raise ValueError(f"wino_width needs filter_transform='offline' (U is quantized "
+                             f"offline, with D² folded in), not {self.filter_transform!r}")
+        for option, value, default in (("keep_scale", self.keep_scale, False),
+                                       ("descale", self.descale, "auto")):
+            if value != default:
+                raise ValueError(f"{option} does not apply with wino_width (D² is folded into "
+                                 f"the quantized U; the engine only shifts), not {value!r}")
+        exact = max(max(iv.width for iv in ivs) for ivs in (self.v_intervals, self.u_intervals))
+        if isinstance(self.wino_width, bool) or not isinstance(self.wino_width, int) or \
+                not MIN_WINO_WIDTH <= self.wino_width < exact:
+            raise ValueError(f"wino_width must be an integer from {MIN_WINO_WIDTH} to {exact - 1} "
+                             f"(below the exact Winograd-domain width {exact} of this engine), "
+                             f"not {self.wino_width!r}")
+
+    @cached_property
+    def quantization(self):
+        """The :class:`~winogen.gen.winoquant.WinogradQuantization` of a quantized engine
+        (``wino_width`` set), else None."""
+        if self.wino_width is None:
+            return None
+        return WinogradQuantization(self.hardware, self.data_width, self.weight_width,
+                                    self.wino_width, self.wino_scales)
 
     def _check_ecp5_dsp(self):
         if not self.pe_kind.uses_multiplier:
@@ -190,14 +245,14 @@ class TileConfig(TileConfigBase):
     def pe_a_intervals(self):
         """Ranges of the PE's activation operands (``V`` in Winograd, ``d`` in direct engines)."""
         if self.algorithm == "winograd":
-            return self.v_intervals
+            return self.quantization.vq_intervals if self.quantization else self.v_intervals
         return [self.data_interval] * self.multipliers
 
     @property
     def pe_b_intervals(self):
         """Ranges of the PE's weight operands (``U`` in Winograd, ``g`` in direct engines)."""
         if self.algorithm == "winograd":
-            return self.u_intervals
+            return self.quantization.uq_intervals if self.quantization else self.u_intervals
         return [self.weight_interval] * self.multipliers
 
     # -- derived algorithm ---------------------------------------------------------------------
@@ -242,7 +297,13 @@ class TileConfig(TileConfigBase):
         tag = "wino" if self.algorithm == "winograd" else "direct"
         dsp = "_ecp5" if self.dsp == "ecp5" else ""
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
-                f"w{self.weight_width}{dsp}")
+                f"w{self.weight_width}{self._quant_tag()}{dsp}")
+
+    def _quant_tag(self):
+        """``_q9g`` / ``_q9t``: a quantized Winograd domain of 9 bits, global / tap-wise."""
+        if self.wino_width is None:
+            return ""
+        return f"_q{self.wino_width}{self.wino_scales[0]}"
 
     @property
     def multipliers(self):
@@ -256,6 +317,10 @@ class TileConfig(TileConfigBase):
 
     @property
     def removes_scale(self):
+        """Whether a descale block follows the output transform (its ``descale_stages``):
+        the exact division by ``D²``, or a quantized engine's rounding right shift."""
+        if self.quantization:
+            return self.quantization.output_shift > 0
         return self.algorithm == "winograd" and not self.keep_scale and self.scale_divisor != 1
 
     # -- derived ranges (the source of every hardware width) ----------------------------------
@@ -275,13 +340,17 @@ class TileConfig(TileConfigBase):
         """Ranges of the PE outputs (Winograd: n² elements; direct: m²·r² terms)."""
         kind = self.pe_kind
         if self.algorithm == "winograd":
-            return [kind.output_interval(v, u) for v, u in zip(self.v_intervals, self.u_intervals)]
+            return [kind.output_interval(v, u)
+                    for v, u in zip(self.pe_a_intervals, self.pe_b_intervals)]
         term = kind.output_interval(self.data_interval, self.weight_interval)
         return [term] * (self.m ** 2 * self.r ** 2)
 
     @cached_property
     def scaled_output_intervals(self):
-        """Ranges of ``Aᵀ M A`` before the scale is removed (Winograd only)."""
+        """Ranges of ``Aᵀ M A`` before the scale is removed (Winograd only; quantized:
+        ``Z = Aᵀ (M ≪ a) A`` of the aligned products)."""
+        if self.quantization:
+            return self.quantization.transformed_intervals(self.product_intervals)
         return transform2d_intervals(self.hardware.AT, self.product_intervals)
 
     @property
@@ -294,6 +363,15 @@ class TileConfig(TileConfigBase):
         """Range of every output element as it leaves the engine."""
         if self._output_is_transform:
             return _hull(self.scaled_output_intervals)
+        if self.quantization:
+            # An approximation of the correlation: within the transform's range of Z,
+            # rounded, and within the exact range widened by the quantization error.
+            q = self.quantization
+            rounded = _hull([q.output_of(iv) for iv in self.scaled_output_intervals])
+            if not self.toomcook.exact:
+                return rounded      # approximate transforms: no exact result to widen
+            term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
+            return _meet(rounded, q.output_bound(term.times(self.r ** 2)))
         if not self.toomcook.exact:
             return _floor_divided(_hull(self.scaled_output_intervals), self.scale_divisor)
         # The exact result is a sum of r² PE terms: tight, and smaller than the
@@ -313,8 +391,18 @@ class TileConfig(TileConfigBase):
     def weight_payload(self):
         """(element count, element width) of one weight-stream beat."""
         if self.algorithm == "winograd" and self.filter_transform == "offline":
-            return self.n ** 2, self.u_width
+            return self.n ** 2, self.stored_u_width
         return self.r ** 2, self.weight_width
+
+    @property
+    def pe_a_width(self):
+        """Width of the PEs' activation operands (``V``, ``V̂`` or ``d``)."""
+        return max(iv.width for iv in self.pe_a_intervals)
+
+    @property
+    def stored_u_width(self):
+        """Width of the offline filters the weight stream carries: ``U`` or ``Û``."""
+        return max(iv.width for iv in self.pe_b_intervals)
 
     @property
     def filter_storage_growth(self):
@@ -350,7 +438,7 @@ class TileConfig(TileConfigBase):
     @property
     def stored_weight(self):
         if self.algorithm == "winograd":
-            return self.n ** 2, self.u_width
+            return self.n ** 2, self.stored_u_width
         return self.r ** 2, self.weight_width
 
     @property
@@ -377,7 +465,22 @@ class TileConfig(TileConfigBase):
         term = self.pe_kind.output_interval(self.data_interval, self.weight_interval).hull(zero)
         return [term.times(channels * self.r ** 2)] * (self.m ** 2)
 
+    def check_layer(self, layer):
+        if self.quantization and layer.harden:
+            # The fault model (gen/faultmodel.py) and the fault sites describe exact domains.
+            raise ValueError(f"harden does not apply to a quantized Winograd domain "
+                             f"(--wino-width {self.wino_width}: the fault model covers exact "
+                             f"ones), not {layer.harden!r}")
+
     def layer_output_interval(self, channels):
+        if self.quantization:
+            q = self.quantization
+            rounded = _hull([q.output_of(iv) for iv in
+                             q.transformed_intervals(self.layer_accumulator_intervals(channels))])
+            if not self.toomcook.exact:
+                return rounded
+            term = self.pe_kind.output_interval(self.data_interval, self.weight_interval)
+            return _meet(rounded, q.output_bound(term.times(self.r ** 2 * channels), channels))
         if self._output_is_transform or not self.toomcook.exact:
             scaled = _hull(transform2d_intervals(self.hardware.AT,
                                                  self.layer_accumulator_intervals(channels)))
@@ -389,7 +492,7 @@ class TileConfig(TileConfigBase):
     def layer_module_name(self, p_in, p_out):
         tag = "winoconv" if self.algorithm == "winograd" else "directconv"
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
-                f"w{self.weight_width}_p{p_in}x{p_out}")
+                f"w{self.weight_width}{self._quant_tag()}_p{p_in}x{p_out}")
 
     @classmethod
     def pipeline_stages(cls, n):
@@ -402,10 +505,22 @@ class TileConfig(TileConfigBase):
         return {"adder_matrices": lambda v: v if isinstance(v, str) else matrices(v),
                 "given_transforms": lambda v: None if v is None else matrices(v)}
 
+    def to_json(self):
+        out = super().to_json()
+        if self.wino_width is None:
+            # Exact engines' parameters stay as they were (their manifests unchanged).
+            del out["wino_width"], out["wino_scales"]
+        return out
+
 
 def _floor_divided(interval, divisor):
     # Floor division is monotone: the ends map to the ends.
     return Interval(interval.lo // divisor, interval.hi // divisor)
+
+
+def _meet(a, b):
+    """The intersection of two intervals that both hold a value (two sound bounds)."""
+    return Interval(max(a.lo, b.lo), min(a.hi, b.hi))
 
 
 def _hull(intervals):

@@ -13,6 +13,7 @@ from ..constmat import (ConstMatVec, ConstTransform2D, ExactDivider, divider_out
 from ..harden import COPY_PREFIX, harden_block
 from ..pe import ECP5MultiplyPE, PE_COMPONENTS, PEArray
 from ..util import delay
+from ..winoquant import RoundShift, VQuantizer
 from .layouts import _check_config, _weight_shape
 
 __all__ = ["lane_sum_stages", "core_latency", "ChannelAccumulator", "ACCUMULATOR_STAGES",
@@ -30,6 +31,7 @@ _DIRECT_SUM = "sum_o{j}_k{k}"
 _ACCUMULATOR = "accumulator"
 _OUTPUT_TRANSFORM = "output_transform{j}"
 _DESCALE = "descale_o{j}_e{e}"
+_QUANTIZER = "quantizer{i}"
 
 
 def block_copies(config, site):
@@ -409,6 +411,10 @@ class WinogradCore(_Core):
     def fault_registers(cls, config):
         c = _check_config(config)
         t = c.tile
+        if getattr(t, "quantization", None):
+            # The fault model (and so the sites' values) covers exact Winograd domains.
+            raise ValueError(f"fault sites cover exact Winograd domains, not "
+                             f"wino_width={t.wino_width!r}")
         hw = t.hardware
         n2, mm, p_in, p_out = c.n ** 2, c.m ** 2, c.p_in, c.p_out
         sites = {}
@@ -468,6 +474,7 @@ class WinogradCore(_Core):
         hw = t.hardware
         n2, mm = c.n ** 2, c.m ** 2
         p_in, p_out = c.p_in, c.p_out
+        q = t.quantization
 
         v = []
         for i in range(p_in):
@@ -476,7 +483,15 @@ class WinogradCore(_Core):
             m.submodules[_INPUT_TRANSFORM.format(i=i)] = it
             self._check_block(it, scheme, t.input_stages)
             m.d.comb += it.x.eq(self.tiles[i])
-            v.append(it.y)
+            if q:
+                # V rounded to W bits before the PEs (combinational; their operand registers
+                # follow), as in the tile engine.
+                vq = VQuantizer(q)
+                m.submodules[_QUANTIZER.format(i=i)] = vq
+                m.d.comb += vq.x.eq(it.y)
+                v.append(vq.y)
+            else:
+                v.append(it.y)
 
         pes = self._pe_array(m, t.input_stages)
         for j in range(p_out):
@@ -514,15 +529,30 @@ class WinogradCore(_Core):
         at_acc = front + ACCUMULATOR_STAGES
 
         # After the last group: one output transform (and scale removal) per output lane.
+        # Quantized: the accumulated products enter shifted to the common scale (wires).
+        ot_in = q.aligned_intervals(c.accumulator_intervals) if q else c.accumulator_intervals
+        align = q.align_shifts if q else [0] * n2
         for j in range(p_out):
             ot, scheme = harden_block(c, "output_transform", lambda: ConstTransform2D(
-                hw.AT, c.accumulator_intervals, stages=t.output_stages))
+                hw.AT, ot_in, stages=t.output_stages))
             m.submodules[_OUTPUT_TRANSFORM.format(j=j)] = ot
             self._check_block(ot, scheme, at_acc + t.output_stages)
             for e in range(n2):
-                m.d.comb += ot.x[e].eq(acc.y[j * n2 + e])
+                m.d.comb += ot.x[e].eq(acc.y[j * n2 + e] << align[e] if q else
+                                       acc.y[j * n2 + e])
             for e in range(mm):
-                if t.removes_scale:
+                if q:
+                    # Round half up by the output shift (q.output_shift 0: a wire, or a
+                    # left shift when the common scale is above 1).
+                    if t.removes_scale:
+                        rs = RoundShift(c.scaled_output_intervals[e], q.output_shift,
+                                        stages=t.descale_stages)
+                        m.submodules[_DESCALE.format(j=j, e=e)] = rs
+                        m.d.comb += [rs.x.eq(ot.y[e]), self.result[j * mm + e].eq(rs.y)]
+                    else:
+                        m.d.comb += self.result[j * mm + e].eq(
+                            ot.y[e] << max(q.output_exponent, 0))
+                elif t.removes_scale:
                     div, scheme = harden_block(c, "descale", lambda: ExactDivider(
                         t.scale_divisor, c.scaled_output_intervals[e], stages=t.descale_stages,
                         output_interval=c.exact_output_interval))

@@ -135,6 +135,8 @@ def binary_layer_fields(config):
     """The layer manifest's parts for a binary tile (:class:`~winogen.gen.config.TileConfig`):
     the keys :func:`layer_manifest` asks the engine registry for."""
     c, t = config, config.tile
+    if t.quantization:
+        return _quantized_layer_fields(config)
     return {
         "algorithm": {"hardware": t.hardware.to_json(),
                       **({"transforms": transforms_manifest(t.toomcook)}
@@ -148,6 +150,27 @@ def binary_layer_fields(config):
                   "adder_output_scale": t.adder_output_scale},
         # The binary cores describe their registers for RTL fault campaigns.
         "fault_sites": True,
+    }
+
+
+def _quantized_layer_fields(config):
+    """A quantized Winograd domain's layer fields (exact engines' manifests are unchanged)."""
+    c, t = config, config.tile
+    q = t.quantization
+    return {
+        "algorithm": {"hardware": t.hardware.to_json()},
+        "weight_format": ("quantized Uq (quantization.function), n x n row-major (winogen.gen: "
+                          "TileConfig.stored_filters)"),
+        "function": ("quantized Winograd domain per output tile (quantization.function, with "
+                     "M summed over C_in before the alignment shifts), d the zero-padded input "
+                     "tile (zeros also beyond the map); approximates the correlation with zero "
+                     "padding (winogen.gen.layer.quantized_winograd_conv2d)"),
+        "multipliers": c.multipliers,
+        "scale": {"divisor": t.scale_divisor, "kept": False, "adder_output_scale": None,
+                  "removal": "folded into Uq"},
+        "sections": {"quantization": q.to_json()},
+        # The fault model covers exact domains only: no fault sites.
+        "fault_sites": False,
     }
 
 

@@ -1,0 +1,107 @@
+"""The quantized Winograd domain's hardware: rounding shifts (:mod:`winogen.gen.winoquant`).
+
+:class:`RoundShift` is ``y = min(⌊x / 2^s + ½⌋, top)``: add half an LSB, shift right
+arithmetically, and (only where the range says rounding can carry past the top) clamp.
+:class:`VQuantizer` applies one per Winograd position to ``V = Bᵀ d B`` (the shifts
+``sV_ij``); the tile and layer engines use :class:`RoundShift` again for the output
+``Y = ⌊Z / 2^−min e + ½⌋``. Every shift, range and width comes from
+:class:`~winogen.gen.winoquant.WinogradQuantization`.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gen.bounds import Interval
+from .util import check_interval, check_stages, delay
+
+__all__ = ["RoundShift", "VQuantizer"]
+
+
+class RoundShift(wiring.Component):
+    """``y = min(⌊x / 2^shift + ½⌋, top)`` (round half up), ``stages`` cycles later.
+
+    Parameters
+    ----------
+    input_interval : Interval
+        Range of ``x``.
+    shift : int
+        Right shift, at least 0 (0 is a wire).
+    top : int, optional
+        Clamp of the result (built only when the rounded range exceeds it).
+    stages : int
+        Registers after the rounding (0: combinational).
+
+    Members
+    -------
+    x : In(signed(input width))
+    y : Out(signed(output width))
+    output_interval : Interval
+    """
+
+    def __init__(self, input_interval, shift, *, top=None, stages=0):
+        self.input_interval = check_interval("input_interval", input_interval)
+        if not isinstance(shift, int) or isinstance(shift, bool) or shift < 0:
+            raise ValueError(f"shift must be a non-negative integer, not {shift!r}")
+        self.shift = shift
+        self.latency = check_stages(stages)
+        half = (1 << (shift - 1)) if shift else 0
+        # The sum before the shift: the rounding adder's range.
+        self.sum_interval = input_interval + half
+        lo, hi = self.sum_interval.lo >> shift, self.sum_interval.hi >> shift
+        self.saturates = top is not None and hi > top
+        self.output_interval = Interval(lo, min(hi, top) if self.saturates else hi)
+        self.top = top
+        super().__init__({
+            "x": In(signed(input_interval.width)),
+            "y": Out(signed(self.output_interval.width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        total = Signal(signed(self.sum_interval.width), name="rounded")
+        half = (1 << (self.shift - 1)) if self.shift else 0
+        m.d.comb += total.eq(self.x + half)
+        value = Signal(signed(self.output_interval.width), name="shifted")
+        shifted = total.shift_right(self.shift)
+        if self.saturates:
+            # Only a carry from rounding passes the top (the range says so), never the bottom.
+            m.d.comb += value.eq(Mux(shifted > self.top, self.top, shifted))
+        else:
+            m.d.comb += value.eq(shifted)
+        m.d.comb += self.y.eq(delay(m, value, self.latency, "rs", reset_less=True))
+        return m
+
+
+class VQuantizer(wiring.Component):
+    """``V̂_ij``: ``V_ij`` rounded half up by ``sV_ij`` and clamped to ``W`` bits (combinational).
+
+    Parameters
+    ----------
+    quantization : WinogradQuantization
+
+    Members
+    -------
+    x : In(ArrayLayout(signed(V width), n²))
+    y : Out(ArrayLayout(signed(W), n²))
+    """
+
+    def __init__(self, quantization):
+        q = quantization
+        self.quantization = q
+        self.rounders = [RoundShift(iv, s, top=q.top)
+                         for iv, s in zip(q.exact_v_intervals, q.v_shifts)]
+        for r, iv in zip(self.rounders, q.vq_intervals):
+            assert r.output_interval == iv, "hardware and gen/ disagree on a V̂ range"
+        count = len(self.rounders)
+        super().__init__({
+            "x": In(data.ArrayLayout(signed(max(iv.width for iv in q.exact_v_intervals)), count)),
+            "y": Out(data.ArrayLayout(signed(max(iv.width for iv in q.vq_intervals)), count)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for e, r in enumerate(self.rounders):
+            m.submodules[f"q{e}"] = r
+            m.d.comb += [r.x.eq(self.x[e]), self.y[e].eq(r.y)]
+        return m
