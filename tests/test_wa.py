@@ -130,3 +130,24 @@ def test_winograd_statistics_are_the_layers_tiles(reference):
                          for l, s in zip(layers, [(1, 16, 16), (8, 16, 16), (8, 16, 16),
                                                   (16, 8, 8), (16, 4, 4)])))
     assert len(U) == total_filters
+
+
+@pytest.mark.parametrize("m, preset, width, scales", [(2, "lavin", 8, "tapwise"),
+                                                      (4, "barabasz", 8, "global")])
+def test_quantized_forward_is_the_engines_golden_model(reference, m, preset, width, scales):
+    """The training forward pass against the quantized layer engine's golden model
+    (gen.layer.layer_golden through sim.network), layer after layer, whole network."""
+    from winogen.gen.config import LayerConfig
+    from winogen.nets.netfile import load_network
+    from winogen.nets.train import NETWORK
+    from winogen.sim.network import engine_golden_network, network_requirements
+    floats, ints, xt, layers, fc_shape = reference
+    net = load_network(NETWORK)
+    tile = TileConfig(m, 3, 8, 8, preset=preset, wino_width=width, wino_scales=scales)
+    cfg = LayerConfig(tile, p_in=4, p_out=4, output_width=8,
+                      **network_requirements(net.layers, net.input_shape, 3))
+    golden = engine_golden_network(cfg, list(net.layers), xt[:10])[:, :, 0, 0]
+    _, ours = wa.forward_engine(floats, xt[:10], layers, fc_shape, wa.QuantizedDomain.of(tile))
+    assert np.array_equal(golden, ours)
+    exact = forward_int(ints, xt[:10])
+    assert not np.array_equal(ours, exact)        # the domain does round something
