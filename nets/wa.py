@@ -42,6 +42,9 @@ def _ste(fn):
 _floor = None
 _round_even = None
 
+#: Training images the calibrated shifts are measured on.
+CALIBRATION_IMAGES = 300
+
 
 def _roundings():
     global _floor, _round_even
@@ -78,6 +81,7 @@ class QuantizedDomain:
         if self.quantized:
             n = self.n
             self.width = width
+            self.v_shifts_given, self.u_shifts_given = tuple(v_shifts), tuple(u_shifts)
             sv = np.array(v_shifts, dtype=np.int64).reshape(n, n)
             su = np.array(u_shifts, dtype=np.int64).reshape(n, n)
             e = sv + su
@@ -117,8 +121,9 @@ class FlexTransforms:
         ``2^bits · L``).
     width : int, optional
         ``W`` of a quantized domain; None for an exact-width one.
-    scales : str
-        ``"global"`` or ``"tapwise"``.
+    scales : str or tuple
+        ``"global"`` or ``"tapwise"`` (derived from each step's matrices), or given shifts
+        ``(sV, sU)`` (kept through training, as a scale file keeps them in the engine).
     data_width, weight_width : int
     """
 
@@ -162,7 +167,9 @@ class FlexTransforms:
         k_g = np.array([int(rq.content(G[i]) * self.grid) for i in range(n)], dtype=np.float64)
         k_b = np.array([int(rq.content(BT[i]) * self.grid) for i in range(n)], dtype=np.float64)
         shifts = (None, None)
-        if self.width is not None:
+        if self.width is not None and isinstance(self.scales, tuple):
+            shifts = self.scales            # given (calibrated) shifts: fixed
+        elif self.width is not None:
             from ..gen.winoquant import winograd_shifts
             shifts = winograd_shifts(hw, *self.widths, self.width, self.scales)
         dom = QuantizedDomain(hw, *shifts, self.width)
@@ -466,9 +473,14 @@ def main(argv=None):
                    help="interpolation points (default: lavin)")
     p.add_argument("--wino-width", type=int, required=True, metavar="W",
                    help="Winograd-domain width W (V and U rounded to W bits)")
-    p.add_argument("--wino-scales", choices=SCALE_MODES, default="tapwise",
+    p.add_argument("--wino-scales", choices=SCALE_MODES + ("calibrated",), default="tapwise",
                    help="one shift per operand (global) or per Winograd position (tapwise; "
-                        "default)")
+                        "default), derived from the ranges; or calibrated: tap-wise shifts "
+                        "from the training images' statistics (--percentile), written as "
+                        "scales.json for generate --wino-scales")
+    p.add_argument("--percentile", type=float, default=None,
+                   help="with --wino-scales calibrated: the percentile of |V| per position "
+                        "that must fit W bits (larger values saturate; default 99.9)")
     p.add_argument("--flex", action="store_true",
                    help="also learn AT, G, BT (written as transforms.json for --transforms)")
     p.add_argument("--flex-bits", type=int, default=4,
@@ -482,7 +494,7 @@ def main(argv=None):
                    help="fine-tune on the first N training images only (quick checks)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="folder for wa_net.json, wa_net_int8.npz, wa_report.json "
-                        "(and transforms.json with --flex)")
+                        "(transforms.json with --flex, scales.json with calibrated scales)")
     args = p.parse_args(argv)
     for flag, value, lo in (("--m", args.m, 1), ("--wino-width", args.wino_width, MIN_WINO_WIDTH),
                             ("--epochs", args.epochs, 1), ("--flex-bits", args.flex_bits, 0),
@@ -493,6 +505,11 @@ def main(argv=None):
         p.error("--flex-bits applies to --flex only")
     if not args.lr > 0:
         p.error(f"--lr must be positive, not {args.lr}")
+    if args.percentile is not None and args.wino_scales != "calibrated":
+        p.error("--percentile applies to --wino-scales calibrated only")
+    percentile = 99.9 if args.percentile is None else args.percentile
+    if not 0 < percentile <= 100:
+        p.error(f"--percentile must be in (0, 100], not {percentile}")
     try:
         floats, ints = load_weights(args.weights)
         tc = ToomCook(args.m, 3, preset=args.preset)
@@ -504,9 +521,15 @@ def main(argv=None):
         x_train, y_train = x_train[:args.train_images], y_train[:args.train_images]
     layers, fc_shape = engine_layers_of(floats, ints)
     hw = tc.hardware()
-    fixed = QuantizedDomain(hw, *winograd_shifts(hw, 8, 8, args.wino_width, args.wino_scales),
-                            args.wino_width)
-    domain = FlexTransforms(tc, args.flex_bits, args.wino_width, args.wino_scales) \
+    if args.wino_scales == "calibrated":
+        V, U = winograd_statistics(hw, floats, layers, fc_shape, x_train[:CALIBRATION_IMAGES])
+        scales = calibrated_shifts(V, U, args.wino_width, percentile)
+    else:
+        scales = args.wino_scales
+    shifts = scales if isinstance(scales, tuple) else \
+        winograd_shifts(hw, 8, 8, args.wino_width, scales)
+    fixed = QuantizedDomain(hw, *shifts, args.wino_width)
+    domain = FlexTransforms(tc, args.flex_bits, args.wino_width, scales) \
         if args.flex else fixed
     report = {"algorithm": f"F({args.m},3)", "preset": args.preset,
               "wino_width": args.wino_width, "wino_scales": args.wino_scales,
@@ -548,6 +571,13 @@ def main(argv=None):
                                 "identity_error": str(learned.identity_error),
                                 "tile_error": learned.tile_error()}
         written.append(out / "transforms.json")
+    if isinstance(scales, tuple):
+        n = tc.n
+        (out / "scales.json").write_text(json.dumps(
+            {name: [list(v[i * n:(i + 1) * n]) for i in range(n)]
+             for name, v in (("v_shifts", scales[0]), ("u_shifts", scales[1]))}) + "\n")
+        report["calibration"] = {"percentile": percentile, "images": CALIBRATION_IMAGES}
+        written.append(out / "scales.json")
     (out / "wa_report.json").write_text(json.dumps(report, indent=2) + "\n")
     written.append(out / "wa_report.json")
     for path in written:

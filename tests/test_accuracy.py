@@ -194,15 +194,16 @@ def test_quantized_study_cli(tmp_path, capsys):
     from winogen.nets.quantstudy import direct_top1
     plot = tmp_path / "q.png"
     assert main(["accuracy", "--quantized", "--m", "2", "--presets", "lavin", "--widths",
-                 "6,exact", "--scales", "global,tapwise", "--json", "--plot", str(plot)]) == 0
+                 "6,exact", "--scales", "global,tapwise,calibrated", "--json", "--plot", str(plot)]) == 0
     report = json.loads(capsys.readouterr().out)
     rows = report["rows"]
     assert [(r["width"], r["scales"]) for r in rows] == [(6, "global"), (6, "tapwise"),
+                                                         (6, "calibrated"),
                                                          (None, "-")]
     exact = rows[-1]
     assert exact["top1"] == report["direct_int8_top1"] == direct_top1()
     assert exact["image_error"] == 0 and exact["multiplier"] == "10x12"
-    assert all(0 < r["image_error"] < 1 and r["multiplier"] == "6x6" for r in rows[:2])
+    assert all(0 < r["image_error"] < 1 and r["multiplier"] == "6x6" for r in rows[:3])
     assert plot.stat().st_size > 1000
 
 
