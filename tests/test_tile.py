@@ -56,6 +56,7 @@ CONFIGS = [
     TileConfig(4, 3, 8, 8, wino_width=9),
     TileConfig(4, 3, 8, 8, wino_width=9, wino_scales="tapwise"),
     TileConfig(2, 3, 8, 8, wino_width=8, input_stages=0, pe_stages=0, output_stages=1),
+    TileConfig(2, 3, 8, 8, wino_width=8, wino_scales="tapwise", filter_transform="online"),
 ]
 
 
