@@ -68,8 +68,11 @@ def add_parser(sub):
                               [str(w) for w in range(2, 25)] + ["exact"]),
                    help="comma-separated W (default 8,9,10,12,exact)")
     q.add_argument("--scales", default=None,
-                   type=_list("--scales", "scales from global, tapwise", ["global", "tapwise"]),
-                   help="comma-separated scales (default global,tapwise)")
+                   type=_list("--scales", "scales from global, tapwise, calibrated",
+                              ["global", "tapwise", "calibrated"]),
+                   help="comma-separated scales: global and tapwise derived from the ranges, "
+                        "calibrated (tap-wise, from the training images' 99.9th percentile "
+                        "of |V|; values beyond saturate) (default global,tapwise)")
     q.add_argument("--bases", default=None,
                    type=_list("--bases", "bases from monomial, legendre",
                               ["monomial", "legendre"]),

@@ -92,10 +92,14 @@ def add_tile_arguments(p, *, algorithm=True):
                           "the multipliers are W x W; below the exact engine's widest "
                           "operand (default: exact; Winograd --pe mul, --filter-transform "
                           "offline)")
-    num.add_argument("--wino-scales", choices=("global", "tapwise"),
+    num.add_argument("--wino-scales", metavar="{global,tapwise,FILE.json}",
+                     type=text_value("--wino-scales", "global, tapwise or a FILE.json"),
                      help="shifts of the quantized domain: one per operand (global), or one "
-                          "per Winograd position and operand (tapwise) (default: global; with "
-                          "--wino-width only)")
+                          "per Winograd position and operand (tapwise), both derived from the "
+                          "ranges; or a tap-wise scale file {\"v_shifts\": [[n x n]], "
+                          "\"u_shifts\": [[n x n]]} (e.g. calibrated on data by python -m "
+                          "winogen.nets.wa --calibrate; values beyond W bits saturate) "
+                          "(default: global; with --wino-width only)")
     _add_rns_arguments(p)
     pipe = p.add_argument_group("pipelining")
     pipe.add_argument("--pipeline", type=_stages("--pipeline"), metavar="N",

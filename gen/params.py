@@ -82,6 +82,7 @@ _FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "method": "rns_method", "point"
 
 # Messages that name what an option sets in words rather than by its field name.
 _PHRASES = (("adder matri", "--adder-matrices"), ("transforms file", "--transforms"),
+            ("scale file", "--wino-scales"),
             ("moduli", "--moduli"))
 
 
@@ -229,7 +230,8 @@ def _tile(p, algorithm, channels=None, named=True):
         raise ValueError(f"--keep-scale must be one of yes, no, not {_shown(keep)}")
     optional = {"filter_transform": p.get("filter_transform"), "descale": p.get("descale"),
                 "fold": p.get("fold"), "dsp": p.get("dsp"),
-                "wino_width": p.get("wino_width"), "wino_scales": p.get("wino_scales"),
+                "wino_width": p.get("wino_width"),
+                "wino_scales": _wino_scales(p.get("wino_scales"), p.get("m"), p.get("r")),
                 "adder_matrices": _adder_matrices(p.get("adder_matrices")),
                 "given_transforms": _transforms(p.get("transforms"), p.get("m"), p.get("r"))}
     return TileConfig(**common, algorithm=algorithm, pe=pe, keep_scale=keep in ("yes", True),
@@ -262,6 +264,18 @@ def _transforms(value, m, r):
             raise ValueError(f"--transforms must be a FILE.json, not {_shown(value)}")
         from .toomcook import load_transforms
         return load_transforms(value, m, r).given
+    return value
+
+
+def _wino_scales(value, m, r):
+    """``--wino-scales global|tapwise|FILE.json`` (a tap-wise scale file: given shifts)."""
+    if isinstance(value, str) and value not in ("global", "tapwise"):
+        if not value.endswith(".json"):
+            raise ValueError(f"--wino-scales must be global, tapwise or a FILE.json, "
+                             f"not {_shown(value)}")
+        from .winoquant import load_scale_file
+        sizes_known = all(isinstance(v, int) and not isinstance(v, bool) for v in (m, r))
+        return load_scale_file(value, m + r - 1 if sizes_known else None)
     return value
 
 

@@ -51,7 +51,8 @@ import numpy as np
 from .bounds import Interval, signed_range, transform2d_intervals, transform_intervals
 from .checks import check_choice, check_int
 
-__all__ = ["SCALE_MODES", "MIN_WINO_WIDTH", "scale_shift", "exact_shift", "round_half_up_shift",
+__all__ = ["SCALE_MODES", "GIVEN", "check_given_shifts", "load_scale_file", "MIN_WINO_WIDTH",
+           "scale_shift", "exact_shift", "round_half_up_shift",
            "round_half_up_div", "winograd_shifts", "WinogradQuantization"]
 
 #: ``global``: one shift per operand; ``tapwise``: one per Winograd position and operand.
@@ -59,6 +60,68 @@ SCALE_MODES = ("global", "tapwise")
 
 #: Narrowest Winograd domain: a sign bit and one magnitude bit.
 MIN_WINO_WIDTH = 2
+
+#: ``scales`` of a domain whose shifts are given (a tap-wise scale file, calibrated on
+#: data: :func:`winogen.nets.wa.calibrated_shifts`) rather than derived from the ranges.
+GIVEN = "given"
+
+
+def check_given_shifts(shifts, n, where="wino_shifts"):
+    """``(sV, sU)`` as two tuples of ``n²`` ints (``sV ≥ 0``); from lists, flat or n × n.
+
+    Raises
+    ------
+    ValueError
+        Naming the operand, for a wrong count, a non-integer or a negative ``sV``.
+    """
+    if not isinstance(shifts, (tuple, list)) or len(shifts) != 2:
+        raise ValueError(f"{where} must be a pair (v_shifts, u_shifts), not {shifts!r}")
+    out = []
+    for name, values in zip(("v_shifts", "u_shifts"), shifts):
+        flat = values
+        if isinstance(values, (tuple, list)) and values and all(
+                isinstance(row, (tuple, list)) for row in values):
+            flat = [x for row in values for x in row]
+            if len(values) != n or any(len(row) != n for row in values):
+                raise ValueError(f"{where}: {name} must be {n} x {n} (one shift per Winograd "
+                                 f"position), not {len(values)} rows of "
+                                 f"{sorted({len(row) for row in values})} entries")
+        if not isinstance(flat, (tuple, list)) or len(flat) != n * n:
+            count = len(flat) if isinstance(flat, (tuple, list)) else flat
+            raise ValueError(f"{where}: {name} must hold {n} x {n} = {n * n} shifts (one per "
+                             f"Winograd position), not {count!r}")
+        for x in flat:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise ValueError(f"{where}: {name} entries must be integers, not {x!r}")
+        if name == "v_shifts" and min(flat) < 0:
+            raise ValueError(f"{where}: v_shifts must be at least 0 (V is an integer: a left "
+                             f"shift adds no information), not {min(flat)}")
+        out.append(tuple(int(x) for x in flat))
+    return tuple(out)
+
+
+def load_scale_file(path, n):
+    """``(sV, sU)`` of a tap-wise scale file ``{"v_shifts": [[…]], "u_shifts": [[…]]}``
+    (n × n integers each; ``n`` None: the two lists as they are, for the configuration
+    to check); messages name the file."""
+    import json
+    where = f"scale file {str(path)!r}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ValueError(f"{where} must be a readable JSON file, not missing or unreadable "
+                         f"({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} must hold valid JSON, not text failing at line {e.lineno} "
+                         f"({e.msg})") from None
+    if not isinstance(data, dict) or set(data) != {"v_shifts", "u_shifts"}:
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{where} must hold an object with keys v_shifts, u_shifts, "
+                         f"not {got!r}")
+    if n is None:
+        return (data["v_shifts"], data["u_shifts"])
+    return check_given_shifts((data["v_shifts"], data["u_shifts"]), n, where)
 
 
 def scale_shift(lo, hi, width, minimum=None):
@@ -171,7 +234,12 @@ class WinogradQuantization:
     hardware : HardwareTransforms
     data_width, weight_width, width : int
     scales : str
-        ``"global"`` or ``"tapwise"``.
+        ``"global"`` or ``"tapwise"`` (shifts derived from the ranges: nothing saturates
+        but a rounding carry), or ``"given"``.
+    given : tuple, optional
+        With ``"given"``: ``(sV, sU)`` (:func:`check_given_shifts`). Shifts below the
+        derived ones let values pass ``W`` bits: ``V̂`` and ``Û`` then saturate at both
+        ends, and the output range is the transform's.
 
     Members
     -------
@@ -183,11 +251,29 @@ class WinogradQuantization:
     weight_width: int
     width: int
     scales: str
+    given: tuple = None
 
     @cached_property
     def _shifts(self):
+        if self.scales == GIVEN:
+            return check_given_shifts(self.given, len(self.hardware.BT))
         return winograd_shifts(self.hardware, self.data_width, self.weight_width, self.width,
                                self.scales)
+
+    @property
+    def bottom(self):
+        """The smallest ``W``-bit value (the lower clamp of given shifts)."""
+        return -(1 << (self.width - 1))
+
+    @cached_property
+    def clips(self):
+        """Whether a value can pass ``W`` bits by more than a rounding carry (given shifts
+        below the derived ones): then both ends saturate and no error bound holds."""
+        return any(_rounded(iv, s).lo < self.bottom or _rounded(iv, s).hi > self.top + 1
+                   for iv, s in zip(self.exact_v_intervals, self.v_shifts)) or any(
+            self._quantize_u_value(iv.lo, s, clamp=False) < self.bottom
+            or self._quantize_u_value(iv.hi, s, clamp=False) > self.top
+            for iv, s in zip(self.exact_u_intervals, self.u_shifts))
 
     @property
     def v_shifts(self):
@@ -222,6 +308,12 @@ class WinogradQuantization:
                      for iv, s in zip(self.exact_v_intervals, self.v_shifts))
 
     @cached_property
+    def v_saturates_low(self):
+        """Per position: whether ``V̂`` can pass ``−2^(W−1)`` (given shifts only)."""
+        return tuple(_rounded(iv, s).lo < self.bottom
+                     for iv, s in zip(self.exact_v_intervals, self.v_shifts))
+
+    @cached_property
     def v_rounded_intervals(self):
         """Range of ``V + 2^(s−1)`` (before the shift: the rounding adder's width)."""
         return [iv + ((1 << (s - 1)) if s else 0)
@@ -233,12 +325,13 @@ class WinogradQuantization:
         out = []
         for iv, s in zip(self.exact_v_intervals, self.v_shifts):
             r = _rounded(iv, s)
-            out.append(Interval(r.lo, min(r.hi, self.top)))
+            out.append(Interval(max(r.lo, self.bottom), min(r.hi, self.top)))
         return out
 
-    def _quantize_u_value(self, u, s):
+    def _quantize_u_value(self, u, s, clamp=True):
         num, den = u << max(-s, 0), self.divisor << max(s, 0)
-        return min(round_half_up_div(num, den), self.top)
+        q = round_half_up_div(num, den)
+        return min(max(q, self.bottom), self.top) if clamp else q
 
     @cached_property
     def uq_intervals(self):
@@ -315,7 +408,10 @@ class WinogradQuantization:
         """A range of the output from the exact result's range ``exact`` (the correlation
         summed over ``channels`` channels) and the quantization error: ``Y = ⌊Y_exact +
         Aᵀ E A + ½⌋`` with ``E`` the products' errors (:attr:`error_intervals`) summed over
-        the channels. Often far narrower than the transform's range of ``Z``."""
+        the channels. Often far narrower than the transform's range of ``Z``. None when
+        values saturate (:attr:`clips`): the error is then not bounded by rounding."""
+        if self.clips:
+            return None
         err = transform2d_intervals(self.hardware.AT,
                                     [e.hull(0).times(channels) for e in self.error_intervals])
         lo = min(e.lo for e in err) + exact.lo
@@ -329,9 +425,9 @@ class WinogradQuantization:
         return np.array(values, dtype=np.int64).reshape(n, n)
 
     def quantize_v(self, v):
-        """``V̂`` of ``V`` (..., n, n): round half up by ``sV``, clamp the top."""
+        """``V̂`` of ``V`` (..., n, n): round half up by ``sV``, clamp to ``W`` bits."""
         q = round_half_up_shift(v, self._per_position(self.v_shifts))
-        return np.minimum(q, self.top)
+        return np.clip(q, self.bottom, self.top)
 
     def quantize_u(self, u):
         """``Û`` of the integer ``U = G g Gᵀ`` (..., n, n), exactly (Python integers)."""
@@ -363,13 +459,15 @@ class WinogradQuantization:
             "rounding": "half_up",
             "v_shifts": grid(self.v_shifts), "u_shifts": grid(self.u_shifts),
             "v_saturates": grid([bool(s) for s in self.v_saturates]),
+            "v_saturates_low": grid([bool(s) for s in self.v_saturates_low]),
             "align_shifts": grid(self.align_shifts),
             "output_exponent": self.output_exponent,
             "u_divisor": self.divisor,
             "function": (
-                "V = B^T d B; Vq[i][j] = min(floor((V[i][j] + 2^(sV[i][j]-1)) / 2^sV[i][j]), "
-                "2^(W-1)-1) (V[i][j] itself when sV[i][j] = 0); weights carry Uq[i][j] = "
-                "min(floor(U[i][j] / (u_divisor * 2^sU[i][j]) + 1/2), 2^(W-1)-1) with "
+                "V = B^T d B; Vq[i][j] = clamp(floor((V[i][j] + 2^(sV[i][j]-1)) / 2^sV[i][j]), "
+                "-2^(W-1), 2^(W-1)-1) (V[i][j] itself when sV[i][j] = 0); weights carry "
+                "Uq[i][j] = clamp(floor(U[i][j] / (u_divisor * 2^sU[i][j]) + 1/2), -2^(W-1), "
+                "2^(W-1)-1) with "
                 "U = G g G^T; M = Vq * Uq; Z = A^T (M << align_shifts) A; "
                 "Y = floor(Z / 2^-output_exponent + 1/2) (Z << output_exponent when it is "
                 ">= 0)"),

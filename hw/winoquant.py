@@ -1,7 +1,7 @@
 """The quantized Winograd domain's hardware: rounding shifts (:mod:`winogen.gen.winoquant`).
 
-:class:`RoundShift` is ``y = min(⌊x / 2^s + ½⌋, top)``: add half an LSB, shift right
-arithmetically, and (only where the range says rounding can carry past the top) clamp.
+:class:`RoundShift` is ``y = clamp(⌊x / 2^s + ½⌋, bottom, top)``: add half an LSB, shift
+right arithmetically, and clamp only where the range says the result can pass an end.
 :class:`VQuantizer` applies one per Winograd position to ``V = Bᵀ d B`` (the shifts
 ``sV_ij``); the tile and layer engines use :class:`RoundShift` again for the output
 ``Y = ⌊Z / 2^−min e + ½⌋``. Every shift, range and width comes from
@@ -29,8 +29,8 @@ class RoundShift(wiring.Component):
         Range of ``x``.
     shift : int
         Right shift, at least 0 (0 is a wire).
-    top : int, optional
-        Clamp of the result (built only when the rounded range exceeds it).
+    top, bottom : int, optional
+        Clamps of the result (each built only when the rounded range passes it).
     stages : int
         Registers after the rounding (0: combinational).
 
@@ -41,7 +41,7 @@ class RoundShift(wiring.Component):
     output_interval : Interval
     """
 
-    def __init__(self, input_interval, shift, *, top=None, stages=0):
+    def __init__(self, input_interval, shift, *, top=None, bottom=None, stages=0):
         self.input_interval = check_interval("input_interval", input_interval)
         if not isinstance(shift, int) or isinstance(shift, bool) or shift < 0:
             raise ValueError(f"shift must be a non-negative integer, not {shift!r}")
@@ -52,8 +52,10 @@ class RoundShift(wiring.Component):
         self.sum_interval = input_interval + half
         lo, hi = self.sum_interval.lo >> shift, self.sum_interval.hi >> shift
         self.saturates = top is not None and hi > top
-        self.output_interval = Interval(lo, min(hi, top) if self.saturates else hi)
-        self.top = top
+        self.saturates_low = bottom is not None and lo < bottom
+        self.output_interval = Interval(max(lo, bottom) if self.saturates_low else lo,
+                                        min(hi, top) if self.saturates else hi)
+        self.top, self.bottom = top, bottom
         super().__init__({
             "x": In(signed(input_interval.width)),
             "y": Out(signed(self.output_interval.width)),
@@ -66,11 +68,14 @@ class RoundShift(wiring.Component):
         m.d.comb += total.eq(self.x + half)
         value = Signal(signed(self.output_interval.width), name="shifted")
         shifted = total.shift_right(self.shift)
+        # Derived shifts: only a carry from rounding passes the top (the range says so);
+        # given (calibrated) shifts: either end (each clamp is built only where needed).
+        clamped = shifted
         if self.saturates:
-            # Only a carry from rounding passes the top (the range says so), never the bottom.
-            m.d.comb += value.eq(Mux(shifted > self.top, self.top, shifted))
-        else:
-            m.d.comb += value.eq(shifted)
+            clamped = Mux(shifted > self.top, self.top, clamped)
+        if self.saturates_low:
+            clamped = Mux(shifted < self.bottom, self.bottom, clamped)
+        m.d.comb += value.eq(clamped)
         m.d.comb += self.y.eq(delay(m, value, self.latency, "rs", reset_less=True))
         return m
 
@@ -91,7 +96,7 @@ class VQuantizer(wiring.Component):
     def __init__(self, quantization):
         q = quantization
         self.quantization = q
-        self.rounders = [RoundShift(iv, s, top=q.top)
+        self.rounders = [RoundShift(iv, s, top=q.top, bottom=q.bottom)
                          for iv, s in zip(q.exact_v_intervals, q.v_shifts)]
         for r, iv in zip(self.rounders, q.vq_intervals):
             assert r.output_interval == iv, "hardware and gen/ disagree on a V̂ range"
@@ -111,9 +116,9 @@ class VQuantizer(wiring.Component):
 
 class UQuantizer(wiring.Component):
     """``Û_ij`` on chip from the integer ``U = G g Gᵀ`` (online filter transform, ``D`` a
-    power of two): ``U_ij`` rounded half up by ``t_ij = 2·log2(D) + sU_ij`` and clamped, or
-    shifted left by ``−t_ij`` (exact) -- the offline definition, since ``D²`` is a power of
-    two (combinational).
+    power of two): ``U_ij`` rounded half up by ``t_ij = 2·log2(D) + sU_ij``, or shifted left
+    by ``−t_ij`` (exact), and clamped where the range passes ``W`` bits -- the offline
+    definition, since ``D²`` is a power of two (combinational).
 
     Parameters
     ----------
@@ -128,12 +133,13 @@ class UQuantizer(wiring.Component):
     def __init__(self, quantization):
         q = quantization
         self.shifts = q.u_online_shifts
-        self.rounders = [RoundShift(iv, t, top=q.top) if t > 0 else None
+        # A left shift (t <= 0) is exact; it enters a 0-shift RoundShift for its clamps
+        # (built only where given shifts let the value pass W bits).
+        self.rounders = [RoundShift(iv, t, top=q.top, bottom=q.bottom) if t > 0 else
+                         RoundShift(iv.shift_left(-t), 0, top=q.top, bottom=q.bottom)
                          for iv, t in zip(q.exact_u_intervals, self.shifts)]
-        for r, t, iv, want in zip(self.rounders, self.shifts, q.exact_u_intervals,
-                                  q.uq_intervals):
-            got = r.output_interval if r else iv.shift_left(-t)
-            assert got == want, "hardware and gen/ disagree on a Û range"
+        for r, want in zip(self.rounders, q.uq_intervals):
+            assert r.output_interval == want, "hardware and gen/ disagree on a Û range"
         count = len(self.shifts)
         super().__init__({
             "x": In(data.ArrayLayout(signed(max(iv.width for iv in q.exact_u_intervals)), count)),
@@ -143,11 +149,8 @@ class UQuantizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for e, (r, t) in enumerate(zip(self.rounders, self.shifts)):
-            if r is None:
-                m.d.comb += self.y[e].eq(self.x[e] << -t)
-            else:
-                m.submodules[f"q{e}"] = r
-                m.d.comb += [r.x.eq(self.x[e]), self.y[e].eq(r.y)]
+            m.submodules[f"q{e}"] = r
+            m.d.comb += [r.x.eq(self.x[e] if t > 0 else self.x[e] << -t), self.y[e].eq(r.y)]
         return m
 
 

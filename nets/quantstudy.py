@@ -76,13 +76,18 @@ def _hardware(tc, base):
     return HardwareTransforms(*change_base(tc, base).effective())
 
 
-def _domain(tc, width, scales, base="monomial"):
-    from .wa import QuantizedDomain
+def _domain(tc, width, scales, base="monomial", statistics=None):
+    """The domain of a row; ``scales`` ``"calibrated"`` takes tap-wise shifts from
+    ``statistics(hardware)`` (:func:`winogen.nets.wa.calibrated_shifts`, 99.9th
+    percentile)."""
+    from .wa import QuantizedDomain, calibrated_shifts
     if width is None:
         # Exact in any base: the correlation. (The monomial form keeps every value
         # exact in float64; a changed base's products can pass 2^53.)
         return QuantizedDomain(tc.hardware())
     hw = _hardware(tc, base)
+    if scales == "calibrated":
+        return QuantizedDomain(hw, *calibrated_shifts(*statistics(hw), width), width)
     from ..gen.winoquant import winograd_shifts
     return QuantizedDomain(hw, *winograd_shifts(hw, 8, 8, width, scales), width)
 
@@ -109,11 +114,20 @@ def study_rows(ms=(2, 4, 6), presets=("lavin", "barabasz"), widths=STUDY_WIDTHS,
     from ..gen.toomcook import ToomCook
     from .digits import load_digits_int8, split
     from .train import load_weights
-    from .wa import FlexTransforms, _accuracy, engine_layers_of, train_wa
+    from .wa import (CALIBRATION_IMAGES, FlexTransforms, _accuracy, engine_layers_of,
+                     train_wa, winograd_statistics)
     floats, ints = load_weights()
     x, y = load_digits_int8()
     x_train, y_train, x_test, y_test = split(x, y)
     layers, fc_shape = engine_layers_of(floats, ints)
+    cache = {}
+
+    def statistics(hw):
+        key = (hw.AT, hw.G, hw.BT)
+        if key not in cache:
+            cache[key] = winograd_statistics(hw, floats, layers, fc_shape,
+                                             x_train[:CALIBRATION_IMAGES])
+        return cache[key]
     rows = []
     for m in ms:
         for preset in presets:
@@ -124,7 +138,7 @@ def study_rows(ms=(2, 4, 6), presets=("lavin", "barabasz"), widths=STUDY_WIDTHS,
                     for t in (trainings if w is not None else ("post",))
                     if not (t == "flex" and b != "monomial")):
                 start = time.monotonic()
-                domain = _domain(tc, width, scale, base)
+                domain = _domain(tc, width, scale, base, statistics)
                 params = floats
                 row = {"algorithm": f"F({m},3)", "m": m, "preset": preset,
                        "points": tc.points_text, "base": base, "width": width,

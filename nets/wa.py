@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 __all__ = ["QuantizedDomain", "FlexTransforms", "engine_inputs", "winograd_layer",
-           "forward_engine", "engine_layers_of", "int8_weights", "train_wa"]
+           "forward_engine", "engine_layers_of", "int8_weights", "train_wa",
+           "winograd_statistics", "calibrated_shifts"]
 
 
 def _ste(fn):
@@ -40,6 +41,9 @@ def _ste(fn):
 
 _floor = None
 _round_even = None
+
+#: Training images the calibrated shifts are measured on.
+CALIBRATION_IMAGES = 300
 
 
 def _roundings():
@@ -77,6 +81,7 @@ class QuantizedDomain:
         if self.quantized:
             n = self.n
             self.width = width
+            self.v_shifts_given, self.u_shifts_given = tuple(v_shifts), tuple(u_shifts)
             sv = np.array(v_shifts, dtype=np.int64).reshape(n, n)
             su = np.array(u_shifts, dtype=np.int64).reshape(n, n)
             e = sv + su
@@ -116,8 +121,9 @@ class FlexTransforms:
         ``2^bits · L``).
     width : int, optional
         ``W`` of a quantized domain; None for an exact-width one.
-    scales : str
-        ``"global"`` or ``"tapwise"``.
+    scales : str or tuple
+        ``"global"`` or ``"tapwise"`` (derived from each step's matrices), or given shifts
+        ``(sV, sU)`` (kept through training, as a scale file keeps them in the engine).
     data_width, weight_width : int
     """
 
@@ -161,7 +167,9 @@ class FlexTransforms:
         k_g = np.array([int(rq.content(G[i]) * self.grid) for i in range(n)], dtype=np.float64)
         k_b = np.array([int(rq.content(BT[i]) * self.grid) for i in range(n)], dtype=np.float64)
         shifts = (None, None)
-        if self.width is not None:
+        if self.width is not None and isinstance(self.scales, tuple):
+            shifts = self.scales            # given (calibrated) shifts: fixed
+        elif self.width is not None:
             from ..gen.winoquant import winograd_shifts
             shifts = winograd_shifts(hw, *self.widths, self.width, self.scales)
         dom = QuantizedDomain(hw, *shifts, self.width)
@@ -235,7 +243,7 @@ def winograd_layer(x, w, padding, domain, anp=np):
     U = anp.einsum("ia,ocab,jb->ocij", dm.G, w, dm.G)
     if dm.quantized:
         top = 2.0 ** (dm.width - 1)
-        V = anp.minimum(floor(V * dm.v_scale + 0.5), top - 1)
+        V = anp.clip(floor(V * dm.v_scale + 0.5), -top, top - 1)
         U = anp.clip(floor(U * dm.u_scale + 0.5), -top, top - 1)
     M = anp.einsum("nctsij,ocij->notsij", V, U)
     if dm.quantized:
@@ -278,6 +286,62 @@ def engine_layers_of(params, qparams):
                        shift=int(qparams["shift_fc"]),
                        sw=_pow2_scale(np.abs(params["fc"]).max())))
     return layers, (CLASSES, *FC_MAP)
+
+
+def winograd_statistics(hardware, params, layers, fc_shape, images):
+    """The exact Winograd-domain values the network's layers give the engine.
+
+    Returns
+    -------
+    V : array (tiles, n, n)
+        ``Bᵀ' d B'`` of every input tile of every layer on ``images`` (the activations of
+        the exact integer network).
+    U : array (filters, n, n)
+        ``U / D²`` (``U = G' g G'ᵀ``) of every filter of every layer: what the weight
+        stream's ``Û`` approximates.
+    """
+    domain = QuantizedDomain(hardware)
+    m, n = domain.m, domain.n
+    a = np.asarray(images, dtype=np.float64)
+    Vs, Us = [], []
+    for layer in layers:
+        w = _conv_weight(layer["name"], params[layer["name"]], fc_shape, np)
+        wq = np.clip(np.round(w * 2.0 ** layer["sw"]), -127, 127)
+        xe, we, pad = engine_inputs(layer, a, wq, domain.r)
+        _, _, h, wd = xe.shape
+        ty = -(-(h + 2 * pad - domain.r + 1) // m)
+        tx = -(-(wd + 2 * pad - domain.r + 1) // m)
+        xp = _pad_to(np, xe, ty * m + n - m, tx * m + n - m, pad, pad)
+        for i in range(ty):
+            for j in range(tx):
+                tile = xp[:, :, i * m:i * m + n, j * m:j * m + n]
+                Vs.append(np.einsum("ia,ncab,jb->ncij", domain.BT, tile,
+                                    domain.BT).reshape(-1, n, n))
+        Us.append(np.einsum("ia,ocab,jb->ocij", domain.G, we, domain.G).reshape(-1, n, n)
+                  / domain.D ** 2)
+        a = requantize_float(winograd_layer(xe, we, pad, domain), layer["shift"],
+                             layer["relu"])
+    return np.concatenate(Vs), np.concatenate(Us)
+
+
+def calibrated_shifts(V, U, width, percentile=99.9):
+    """Tap-wise shifts from the values a network gives (:func:`winograd_statistics`):
+    per position, the smallest ``sV ≥ 0`` that brings the ``percentile``-th percentile of
+    ``|V|`` inside ``W`` bits (larger values saturate), and the smallest ``sU`` that
+    brings the largest ``|U / D²|`` inside (no filter saturates: they are known).
+
+    Returns
+    -------
+    (tuple, tuple)
+        ``sV`` and ``sU``, row-major ``n²`` each.
+    """
+    top = 2 ** (width - 1) - 1
+    v = np.percentile(np.abs(V), percentile, axis=0)
+    u = np.abs(U).max(axis=0)
+    sv = np.maximum(np.ceil(np.log2(np.maximum(v, 1e-300) / top)), 0)
+    su = np.ceil(np.log2(np.maximum(u, 1e-300) / top))
+    su = np.where(u > 0, su, 0)
+    return (tuple(int(x) for x in sv.ravel()), tuple(int(x) for x in su.ravel()))
 
 
 def _conv_weight(name, w, fc_shape, anp):
@@ -409,9 +473,14 @@ def main(argv=None):
                    help="interpolation points (default: lavin)")
     p.add_argument("--wino-width", type=int, required=True, metavar="W",
                    help="Winograd-domain width W (V and U rounded to W bits)")
-    p.add_argument("--wino-scales", choices=SCALE_MODES, default="tapwise",
+    p.add_argument("--wino-scales", choices=SCALE_MODES + ("calibrated",), default="tapwise",
                    help="one shift per operand (global) or per Winograd position (tapwise; "
-                        "default)")
+                        "default), derived from the ranges; or calibrated: tap-wise shifts "
+                        "from the training images' statistics (--percentile), written as "
+                        "scales.json for generate --wino-scales")
+    p.add_argument("--percentile", type=float, default=None,
+                   help="with --wino-scales calibrated: the percentile of |V| per position "
+                        "that must fit W bits (larger values saturate; default 99.9)")
     p.add_argument("--flex", action="store_true",
                    help="also learn AT, G, BT (written as transforms.json for --transforms)")
     p.add_argument("--flex-bits", type=int, default=4,
@@ -425,7 +494,7 @@ def main(argv=None):
                    help="fine-tune on the first N training images only (quick checks)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="folder for wa_net.json, wa_net_int8.npz, wa_report.json "
-                        "(and transforms.json with --flex)")
+                        "(transforms.json with --flex, scales.json with calibrated scales)")
     args = p.parse_args(argv)
     for flag, value, lo in (("--m", args.m, 1), ("--wino-width", args.wino_width, MIN_WINO_WIDTH),
                             ("--epochs", args.epochs, 1), ("--flex-bits", args.flex_bits, 0),
@@ -436,6 +505,11 @@ def main(argv=None):
         p.error("--flex-bits applies to --flex only")
     if not args.lr > 0:
         p.error(f"--lr must be positive, not {args.lr}")
+    if args.percentile is not None and args.wino_scales != "calibrated":
+        p.error("--percentile applies to --wino-scales calibrated only")
+    percentile = 99.9 if args.percentile is None else args.percentile
+    if not 0 < percentile <= 100:
+        p.error(f"--percentile must be in (0, 100], not {percentile}")
     try:
         floats, ints = load_weights(args.weights)
         tc = ToomCook(args.m, 3, preset=args.preset)
@@ -447,9 +521,15 @@ def main(argv=None):
         x_train, y_train = x_train[:args.train_images], y_train[:args.train_images]
     layers, fc_shape = engine_layers_of(floats, ints)
     hw = tc.hardware()
-    fixed = QuantizedDomain(hw, *winograd_shifts(hw, 8, 8, args.wino_width, args.wino_scales),
-                            args.wino_width)
-    domain = FlexTransforms(tc, args.flex_bits, args.wino_width, args.wino_scales) \
+    if args.wino_scales == "calibrated":
+        V, U = winograd_statistics(hw, floats, layers, fc_shape, x_train[:CALIBRATION_IMAGES])
+        scales = calibrated_shifts(V, U, args.wino_width, percentile)
+    else:
+        scales = args.wino_scales
+    shifts = scales if isinstance(scales, tuple) else \
+        winograd_shifts(hw, 8, 8, args.wino_width, scales)
+    fixed = QuantizedDomain(hw, *shifts, args.wino_width)
+    domain = FlexTransforms(tc, args.flex_bits, args.wino_width, scales) \
         if args.flex else fixed
     report = {"algorithm": f"F({args.m},3)", "preset": args.preset,
               "wino_width": args.wino_width, "wino_scales": args.wino_scales,
@@ -491,6 +571,13 @@ def main(argv=None):
                                 "identity_error": str(learned.identity_error),
                                 "tile_error": learned.tile_error()}
         written.append(out / "transforms.json")
+    if isinstance(scales, tuple):
+        n = tc.n
+        (out / "scales.json").write_text(json.dumps(
+            {name: [list(v[i * n:(i + 1) * n]) for i in range(n)]
+             for name, v in (("v_shifts", scales[0]), ("u_shifts", scales[1]))}) + "\n")
+        report["calibration"] = {"percentile": percentile, "images": CALIBRATION_IMAGES}
+        written.append(out / "scales.json")
     (out / "wa_report.json").write_text(json.dumps(report, indent=2) + "\n")
     written.append(out / "wa_report.json")
     for path in written:

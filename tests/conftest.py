@@ -31,6 +31,7 @@ SLOW = (
     "test_fault_campaign_verilator.py::test_fault_sites_",
     "test_fault_campaign_verilator.py::test_fault_site_",
     "test_layer.py::test_edge_configurations[winoconv_f4x4_3x3_mul_d6w6_p2x2-]",
+    "test_accuracy.py::test_quantized_study_cli",
 )
 
 

@@ -185,3 +185,36 @@ def test_cli_lists_the_datasets_and_dtypes_of_the_report():
     import winogen.cli.accuracy as cli
     import winogen.gen.accuracy as report
     assert (cli.DATASETS, cli.DTYPES) == (report.DATASETS, report.DTYPES)
+
+
+def test_quantized_study_cli(tmp_path, capsys):
+    """winogen accuracy --quantized: rows per W and scales, the exact row equal to the
+    integer network, the table, JSON and plot."""
+    from winogen.cli import main
+    from winogen.nets.quantstudy import direct_top1
+    plot = tmp_path / "q.png"
+    assert main(["accuracy", "--quantized", "--m", "2", "--presets", "lavin", "--widths",
+                 "6,exact", "--scales", "global,tapwise,calibrated", "--json", "--plot", str(plot)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["rows"]
+    assert [(r["width"], r["scales"]) for r in rows] == [(6, "global"), (6, "tapwise"),
+                                                         (6, "calibrated"),
+                                                         (None, "-")]
+    exact = rows[-1]
+    assert exact["top1"] == report["direct_int8_top1"] == direct_top1()
+    assert exact["image_error"] == 0 and exact["multiplier"] == "10x12"
+    assert all(0 < r["image_error"] < 1 and r["multiplier"] == "6x6" for r in rows[:3])
+    assert plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--quantized", "--dtype", "float16"], "--dtype does not apply to --quantized"),
+    (["--widths", "8"], "--widths applies to --quantized only"),
+    (["--quantized", "--m", "3"], "--m must be among 2, 4, 6 with --quantized, not 3"),
+    (["--quantized", "--epochs", "3"], "--epochs applies to --training wa or flex only"),
+])
+def test_quantized_study_refusals(argv, message, capsys):
+    from winogen.cli import main
+    assert main(["accuracy", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

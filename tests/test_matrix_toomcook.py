@@ -160,10 +160,10 @@ def _perturbed():
 def test_exact_transforms_file_builds_the_preset_engine(tmp_path, capsys):
     """Given the matrices of preset lavin, the engine is the preset's (Verilog equal up to
     the module name)."""
-    M = ToomCook(4, 3, preset="lavin").matrices("G").to_json()
+    M = ToomCook(2, 3, preset="lavin").matrices("G").to_json()
     path = _write(tmp_path / "lavin.json", {k: M[k] for k in ("AT", "G", "BT")})
     for args, folder in ((["--transforms", str(path)], "given"), (["--preset", "lavin"], "preset")):
-        assert cli_main(["generate", "tile", "--m", "4", "--r", "3", *args, "--name", "top",
+        assert cli_main(["generate", "tile", "--m", "2", "--r", "3", *args, "--name", "top",
                          "-o", str(tmp_path / folder)]) == 0
     assert "given transforms: exact" in capsys.readouterr().out
     given = json.loads((tmp_path / "given" / "top.json").read_text())

@@ -59,3 +59,27 @@ def test_approximate_layer_engine_matches_its_model():
                                          max_width=9, max_cin=3, max_cout=4, p_in=2, p_out=2,
                                          output_width=8), run, x, w)
         assert not np.array_equal(expect, exact)
+
+
+def test_learned_transforms_on_a_quantized_layer_engine():
+    """A learned-transform file (flex matrices on their grid, moved off the algorithm) on a
+    9-bit tap-wise Winograd domain: bit-exact against the golden model, random stalls."""
+    from winogen.nets.wa import FlexTransforms
+    flex = FlexTransforms(ToomCook(4, 3, preset="lavin"), bits=4, width=9)
+    moved = {k: v.copy() for k, v in flex.initial.items()}
+    moved["G"][3, 1] += 3 / flex.grid
+    moved["BT"][2, 3] -= 2 / flex.grid
+    moved["AT"][1, 4] += 5 / flex.grid
+    tile = TileConfig(4, 3, 8, 8, given_transforms=flex.given(moved), wino_width=9,
+                      wino_scales="tapwise")
+    assert not tile.toomcook.exact
+    cfg = LayerConfig(tile, max_height=9, max_width=9, max_cin=3, max_cout=4, p_in=2, p_out=2,
+                      output_width=8)
+    rng = np.random.default_rng(9)
+    for run, x, w in (
+            (LayerRun(9, 7, 3, 4, 1, shift=6), rng.integers(-128, 128, (3, 9, 7)),
+             rng.integers(-128, 128, (4, 3, 3, 3))),
+            (LayerRun(6, 6, 2, 3, 0, shift=8), np.full((2, 6, 6), 127),
+             np.where(rng.random((3, 2, 3, 3)) < 0.5, -128, 127))):
+        y, _ = run_layer(cfg, x, w, padding=run.padding, shift=run.shift, stall=0.3, seed=2)
+        assert np.array_equal(y, layer_golden(cfg, run, x, w))

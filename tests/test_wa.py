@@ -98,3 +98,56 @@ def test_flex_transforms_start_as_the_algorithm_and_learn(reference):
     assert dom.floor_descale
     assert all(np.array_equal(getattr(dom, k), np.array(getattr(given.hardware(), k)))
                for k in ("AT", "G", "BT"))
+
+
+def test_calibrated_shifts_fit_the_percentile_and_every_filter():
+    rng = np.random.default_rng(0)
+    V = rng.normal(0, 1000, (5000, 4, 4)) * np.arange(1, 17).reshape(4, 4)
+    U = rng.normal(0, 0.3, (40, 4, 4))
+    sv, su = wa.calibrated_shifts(V, U, 8, percentile=99.0)
+    sv, su = np.array(sv).reshape(4, 4), np.array(su).reshape(4, 4)
+    p = np.percentile(np.abs(V), 99.0, axis=0)
+    top = 127
+    assert (p / 2.0 ** sv <= top).all() and ((sv == 0) | (p / 2.0 ** (sv - 1) > top)).all()
+    umax = np.abs(U).max(axis=0)
+    assert (umax / 2.0 ** su <= top).all() and (umax / 2.0 ** (su - 1) > top).all()
+    assert (su < 0).all()             # small filters are scaled up
+
+
+def test_winograd_statistics_are_the_layers_tiles(reference):
+    floats, ints, xt, layers, fc_shape = reference
+    hw = TileConfig(2, 3, preset="lavin").hardware
+    V, U = wa.winograd_statistics(hw, floats, layers, fc_shape, xt[:4])
+    # c1's first tile of image 0 is the zero-padded corner of the image.
+    BT = np.array(hw.BT)
+    tile = np.zeros((4, 4))
+    tile[1:, 1:] = xt[0, 0, :3, :3]
+    assert np.array_equal(V[0], BT @ tile @ BT.T)
+    assert U.shape[1:] == (4, 4) and np.isfinite(U).all()
+    total_filters = sum(w.shape[0] * w.shape[1] for w in
+                        (wa.engine_inputs(l, np.zeros((1,) + s), wa._conv_weight(
+                            l["name"], floats[l["name"]], fc_shape, np), 3)[1]
+                         for l, s in zip(layers, [(1, 16, 16), (8, 16, 16), (8, 16, 16),
+                                                  (16, 8, 8), (16, 4, 4)])))
+    assert len(U) == total_filters
+
+
+@pytest.mark.parametrize("m, preset, width, scales", [(2, "lavin", 8, "tapwise"),
+                                                      (4, "barabasz", 8, "global")])
+def test_quantized_forward_is_the_engines_golden_model(reference, m, preset, width, scales):
+    """The training forward pass against the quantized layer engine's golden model
+    (gen.layer.layer_golden through sim.network), layer after layer, whole network."""
+    from winogen.gen.config import LayerConfig
+    from winogen.nets.netfile import load_network
+    from winogen.nets.train import NETWORK
+    from winogen.sim.network import engine_golden_network, network_requirements
+    floats, ints, xt, layers, fc_shape = reference
+    net = load_network(NETWORK)
+    tile = TileConfig(m, 3, 8, 8, preset=preset, wino_width=width, wino_scales=scales)
+    cfg = LayerConfig(tile, p_in=4, p_out=4, output_width=8,
+                      **network_requirements(net.layers, net.input_shape, 3))
+    golden = engine_golden_network(cfg, list(net.layers), xt[:10])[:, :, 0, 0]
+    _, ours = wa.forward_engine(floats, xt[:10], layers, fc_shape, wa.QuantizedDomain.of(tile))
+    assert np.array_equal(golden, ours)
+    exact = forward_int(ints, xt[:10])
+    assert not np.array_equal(ours, exact)        # the domain does round something

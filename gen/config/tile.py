@@ -15,7 +15,8 @@ from ..addernet import adder_matrices as _adder_matrices, integer_adder_transfor
 from ..bounds import Interval, transform2d_intervals, transform_intervals
 from ..checks import check_bool, check_choice
 from ..toomcook import HardwareTransforms
-from ..winoquant import MIN_WINO_WIDTH, SCALE_MODES, WinogradQuantization
+from ..winoquant import (GIVEN, MIN_WINO_WIDTH, SCALE_MODES, WinogradQuantization,
+                         check_given_shifts)
 from .base import TileConfigBase
 
 __all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DESCALE_MODES", "DSP_PRIMITIVES",
@@ -91,9 +92,11 @@ class TileConfig(TileConfigBase):
         Needs a multiplying PE kind, no ``keep_scale`` and the default ``descale`` (the
         engine divides by nothing: ``D²`` is in ``Û``); ``filter_transform="online"``
         (``Û`` rounded on chip by a shift) needs ``D`` a power of two.
-    wino_scales : str, optional
+    wino_scales : str or tuple, optional
         With ``wino_width``: ``"global"`` (one shift per operand, the default) or
-        ``"tapwise"`` (one per Winograd position and operand, Andri et al. 2023).
+        ``"tapwise"`` (one per Winograd position and operand, Andri et al. 2023), both
+        derived from the ranges; or given tap-wise shifts ``(sV, sU)`` (n² each, e.g.
+        calibrated on data: a scale file), with which values may saturate at both ends.
     name : str, optional
         Verilog module name; derived from the parameters by default.
     """
@@ -198,7 +201,12 @@ class TileConfig(TileConfigBase):
             return
         if self.wino_scales is None:
             self._set("wino_scales", "global")
-        check_choice("wino_scales", self.wino_scales, SCALE_MODES)
+        if isinstance(self.wino_scales, (tuple, list)):
+            # given tap-wise shifts (normalised: two tuples of n² ints; JSON: lists)
+            self._set("wino_scales", check_given_shifts(self.wino_scales, self.n,
+                                                        "wino_scales"))
+        else:
+            check_choice("wino_scales", self.wino_scales, SCALE_MODES)
         if self.algorithm != "winograd":
             raise ValueError(f"wino_width applies to Winograd engines only, not "
                              f"algorithm={self.algorithm!r}")
@@ -230,6 +238,9 @@ class TileConfig(TileConfigBase):
         (``wino_width`` set), else None."""
         if self.wino_width is None:
             return None
+        if isinstance(self.wino_scales, tuple):
+            return WinogradQuantization(self.hardware, self.data_width, self.weight_width,
+                                        self.wino_width, GIVEN, self.wino_scales)
         return WinogradQuantization(self.hardware, self.data_width, self.weight_width,
                                     self.wino_width, self.wino_scales)
 
@@ -304,9 +315,14 @@ class TileConfig(TileConfigBase):
                 f"w{self.weight_width}{self._quant_tag()}{dsp}")
 
     def _quant_tag(self):
-        """``_q9g`` / ``_q9t``: a quantized Winograd domain of 9 bits, global / tap-wise."""
+        """``_q9g`` / ``_q9t``: a quantized Winograd domain of 9 bits, global / tap-wise;
+        ``_q9s`` and a hash for given shifts."""
         if self.wino_width is None:
             return ""
+        if isinstance(self.wino_scales, tuple):
+            import hashlib
+            digest = hashlib.sha256(repr(self.wino_scales).encode()).hexdigest()[:6]
+            return f"_q{self.wino_width}s{digest}"
         return f"_q{self.wino_width}{self.wino_scales[0]}"
 
     @property
@@ -507,7 +523,8 @@ class TileConfig(TileConfigBase):
     def _json_converters(self):
         matrices = lambda v: [[[str(x) for x in row] for row in M] for M in v]
         return {"adder_matrices": lambda v: v if isinstance(v, str) else matrices(v),
-                "given_transforms": lambda v: None if v is None else matrices(v)}
+                "given_transforms": lambda v: None if v is None else matrices(v),
+                "wino_scales": lambda v: [list(x) for x in v] if isinstance(v, tuple) else v}
 
     def to_json(self):
         out = super().to_json()
@@ -523,7 +540,10 @@ def _floor_divided(interval, divisor):
 
 
 def _meet(a, b):
-    """The intersection of two intervals that both hold a value (two sound bounds)."""
+    """The intersection of two intervals that both hold a value (two sound bounds); ``b``
+    may be None (no second bound)."""
+    if b is None:
+        return a
     return Interval(max(a.lo, b.lo), min(a.hi, b.hi))
 
 
