@@ -340,6 +340,16 @@ class WinogradQuantization:
                 for iv, s in zip(self.exact_u_intervals, self.u_shifts)]
 
     @property
+    def u_online_shifts(self):
+        """``t_ij = 2·log2(D) + sU_ij``: the right shift (left when negative) from the integer
+        ``U = G g Gᵀ`` to ``Û`` when ``D`` is a power of two (online filter transforms)."""
+        d = self.hardware.denominator
+        if d & (d - 1):
+            raise ValueError(f"an online quantized filter transform needs a power-of-two D, "
+                             f"not D = {d}")
+        return tuple(2 * (d.bit_length() - 1) + s for s in self.u_shifts)
+
+    @property
     def exponents(self):
         """``e_ij = sV_ij + sU_ij``: the scale ``2^e_ij`` of product ``M_ij``."""
         return tuple(v + u for v, u in zip(self.v_shifts, self.u_shifts))

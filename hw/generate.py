@@ -165,9 +165,13 @@ def _quantized_manifest(cfg, manifest):
     manifest["quantization"] = q.to_json()
     manifest["widths"].update({"Vq": max(iv.width for iv in cfg.pe_a_intervals),
                                "Uq": cfg.stored_u_width})
-    manifest["streams"]["weights"]["format"] = (
-        "quantized Uq = min(floor(G g G^T / (u_divisor * 2^sU) + 1/2), 2^(W-1)-1) per "
-        "position (winogen.gen: TileModel.filter_transform; see quantization)")
+    if cfg.filter_transform == "offline":
+        manifest["streams"]["weights"]["format"] = (
+            "quantized Uq = min(floor(G g G^T / (u_divisor * 2^sU) + 1/2), 2^(W-1)-1) per "
+            "position (winogen.gen: TileModel.filter_transform; see quantization)")
+    else:
+        manifest["streams"]["weights"]["format"] = (
+            "raw filter g, transformed and rounded to Uq on chip (see quantization)")
     manifest["streams"]["outputs"]["description"] = (
         "Y ~ correlation of the tile with the filter, computed in a quantized Winograd "
         "domain (see quantization.function); not exact")

@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..gen.config import TileConfig
 from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
 from .pe import PEArray
-from .winoquant import RoundShift, VQuantizer
+from .winoquant import RoundShift, VQuantizer, make_filter_transform
 
 __all__ = ["WinogradTile", "DirectTile", "binary_tile_engine", "make_tile_engine"]
 
@@ -170,8 +170,7 @@ class WinogradTile(_TileEngine):
             stages=cfg.output_stages)
         self.filter_transform = None
         if cfg.filter_transform == "online":
-            self.filter_transform = ConstTransform2D(hw.G, cfg.weight_interval,
-                                                     stages=cfg.filter_stages)
+            self.filter_transform = make_filter_transform(cfg, stages=cfg.filter_stages)
         self.dividers = None
         if q and cfg.removes_scale:
             self.dividers = [RoundShift(iv, q.output_shift, stages=cfg.descale_stages)

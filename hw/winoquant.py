@@ -13,9 +13,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gen.bounds import Interval
+from .constmat import ConstTransform2D
 from .util import check_interval, check_stages, delay
 
-__all__ = ["RoundShift", "VQuantizer"]
+__all__ = ["RoundShift", "VQuantizer", "UQuantizer", "QuantizedFilterTransform",
+           "make_filter_transform"]
 
 
 class RoundShift(wiring.Component):
@@ -110,3 +112,80 @@ class VQuantizer(wiring.Component):
             m.submodules[f"q{e}"] = r
             m.d.comb += [r.x.eq(self.x[e]), self.y[e].eq(r.y)]
         return m
+
+
+class UQuantizer(wiring.Component):
+    """``Û_ij`` on chip from the integer ``U = G g Gᵀ`` (online filter transform, ``D`` a
+    power of two): ``U_ij`` rounded half up by ``t_ij = 2·log2(D) + sU_ij``, or shifted left
+    by ``−t_ij`` (exact), and clamped where the range passes ``W`` bits -- the offline
+    definition, since ``D²`` is a power of two (combinational).
+
+    Parameters
+    ----------
+    quantization : WinogradQuantization
+
+    Members
+    -------
+    x : In(ArrayLayout(signed(U width), n²))
+    y : Out(ArrayLayout(signed(W), n²))
+    """
+
+    def __init__(self, quantization):
+        q = quantization
+        self.shifts = q.u_online_shifts
+        # A left shift (t <= 0) is exact; it enters a 0-shift RoundShift for its clamps
+        # (built only where given shifts let the value pass W bits).
+        self.rounders = [RoundShift(iv, t, top=q.top, bottom=q.bottom) if t > 0 else
+                         RoundShift(iv.shift_left(-t), 0, top=q.top, bottom=q.bottom)
+                         for iv, t in zip(q.exact_u_intervals, self.shifts)]
+        for r, want in zip(self.rounders, q.uq_intervals):
+            assert r.output_interval == want, "hardware and gen/ disagree on a Û range"
+        count = len(self.shifts)
+        super().__init__({
+            "x": In(data.ArrayLayout(signed(max(iv.width for iv in q.exact_u_intervals)), count)),
+            "y": Out(data.ArrayLayout(signed(max(iv.width for iv in q.uq_intervals)), count)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for e, (r, t) in enumerate(zip(self.rounders, self.shifts)):
+            m.submodules[f"q{e}"] = r
+            m.d.comb += [r.x.eq(self.x[e] if t > 0 else self.x[e] << -t), self.y[e].eq(r.y)]
+        return m
+
+
+class QuantizedFilterTransform(wiring.Component):
+    """The online filter transform of a quantized domain: ``Û`` of raw ``g``
+    (:class:`ConstTransform2D` by ``G``, then :class:`UQuantizer`); ``latency`` that of
+    the transform.
+
+    Parameters
+    ----------
+    tile : TileConfig
+        With ``wino_width`` and ``filter_transform="online"``.
+    stages : int
+    """
+
+    def __init__(self, tile, *, stages=0):
+        self.transform = ConstTransform2D(tile.hardware.G, tile.weight_interval, stages=stages)
+        self.quantizer = UQuantizer(tile.quantization)
+        self.latency = self.transform.latency
+        super().__init__({
+            "x": In(self.transform.x.shape()),
+            "y": Out(self.quantizer.y.shape()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.transform = ft = self.transform
+        m.submodules.quantizer = uq = self.quantizer
+        m.d.comb += [ft.x.eq(self.x), uq.x.eq(ft.y), self.y.eq(uq.y)]
+        return m
+
+
+def make_filter_transform(tile, *, stages):
+    """The online filter transform of ``tile``: ``U = G g Gᵀ`` (:class:`ConstTransform2D`),
+    or ``Û`` in a quantized domain (:class:`QuantizedFilterTransform`)."""
+    if getattr(tile, "quantization", None):
+        return QuantizedFilterTransform(tile, stages=stages)
+    return ConstTransform2D(tile.hardware.G, tile.weight_interval, stages=stages)

@@ -56,6 +56,13 @@ CONFIGS = [
     TileConfig(4, 3, 8, 8, wino_width=9),
     TileConfig(4, 3, 8, 8, wino_width=9, wino_scales="tapwise"),
     TileConfig(2, 3, 8, 8, wino_width=8, input_stages=0, pe_stages=0, output_stages=1),
+    TileConfig(2, 3, 8, 8, wino_width=8, wino_scales="tapwise", filter_transform="online"),
+    # Given shifts one below the derived ones: Û rounded on chip saturates at both ends.
+    TileConfig(2, 3, 8, 8, wino_width=8, filter_transform="online", wino_scales=(
+        tuple(max(s - 1, 0) for s in TileConfig(2, 3, wino_width=8, wino_scales="tapwise")
+              .quantization.v_shifts),
+        tuple(s - 1 for s in TileConfig(2, 3, wino_width=8, wino_scales="tapwise")
+              .quantization.u_shifts))),
 ]
 
 

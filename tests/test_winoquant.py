@@ -201,7 +201,7 @@ def test_configuration_round_trip_name_and_payload():
     (dict(wino_width=True), "not True"),
     (dict(wino_width=9, pe="adder"), "pe='adder'"),
     (dict(wino_width=9, algorithm="direct"), "Winograd engines only"),
-    (dict(wino_width=9, filter_transform="online"), "filter_transform='offline'"),
+    (dict(m=4, wino_width=9, filter_transform="online"), "filter_transform='offline' when D"),
     (dict(wino_width=9, keep_scale=True), "keep_scale does not apply"),
     (dict(wino_width=9, descale="shift"), "descale does not apply"),
 ])

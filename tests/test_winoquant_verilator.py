@@ -21,6 +21,8 @@ CONFIGS = [
     TileConfig(4, 3, 8, 8, wino_width=9, wino_scales="global"),
     TileConfig(4, 3, 8, 8, wino_width=9, wino_scales="tapwise"),
     TileConfig(4, 3, 8, 8, wino_width=8, wino_scales="tapwise", preset="lavin", dsp="ecp5"),
+    # Û rounded on chip after the online filter transform (D = 2: a shift).
+    TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise", filter_transform="online"),
 ]
 
 
@@ -48,10 +50,16 @@ LAYER_ENGINES = {
         TileConfig(4, 3, 8, 8, wino_width=9, wino_scales="tapwise"), max_height=10,
         max_width=10, max_cin=4, max_cout=4, p_in=2, p_out=2),
     # F(2,3) global 8 bits: V's rounding carries (the clamp) at 15 of 16 positions;
-    # requantized to 12 bits.
-    "q8g_wino23_p2x1_requant": LayerConfig(
-        TileConfig(2, 3, 8, 8, wino_width=8), max_height=9, max_width=9, max_cin=3,
-        max_cout=2, p_in=2, p_out=1, output_width=12, rounding="half_up"),
+    # Û rounded on chip as the filters load (online, D = 2); requantized to 12 bits.
+    "q8g_wino23_p2x1_online_requant": LayerConfig(
+        TileConfig(2, 3, 8, 8, wino_width=8, filter_transform="online"), max_height=9,
+        max_width=9, max_cin=3, max_cout=2, p_in=2, p_out=1, output_width=12,
+        rounding="half_up"),
+    # Raw filters stored, each transformed and rounded to Û as it is read.
+    "q9t_wino23_p1x2_raw": LayerConfig(
+        TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise", filter_transform="online"),
+        max_height=8, max_width=8, max_cin=2, max_cout=3, p_in=1, p_out=2,
+        filter_store="raw"),
 }
 
 
@@ -66,10 +74,14 @@ LAYERS = {
         _layer(10, 10, 4, 3, 1, seed=2, pattern="extreme"),
         _layer(6, 7, 1, 2, 0, stall=0.0, seed=3),
     ],
-    "q8g_wino23_p2x1_requant": [
+    "q8g_wino23_p2x1_online_requant": [
         _layer(9, 8, 3, 2, 1, shift=7, seed=4),
         _layer(7, 9, 3, 2, 1, shift=9, seed=5, pattern="extreme", relu=True),
         _layer(5, 6, 1, 1, 0, shift=6, stall=0.0, seed=6),
+    ],
+    "q9t_wino23_p1x2_raw": [
+        _layer(8, 7, 2, 3, 1, seed=7),
+        _layer(8, 8, 2, 3, 1, seed=8, pattern="extreme"),
     ],
 }
 

@@ -89,8 +89,9 @@ class TileConfig(TileConfigBase):
         ``U = G g Gᵀ / D²`` (offline) to ``W`` bits with power-of-two scales, so the
         Hadamard multipliers are ``W × W`` (:mod:`winogen.gen.winoquant`). From 2 to
         one less than the exact engine's widest operand; ``None`` (default): exact.
-        Needs a bilinear PE kind, ``filter_transform="offline"``, no ``keep_scale``
-        and the default ``descale`` (the engine divides by nothing: ``D²`` is in ``Û``).
+        Needs a multiplying PE kind, no ``keep_scale`` and the default ``descale`` (the
+        engine divides by nothing: ``D²`` is in ``Û``); ``filter_transform="online"``
+        (``Û`` rounded on chip by a shift) needs ``D`` a power of two.
     wino_scales : str or tuple, optional
         With ``wino_width``: ``"global"`` (one shift per operand, the default) or
         ``"tapwise"`` (one per Winograd position and operand, Andri et al. 2023), both
@@ -213,9 +214,12 @@ class TileConfig(TileConfigBase):
             raise ValueError(f"wino_width applies to multiplying PEs (pe='mul'): a quantized "
                              f"Winograd domain moves power-of-two scales through the products, "
                              f"which pe={self.pe!r} does not keep; not wino_width={self.wino_width!r}")
-        if self.filter_transform != "offline":
-            raise ValueError(f"wino_width needs filter_transform='offline' (U is quantized "
-                             f"offline, with D² folded in), not {self.filter_transform!r}")
+        d = self.hardware.denominator
+        if self.filter_transform != "offline" and d & (d - 1):
+            # Online, Û = U / (D² 2^sU) rounded: a shift only when D is a power of two.
+            raise ValueError(f"wino_width needs filter_transform='offline' when D is not a power "
+                             f"of two (Û = G g Gᵀ / D² rounded, which on chip would need a "
+                             f"division by {d}²), not {self.filter_transform!r}")
         for option, value, default in (("keep_scale", self.keep_scale, False),
                                        ("descale", self.descale, "auto")):
             if value != default:

@@ -7,7 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ...gen.layer import RUN_ERRORS, LayerConfig
-from ..constmat import ConstTransform2D
+from ..winoquant import make_filter_transform
 from ..util import delay
 from .checker import RunChecker
 from ..harden import harden_block
@@ -362,7 +362,7 @@ class _LayerEngine(wiring.Component):
                                           c.p_out * c.p_in), name="read_filters")
         latency = 0
         for k in range(c.p_out * c.p_in):
-            ft = ConstTransform2D(t.hardware.G, t.weight_interval, stages=t.filter_stages)
+            ft = make_filter_transform(t, stages=t.filter_stages)
             m.submodules[f"read_filter_transform{k}"] = ft
             m.d.comb += [ft.x.eq(wstore.read_data[k]), filters[k].eq(ft.y)]
             latency = ft.latency

@@ -160,7 +160,8 @@ def _quantized_layer_fields(config):
     return {
         "algorithm": {"hardware": t.hardware.to_json()},
         "weight_format": ("quantized Uq (quantization.function), n x n row-major (winogen.gen: "
-                          "TileConfig.stored_filters)"),
+                          "TileConfig.stored_filters)" if c.filter_transform == "offline" else
+                          "raw r x r row-major, rounded to Uq on chip (quantization.function)"),
         "function": ("quantized Winograd domain per output tile (quantization.function, with "
                      "M summed over C_in before the alignment shifts), d the zero-padded input "
                      "tile (zeros also beyond the map); approximates the correlation with zero "

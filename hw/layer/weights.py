@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..constmat import ConstTransform2D
+from ..winoquant import make_filter_transform
 from ..ecp5_ebr import EBR_READ_LATENCY, ebr_memory
 from ..util import delay
 from .layouts import _check_config, _counter, _index, _weight_shape, above, at_most
@@ -124,7 +124,7 @@ class WeightStore(wiring.Component):
             raw = [payload[k * count + e] for e in range(count)]
             if self.online:
                 t = c.tile
-                ft = ConstTransform2D(t.hardware.G, t.weight_interval, stages=t.filter_stages)
+                ft = make_filter_transform(t, stages=t.filter_stages)
                 m.submodules[f"filter_transform{k}"] = ft
                 for e in range(count):
                     m.d.comb += ft.x[e].eq(raw[e])
