@@ -199,10 +199,18 @@ def plot_rows(rows, baseline, path):
             if r["algorithm"] == algorithm and r["width"] is not None:
                 series.setdefault((r["preset"], r["base"], r["scales"], r["training"]),
                                   []).append(r)
+        # Colour per (points, scales), line per base, marker per training: no two
+        # series look alike however many there are.
+        keys = sorted({(k[0], k[2]) for k in series})
+        colours = {k: plt.cm.tab10(i % 10) for i, k in enumerate(keys)}
         for (preset, base, scale, training), rs in sorted(series.items()):
             rs = sorted(rs, key=lambda r: r["width"])
-            ax.plot([r["width"] for r in rs], [100 * r["top1"] for r in rs], marker="o",
+            ax.plot([r["width"] for r in rs], [100 * r["top1"] for r in rs],
+                    color=colours[(preset, scale)],
+                    linestyle="-" if base == "monomial" else "--",
+                    marker={"post": "o", "wa": "s", "flex": "^"}[training],
                     label=f"{preset}, {base}, {scale}, {training}")
+        ax.set_xticks(sorted({r["width"] for r in rows if r["width"] is not None}))
         ax.axhline(100 * baseline, color="black", linestyle="--", label="int8 direct")
         ax.set_title(algorithm)
         ax.set_xlabel("Winograd-domain width W (bits)")
