@@ -1,11 +1,13 @@
-"""RTL fault campaigns from Python: build a binary layer engine with its internal registers
-public and run the cocotb campaign of :mod:`winogen.sim.tb_faults` on it.
+"""RTL fault campaigns from Python: build a binary layer or tile engine with its internal
+registers public and run the cocotb campaign of :mod:`winogen.sim.tb_faults` (layer
+engines) or :mod:`winogen.sim.tb_tile_faults` (tile engines) on it.
 
-:func:`rtl_fault_campaign` takes a :class:`~winogen.gen.layer.LayerConfig` (generated and
-built through the caches of :mod:`winogen.sim.driver` and :mod:`winogen.sim.build`) or the
-output folder of ``winogen generate conv|direct``, and returns the campaign's summary:
-injections per site class classified as ``masked``, ``sdc`` or ``detected``, and how many
-agreed bit for bit with :class:`~winogen.gen.faultmodel.LayerFaultModel`.
+:func:`rtl_fault_campaign` takes a :class:`~winogen.gen.layer.LayerConfig` or a binary
+:class:`~winogen.gen.config.TileConfig` (generated and built through the caches of
+:mod:`winogen.sim.driver` and :mod:`winogen.sim.build`) or the output folder of ``winogen
+generate conv|direct|tile``, and returns the campaign's summary: injections per site class
+classified as ``masked``, ``sdc`` or ``detected``, and how many agreed bit for bit with
+:class:`~winogen.gen.faultmodel.LayerFaultModel` (:class:`~winogen.gen.faultmodel.TileFaultModel`).
 """
 
 import json
@@ -14,11 +16,15 @@ import tempfile
 from pathlib import Path
 
 from ..gen.checks import check_int
+from ..gen.config import TileConfig
 from ..gen.faultmodel import SITE_CLASSES
 from ..gen.layer import LayerConfig
 from ..gen.manifest import read_manifest, simulation_sources
 
-__all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign"]
+__all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign", "TESTBENCHES"]
+
+#: The campaign's testbench module per manifest kind.
+TESTBENCHES = {"layer": "winogen.sim.tb_faults", "tile": "winogen.sim.tb_tile_faults"}
 
 #: Verilator arguments of a campaign build: the layer builds' own, and every signal public
 #: and writable (the campaign flips registers deep in the core).
@@ -30,9 +36,9 @@ def build_fault_engine(engine):
 
     Parameters
     ----------
-    engine : LayerConfig or path
-        A binary layer engine's configuration, or the generator's output folder (or its
-        manifest file).
+    engine : LayerConfig, TileConfig or path
+        A binary layer or tile engine's configuration, or the generator's output folder
+        (or its manifest file).
 
     Returns
     -------
@@ -47,41 +53,45 @@ def build_fault_engine(engine):
     """
     from . import build as vbuild
     from .driver import LAYER_BUILD_ARGS, engine_files
-    if isinstance(engine, LayerConfig):
+    if isinstance(engine, (LayerConfig, TileConfig)):
         _, jpath = engine_files(engine)
     elif isinstance(engine, (str, Path)):
         jpath = Path(engine)
     else:
-        raise TypeError(f"engine must be a LayerConfig or the path of a generated engine, "
-                        f"not {engine!r}")
+        raise TypeError(f"engine must be a LayerConfig, a TileConfig or the path of a "
+                        f"generated engine, not {engine!r}")
     manifest = read_manifest(jpath, require=("top",))
     if jpath.is_dir():
         from ..gen.manifest import find_manifest
         jpath = find_manifest(jpath)
-    if manifest.get("kind") != "layer" or "fault_sites" not in manifest:
-        raise ValueError(f"engine must be a binary layer engine whose manifest lists "
+    if manifest.get("kind") not in TESTBENCHES or "fault_sites" not in manifest:
+        raise ValueError(f"engine must be a binary layer or tile engine whose manifest lists "
                          f"fault_sites, not {manifest.get('name')!r} "
                          f"(kind {manifest.get('kind')!r})")
     sources = simulation_sources(jpath.parent, manifest)
-    handle = vbuild.build(sources, manifest["top"],
-                          build_args=tuple(LAYER_BUILD_ARGS) + FAULT_BUILD_ARGS)
+    front = tuple(LAYER_BUILD_ARGS) if manifest["kind"] == "layer" else ()
+    handle = vbuild.build(sources, manifest["top"], build_args=front + FAULT_BUILD_ARGS)
     return handle, jpath
 
 
 def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, check=True,
                        report=None, workdir=None):
-    """Run an RTL fault campaign on a binary layer engine under Verilator.
+    """Run an RTL fault campaign on a binary layer or tile engine under Verilator.
 
-    Each injection flips one bit of one register of the manifest's ``fault_sites`` at the
-    cycle it holds a chosen compute step's value, at most one per output beat of a layer
-    (random layers are run until there are ``injections``); every output beat is compared
-    bit for bit with :meth:`~winogen.gen.faultmodel.LayerFaultModel.forward` given the same
-    faults, and each injection is classified on its beat.
+    Layer engines (:mod:`winogen.sim.tb_faults`): each injection flips one bit of one
+    register of the manifest's ``fault_sites`` at the cycle it holds a chosen compute
+    step's value, at most one per output beat of a layer (random layers are run until
+    there are ``injections``); every output beat is compared bit for bit with
+    :meth:`~winogen.gen.faultmodel.LayerFaultModel.forward` given the same faults, and each
+    injection is classified on its beat. Tile engines (:mod:`winogen.sim.tb_tile_faults`):
+    batches of tiles after a filter load, one injection per tile (or one at the filter
+    load), every output tile compared with
+    :meth:`~winogen.gen.faultmodel.TileFaultModel.forward`.
 
     Parameters
     ----------
-    engine : LayerConfig or path
-        A binary layer engine (Winograd or direct, ``mul`` or ``adder`` PEs), as a
+    engine : LayerConfig, TileConfig or path
+        A binary layer or tile engine (Winograd or direct, ``mul`` or ``adder`` PEs), as a
         configuration or the generator's output folder.
     injections : int
         Number of injections (at least 1).
@@ -103,7 +113,7 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
     Returns
     -------
     dict
-        ``injections``, ``layers``, ``flipped`` (flips that happened), ``agree`` and
+        ``injections``, ``layers`` (tile engines: ``batches`` and ``tiles``), ``flipped`` (flips that happened), ``agree`` and
         ``disagree`` (injections whose beat equals / differs from the model's),
         ``by_class`` (per class: ``injections``, ``masked``, ``sdc``, ``detected``),
         ``totals``, ``seconds`` (the simulation's wall time, build excluded),
@@ -132,6 +142,7 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
             raise ValueError(f"classes must be site classes ({', '.join(SITE_CLASSES)}), "
                              f"not {classes!r}")
     handle, jpath = build_fault_engine(engine)
+    kind = read_manifest(jpath)["kind"]
     if classes is not None:
         listed = read_manifest(jpath)["fault_sites"]["classes"]
         absent = [k for k in classes if k not in listed]
@@ -148,7 +159,7 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
     if classes is not None:
         env["WINOGEN_FAULT_CLASSES"] = ",".join(classes)
     try:
-        vbuild.run(handle, "winogen.sim.tb_faults", testcase="fault_campaign", seed=seed,
+        vbuild.run(handle, TESTBENCHES[kind], testcase="fault_campaign", seed=seed,
                    test_dir=folder / "sim" if keep else None, extra_env=env)
         summary = json.loads(out.read_text())
     finally:

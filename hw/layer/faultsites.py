@@ -16,7 +16,8 @@ from functools import cached_property
 
 from .cores import core_latency
 
-__all__ = ["fault_sites", "resolve_register", "verilog_modules", "STEP_ORDER"]
+__all__ = ["fault_sites", "tile_fault_sites", "resolve_register", "verilog_modules",
+           "STEP_ORDER"]
 
 #: The order of the compute steps (the scheduler's loops, ``cig`` innermost).
 STEP_ORDER = "for ty: for tx: for cog: for cig"
@@ -173,5 +174,69 @@ def fault_sites(config, verilog):
                  "from bit lsb of the Verilog reg, width bits; 'copy' is the copy of a "
                  "hardened block (Fault.copy)",
         "index": {name: _INDEX[name] for name in classes},
+        "classes": classes,
+    }
+
+
+#: What the index of each site class of a tile engine is, in
+#: :class:`~winogen.gen.faultmodel.TileFaultModel`'s axes (the tile axis left out).
+_TILE_INDEX = {
+    "input_transform": "(element,)",
+    "filter_transform": "(element,), image 0: the filter load (every tile after it)",
+    "products": "(element,) Winograd; (element, tap) direct",
+    "lane_sums": "(element,)",
+    "output_transform": "(element,)",
+    "descale": "(element,)",
+}
+
+
+def tile_fault_sites(config, verilog):
+    """The ``fault_sites`` section of a binary tile engine's manifest (:mod:`winogen.hw.tile`).
+
+    Parameters
+    ----------
+    config : TileConfig
+        A binary tile engine (Winograd or direct, ``mul`` or ``adder`` PEs).
+    verilog : str
+        The engine's emitted Verilog (names are resolved against it).
+
+    Returns
+    -------
+    dict
+        ``reference`` (per step kind, the stream whose transfer starts the count),
+        ``advance`` (the condition under which the stallable datapath moves: its
+        registers hold a value until an edge in which it is true), ``timing``, ``value``,
+        ``index`` and ``classes``: per site class ``delay``, ``step`` (``each``: every
+        tile, edges counted only where ``advance`` holds; ``load``: the weight beat,
+        every edge counted) and ``registers``
+        (see :meth:`winogen.hw.tile.WinogradTile.fault_registers`).
+    """
+    from ..tile import DirectTile, WinogradTile
+    c = config
+    top = c.module_name
+    modules = verilog_modules(verilog)
+    classes = (WinogradTile if c.algorithm == "winograd" else DirectTile).fault_registers(c)
+    last = "lane_sums" if c.algorithm == "direct" else \
+        "descale" if c.removes_scale else "output_transform"
+    if last in classes and classes[last]["delay"] != c.latency:
+        raise RuntimeError(f"fault sites: {last} at {classes[last]['delay']} edges, the "
+                           f"engine's latency is {c.latency}")
+    for site in classes.values():
+        for reg in site["registers"]:
+            reg["name"], reg["lsb"] = resolve_register(modules, top, reg["name"], reg["width"],
+                                                       reg["lsb"])
+    return {
+        "reference": {"each": "tiles", "load": "weights"},
+        "advance": {"not": "outputs__valid", "or": "outputs__ready"},
+        "timing": "a class of step 'each' holds a tile's value between the delay-th and the "
+                  "next rising edge, counting from the edge that ends the cycle in which the "
+                  "tile is accepted (tiles__valid and tiles__ready) and only edges at which "
+                  "the datapath advances (outputs__valid low or outputs__ready high); a "
+                  "class of step 'load' holds the filter's value between the delay-th and "
+                  "the (delay+1)-th rising edge after the cycle in which the weight beat is "
+                  "accepted, every edge counted",
+        "value": "a register holds the values of its 'values': element = register << shift, "
+                 "from bit lsb of the Verilog reg, width bits",
+        "index": {name: _TILE_INDEX[name] for name in classes},
         "classes": classes,
     }
