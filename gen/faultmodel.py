@@ -59,7 +59,11 @@ from .layer import requantize
 #: Copies of a block per hardening scheme (:mod:`winogen.gen.harden` re-exports it).
 COPIES_OF = {"tmr": 3, "dmr": 2}
 
-__all__ = ["SITE_CLASSES", "Fault", "SiteClass", "LayerFaultModel", "TileFaultModel", "wrap"]
+__all__ = ["SITE_CLASSES", "CLASSIFICATIONS", "Fault", "SiteClass", "LayerFaultModel", "TileFaultModel", "wrap"]
+
+#: The classification of a fault's run: the output is unchanged, silently wrong, or flagged
+#: by the engine's check (a ``dmr`` comparator, an RNS engine's redundant modulus).
+CLASSIFICATIONS = ("masked", "sdc", "detected")
 
 #: Every site class, in data-flow order.
 SITE_CLASSES = ("input_transform", "filter_transform", "products", "lane_sums",

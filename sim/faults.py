@@ -17,11 +17,16 @@ from pathlib import Path
 
 from ..gen.checks import check_int
 from ..gen.config import TileConfig
-from ..gen.faultmodel import SITE_CLASSES
+from ..gen.faultmodel import CLASSIFICATIONS, SITE_CLASSES
 from ..gen.layer import LayerConfig
 from ..gen.manifest import read_manifest, simulation_sources
 
-__all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign", "TESTBENCHES"]
+__all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign", "rtl_campaign_item",
+           "campaign_items", "merge_summaries", "check_fault_sites", "TESTBENCHES", "RTL_CHUNK"]
+
+#: Most injections of one work item (one simulation) of a campaign: a larger campaign is
+#: split into near-equal items, whatever runs them (:func:`campaign_items`).
+RTL_CHUNK = 500
 
 #: The campaign's testbench module per manifest kind.
 TESTBENCHES = {"layer": "winogen.sim.tb_faults", "tile": "winogen.sim.tb_tile_faults"}
@@ -68,14 +73,40 @@ def build_fault_engine(engine):
         raise ValueError(f"engine must be a binary layer or tile engine whose manifest lists "
                          f"fault_sites, not {manifest.get('name')!r} "
                          f"(kind {manifest.get('kind')!r})")
+    check_fault_sites(jpath, manifest)
     sources = simulation_sources(jpath.parent, manifest)
     front = tuple(LAYER_BUILD_ARGS) if manifest["kind"] == "layer" else ()
     handle = vbuild.build(sources, manifest["top"], build_args=front + FAULT_BUILD_ARGS)
     return handle, jpath
 
 
+def check_fault_sites(jpath, manifest):
+    """Refuse a manifest whose ``fault_sites`` name a register the engine's Verilog does not
+    have as a clocked ``reg`` of that width (an edited or foreign manifest), before any
+    build: ``ValueError`` naming the first such register.
+    """
+    from ..hw.layer.faultsites import resolve_register, verilog_modules
+    text = "\n".join((jpath.parent / name).read_text() for name in manifest["verilog"])
+    modules = verilog_modules(text)
+    top = manifest["top"]
+    sites = manifest["fault_sites"]
+    names = [(reg["name"], reg["width"], reg["lsb"])
+             for site in sites["classes"].values() for reg in site["registers"]]
+    if isinstance(sites.get("reference"), str):
+        names.append((sites["reference"], 1, 0))
+    for name, width, lsb in names:
+        try:
+            found = resolve_register(modules, top, name, width, lsb)
+        except ValueError as exc:
+            raise ValueError(f"the manifest {jpath.name} lists an unknown register: {exc}") \
+                from None
+        if found != (name, lsb):
+            raise ValueError(f"the manifest {jpath.name} lists an unknown register: fault site "
+                             f"{name} is an alias of {found[0]}, not a register")
+
+
 def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, check=True,
-                       report=None, workdir=None):
+                       report=None, workdir=None, executor=None, chunk=RTL_CHUNK):
     """Run an RTL fault campaign on a binary layer or tile engine under Verilator.
 
     Layer engines (:mod:`winogen.sim.tb_faults`): each injection flips one bit of one
@@ -108,7 +139,16 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
     report : path, optional
         Also write the summary there as JSON.
     workdir : path, optional
-        Folder for the simulation's logs (kept); a temporary folder otherwise.
+        Folder for the simulation's logs (kept, one subfolder per work item); a temporary
+        folder otherwise.
+    executor : winogen.sim.executor.Executor, optional
+        Runs the work items (:func:`campaign_items`: at most ``chunk`` injections each, one
+        simulation per item); inline by default. The engine is built here first; workers
+        reuse that build through the shared build cache (same filesystem and path, as
+        :mod:`winogen.sim.executor` says). The items, and so the summary's numbers, depend
+        on ``injections``, ``seed`` and ``chunk`` only, not on the executor.
+    chunk : int
+        Most injections per work item.
 
     Returns
     -------
@@ -116,8 +156,8 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
         ``injections``, ``layers`` (tile engines: ``batches`` and ``tiles``), ``flipped`` (flips that happened), ``agree`` and
         ``disagree`` (injections whose beat equals / differs from the model's),
         ``by_class`` (per class: ``injections``, ``masked``, ``sdc``, ``detected``),
-        ``totals``, ``seconds`` (the simulation's wall time, build excluded),
-        ``build_seconds``.
+        ``totals``, ``seconds`` (the simulations' wall time summed over the items, build
+        excluded), ``build_seconds``, ``items`` (work items) and ``item_seeds``.
 
     Raises
     ------
@@ -149,23 +189,101 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
         if absent:
             raise ValueError(f"classes must be among this engine's fault sites "
                              f"({', '.join(listed)}), not {absent!r}")
-    keep = workdir is not None
-    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="winogen-faults-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "summary.json"
-    env = {"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULT_INJECTIONS": str(injections),
-           "WINOGEN_FAULT_SEED": str(seed), "WINOGEN_FAULT_STALL": repr(float(stall)),
-           "WINOGEN_FAULT_REPORT": str(out), "WINOGEN_FAULT_CHECK": "1" if check else "0"}
-    if classes is not None:
-        env["WINOGEN_FAULT_CLASSES"] = ",".join(classes)
-    try:
-        vbuild.run(handle, TESTBENCHES[kind], testcase="fault_campaign", seed=seed,
-                   test_dir=folder / "sim" if keep else None, extra_env=env)
-        summary = json.loads(out.read_text())
-    finally:
-        if not keep:
-            shutil.rmtree(folder, ignore_errors=True)
+    chunk = check_int("chunk", chunk, 1)
+    if executor is not None:
+        from .executor import Executor
+        if not isinstance(executor, Executor):
+            raise TypeError(f"executor must be a winogen.sim.executor.Executor, not "
+                            f"{executor!r}")
+    items = campaign_items(jpath, injections, seed, classes=classes, stall=stall, check=check,
+                           workdir=workdir, chunk=chunk)
+    if executor is None:
+        results = [rtl_campaign_item(item) for item in items]
+    else:
+        results = executor.map(rtl_campaign_item, items)
+    summary = merge_summaries(results, seed)
     summary["build_seconds"] = round(handle.seconds, 1)
     if report is not None:
         Path(report).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def campaign_items(manifest, injections, seed, *, classes=None, stall=0.1, check=True,
+                   workdir=None, chunk=RTL_CHUNK):
+    """The work items of a campaign of ``injections`` on the built engine of ``manifest``.
+
+    ``ceil(injections / chunk)`` items of near-equal size (the first ones one larger); one
+    item keeps ``seed``, several get ``SeedSequence([seed, k]).generate_state(1)[0]``
+    (item ``k``), so that the items depend on ``injections``, ``seed`` and ``chunk`` only.
+    Each item is a dict of plain data (:func:`rtl_campaign_item`).
+    """
+    import numpy as np
+    count = -(-injections // chunk)
+    sizes = [injections // count + (k < injections % count) for k in range(count)]
+    seeds = [seed] if count == 1 else [
+        int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) for k in range(count)]
+    return [{"manifest": str(manifest), "injections": n, "seed": s, "index": k,
+             "classes": None if classes is None else list(classes), "stall": float(stall),
+             "check": check,
+             "workdir": None if workdir is None else str(Path(workdir) / f"item{k}")}
+            for k, (n, s) in enumerate(zip(sizes, seeds))]
+
+
+def rtl_campaign_item(item):
+    """Work item: one simulation of a campaign (:func:`campaign_items`); returns its summary.
+
+    The engine's build comes from the build cache (made by the caller of
+    :func:`rtl_fault_campaign`; made here if absent).
+    """
+    from . import build as vbuild
+    handle, jpath = build_fault_engine(item["manifest"])
+    kind = read_manifest(jpath)["kind"]
+    keep = item["workdir"] is not None
+    folder = Path(item["workdir"]) if keep else Path(tempfile.mkdtemp(prefix="winogen-faults-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "summary.json"
+    env = {"WINOGEN_MANIFEST": str(jpath), "WINOGEN_FAULT_INJECTIONS": str(item["injections"]),
+           "WINOGEN_FAULT_SEED": str(item["seed"]),
+           "WINOGEN_FAULT_STALL": repr(float(item["stall"])),
+           "WINOGEN_FAULT_REPORT": str(out),
+           "WINOGEN_FAULT_CHECK": "1" if item["check"] else "0"}
+    if item["classes"] is not None:
+        env["WINOGEN_FAULT_CLASSES"] = ",".join(item["classes"])
+    try:
+        vbuild.run(handle, TESTBENCHES[kind], testcase="fault_campaign",
+                   seed=item["seed"] % 2 ** 31,
+                   test_dir=folder / "sim" if keep else None, extra_env=env)
+        return json.loads(out.read_text())
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_SUMMED = ("injections", "layers", "batches", "tiles", "flipped", "agree", "disagree",
+           "other_beats_wrong", "flag_mismatches")
+
+
+def merge_summaries(summaries, seed):
+    """One campaign summary from its items' (in item order): counts summed, ``problems``
+    joined (each prefixed with its item), ``seconds`` summed."""
+    first = summaries[0]
+    merged = {"engine": first["engine"], "seed": seed}
+    if "kind" in first:
+        merged["kind"] = first["kind"]
+    for key in _SUMMED:
+        if key in first:
+            merged[key] = sum(s[key] for s in summaries)
+    merged["by_class"] = {}
+    for s in summaries:
+        for cls, entry in s["by_class"].items():
+            slot = merged["by_class"].setdefault(cls, dict.fromkeys(entry, 0))
+            for key, value in entry.items():
+                slot[key] += value
+    merged["totals"] = {x: sum(e[x] for e in merged["by_class"].values())
+                        for x in CLASSIFICATIONS}
+    merged["problems"] = [p if len(summaries) == 1 else f"item {k}: {p}"
+                          for k, s in enumerate(summaries) for p in s["problems"]]
+    merged["seconds"] = round(sum(s["seconds"] for s in summaries), 1)
+    merged["items"] = len(summaries)
+    merged["item_seeds"] = [s["seed"] for s in summaries]
+    return merged

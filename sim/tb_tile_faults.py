@@ -47,11 +47,10 @@ from pathlib import Path
 import numpy as np
 
 import cocotb
-from cocotb.triggers import ReadOnly, ReadWrite, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, ReadWrite, RisingEdge
 
-from ..gen.faultmodel import Fault, TileFaultModel
+from ..gen.faultmodel import CLASSIFICATIONS, Fault, TileFaultModel
 from .streams import StreamSink, StreamSource
-from .tb_faults import CLASSIFICATIONS
 from .tb_tile import TileHarness
 from .testbench import engine_manifest
 
@@ -250,6 +249,9 @@ async def fault_campaign(dut):
         await weights.send([h.weight_beat(g)])
         await tiles.send([h.pack("tiles", t) for t in d])
         await sink.wait_for(first + count, timeout_cycles=200 + 20 * count)
+        # A flip the manifest times later than the output (a wrong delay) still happens.
+        await ClockCycles(dut.clk, 2)
+        assert len(sink.received) == first + count, "an output tile too many"
         assert injector.tiles == count, f"{injector.tiles} tiles counted, {count} sent"
         assert len(injector.flipped) == len(plan), \
             f"{len(injector.flipped)} of {len(plan)} flips happened"
