@@ -111,7 +111,7 @@ def add_parser(sub):
                         "MULT18X18D counted as 100 LUT4)")
     p.add_argument("--json", action="store_true", help="print the JSON report")
     add_executor_arguments(p, "work items (an engine, a BER, a draw, a chunk of images; "
-                              "with --rtl, a simulation of up to 500 injections) run")
+                              "with --rtl, a simulation of up to 1000 injections) run")
     p.set_defaults(func=run)
     return p
 

@@ -26,7 +26,7 @@ __all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign", "rtl_
 
 #: Most injections of one work item (one simulation) of a campaign: a larger campaign is
 #: split into near-equal items, whatever runs them (:func:`campaign_items`).
-RTL_CHUNK = 500
+RTL_CHUNK = 1000
 
 #: The campaign's testbench module per manifest kind.
 TESTBENCHES = {"layer": "winogen.sim.tb_faults", "tile": "winogen.sim.tb_tile_faults"}
