@@ -50,7 +50,9 @@ def _member(choices):
 
 def add_parser(sub):
     from ..gen.faultmodel import SITE_CLASSES
+    from ..gen.rns.faultmodel import RNS_SITE_CLASSES
     from ..nets.faults import ENGINES, default_bers
+    SITE_CLASSES = tuple(dict.fromkeys(SITE_CLASSES + RNS_SITE_CLASSES))
     p = sub.add_parser(
         "faults", help="fault-injection campaigns: accuracy and output error against BER",
         description="Operation-level fault injection (Xue et al., DAC 2022: bit flips on the "
@@ -63,8 +65,8 @@ def add_parser(sub):
                     "faults.csv and PNG plots into OUT and prints a table.")
     p.add_argument("--rtl", metavar="DIR", default=None,
                    help="instead of the model studies: an RTL campaign on the binary layer "
-                        "or tile engine generated into DIR (winogen generate "
-                        "conv|direct|tile), under Verilator: --injections bit flips at the "
+                        "engine or the tile engine (binary or RNS) generated into DIR "
+                        "(winogen generate conv|direct|tile), under Verilator: --injections bit flips at the "
                         "manifest's fault_sites, each output beat (tile) checked against the "
                         "fault model bit for bit, each injection classified masked, sdc or "
                         "detected")
@@ -253,8 +255,8 @@ def _run_rtl(args):
                         f"({exc})") from None
     manifest = json.loads(Path(manifest_path).read_text())
     if "fault_sites" not in manifest:
-        raise UserError(f"--rtl must be a binary layer or tile engine (generate "
-                        f"conv|direct|tile, mul or adder PEs), not the "
+        raise UserError(f"--rtl must be an engine whose manifest lists fault_sites (generate "
+                        f"conv|direct with mul or adder PEs, or tile), not the "
                         f"{manifest.get('kind', '?')} engine in {shown(args.rtl)}")
     from ..sim.faults import check_fault_sites
     try:

@@ -11,6 +11,7 @@ classified as ``masked``, ``sdc`` or ``detected``, and how many agreed bit for b
 """
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..gen.checks import check_int
 from ..gen.config import TileConfig
 from ..gen.faultmodel import CLASSIFICATIONS, SITE_CLASSES
 from ..gen.layer import LayerConfig
+from ..gen.rns.faultmodel import RNS_SITE_CLASSES
 from ..gen.manifest import read_manifest, simulation_sources
 
 __all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign", "rtl_campaign_item",
@@ -29,7 +31,8 @@ __all__ = ["FAULT_BUILD_ARGS", "build_fault_engine", "rtl_fault_campaign", "rtl_
 RTL_CHUNK = 1000
 
 #: The campaign's testbench module per manifest kind.
-TESTBENCHES = {"layer": "winogen.sim.tb_faults", "tile": "winogen.sim.tb_tile_faults"}
+TESTBENCHES = {"layer": "winogen.sim.tb_faults", "tile": "winogen.sim.tb_tile_faults",
+               "rns_tile": "winogen.sim.tb_tile_faults"}
 
 #: Verilator arguments of a campaign build: the layer builds' own, and every signal public
 #: and writable (the campaign flips registers deep in the core).
@@ -58,7 +61,8 @@ def build_fault_engine(engine):
     """
     from . import build as vbuild
     from .driver import LAYER_BUILD_ARGS, engine_files
-    if isinstance(engine, (LayerConfig, TileConfig)):
+    from ..gen.rns import RNSTileConfig
+    if isinstance(engine, (LayerConfig, TileConfig, RNSTileConfig)):
         _, jpath = engine_files(engine)
     elif isinstance(engine, (str, Path)):
         jpath = Path(engine)
@@ -70,14 +74,42 @@ def build_fault_engine(engine):
         from ..gen.manifest import find_manifest
         jpath = find_manifest(jpath)
     if manifest.get("kind") not in TESTBENCHES or "fault_sites" not in manifest:
-        raise ValueError(f"engine must be a binary layer or tile engine whose manifest lists "
+        raise ValueError(f"engine must be a layer or tile engine whose manifest lists "
                          f"fault_sites, not {manifest.get('name')!r} "
                          f"(kind {manifest.get('kind')!r})")
     check_fault_sites(jpath, manifest)
     sources = simulation_sources(jpath.parent, manifest)
-    front = tuple(LAYER_BUILD_ARGS) if manifest["kind"] == "layer" else ()
-    handle = vbuild.build(sources, manifest["top"], build_args=front + FAULT_BUILD_ARGS)
+    if manifest["kind"] == "rns_tile":
+        # Every signal public multiplies an RNS engine's C++ many times over (a small
+        # F(2,3) engine did not compile in 45 minutes): only the fault-site registers are
+        # made public, by a Verilator control file, and the model is compiled at -O0.
+        sources = list(sources) + [_public_registers(manifest)]
+        args = tuple(LAYER_BUILD_ARGS)
+    else:
+        front = tuple(LAYER_BUILD_ARGS) if manifest["kind"] == "layer" else ()
+        args = front + FAULT_BUILD_ARGS
+    handle = vbuild.build(sources, manifest["top"], build_args=args)
     return handle, jpath
+
+
+def _public_registers(manifest):
+    """A Verilator control file making the registers of ``fault_sites`` public and
+    writable (by their names in every module), written once into the build cache."""
+    import hashlib
+    from .build import cache_root
+    names = sorted({reg["name"].split(".")[-1]
+                    for site in manifest["fault_sites"]["classes"].values()
+                    for reg in site["registers"]})
+    text = "`verilator_config\n" + "".join(f'public_flat_rw -module "*" -var "{name}"\n'
+                                            for name in names)
+    folder = cache_root().parent / "fault-vlt" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = folder / "faults.vlt"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".faults-{os.getpid()}.vlt"
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
 
 
 def check_fault_sites(jpath, manifest):
@@ -177,9 +209,10 @@ def rtl_fault_campaign(engine, injections, seed=1, *, classes=None, stall=0.1, c
         if isinstance(classes, str):
             classes = [classes]
         classes = list(classes)
-        bad = [k for k in classes if k not in SITE_CLASSES]
+        known = tuple(dict.fromkeys(SITE_CLASSES + RNS_SITE_CLASSES))
+        bad = [k for k in classes if k not in known]
         if not classes or bad:
-            raise ValueError(f"classes must be site classes ({', '.join(SITE_CLASSES)}), "
+            raise ValueError(f"classes must be site classes ({', '.join(known)}), "
                              f"not {classes!r}")
     handle, jpath = build_fault_engine(engine)
     kind = read_manifest(jpath)["kind"]

@@ -1,5 +1,5 @@
-"""cocotb testbench: RTL fault campaigns on binary tile engines, cross-checked against the
-tile fault model.
+"""cocotb testbench: RTL fault campaigns on tile engines (binary and RNS), cross-checked
+against the tile fault models.
 
 The registers come from the manifest's ``fault_sites``
 (:func:`winogen.hw.layer.faultsites.tile_fault_sites`), not from names written here. The
@@ -19,11 +19,17 @@ element shifted left, is one fault per element, at ``bit + shift``.
 After the batch every output tile must equal
 :meth:`~winogen.gen.faultmodel.TileFaultModel.forward` given all the batch's faults, and
 each injection's tile (every tile, for a filter injection) must equal the model given that
-injection's faults alone (the cross-check). Each injection is classified ``sdc`` (its
-tiles differ from the fault-free output) or ``masked``; a binary tile engine has no error
-output, so nothing is ``detected``. Random gaps on the input streams and back-pressure on
-the output stall the datapath in every other batch (a stalled register keeps its flipped
-value, as the model assumes).
+injection's faults alone (the cross-check). Each injection is classified ``detected`` (the
+engine's ``error`` output flags its tile: RNS engines with a redundant modulus, whose flags
+must equal the model's), ``sdc`` (its tiles differ from the fault-free output, unflagged)
+or ``masked``. Random gaps on the input streams and back-pressure on the output stall the
+datapath in every other batch (a stalled register keeps its flipped value, as the model
+assumes).
+
+RNS tile engines (:class:`~winogen.gen.rns.faultmodel.RNSTileFaultModel`) take ``channels``
+tile beats per output tile: a class of step ``each`` is injected at the beat of a random
+input channel, a class of step ``last`` at the output tile's last beat; a register of a
+residue channel gives the fault's ``modulus``.
 
 Tests
 -----
@@ -51,7 +57,6 @@ from cocotb.triggers import ClockCycles, ReadOnly, ReadWrite, RisingEdge
 
 from ..gen.faultmodel import CLASSIFICATIONS, Fault, TileFaultModel
 from .streams import StreamSink, StreamSource
-from .tb_tile import TileHarness
 from .testbench import engine_manifest
 
 __all__ = ["plan_tile_faults", "TILES_PER_BATCH", "TILES_PER_FILTER_BATCH"]
@@ -67,29 +72,36 @@ class TileInjection:
     site: str
     register: str
     bit: int                    # bit of the value (the register's bit lsb + bit)
-    tile: int                   # the tile of the batch (0 for a filter injection)
+    tile: int                   # the output tile of the batch (0 for a filter injection)
     load: bool                  # at the weight load (every tile of the batch)
+    beat: int = 0               # the tile beat it is timed from
     faults: list = field(default_factory=list)
     width: int = 0
     lsb: int = 0
     shifts: list = field(default_factory=list)
 
 
-def plan_tile_faults(fault_sites, classes, counts, tiles, rnd, *, load=False):
-    """The injections of one batch of ``tiles`` tiles: a list of :class:`TileInjection`.
+def plan_tile_faults(fault_sites, axes, classes, counts, tiles, rnd, *, load=False,
+                     channels=1):
+    """The injections of one batch of ``tiles`` output tiles: a list of
+    :class:`TileInjection`.
 
-    With ``load``, one injection into ``filter_transform``; otherwise one per tile, into the
-    other classes of ``classes``, the class with the fewest injections so far (``counts``,
-    updated) first.
+    ``axes`` maps each class to the model's axes (:attr:`SiteClass.axes`), which say how a
+    register and its values make the fault's index. With ``load``, one injection into
+    ``filter_transform``; otherwise one per output tile, into the other classes of
+    ``classes``, the class with the fewest injections so far (``counts``, updated) first;
+    with ``channels`` beats per output tile, a class of step ``each`` at a random one.
     """
     def make(site, tile):
         spec = fault_sites["classes"][site]
         reg = rnd.choice(spec["registers"])
         bit = rnd.randrange(reg["width"])
-        inj = TileInjection(site, reg["name"], bit, tile, load, width=reg["width"],
-                            lsb=reg["lsb"])
+        cin = rnd.randrange(channels) if spec["step"] == "each" else channels - 1
+        inj = TileInjection(site, reg["name"], bit, tile, load, beat=tile * channels + cin,
+                            width=reg["width"], lsb=reg["lsb"])
         for value in reg["values"]:
-            index = (value["element"],) + ((value["tap"],) if "tap" in value else ())
+            keys = {"modulus": reg.get("modulus"), "cin": cin, **value}
+            index = tuple(keys[axis] for axis in axes[site][1:])
             inj.faults.append(Fault(site, index, bit + value["shift"], tile))
             inj.shifts.append(value["shift"])
         counts[site] += 1
@@ -113,7 +125,7 @@ class _TileInjector:
         self.dut = dut
         self.sites = fault_sites
         self.handles = {}
-        self.by_tile = {}           # tile index in the batch -> [injection]
+        self.by_beat = {}           # tile beat of the batch -> [injection]
         self.at_load = []
         self.pending = []           # [countdown, counts every edge, handle, mask, injection]
         self.tiles = 0
@@ -132,10 +144,10 @@ class _TileInjector:
     def arm(self, plan):
         """Start a batch: its weight beat and tile 0 are the next transfers."""
         assert not self.pending, "flips of the previous batch never happened"
-        self.by_tile, self.at_load, self.flipped = {}, [], []
+        self.by_beat, self.at_load, self.flipped = {}, [], []
         self.tiles, self.loads = 0, 0
         for inj in plan:
-            (self.at_load if inj.load else self.by_tile.setdefault(inj.tile, [])).append(inj)
+            (self.at_load if inj.load else self.by_beat.setdefault(inj.beat, [])).append(inj)
 
     def _schedule(self, injections, every_edge):
         for inj in injections:
@@ -156,7 +168,7 @@ class _TileInjector:
                 self._schedule(self.at_load if self.loads == 0 else [], True)
                 self.loads += 1
             if tile:
-                self._schedule(self.by_tile.get(self.tiles, ()), False)
+                self._schedule(self.by_beat.get(self.tiles, ()), False)
                 self.tiles += 1
             due = []
             for entry in self.pending:
@@ -175,18 +187,54 @@ class _TileInjector:
                     self.flipped.append(inj)
 
 
-def _batch_data(h, rnd, batch, tiles):
-    """A filter and ``tiles`` input tiles: extreme values in every fifth batch."""
-    c = h.cfg
-    data = np.random.default_rng([rnd.getrandbits(32), batch])
-    dv, wv = c.data_interval, c.weight_interval
-    if batch % 5 == 4:
-        g = np.where(data.random((c.r, c.r)) < 0.5, wv.lo, wv.hi)
-        d = np.where(data.random((tiles, c.n, c.n)) < 0.5, dv.lo, dv.hi)
-    else:
-        g = data.integers(wv.lo, wv.hi + 1, (c.r, c.r))
-        d = data.integers(dv.lo, dv.hi + 1, (tiles, c.n, c.n))
-    return g, d
+class _Engine:
+    """What the campaign needs of a binary or an RNS tile engine: configuration, packing,
+    the fault model and the error flag."""
+
+    def __init__(self, dut, manifest, seed):
+        from ..gen.manifest import to_config
+        self.rns = manifest["kind"] == "rns_tile"
+        if self.rns:
+            from .tb_rns import RNSHarness
+            self.h = RNSHarness(dut, manifest, seed=seed)
+        else:
+            from .tb_tile import TileHarness
+            self.h = TileHarness(dut, manifest, seed=seed)
+        self.cfg = c = to_config(manifest)
+        self.channels = c.channels if self.rns else 1
+        self.has_error = self.rns and bool(c.redundant_moduli)
+
+    def model(self, g):
+        if self.rns:
+            from ..gen.rns.faultmodel import RNSTileFaultModel
+            return RNSTileFaultModel(self.cfg, g)
+        return TileFaultModel(self.cfg, g)
+
+    def weight_beat(self, g):
+        return self.h.pack_weights(g) if self.rns else self.h.weight_beat(g)
+
+    def tile_beats(self, d):
+        n = self.cfg.n
+        if self.rns:
+            return [self.h.pack_tile(t) for t in d.reshape(-1, n, n)]
+        return [self.h.pack("tiles", t) for t in d]
+
+    def unpack(self, values):
+        if self.rns:
+            return np.array([self.h.unpack_output(v) for v in values])
+        return self.h.unpack_outputs(values)
+
+    def data(self, rnd, batch, tiles):
+        """A filter and ``tiles`` output tiles' inputs: extremes in every fifth batch."""
+        c = self.cfg
+        data = np.random.default_rng([rnd.getrandbits(32), batch])
+        dv, wv = c.data_interval, c.weight_interval
+        gs = (self.channels, c.r, c.r) if self.rns else (c.r, c.r)
+        ds = (tiles, self.channels, c.n, c.n) if self.rns else (tiles, c.n, c.n)
+        if batch % 5 == 4:
+            return (np.where(data.random(gs) < 0.5, wv.lo, wv.hi),
+                    np.where(data.random(ds) < 0.5, dv.lo, dv.hi))
+        return data.integers(wv.lo, wv.hi + 1, gs), data.integers(dv.lo, dv.hi + 1, ds)
 
 
 @cocotb.test()
@@ -196,27 +244,30 @@ async def fault_campaign(dut):
     classified masked or sdc."""
     start = time.monotonic()
     manifest = engine_manifest()
-    assert manifest.get("kind") == "tile" and "fault_sites" in manifest, \
+    assert manifest.get("kind") in ("tile", "rns_tile") and "fault_sites" in manifest, \
         "the engine's manifest is not a tile engine's with fault_sites"
     sites = manifest["fault_sites"]
     target = int(os.environ.get("WINOGEN_FAULT_INJECTIONS", "200"))
     seed = int(os.environ.get("WINOGEN_FAULT_SEED", "1"))
     stall = float(os.environ.get("WINOGEN_FAULT_STALL", "0.1"))
     wanted = os.environ.get("WINOGEN_FAULT_CLASSES", "")
-    h = TileHarness(dut, manifest, seed=seed)
-    c = h.cfg
+    engine = _Engine(dut, manifest, seed)
+    c, C = engine.cfg, engine.channels
     rnd = random.Random(seed)
-    await h.start()
+    await engine.h.start()
     injector = _TileInjector(dut, sites)
     cocotb.start_soon(injector.run())
     weights = StreamSource(dut, "weights", dut.clk, rng=random.Random(seed * 3 + 1))
     tiles = StreamSource(dut, "tiles", dut.clk, rng=random.Random(seed * 3 + 2))
     sink = StreamSink(dut, "outputs", dut.clk, rng=random.Random(seed * 3 + 3))
     sink.start()
+    from .tb_rns import _ErrorMonitor
+    errors = _ErrorMonitor(dut, engine.has_error)
 
-    probe = TileFaultModel(c, np.zeros((c.r, c.r), dtype=np.int64))
-    model_classes = set(probe.site_classes())
-    classes = [k for k in sites["classes"] if k in model_classes]
+    probe = engine.model(np.zeros((C, c.r, c.r) if engine.rns else (c.r, c.r), dtype=np.int64))
+    model_sites = probe.site_classes()
+    axes = {k: v.axes for k, v in model_sites.items()}
+    classes = [k for k in sites["classes"] if k in model_sites]
     if wanted:
         asked = [k.strip() for k in wanted.split(",") if k.strip()]
         unknown = [k for k in asked if k not in classes]
@@ -225,8 +276,9 @@ async def fault_campaign(dut):
     assert classes, "no site class to inject into"
     per_tile = [k for k in classes if k != "filter_transform"]
     counts = {k: 0 for k in classes}
-    summary = {"engine": manifest["top"], "kind": "tile", "seed": seed, "injections": 0,
-               "batches": 0, "tiles": 0, "flipped": 0, "agree": 0, "disagree": 0,
+    summary = {"engine": manifest["top"], "kind": manifest["kind"], "seed": seed,
+               "injections": 0, "batches": 0, "tiles": 0, "flipped": 0, "agree": 0,
+               "disagree": 0,
                "by_class": {k: {"injections": 0, **{x: 0 for x in CLASSIFICATIONS},
                                 "disagree": 0} for k in classes},
                "other_beats_wrong": 0, "flag_mismatches": 0, "problems": []}
@@ -238,34 +290,43 @@ async def fault_campaign(dut):
             not per_tile or counts["filter_transform"] <= min(counts[k] for k in per_tile)
             // TILES_PER_FILTER_BATCH)
         count = TILES_PER_FILTER_BATCH if load else TILES_PER_BATCH
-        g, d = _batch_data(h, rnd, batch, count)
-        plan = plan_tile_faults(sites, classes, counts, count, rnd, load=load)
+        g, d = engine.data(rnd, batch, count)
+        plan = plan_tile_faults(sites, axes, classes, counts, count, rnd, load=load,
+                                channels=C)
         plan = plan[:target - summary["injections"]]
         injector.arm(plan)
         quiet = stall if batch % 2 else 0.0
         for end in (weights, tiles, sink):
             end.stall_prob = quiet
-        first = len(sink.received)
-        await weights.send([h.weight_beat(g)])
-        await tiles.send([h.pack("tiles", t) for t in d])
-        await sink.wait_for(first + count, timeout_cycles=200 + 20 * count)
+        first, flagged = len(sink.received), len(errors.flags)
+        await weights.send([engine.weight_beat(g)])
+        await tiles.send(engine.tile_beats(d))
+        await sink.wait_for(first + count, timeout_cycles=200 + 20 * count * C)
         # A flip the manifest times later than the output (a wrong delay) still happens.
         await ClockCycles(dut.clk, 2)
         assert len(sink.received) == first + count, "an output tile too many"
-        assert injector.tiles == count, f"{injector.tiles} tiles counted, {count} sent"
+        assert injector.tiles == count * C, f"{injector.tiles} beats counted, {count * C} sent"
         assert len(injector.flipped) == len(plan), \
             f"{len(injector.flipped)} of {len(plan)} flips happened"
-        got = h.unpack_outputs(sink.received[first:]).reshape(count, -1)
-        model = TileFaultModel(c, g)
+        got = engine.unpack(sink.received[first:]).reshape(count, -1)
+        rtl_flags = np.array(errors.flags[flagged:flagged + count], dtype=bool)
+        model = engine.model(g)
         clean = model.forward(d).reshape(count, -1)
         every = [f for inj in plan for f in inj.faults]
-        want = model.forward(d, faults=every).reshape(count, -1)
+        flags = {}
+        want = model.forward(d, faults=every, flags=flags).reshape(count, -1)
+        model_flags = flags.get("error", np.zeros(count, dtype=bool))
         wrong = np.any(got != want, axis=1)
         injected = {t for inj in plan for t in (range(count) if inj.load else [inj.tile])}
         others = [int(t) for t in np.flatnonzero(wrong) if t not in injected]
         summary["other_beats_wrong"] += len(others)
         if others:
             problems.append(f"batch {batch}: tiles {others[:5]} without a fault differ")
+        if (rtl_flags != model_flags).any():
+            bad = np.flatnonzero(rtl_flags != model_flags)
+            summary["flag_mismatches"] += len(bad)
+            problems.append(f"batch {batch}: error flags differ from the model's at tiles "
+                            f"{bad[:5].tolist()}")
         widths = {k: np.broadcast_to(v.widths, v.shape)
                   for k, v in model.site_classes(count).items()}
         for inj in plan:
@@ -275,10 +336,13 @@ async def fault_campaign(dut):
                 if inj.width + shift != width:
                     problems.append(f"{inj.register}: {inj.width} bits + shift {shift}, the "
                                     f"model's {f.site}{f.index} has {width}")
-            alone = model.forward(d, faults=inj.faults).reshape(count, -1)
+            alone_flags = {}
+            alone = model.forward(d, faults=inj.faults, flags=alone_flags).reshape(count, -1)
+            alone_flags = alone_flags.get("error", np.zeros(count, dtype=bool))
             reach = list(range(count)) if inj.load else [inj.tile]
             changed = set(np.flatnonzero(np.any(alone != clean, axis=1)).tolist())
-            agree = bool(np.all(got[reach] == alone[reach])) and changed <= set(reach)
+            agree = bool(np.all(got[reach] == alone[reach])) and changed <= set(reach) \
+                and bool(np.all(rtl_flags[reach] == alone_flags[reach]))
             summary["agree" if agree else "disagree"] += 1
             summary["by_class"][inj.site]["disagree"] += not agree
             if not agree and len(problems) < 40:
@@ -289,7 +353,8 @@ async def fault_campaign(dut):
                     f"faults {inj.faults}: tile {t} elements {diff.tolist()} rtl "
                     f"{got[t][diff].tolist()} model {alone[t][diff].tolist()} clean "
                     f"{clean[t][diff].tolist()}")
-            kind = "sdc" if np.any(got[reach] != clean[reach]) else "masked"
+            kind = ("detected" if rtl_flags[reach].any() else
+                    "sdc" if np.any(got[reach] != clean[reach]) else "masked")
             entry = summary["by_class"][inj.site]
             entry["injections"] += 1
             entry[kind] += 1

@@ -229,8 +229,8 @@ def test_rtl_fault_campaign_refuses(tmp_path):
     with pytest.raises(TypeError, match="engine must be a LayerConfig, a TileConfig"):
         rtl_fault_campaign(F23_P2X2.tile.toomcook, 10)
     from winogen.gen.rns import RNSTileConfig
-    generate_tile(RNSTileConfig(2, 3), tmp_path)
-    with pytest.raises(ValueError, match="binary layer or tile engine whose manifest lists "
+    generate_tile(RNSTileConfig(2, 3, forward_reduction="partial"), tmp_path)
+    with pytest.raises(ValueError, match="layer or tile engine whose manifest lists "
                                          "fault_sites"):
         rtl_fault_campaign(tmp_path, 10)
 

@@ -190,13 +190,25 @@ _TILE_INDEX = {
 }
 
 
+#: The same for an RNS tile engine (:class:`~winogen.gen.rns.faultmodel.RNSTileFaultModel`).
+_RNS_INDEX = {
+    "input_transform": "(cin, element) binary input transform; (modulus, cin, element) residue",
+    "forward_conversion": "(modulus, cin, element)",
+    "products": "(modulus, cin, element)",
+    "accumulation": "(modulus, cin, element)",
+    "output_transform": "(modulus, element)",
+    "descale": "(element,)",
+}
+
+
 def tile_fault_sites(config, verilog):
     """The ``fault_sites`` section of a binary tile engine's manifest (:mod:`winogen.hw.tile`).
 
     Parameters
     ----------
-    config : TileConfig
-        A binary tile engine (Winograd or direct, ``mul`` or ``adder`` PEs).
+    config : TileConfig or RNSTileConfig
+        A binary tile engine (Winograd or direct, ``mul`` or ``adder`` PEs), or an RNS
+        tile engine (``forward_reduction="full"``).
     verilog : str
         The engine's emitted Verilog (names are resolved against it).
 
@@ -211,13 +223,20 @@ def tile_fault_sites(config, verilog):
         every edge counted) and ``registers``
         (see :meth:`winogen.hw.tile.WinogradTile.fault_registers`).
     """
+    from ...gen.rns import RNSTileConfig
+    from ..rns.tile import RNSTile
     from ..tile import DirectTile, WinogradTile
     c = config
     top = c.module_name
     modules = verilog_modules(verilog)
-    classes = (WinogradTile if c.algorithm == "winograd" else DirectTile).fault_registers(c)
-    last = "lane_sums" if c.algorithm == "direct" else \
-        "descale" if c.removes_scale else "output_transform"
+    rns = isinstance(c, RNSTileConfig)
+    if rns:
+        classes = RNSTile.fault_registers(c)
+        last = "descale"
+    else:
+        classes = (WinogradTile if c.algorithm == "winograd" else DirectTile).fault_registers(c)
+        last = "lane_sums" if c.algorithm == "direct" else \
+            "descale" if c.removes_scale else "output_transform"
     if last in classes and classes[last]["delay"] != c.latency:
         raise RuntimeError(f"fault sites: {last} at {classes[last]['delay']} edges, the "
                            f"engine's latency is {c.latency}")
@@ -225,18 +244,21 @@ def tile_fault_sites(config, verilog):
         for reg in site["registers"]:
             reg["name"], reg["lsb"] = resolve_register(modules, top, reg["name"], reg["width"],
                                                        reg["lsb"])
+    index = _RNS_INDEX if rns else _TILE_INDEX
     return {
-        "reference": {"each": "tiles", "load": "weights"},
+        "reference": {"each": "tiles", "last": "tiles", "load": "weights"},
         "advance": {"not": "outputs__valid", "or": "outputs__ready"},
-        "timing": "a class of step 'each' holds a tile's value between the delay-th and the "
-                  "next rising edge, counting from the edge that ends the cycle in which the "
-                  "tile is accepted (tiles__valid and tiles__ready) and only edges at which "
-                  "the datapath advances (outputs__valid low or outputs__ready high); a "
-                  "class of step 'load' holds the filter's value between the delay-th and "
-                  "the (delay+1)-th rising edge after the cycle in which the weight beat is "
-                  "accepted, every edge counted",
+        "timing": "a class of step 'each' holds a tile beat's value between the delay-th "
+                  "and the next rising edge, counting from the edge that ends the cycle in "
+                  "which the beat is accepted (tiles__valid and tiles__ready) and only edges "
+                  "at which the datapath advances (outputs__valid low or outputs__ready "
+                  "high); step 'last' likewise from the output tile's last beat (its last "
+                  "input channel); a class of step 'load' holds the filter's value between "
+                  "the delay-th and the (delay+1)-th rising edge after the cycle in which "
+                  "the weight beat is accepted, every edge counted",
         "value": "a register holds the values of its 'values': element = register << shift, "
-                 "from bit lsb of the Verilog reg, width bits",
-        "index": {name: _TILE_INDEX[name] for name in classes},
+                 "from bit lsb of the Verilog reg, width bits; 'modulus' is the residue "
+                 "channel of an RNS engine's register",
+        "index": {name: index[name] for name in classes},
         "classes": classes,
     }
