@@ -17,6 +17,8 @@ import pytest
 from test_fault_campaign_verilator import _clocked_regs
 from winogen.gen.config import TileConfig
 from winogen.gen.faultmodel import TileFaultModel
+from winogen.gen.rns import RNSTileConfig
+from winogen.gen.rns.faultmodel import RNSTileFaultModel
 from winogen.hw.generate import generate_tile
 
 #: The acceptance engine: F(2,3), filter transformed online (every class a tile has).
@@ -37,8 +39,23 @@ MANIFEST_ONLY = {
     "f23_adder": TileConfig(2, 3, 6, 6, pe="adder"),
     "direct_f23": TileConfig(2, 3, 8, 8, algorithm="direct"),
 }
+#: RNS tile engines: the shared binary V and a redundant modulus (the acceptance of the RNS
+#: cross-check); residue input transforms, three input channels accumulated, a redundant
+#: modulus; special moduli with the scale divided out and no check.
+RNS_F23 = RNSTileConfig(2, 3, redundant_moduli=1)
+RNS_F23_RESIDUE_C3 = RNSTileConfig(2, 3, input_transform="residue", channels=3,
+                                   redundant_moduli=1)
+RNS_F23_SCALED = RNSTileConfig(2, 3, moduli=(255, 256, 257), method="scaled")
 ENGINES = {"f23_online": F23_ONLINE, "f43_lavin": F43_LAVIN, "direct_adder": DIRECT_ADDER,
-           **MANIFEST_ONLY}
+           **MANIFEST_ONLY, "rns_f23": RNS_F23, "rns_f23_residue_c3": RNS_F23_RESIDUE_C3,
+           "rns_f23_scaled": RNS_F23_SCALED}
+
+
+def _model(cfg):
+    """The fault model of ``cfg`` with zero filters (its site classes)."""
+    if isinstance(cfg, RNSTileConfig):
+        return RNSTileFaultModel(cfg, np.zeros((cfg.channels, cfg.r, cfg.r), dtype=np.int64))
+    return TileFaultModel(cfg, np.zeros((cfg.r, cfg.r), dtype=np.int64))
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +70,18 @@ def emitted(tmp_path_factory):
     return get
 
 
-def _values(cls, reg):
-    return [(v["element"],) + ((v["tap"],) if "tap" in v else ()) for v in reg["values"]]
-
-
 @pytest.mark.parametrize("name", sorted(ENGINES))
 def test_tile_fault_sites_are_registers_of_the_verilog(emitted, name):
     cfg, verilog, manifest = emitted(name)
     sites = manifest["fault_sites"]
     regs = _clocked_regs(verilog, manifest["top"])
-    assert sites["reference"] == {"each": "tiles", "load": "weights"}
+    assert sites["reference"] == {"each": "tiles", "last": "tiles", "load": "weights"}
     assert sites["classes"], "no site class"
     for cls, spec in sites["classes"].items():
-        assert spec["delay"] >= 1 and spec["step"] == ("load" if cls == "filter_transform"
-                                                       else "each"), cls
+        step = ("load" if cls == "filter_transform" else
+                "last" if cls in ("output_transform", "descale") and
+                isinstance(cfg, RNSTileConfig) else "each")
+        assert spec["delay"] >= 1 and spec["step"] == step, cls
         for reg in spec["registers"]:
             *scope, signal = reg["name"].split(".")
             module = ".".join(scope)
@@ -81,11 +96,11 @@ def test_tile_fault_sites_hold_every_value_of_the_model(emitted, name):
     register holds it (no stage, or inside a DSP primitive)."""
     cfg, _, manifest = emitted(name)
     classes = manifest["fault_sites"]["classes"]
-    model = TileFaultModel(cfg, np.zeros((cfg.r, cfg.r), dtype=np.int64)).site_classes(1)
+    model = _model(cfg).site_classes(1)
     unlisted = set(model) - set(classes)
     assert set(classes) <= set(model)
     expect_unlisted = set()
-    if cfg.pe_stages == 0 or (cfg.dsp == "ecp5" and cfg.pe_stages <= 2):
+    if cfg.pe_stages == 0 or (getattr(cfg, "dsp", None) == "ecp5" and cfg.pe_stages <= 2):
         expect_unlisted.add("products")
     for cls, stages in (("filter_transform", "filter_stages"), ("descale", "descale_stages"),
                         ("input_transform", "input_stages")):
@@ -97,8 +112,12 @@ def test_tile_fault_sites_hold_every_value_of_the_model(emitted, name):
         widths = np.broadcast_to(sc.widths, sc.shape)[0]
         held = []
         for reg in spec["registers"]:
-            for index, value in zip(_values(cls, reg), reg["values"]):
-                held.append(index)
+            for value in reg["values"]:
+                keys = {"modulus": reg.get("modulus"), **value}
+                cins = range(cfg.channels) if "cin" in sc.axes else [None]
+                for cin in cins:
+                    index = tuple({**keys, "cin": cin}[axis] for axis in sc.axes[1:])
+                    held.append(index)
                 assert reg["width"] + value["shift"] == widths[index], (cls, reg)
         assert sorted(held) == sorted(np.ndindex(*sc.shape[1:])), cls
 
@@ -109,7 +128,13 @@ def test_tile_fault_site_delays_follow_the_stages(emitted, name):
     is the engine's latency."""
     cfg, _, manifest = emitted(name)
     classes = manifest["fault_sites"]["classes"]
-    if cfg.algorithm == "winograd":
+    if isinstance(cfg, RNSTileConfig):
+        front = cfg.input_stages + cfg.pe_stages
+        acc = front + (cfg.channels > 1)
+        at = {"input_transform": cfg.input_stages, "forward_conversion": cfg.input_stages + 1,
+              "products": front, "accumulation": acc,
+              "output_transform": acc + cfg.output_stages, "descale": cfg.latency}
+    elif cfg.algorithm == "winograd":
         at = {"input_transform": cfg.input_stages, "filter_transform": cfg.filter_stages,
               "products": cfg.input_stages + cfg.pe_stages,
               "output_transform": cfg.input_stages + cfg.pe_stages + cfg.output_stages,
@@ -121,7 +146,7 @@ def test_tile_fault_site_delays_follow_the_stages(emitted, name):
         <= cfg.latency
 
 
-def test_rtl_campaign_refuses_an_rns_tile_and_a_foreign_register(tmp_path):
+def test_rtl_campaign_refuses_an_rns_tile_without_sites_and_a_foreign_register(tmp_path):
     from winogen.gen.rns import RNSTileConfig
     from winogen.sim.faults import rtl_fault_campaign
     generate_tile(RNSTileConfig(2, 3, forward_reduction="partial"), tmp_path / "rns")
@@ -213,3 +238,45 @@ def test_cli_rtl_campaign_on_a_tile_engine(tmp_path, capsys):
     summary = json.loads((tmp_path / "out" / "faults_rtl.json").read_text())
     assert summary["agree"] == 60 and set(summary["by_class"]) == {"products", "lane_sums"}
     assert summary["kind"] == "tile" and summary["executor"] == "local, 1 job (inline)"
+
+
+@pytest.mark.verilator
+def test_rns_tile_campaign_agrees_with_the_model(tmp_path):
+    """RNS F(2,3) with a redundant modulus: every output tile and every error flag equal
+    RNSTileFaultModel's; every flip confined to a residue channel is detected, while flips
+    in the shared binary V mostly pass silently (they change every channel alike)."""
+    summary = _campaign(RNS_F23, 200, 1, tmp_path)
+    assert summary["injections"] == summary["flipped"] == summary["agree"] == 200
+    assert summary["disagree"] == summary["flag_mismatches"] == 0 and not summary["problems"]
+    by = summary["by_class"]
+    assert set(by) == {"input_transform", "forward_conversion", "products", "output_transform"}
+    for cls in ("forward_conversion", "products", "output_transform"):
+        assert by[cls]["sdc"] == 0 and by[cls]["detected"] >= 40, cls
+    assert by["input_transform"]["sdc"] > by["input_transform"]["detected"]
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("cfg", [RNS_F23_RESIDUE_C3, RNS_F23_SCALED],
+                         ids=["rns_residue_c3", "rns_scaled_special"])
+def test_small_rns_campaigns_agree_with_the_model(cfg, tmp_path):
+    summary = _campaign(cfg, 100, 2, tmp_path)
+    assert summary["agree"] == 100 and summary["flag_mismatches"] == 0
+    assert set(summary["by_class"]) == set(_listed(cfg))
+    detected = summary["totals"]["detected"]
+    assert (detected > 0) == bool(cfg.redundant_moduli)
+
+
+@pytest.mark.verilator
+def test_rns_campaign_catches_a_wrong_delay(tmp_path):
+    from winogen.sim.driver import engine_files
+    jpath = engine_files(RNS_F23)[1]
+    out = tmp_path / "engine"
+    shutil.copytree(jpath.parent, out)
+    manifest = json.loads(jpath.read_text())
+    for spec in manifest["fault_sites"]["classes"].values():
+        spec["delay"] += 1
+    (out / jpath.name).write_text(json.dumps(manifest))
+    summary = _campaign(out, 100, 4, tmp_path, check=False)
+    assert summary["disagree"] >= 50
+    for cls, entry in summary["by_class"].items():
+        assert entry["disagree"] > 0, cls
