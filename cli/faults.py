@@ -50,7 +50,9 @@ def _member(choices):
 
 def add_parser(sub):
     from ..gen.faultmodel import SITE_CLASSES
+    from ..gen.rns.faultmodel import RNS_SITE_CLASSES
     from ..nets.faults import ENGINES, default_bers
+    SITE_CLASSES = tuple(dict.fromkeys(SITE_CLASSES + RNS_SITE_CLASSES))
     p = sub.add_parser(
         "faults", help="fault-injection campaigns: accuracy and output error against BER",
         description="Operation-level fault injection (Xue et al., DAC 2022: bit flips on the "
@@ -63,10 +65,11 @@ def add_parser(sub):
                     "faults.csv and PNG plots into OUT and prints a table.")
     p.add_argument("--rtl", metavar="DIR", default=None,
                    help="instead of the model studies: an RTL campaign on the binary layer "
-                        "engine generated into DIR (winogen generate conv|direct), under "
-                        "Verilator: --injections bit flips at the manifest's fault_sites, "
-                        "each output beat checked against the fault model bit for bit, each "
-                        "injection classified masked, sdc or detected")
+                        "engine or the tile engine (binary or RNS) generated into DIR "
+                        "(winogen generate conv|direct|tile), under Verilator: --injections bit flips at the "
+                        "manifest's fault_sites, each output beat (tile) checked against the "
+                        "fault model bit for bit, each injection classified masked, sdc or "
+                        "detected")
     p.add_argument("--injections", type=integer("--injections", "an integer from 1 to 100000",
                                                  1, 100000),
                    default=None, help="RTL flips with --rtl (default: 1000)")
@@ -109,7 +112,8 @@ def add_parser(sub):
                         "(Yosys synth_ecp5 -noflatten per engine, up to a minute each; one "
                         "MULT18X18D counted as 100 LUT4)")
     p.add_argument("--json", action="store_true", help="print the JSON report")
-    add_executor_arguments(p, "work items (an engine, a BER, a draw, a chunk of images) run")
+    add_executor_arguments(p, "work items (an engine, a BER, a draw, a chunk of images; "
+                              "with --rtl, a simulation of up to 1000 injections) run")
     p.set_defaults(func=run)
     return p
 
@@ -230,15 +234,14 @@ def _campaigns(args, F, layers, images, labels, bers, hardened, report, executor
 
 
 _MODEL_ONLY = ("--study", "--engines", "--bers", "--images", "--trials", "--flips",
-               "--harden", "--jobs", "--executor", "--scheduler", "--costs")
+               "--harden", "--costs")
 
 
 def _run_rtl(args):
     """``--rtl DIR``: the RTL campaign of :func:`winogen.sim.faults.rtl_fault_campaign`."""
     from ..gen.manifest import ManifestError, find_manifest
     defaults = {"--study": list(STUDIES), "--engines": None, "--bers": None, "--images": 359,
-                "--trials": 2, "--flips": 500, "--harden": [], "--jobs": 1,
-                "--executor": "local", "--scheduler": None, "--costs": False}
+                "--trials": 2, "--flips": 500, "--harden": [], "--costs": False}
     from ..nets.faults import ENGINES
     defaults["--engines"] = list(ENGINES)
     for flag in _MODEL_ONLY:
@@ -252,24 +255,38 @@ def _run_rtl(args):
                         f"({exc})") from None
     manifest = json.loads(Path(manifest_path).read_text())
     if "fault_sites" not in manifest:
-        raise UserError(f"--rtl must be a binary layer engine (generate conv|direct, mul or "
-                        f"adder PEs), not the {manifest.get('kind', '?')} engine in "
-                        f"{shown(args.rtl)}")
+        raise UserError(f"--rtl must be an engine whose manifest lists fault_sites (generate "
+                        f"conv|direct with mul or adder PEs, or tile), not the "
+                        f"{manifest.get('kind', '?')} engine in {shown(args.rtl)}")
+    from ..sim.faults import check_fault_sites
+    try:
+        check_fault_sites(Path(manifest_path), manifest)
+    except (ValueError, OSError, KeyError) as exc:
+        raise UserError(f"--rtl: {exc}") from None
     sites = manifest["fault_sites"]["classes"]
     if args.classes is not None:
         missing = [c for c in args.classes if c not in sites]
         if missing:
             raise UserError(f"--classes: the engine in {shown(args.rtl)} has no "
                             f"{', '.join(missing)} registers")
+    check_executor_args(args)
     from ..sim.faults import rtl_fault_campaign
+    injections = args.injections or 1000
+    # Each work item is one simulation: its time goes to a Verilator process, so local
+    # jobs are threads.
+    executor = executor_from_args(args, kind="thread")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    injections = args.injections or 1000
-    print(f"RTL campaign: {injections} flips on {manifest['top']} under Verilator (the first "
-          f"build takes a minute) ...", file=sys.stderr, flush=True)
-    summary = rtl_fault_campaign(args.rtl, injections, seed=args.seed, classes=args.classes,
-                                 check=False, report=out / "faults_rtl.json",
-                                 workdir=out / "sim")
+    with executor:
+        print(f"RTL campaign: {injections} flips on {manifest['top']} under Verilator (the "
+              f"first build takes a minute; {executor.describe()}) ...", file=sys.stderr,
+              flush=True)
+        summary = rtl_fault_campaign(args.rtl, injections, seed=args.seed,
+                                     classes=args.classes, check=False,
+                                     report=out / "faults_rtl.json", workdir=out / "sim",
+                                     executor=executor)
+        summary["executor"] = executor.describe()
+        (out / "faults_rtl.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -59,7 +59,11 @@ from .layer import requantize
 #: Copies of a block per hardening scheme (:mod:`winogen.gen.harden` re-exports it).
 COPIES_OF = {"tmr": 3, "dmr": 2}
 
-__all__ = ["SITE_CLASSES", "Fault", "SiteClass", "LayerFaultModel", "TileFaultModel", "wrap"]
+__all__ = ["SITE_CLASSES", "CLASSIFICATIONS", "Fault", "SiteClass", "LayerFaultModel", "TileFaultModel", "wrap"]
+
+#: The classification of a fault's run: the output is unchanged, silently wrong, or flagged
+#: by the engine's check (a ``dmr`` comparator, an RNS engine's redundant modulus).
+CLASSIFICATIONS = ("masked", "sdc", "detected")
 
 #: Every site class, in data-flow order.
 SITE_CLASSES = ("input_transform", "filter_transform", "products", "lane_sums",
@@ -628,11 +632,12 @@ class TileFaultModel:
         return s
 
     def forward(self, d, faults=None, *, ber=None, rng=None, classes=None, record=False,
-                counts=None):
+                counts=None, flags=None):
         """The engine's output tiles (B, m, m) for input tiles ``d`` (B, n, n); the fault
         arguments are those of :meth:`LayerFaultModel.forward` (``Fault.image`` is the
         tile's index in the batch; ``filter_transform`` faults use index ``(element,)``
-        and image 0)."""
+        and image 0). ``flags``, if given, receives ``"error"``: per tile, False (a binary
+        tile engine has no check; the argument matches the RNS model's)."""
         from .checks import check_integer_values
         c = self.config
         d = check_integer_values("input tile", d, c.data_interval)
@@ -687,4 +692,6 @@ class TileFaultModel:
             S, _ = _matvec([[1] * rr], [c.product_intervals[0]] * rr, P)
             Y = inject("lane_sums", S[..., 0])
         y = wrap(Y, c.output_width).reshape(B, c.m, c.m)
+        if flags is not None:
+            flags["error"] = np.zeros(B, dtype=bool)
         return (y, recorded) if record else y

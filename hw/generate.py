@@ -91,8 +91,18 @@ def manifest_common(config, component, kind, **fields):
     }
 
 
-def tile_manifest(config, component):
-    """The manifest of a tile engine (a JSON-ready dict)."""
+def tile_manifest(config, component, verilog=None):
+    """The manifest of a binary tile engine (a JSON-ready dict).
+
+    Parameters
+    ----------
+    config : TileConfig
+    component : the tile engine generated from ``config``
+    verilog : str, optional
+        The component's emitted Verilog, for the ``fault_sites`` of engines with ``mul``
+        or ``adder`` PEs (register names are resolved against it); converted here when
+        not given.
+    """
     cfg = config
     tc = cfg.toomcook
     count, wwidth = cfg.weight_payload
@@ -155,7 +165,14 @@ def tile_manifest(config, component):
         })
         manifest["widths"]["weight_payload"] = wwidth
     if cfg.quantization:
+        # No fault model of quantized domains (yet): no fault sites.
         _quantized_manifest(cfg, manifest)
+    elif cfg.pe_kind.name in ("mul", "adder") and cfg.toomcook.exact:
+        # The registers of the tile fault model's values, for RTL fault campaigns.
+        from .layer.faultsites import tile_fault_sites
+        if verilog is None:
+            verilog = to_verilog(component, cfg.module_name)
+        manifest["fault_sites"] = tile_fault_sites(cfg, verilog)
     return manifest
 
 
@@ -200,9 +217,16 @@ def write_outputs(out_dir, name, verilog_text, manifest):
 
 def emit_engine(config, component, manifest_of, out_dir):
     """Write ``component``'s Verilog and the manifest ``manifest_of(config, component)``
-    into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``."""
+    into ``out_dir``; return ``(verilog_path, manifest_path, manifest)``.
+
+    A builder with a ``verilog`` parameter is handed the emitted text (to resolve register
+    names against it, as the ``fault_sites`` section does)."""
+    import inspect
     text = to_verilog(component, config.module_name)
-    manifest = manifest_of(config, component)
+    if "verilog" in inspect.signature(manifest_of).parameters:
+        manifest = manifest_of(config, component, verilog=text)
+    else:
+        manifest = manifest_of(config, component)
     vpath, jpath = write_outputs(out_dir, config.module_name, text, manifest)
     return vpath, jpath, manifest
 

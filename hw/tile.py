@@ -35,7 +35,11 @@ from .constmat import ConstMatVec, ConstTransform2D, ExactDivider
 from .pe import PEArray
 from .winoquant import RoundShift, VQuantizer, make_filter_transform
 
-__all__ = ["WinogradTile", "DirectTile", "binary_tile_engine", "make_tile_engine"]
+__all__ = ["WinogradTile", "DirectTile", "binary_tile_engine", "make_tile_engine",
+           "DATAPATH_NAME"]
+
+#: Submodule name of the stallable datapath (every block but the filter path is under it).
+DATAPATH_NAME = "datapath"
 
 
 def _signature(config):
@@ -74,6 +78,21 @@ class _TileEngine(wiring.Component):
     @property
     def latency(self):
         return self.config.latency
+
+    @classmethod
+    def fault_registers(cls, config):
+        """The registers that hold the values of the tile fault model
+        (:class:`~winogen.gen.faultmodel.TileFaultModel`), by site class.
+
+        Derived from the names and stage counts the blocks are built with (no elaboration),
+        in the format of :meth:`winogen.hw.layer.cores.WinogradCore.fault_registers`, with
+        names relative to the engine's top module and delays counted from the cycle a
+        tile (or, for ``filter_transform``, a weight beat) is accepted: ``step`` is
+        ``"each"`` (every tile; edges at which the datapath advances) or ``"load"`` (the
+        weight beat; every edge, the filter path never stalls). A class whose values no
+        register holds alone is left out.
+        """
+        raise NotImplementedError
 
     # Subclasses fill these in.
     def _datapath(self, m, tile, filter_reg):
@@ -131,7 +150,7 @@ class _TileEngine(wiring.Component):
 
         datapath = Module()
         result = self._datapath(datapath, self.tiles.payload, filter_reg)
-        m.submodules.datapath = EnableInserter(en)(datapath)
+        m.submodules[DATAPATH_NAME] = EnableInserter(en)(datapath)
         # EnableInserter cannot reach into vendor primitives: the PEs take `en` as a port.
         m.d.comb += [self.pe_array.en.eq(en), self.outputs.payload.eq(result)]
         return m
@@ -179,6 +198,44 @@ class WinogradTile(_TileEngine):
             self.dividers = [ExactDivider(cfg.scale_divisor, iv, stages=cfg.descale_stages,
                                           output_interval=cfg.output_interval)
                              for iv in cfg.scaled_output_intervals]
+
+    @classmethod
+    def fault_registers(cls, config):
+        from .constmat import divider_output_register, transform2d_output_registers
+        from .layer.cores import _grouped, _register, _site
+        c = config
+        hw = c.hardware
+        sites = {}
+
+        def transform(block, matrix, element, stages, at, step):
+            regs = [_register(f"{block}.{sub}.{sig}", width, 0, values)
+                    for (sub, sig), width, values in _grouped(
+                        [None if r is None else ((r[0], r[1]), r[2], r[3])
+                         for r in transform2d_output_registers(matrix, element, stages)])]
+            return _site(at, step, regs) if regs else None
+
+        put = lambda name, site: site is not None and sites.__setitem__(name, site)
+        put("input_transform", transform(f"{DATAPATH_NAME}.input_transform", hw.BT,
+                                         c.data_interval, c.input_stages, c.input_stages,
+                                         "each"))
+        if c.filter_transform == "online":
+            put("filter_transform", transform("filter_transform", hw.G, c.weight_interval,
+                                              c.filter_stages, c.filter_stages, "load"))
+        at = c.input_stages + c.pe_stages
+        put("products", _pe_sites(c, at, lambda k: {"element": k}))
+        at += c.output_stages
+        put("output_transform", transform(f"{DATAPATH_NAME}.output_transform", hw.AT,
+                                          list(c.product_intervals), c.output_stages, at,
+                                          "each"))
+        if c.removes_scale:
+            at += c.descale_stages
+            reg = divider_output_register(c.scale_divisor, c.output_interval.width,
+                                          c.descale_stages)
+            if reg is not None:
+                put("descale", _site(at, "each", [
+                    _register(f"{DATAPATH_NAME}.descale{e}.{reg[0]}", reg[1], 0, [(e, reg[2])])
+                    for e in range(c.m ** 2)]))
+        return sites
 
     def _filter_path(self, m):
         if self.filter_transform is None:
@@ -247,6 +304,27 @@ class DirectTile(_TileEngine):
         self.adder_trees = [ConstMatVec([[1] * rr], [term] * rr, stages=cfg.output_stages)
                             for _ in range(mm)]
 
+    @classmethod
+    def fault_registers(cls, config):
+        from ..gen.bounds import matvec_intervals
+        from .constmat import matvec_output_registers
+        from .layer.cores import _register, _site
+        c = config
+        mm, rr = c.m ** 2, c.r ** 2
+        sites = {}
+        pes = _pe_sites(c, c.pe_stages, lambda k: {"element": k // rr, "tap": k % rr})
+        if pes is not None:
+            sites["products"] = pes
+        term = c.pe_kind.output_interval(c.pe_a_intervals[0], c.pe_b_intervals[0])
+        (reg,) = matvec_output_registers([[1] * rr], [term] * rr, c.output_stages)
+        if reg is not None:
+            width = matvec_intervals([[1] * rr], [term] * rr)[0].width
+            assert reg[1] == width, (reg, width)
+            sites["lane_sums"] = _site(c.pe_stages + c.output_stages, "each", [
+                _register(f"{DATAPATH_NAME}.sum{k}.{reg[0]}", reg[1], 0, [(k, reg[2])])
+                for k in range(mm)])
+        return sites
+
     def _datapath(self, m, tile, filter_reg):
         cfg = self.config
         n, r, mo = cfg.n, cfg.r, cfg.m
@@ -267,6 +345,23 @@ class DirectTile(_TileEngine):
                 m.d.comb += tree.x[t].eq(pes.p[k * r * r + t])
             m.d.comb += result[k].eq(tree.y[0])
         return result
+
+
+def _pe_sites(config, at, value_of):
+    """The products' registers of a tile engine's PE array: ``value_of(lane)`` is the
+    fault model's value keys of PE ``lane`` (``None``: no fabric register holds them)."""
+    from .layer.cores import _site
+    from .pe import ECP5MultiplyPE, PE_COMPONENTS
+    c = config
+    pe_class = ECP5MultiplyPE if c.dsp == "ecp5" else PE_COMPONENTS[c.pe_kind.name]
+    name = pe_class.output_register(c.pe_stages)
+    if name is None:
+        return None
+    regs = [{"name": f"{DATAPATH_NAME}.pe_array.{PEArray.pe_name(k)}.{name}",
+             "width": c.pe_kind.output_interval(a, b).width, "lsb": 0, "copy": 0,
+             "values": [{**value_of(k), "shift": 0}]}
+            for k, (a, b) in enumerate(zip(c.pe_a_intervals, c.pe_b_intervals))]
+    return _site(at, "each", regs)
 
 
 def binary_tile_engine(config):

@@ -154,8 +154,10 @@ def _engine_key(config):
 @functools.lru_cache(maxsize=None)
 def _generated(config, root):
     from ..gen.manifest import simulation_sources
+    from ..hw.generate import generate_tile
     from ..hw.layer import generate_layer
     from .build import lint
+    generate = generate_layer if isinstance(config, LayerConfig) else generate_tile
     out = Path(root) / f"{config.module_name}-{_engine_key(config)}"
     vpath, jpath = out / f"{config.module_name}.v", out / f"{config.module_name}.json"
     if not (vpath.is_file() and jpath.is_file()):
@@ -164,7 +166,7 @@ def _generated(config, root):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=out.parent))
         try:
-            _, _, manifest = generate_layer(config, tmp)
+            _, _, manifest = generate(config, tmp)
             lint(simulation_sources(tmp, manifest), manifest["top"])
             try:
                 os.replace(tmp, out)
@@ -185,6 +187,12 @@ def engine_files(config, *, cache_dir=None):
     subpackages included, and the tool versions are part of the key; see
     :func:`winogen.gen.provenance.source_fingerprint`).
 
+    Parameters
+    ----------
+    config : LayerConfig or tile configuration
+        A layer engine, or a tile engine (:func:`winogen.hw.generate.generate_tile`).
+    cache_dir : path, optional
+
     Returns
     -------
     (pathlib.Path, pathlib.Path)
@@ -196,8 +204,10 @@ def engine_files(config, *, cache_dir=None):
     winogen.sim.build.LintError
         If the emitted Verilog does not lint clean.
     """
+    from ..gen.config.base import TileConfigBase
     from .build import cache_root
-    _check_config(config)
+    if not isinstance(config, TileConfigBase):
+        _check_config(config)
     root = Path(cache_dir) if cache_dir is not None else cache_root().parent / "engines"
     return _generated(config, str(root.resolve()))
 

@@ -61,15 +61,13 @@ import numpy as np
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
-from ..gen.faultmodel import Fault, LayerFaultModel
+from ..gen.faultmodel import CLASSIFICATIONS, Fault, LayerFaultModel
 from ..gen.layer import LayerRun
 from .tb_layer import LayerHarness, golden_beats
 from .testbench import engine_manifest
 
 __all__ = ["plan_layer_faults", "CLASSIFICATIONS"]
 
-#: The classification of an injection.
-CLASSIFICATIONS = ("masked", "sdc", "detected")
 
 
 @dataclass

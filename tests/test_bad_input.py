@@ -382,6 +382,21 @@ CASES = [
     case(["faults", "--rtl", "nowhere", *OUT], "--rtl"),
     case(["faults", "--rtl", "design", "--bers", "1e-6", *OUT], "--bers", "--rtl",
          files=manifest_folder('{"name": "design", "verilog": "design.v"}')),
+    # issue 18's list: a BER outside its range, an unknown site class, an unknown register,
+    # a hardening spec that names no block (an unreachable scheduler: test_faults_cluster)
+    case(["faults", "--bers", "-0.1", *OUT], "--bers", "[0, 0.5]", "-0.1"),
+    case(["faults", "--bers", "2", *OUT], "--bers", "[0, 0.5]", "'2'"),
+    case(["faults", "--rtl", "design", "--classes", "pe_outputs", *OUT], "--classes",
+         "pe_outputs", files=manifest_folder('{"name": "design", "verilog": "design.v"}')),
+    case(["faults", "--rtl", "design", *OUT], "--rtl", "unknown register", "pe0.term",
+         files=manifest_folder(
+             '{"name": "design", "kind": "tile", "top": "design", "verilog": ["design.v"], '
+             '"fault_sites": {"classes": {"products": {"delay": 1, "step": "each", '
+             '"registers": [{"name": "pe0.term", "width": 4, "lsb": 0, "copy": 0, '
+             '"values": [{"element": 0, "shift": 0}]}]}}}}')),
+    case(["faults", "--harden", "f23=", *OUT], "--harden", "at least one CLASS:SCHEME"),
+    case(["faults", "--harden", "f23=products", *OUT], "--harden", "CLASS:SCHEME",
+         "'products'"),
 ]
 
 

@@ -226,10 +226,12 @@ def test_rtl_fault_campaign_refuses(tmp_path):
         rtl_fault_campaign(F23_P2X2, 10, classes=["pe"])
     with pytest.raises(TypeError, match="check must be a bool"):
         rtl_fault_campaign(F23_P2X2, 10, check=1)
-    with pytest.raises(TypeError, match="engine must be a LayerConfig"):
-        rtl_fault_campaign(F23_P2X2.tile, 10)
-    generate_tile(TileConfig(2, 3), tmp_path)
-    with pytest.raises(ValueError, match="binary layer engine whose manifest lists fault_sites"):
+    with pytest.raises(TypeError, match="engine must be a LayerConfig, a TileConfig"):
+        rtl_fault_campaign(F23_P2X2.tile.toomcook, 10)
+    from winogen.gen.rns import RNSTileConfig
+    generate_tile(RNSTileConfig(2, 3, forward_reduction="partial"), tmp_path)
+    with pytest.raises(ValueError, match="layer or tile engine whose manifest lists "
+                                         "fault_sites"):
         rtl_fault_campaign(tmp_path, 10)
 
 

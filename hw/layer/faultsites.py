@@ -16,7 +16,8 @@ from functools import cached_property
 
 from .cores import core_latency
 
-__all__ = ["fault_sites", "resolve_register", "verilog_modules", "STEP_ORDER"]
+__all__ = ["fault_sites", "tile_fault_sites", "resolve_register", "verilog_modules",
+           "STEP_ORDER"]
 
 #: The order of the compute steps (the scheduler's loops, ``cig`` innermost).
 STEP_ORDER = "for ty: for tx: for cog: for cig"
@@ -173,5 +174,91 @@ def fault_sites(config, verilog):
                  "from bit lsb of the Verilog reg, width bits; 'copy' is the copy of a "
                  "hardened block (Fault.copy)",
         "index": {name: _INDEX[name] for name in classes},
+        "classes": classes,
+    }
+
+
+#: What the index of each site class of a tile engine is, in
+#: :class:`~winogen.gen.faultmodel.TileFaultModel`'s axes (the tile axis left out).
+_TILE_INDEX = {
+    "input_transform": "(element,)",
+    "filter_transform": "(element,), image 0: the filter load (every tile after it)",
+    "products": "(element,) Winograd; (element, tap) direct",
+    "lane_sums": "(element,)",
+    "output_transform": "(element,)",
+    "descale": "(element,)",
+}
+
+
+#: The same for an RNS tile engine (:class:`~winogen.gen.rns.faultmodel.RNSTileFaultModel`).
+_RNS_INDEX = {
+    "input_transform": "(cin, element) binary input transform; (modulus, cin, element) residue",
+    "forward_conversion": "(modulus, cin, element)",
+    "products": "(modulus, cin, element)",
+    "accumulation": "(modulus, cin, element)",
+    "output_transform": "(modulus, element)",
+    "descale": "(element,)",
+}
+
+
+def tile_fault_sites(config, verilog):
+    """The ``fault_sites`` section of a binary tile engine's manifest (:mod:`winogen.hw.tile`).
+
+    Parameters
+    ----------
+    config : TileConfig or RNSTileConfig
+        A binary tile engine (Winograd or direct, ``mul`` or ``adder`` PEs), or an RNS
+        tile engine (``forward_reduction="full"``).
+    verilog : str
+        The engine's emitted Verilog (names are resolved against it).
+
+    Returns
+    -------
+    dict
+        ``reference`` (per step kind, the stream whose transfer starts the count),
+        ``advance`` (the condition under which the stallable datapath moves: its
+        registers hold a value until an edge in which it is true), ``timing``, ``value``,
+        ``index`` and ``classes``: per site class ``delay``, ``step`` (``each``: every
+        tile, edges counted only where ``advance`` holds; ``load``: the weight beat,
+        every edge counted) and ``registers``
+        (see :meth:`winogen.hw.tile.WinogradTile.fault_registers`).
+    """
+    from ...gen.rns import RNSTileConfig
+    from ..rns.tile import RNSTile
+    from ..tile import DirectTile, WinogradTile
+    c = config
+    top = c.module_name
+    modules = verilog_modules(verilog)
+    rns = isinstance(c, RNSTileConfig)
+    if rns:
+        classes = RNSTile.fault_registers(c)
+        last = "descale"
+    else:
+        classes = (WinogradTile if c.algorithm == "winograd" else DirectTile).fault_registers(c)
+        last = "lane_sums" if c.algorithm == "direct" else \
+            "descale" if c.removes_scale else "output_transform"
+    if last in classes and classes[last]["delay"] != c.latency:
+        raise RuntimeError(f"fault sites: {last} at {classes[last]['delay']} edges, the "
+                           f"engine's latency is {c.latency}")
+    for site in classes.values():
+        for reg in site["registers"]:
+            reg["name"], reg["lsb"] = resolve_register(modules, top, reg["name"], reg["width"],
+                                                       reg["lsb"])
+    index = _RNS_INDEX if rns else _TILE_INDEX
+    return {
+        "reference": {"each": "tiles", "last": "tiles", "load": "weights"},
+        "advance": {"not": "outputs__valid", "or": "outputs__ready"},
+        "timing": "a class of step 'each' holds a tile beat's value between the delay-th "
+                  "and the next rising edge, counting from the edge that ends the cycle in "
+                  "which the beat is accepted (tiles__valid and tiles__ready) and only edges "
+                  "at which the datapath advances (outputs__valid low or outputs__ready "
+                  "high); step 'last' likewise from the output tile's last beat (its last "
+                  "input channel); a class of step 'load' holds the filter's value between "
+                  "the delay-th and the (delay+1)-th rising edge after the cycle in which "
+                  "the weight beat is accepted, every edge counted",
+        "value": "a register holds the values of its 'values': element = register << shift, "
+                 "from bit lsb of the Verilog reg, width bits; 'modulus' is the residue "
+                 "channel of an RNS engine's register",
+        "index": {name: index[name] for name in classes},
         "classes": classes,
     }

@@ -191,6 +191,13 @@ class ModTransform2D(wiring.Component):
         super().__init__({"x": In(data.ArrayLayout(x_shape, self.cols ** 2)),
                           "y": Out(data.ArrayLayout(unsigned(w), self.rows ** 2))})
 
+    @staticmethod
+    def output_register(stages, element, rows):
+        """Name of the register holding output ``element`` (row-major, ``rows × rows``): the
+        reduction's last register, or ``None`` with no stage. Follows :meth:`elaborate`."""
+        red = _split_stages(check_stages(stages), 3, (2, 1, 0))[2]
+        return f"y{element // rows}_{element % rows}_d{red}" if red else None
+
     def elaborate(self, platform):
         m = Module()
         rows, cols, mod = self.rows, self.cols, self.modulus
@@ -255,6 +262,19 @@ class ModMulPE(ProcessingElement):
 
     def combine(self, m, a, b):
         return a * b
+
+    @classmethod
+    def output_register(cls, stages):
+        """Name of the register holding the reduced product ``p`` (its last register), or
+        ``None`` when no register follows the reduction. Follows :meth:`elaborate`."""
+        stages = check_stages(stages)
+        trailing = stages - (stages >= 2) - (stages >= 3)   # operands, then the product
+        return f"term_d{trailing}" if trailing else None
+
+    @classmethod
+    def operand_register(cls, stages):
+        """Name of the register holding operand ``a`` (two stages or more), else ``None``."""
+        return "a_d1" if check_stages(stages) >= 2 else None
 
     def elaborate(self, platform):
         m = Module()

@@ -13,7 +13,13 @@ from ..constmat import ConstTransform2D, ExactDivider
 from ..util import delay
 from .arith import ModTransform2D, _matvec_into, forward_convert, reduce_into
 
-__all__ = ["converter_cuts", "MixedRadixConverter", "residue_inputs", "reverse_convert"]
+__all__ = ["converter_cuts", "MixedRadixConverter", "residue_inputs", "reverse_convert",
+           "INPUT_TRANSFORM_NAME", "CHANNEL_INPUT_NAME", "DESCALE_NAME"]
+
+#: Submodule names (a fault campaign's registers are named after them).
+INPUT_TRANSFORM_NAME = "input_transform"       # the shared binary V = Bᵀ d B
+CHANNEL_INPUT_NAME = "ch{i}_input"             # residue input transform of channel i
+DESCALE_NAME = "descale{e}"                    # exact division of output element e
 
 
 def converter_cuts(moduli_count, stages):
@@ -142,7 +148,7 @@ def residue_inputs(m, config, tile, prefix=""):
     if cfg.input_transform == "binary":
         # One exact binary V = Bᵀ d B shared by every channel.
         shared = ConstTransform2D(cfg.input_matrix, cfg.data_interval, stages=cfg.input_stages)
-        m.submodules[f"{prefix}input_transform"] = shared
+        m.submodules[prefix + INPUT_TRANSFORM_NAME] = shared
         m.d.comb += shared.x.eq(tile)
         for i, mi in enumerate(cfg.moduli):
             residues.append([forward_convert(m, cfg, shared.y[j], shared.output_intervals[j],
@@ -150,7 +156,7 @@ def residue_inputs(m, config, tile, prefix=""):
         return residues
     for i, mi in enumerate(cfg.moduli):
         it = ModTransform2D(cfg.transforms.BT[i], mi, stages=cfg.input_stages)
-        m.submodules[f"{prefix}ch{i}_input"] = it
+        m.submodules[prefix + CHANNEL_INPUT_NAME.format(i=i)] = it
         for j in range(n2):
             # Forward conversion: the signed input element modulo m_i.
             m.d.comb += it.x[j].eq(reduce_into(m, tile[j], cfg.data_interval, mi,
@@ -180,7 +186,7 @@ def reverse_convert(m, config, residues, prefix=""):
         if cfg.scale_divisor != 1:
             div = ExactDivider(cfg.scale_divisor, cfg.result_interval, stages=descale,
                                output_interval=cfg.output_interval)
-            m.submodules[f"{prefix}descale{e}"] = div
+            m.submodules[prefix + DESCALE_NAME.format(e=e)] = div
             m.d.comb += div.x.eq(y)
             y, err = div.y, delay(m, err, descale, f"{prefix}err{e}", reset_less=True)
         values.append(y)

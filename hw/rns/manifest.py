@@ -33,13 +33,18 @@ def rns_manifest_section(config):
     }
 
 
-def rns_tile_manifest(config, component):
-    """The manifest of an RNS tile engine (a JSON-ready dict)."""
+def rns_tile_manifest(config, component, verilog=None):
+    """The manifest of an RNS tile engine (a JSON-ready dict).
+
+    ``verilog``: the component's emitted Verilog, for the ``fault_sites`` of engines with
+    full forward reduction (register names are resolved against it); converted here when
+    not given.
+    """
     from ..generate import manifest_common
     cfg = config
     tc = cfg.toomcook
     count, wwidth = cfg.weight_payload
-    return manifest_common(
+    manifest = manifest_common(
         cfg, component, "rns_tile",
         algorithm={
             "name": f"F({cfg.m}x{cfg.m}, {cfg.r}x{cfg.r})", "kind": "winograd",
@@ -75,6 +80,14 @@ def rns_tile_manifest(config, component):
                "removal": "none" if cfg.scale_divisor == 1 else
                "exact division after reverse conversion"},
     )
+    if cfg.forward_reduction == "full":
+        # The registers of the RNS fault model's values, for RTL fault campaigns.
+        from ..emit import to_verilog
+        from ..layer.faultsites import tile_fault_sites
+        if verilog is None:
+            verilog = to_verilog(component, cfg.module_name)
+        manifest["fault_sites"] = tile_fault_sites(cfg, verilog)
+    return manifest
 
 
 def generate_rns_tile(config, out_dir):

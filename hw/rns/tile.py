@@ -8,7 +8,12 @@ from ...gen.rns import RNSTileConfig, residue_port_interval, residue_width
 from .arith import ModMulPE, ModTransform2D, reduce_into
 from .converter import residue_inputs, reverse_convert
 
-__all__ = ["RNSTile"]
+__all__ = ["RNSTile", "PE_NAME", "ACC_NAME", "OUTPUT_NAME"]
+
+#: Submodule and register names of the datapath (a fault campaign's registers too).
+PE_NAME = "ch{i}_pe{j}"
+ACC_NAME = "ch{i}_acc{j}"
+OUTPUT_NAME = "ch{i}_output"
 
 
 def _signature(config):
@@ -59,6 +64,75 @@ class RNSTile(wiring.Component):
     @property
     def latency(self):
         return self.config.latency
+
+    @classmethod
+    def fault_registers(cls, config):
+        """The registers that hold the values of the RNS fault model
+        (:class:`~winogen.gen.rns.faultmodel.RNSTileFaultModel`), by site class.
+
+        In the format of :meth:`winogen.hw.tile.WinogradTile.fault_registers`; a register of
+        a residue channel names its ``modulus`` (channel index). ``step`` is ``"each"``
+        (every tile beat: the input channel's values) or ``"last"`` (the output tile's last
+        channel beat: its output residues and descaled outputs); delays count the edges at
+        which the datapath advances from that beat's transfer.
+        """
+        from ..constmat import divider_output_register, transform2d_output_registers
+        from ..layer.cores import _grouped, _register, _site
+        from ..tile import DATAPATH_NAME
+        from .arith import ModMulPE, ModTransform2D
+        from .converter import CHANNEL_INPUT_NAME, DESCALE_NAME, INPUT_TRANSFORM_NAME
+        c = config
+        n2, mm, k = c.n ** 2, c.m ** 2, len(c.moduli)
+        ins, pes = c.input_stages, c.pe_stages
+        dp = DATAPATH_NAME
+        sites = {}
+
+        def residue(path, i, e):
+            return {**_register(path, residue_width(c.moduli[i]), 0, [(e, 0)]), "modulus": i}
+
+        if c.input_transform == "binary":
+            regs = [_register(f"{dp}.{INPUT_TRANSFORM_NAME}.{sub}.{sig}", width, 0, values)
+                    for (sub, sig), width, values in _grouped(
+                        [None if r is None else ((r[0], r[1]), r[2], r[3])
+                         for r in transform2d_output_registers(c.input_matrix,
+                                                               c.data_interval, ins)])]
+            if regs:
+                sites["input_transform"] = _site(ins, "each", regs)
+            name = ModMulPE.operand_register(pes)
+            if name is not None:
+                sites["forward_conversion"] = _site(ins + 1, "each", [
+                    residue(f"{dp}.{PE_NAME.format(i=i, j=j)}.{name}", i, j)
+                    for i in range(k) for j in range(n2)])
+        else:
+            regs = [residue(f"{dp}.{CHANNEL_INPUT_NAME.format(i=i)}.{name}", i, j)
+                    for i in range(k) for j in range(n2)
+                    for name in [ModTransform2D.output_register(ins, j, c.n)] if name]
+            if regs:
+                sites["input_transform"] = _site(ins, "each", regs)
+        name = ModMulPE.output_register(pes)
+        if name is not None:
+            sites["products"] = _site(ins + pes, "each", [
+                residue(f"{dp}.{PE_NAME.format(i=i, j=j)}.{name}", i, j)
+                for i in range(k) for j in range(n2)])
+        at = ins + pes
+        if c.channels > 1:
+            at += 1
+            sites["accumulation"] = _site(at, "each", [
+                residue(f"{dp}.{ACC_NAME.format(i=i, j=j)}", i, j)
+                for i in range(k) for j in range(n2)])
+        regs = [residue(f"{dp}.{OUTPUT_NAME.format(i=i)}.{name}", i, e)
+                for i in range(k) for e in range(mm)
+                for name in [ModTransform2D.output_register(c.output_stages, e, c.m)] if name]
+        if regs:
+            sites["output_transform"] = _site(at + c.output_stages, "last", regs)
+        if c.scale_divisor != 1:
+            reg = divider_output_register(c.scale_divisor, c.output_interval.width,
+                                          c.descale_stages)
+            if reg is not None:
+                sites["descale"] = _site(c.latency, "last", [
+                    _register(f"{dp}.{DESCALE_NAME.format(e=e)}.{reg[0]}", reg[1], 0,
+                              [(e, reg[2])]) for e in range(mm)])
+        return sites
 
     def elaborate(self, platform):
         m = Module()
@@ -179,21 +253,21 @@ class RNSTile(wiring.Component):
             products = []
             for j in range(n2):
                 pe = ModMulPE(mi, stages=cfg.pe_stages, a_interval=cfg.pe_a_intervals[i][j])
-                dp.submodules[f"ch{i}_pe{j}"] = pe
+                dp.submodules[PE_NAME.format(i=i, j=j)] = pe
                 dp.d.comb += [pe.a.eq(v[j]), pe.b.eq(head[i * n2 + j])]
                 products.append(pe.p)
             if C > 1:
                 port = residue_port_interval(mi)
                 summed = []
                 for j, p in enumerate(products):
-                    acc = Signal(unsigned(w), name=f"ch{i}_acc{j}", reset_less=True)
+                    acc = Signal(unsigned(w), name=ACC_NAME.format(i=i, j=j), reset_less=True)
                     add = reduce_into(dp, acc + p, port + port, mi, f"ch{i}_sum{j}")
                     with dp.If(at_pe_out):
                         dp.d.sync += acc.eq(Mux(acc_first, p, add))
                     summed.append(acc)
                 products = summed
             ot = ModTransform2D(tr.AT[i], mi, stages=cfg.output_stages)
-            dp.submodules[f"ch{i}_output"] = ot
+            dp.submodules[OUTPUT_NAME.format(i=i)] = ot
             for j in range(n2):
                 dp.d.comb += ot.x[j].eq(products[j])
             residues.append(ot.y)
