@@ -33,7 +33,7 @@ Dataflow
 
 Pipeline
 --------
-Issue (addresses from the scheduler's registers) → two step registers → memory read → read register →
+Issue (addresses from the scheduler's registers) → memory read → read register →
 column select and column/lane masks (:class:`TileAssembler`) → row rotation and row
 masks → the core (Winograd: input transforms, ``P_out·P_in·n²`` PEs, lane sums,
 Winograd-domain accumulation over channel groups, output transform and exact scale

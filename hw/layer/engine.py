@@ -22,14 +22,9 @@ __all__ = ["WinogradConv", "DirectConv", "binary_layer_engine", "make_layer_engi
            "FRONT_STAGES", "CONFIG_LATENCY", "REQUANT_STAGES", "OUTPUT_QUEUE_LATENCY", "output_queue_depth",
            "engine_latency"]
 
-#: Step registers between the scheduler and the pipeline: the first keeps the scheduler's
-#: outputs beside it (in a large engine its registers are otherwise pulled apart towards
-#: the many consumers of the step, and its issue logic becomes the critical path), the
-#: second drives the memories' read addresses and every delay of the pipeline.
-STEP_STAGES = 2
-#: Cycles from a step's issue to its tiles at the core: the step (address) registers, the
+#: Cycles from a step's issue to its tiles at the core: the step (address) register, the
 #: memory read, its registers, the column select and the row rotation.
-FRONT_STAGES = STEP_STAGES + 1 + MEMORY_READ_STAGES + 2
+FRONT_STAGES = 2 + MEMORY_READ_STAGES + 2
 #: Edges from a config beat's transfer to ``status.errors`` showing its checks
 #: (:attr:`~winogen.gen.layer.LayerConfig.config_latency`).
 CONFIG_LATENCY = LayerConfig.config_latency
@@ -41,7 +36,7 @@ OUTPUT_QUEUE_LATENCY = 2
 CORE_NAME = "core"
 REQUANTIZER_NAME = "requantizer"
 #: The register that is high in the cycle a step's tiles are at the core's inputs.
-CORE_VALID = f"core_valid_d{FRONT_STAGES - STEP_STAGES}"
+CORE_VALID = f"core_valid_d{FRONT_STAGES - 1}"
 
 
 def _pipeline_latency(config):
@@ -134,7 +129,7 @@ class _LayerEngine(wiring.Component):
             raise ValueError(f"config.algorithm must be {cls.algorithm!r} for "
                              f"{cls.__name__}, not {config.algorithm!r}")
         t = config.tile
-        slack = FRONT_STAGES - STEP_STAGES - 1 - MEMORY_READ_STAGES + t.input_stages
+        slack = FRONT_STAGES - 2 - MEMORY_READ_STAGES + t.input_stages
         if config.filter_store == "raw" and t.filter_stages > slack:
             # The transform at read must fit beside the tile path (not lengthen it).
             raise ValueError(f"filter_store='raw' needs filter_stages <= input_stages + "
@@ -288,19 +283,14 @@ class _LayerEngine(wiring.Component):
     def _pipeline(self, m, wstore, lbuf, sched):
         """Tile assembly, the core, the optional requantizer; returns the output queue."""
         c = self.layer_config
-        # The step registers (STEP_STAGES): the read addresses leave registers for the
-        # memories, and every delay below counts from the last (STEP_STAGES cycles after
-        # the issue).
-        step = sched.step
-        for i in range(STEP_STAGES):
-            name = "step_r" if i == STEP_STAGES - 1 else f"step_r{i}"
-            step_r = Signal.like(sched.step, name=name)
-            m.d.sync += step_r.eq(step)
-            step = step_r
+        # The step register: the read addresses leave registers for the memories, and every
+        # delay below counts from it (one cycle after the issue).
+        step = Signal.like(sched.step, name="step_r")
+        m.d.sync += step.eq(sched.step)
         m.d.comb += lbuf.read.eq(step.read)
 
         m.submodules.assembler = asm = TileAssembler(c)
-        to_words = 1 + MEMORY_READ_STAGES       # step register -> the words at the assembler
+        to_words = 1 + MEMORY_READ_STAGES       # issue -> the words at the assembler
         m.d.comb += [
             asm.words.eq(lbuf.words),
             asm.col_phase.eq(delay(m, step.col_phase, to_words, "col_phase", reset_less=True)),
@@ -318,23 +308,21 @@ class _LayerEngine(wiring.Component):
         # The weight read is issued so that its (registered, maybe transformed) data meets
         # the core.
         w_addr = delay(m, step.weight_addr,
-                       FRONT_STAGES - STEP_STAGES - 1 - MEMORY_READ_STAGES + core.weight_delay
-                       - transform,
+                       FRONT_STAGES - 2 - MEMORY_READ_STAGES + core.weight_delay - transform,
                        "weight_addr", reset_less=True)
         m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(filters),
                      core.tiles.eq(asm.tiles)]
         for name in ("valid", "first", "last"):
             m.d.comb += getattr(core, name).eq(
-                delay(m, getattr(step, name), FRONT_STAGES - STEP_STAGES, f"core_{name}",
+                delay(m, getattr(step, name), FRONT_STAGES - 1, f"core_{name}",
                       reset_less=False))
-        assert CORE_VALID == f"core_valid_d{FRONT_STAGES - STEP_STAGES}"     # the delay's last register
+        assert CORE_VALID == f"core_valid_d{FRONT_STAGES - 1}"     # the delay's last register
         if c.masks_lanes:
             m.d.comb += core.lane_valid.eq(
-                delay(m, step.lane_valid, FRONT_STAGES - STEP_STAGES, "core_lane_valid",
-                      reset_less=True))
+                delay(m, step.lane_valid, FRONT_STAGES - 1, "core_lane_valid", reset_less=True))
 
         # What travels beside the core to its result: the layer's shift and last beat.
-        to_result = FRONT_STAGES - STEP_STAGES + core.latency
+        to_result = FRONT_STAGES - 1 + core.latency
         shift = delay(m, step.shift, to_result, "shift", reset_less=True)
         layer_last = delay(m, step.layer_last, to_result, "layer_last", reset_less=True)
         error = core.result_error if "result_error" in core.signature.members else None
