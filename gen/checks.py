@@ -74,3 +74,24 @@ def check_integer_values(name, values, interval=None):
             raise ValueError(f"{name} values must lie in [{interval.lo}, {interval.hi}], "
                              f"not [{lo}, {hi}]")
     return x
+
+
+def read_json_file(path, where):
+    """The JSON value in file ``path``; ``where`` names it in messages
+    (e.g. ``"scale file 's.json'"``).
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read or does not hold valid JSON (one line).
+    """
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise ValueError(f"{where} must be a readable JSON file, not missing or unreadable "
+                         f"({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} must hold valid JSON, not text failing at line {e.lineno} "
+                         f"({e.msg})") from None

@@ -10,10 +10,11 @@ is taken as the nearest fraction with a denominator of at most 2^20.
 Shapes: ``AT`` is m × n, ``G`` n × r, ``BT`` n × n with ``n = m + r - 1``.
 """
 
-import json
 from fractions import Fraction
 
 import numpy as np
+
+from .checks import read_json_file
 
 __all__ = ["parse_entry", "parse_matrix", "rank", "check_shapes", "check_full_rank",
            "read_matrix_file"]
@@ -113,15 +114,7 @@ def read_matrix_file(path, label, claims=False):
         names the file.
     """
     where = f"{label} {str(path)!r}"
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ValueError(f"{where} must be a readable JSON file, not missing or unreadable "
-                         f"({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where} must hold valid JSON, not text failing at line {e.lineno} "
-                         f"({e.msg})") from None
+    data = read_json_file(path, where)
     keys = {"AT", "G", "BT"}
     if not isinstance(data, dict) or not keys <= set(data) <= keys | ({"exact"} if claims else set()):
         got = sorted(data) if isinstance(data, dict) else type(data).__name__

@@ -49,7 +49,7 @@ from math import gcd
 import numpy as np
 
 from .bounds import Interval, signed_range, transform2d_intervals, transform_intervals
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, read_json_file
 
 __all__ = ["SCALE_MODES", "GIVEN", "check_given_shifts", "load_scale_file", "MIN_WINO_WIDTH",
            "scale_shift", "exact_shift", "round_half_up_shift",
@@ -104,17 +104,8 @@ def load_scale_file(path, n):
     """``(sV, sU)`` of a tap-wise scale file ``{"v_shifts": [[…]], "u_shifts": [[…]]}``
     (n × n integers each; ``n`` None: the two lists as they are, for the configuration
     to check); messages name the file."""
-    import json
     where = f"scale file {str(path)!r}"
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ValueError(f"{where} must be a readable JSON file, not missing or unreadable "
-                         f"({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where} must hold valid JSON, not text failing at line {e.lineno} "
-                         f"({e.msg})") from None
+    data = read_json_file(path, where)
     if not isinstance(data, dict) or set(data) != {"v_shifts", "u_shifts"}:
         got = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"{where} must hold an object with keys v_shifts, u_shifts, "

@@ -57,19 +57,24 @@ def train_float(x_train, y_train, *, epochs, seed=0, batch=64, lr=0.01, progress
         logits = forward_float(params, xb, anp)
         return anp.mean(logsumexp(logits, axis=1) - logits[anp.arange(len(yb)), yb])
 
-    gradient = grad(loss)
-    params = _init(seed)
+    return adam(_init(seed), grad(loss), loss, x_train.astype(np.float64) / 2 ** INPUT_SHIFT,
+                y_train, epochs=epochs, lr=lr, batch=batch, rng=np.random.default_rng(seed + 1),
+                progress=progress)
+
+
+def adam(params, gradient, loss, x, y, *, epochs, lr, batch, rng, progress=None):
+    """Mini-batch Adam with cosine learning-rate decay, in place on ``params`` (dict of
+    arrays); returns them. ``gradient(params, xb, yb)`` and ``loss`` take the same
+    arguments; ``progress(epoch, epochs, loss on the first 256 samples)`` after each epoch."""
     m = {k: np.zeros_like(v) for k, v in params.items()}
     v = {k: np.zeros_like(v) for k, v in params.items()}
-    rng = np.random.default_rng(seed + 1)
-    x = x_train.astype(np.float64) / 2 ** INPUT_SHIFT
     step = 0
     for epoch in range(epochs):
         order = rng.permutation(len(x))
         rate = lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))     # cosine decay
         for start in range(0, len(x), batch):
             idx = order[start:start + batch]
-            g = gradient(params, x[idx], y_train[idx])
+            g = gradient(params, x[idx], y[idx])
             step += 1
             for k in params:
                 m[k] = 0.9 * m[k] + 0.1 * g[k]
@@ -77,7 +82,7 @@ def train_float(x_train, y_train, *, epochs, seed=0, batch=64, lr=0.01, progress
                 mhat, vhat = m[k] / (1 - 0.9 ** step), v[k] / (1 - 0.999 ** step)
                 params[k] = params[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
         if progress is not None:
-            progress(epoch + 1, epochs, float(loss(params, x[:256], y_train[:256])))
+            progress(epoch + 1, epochs, float(loss(params, x[:256], y[:256])))
     return params
 
 

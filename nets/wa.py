@@ -22,7 +22,6 @@ integers exactly (``tests/test_wa.py`` checks it against the engine's golden mod
 The loss uses the last layer's sums before requantization, in real units.
 """
 
-import math
 
 import numpy as np
 
@@ -421,26 +420,10 @@ def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1
     if isinstance(domain, FlexTransforms):
         for k, v in domain.initial.items():
             params.setdefault(k, v.copy())
-    mom = {k: np.zeros_like(v) for k, v in params.items()}
-    vel = {k: np.zeros_like(v) for k, v in params.items()}
-    rng = np.random.default_rng(seed)
-    x = np.asarray(x_train, dtype=np.float64)
-    step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        rate = lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            g = gradient(params, x[idx], y_train[idx])
-            step += 1
-            for k in params:
-                mom[k] = 0.9 * mom[k] + 0.1 * g[k]
-                vel[k] = 0.999 * vel[k] + 0.001 * g[k] ** 2
-                mhat, vhat = mom[k] / (1 - 0.9 ** step), vel[k] / (1 - 0.999 ** step)
-                params[k] = params[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
-        if progress is not None:
-            progress(epoch + 1, epochs, float(loss(params, x[:256], y_train[:256])))
-    return params
+    from .train import adam
+    return adam(params, gradient, loss, np.asarray(x_train, dtype=np.float64), y_train,
+                epochs=epochs, lr=lr, batch=batch, rng=np.random.default_rng(seed),
+                progress=progress)
 
 
 def _accuracy(params, x, y, layers, fc_shape, domain):
