@@ -48,13 +48,11 @@ WINOGEN_FAULT_CHECK
     ``0``: report disagreements in the summary without failing the test (default ``1``).
 """
 
-import json
 import math
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -64,7 +62,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, Timer
 from ..gen.faultmodel import CLASSIFICATIONS, Fault, LayerFaultModel
 from ..gen.layer import LayerRun
 from .tb_layer import LayerHarness, golden_beats
-from .testbench import engine_manifest
+from .testbench import close_fault_campaign, engine_manifest
 
 __all__ = ["plan_layer_faults", "CLASSIFICATIONS"]
 
@@ -327,16 +325,4 @@ async def fault_campaign(dut):
         summary["flipped"] += len(injector.flipped)
         summary["layers"] += 1
         layer += 1
-    summary["totals"] = {x: sum(e[x] for e in summary["by_class"].values())
-                         for x in CLASSIFICATIONS}
-    summary["seconds"] = round(time.monotonic() - start, 1)
-    dut._log.info("fault campaign summary %s", json.dumps(summary))
-    report = os.environ.get("WINOGEN_FAULT_REPORT")
-    if report:
-        Path(report).write_text(json.dumps(summary, indent=2) + "\n")
-    if os.environ.get("WINOGEN_FAULT_CHECK", "1") == "0":
-        return
-    assert not problems, f"{len(problems)} problems, e.g. {problems[:5]}"
-    assert summary["disagree"] == 0
-    missing = [k for k, e in summary["by_class"].items() if e["injections"] == 0]
-    assert not missing, f"no injection in {missing}"
+    close_fault_campaign(dut, summary, problems, start, "fault campaign")

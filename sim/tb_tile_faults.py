@@ -43,12 +43,10 @@ As :mod:`winogen.sim.tb_faults`: ``WINOGEN_MANIFEST``, ``WINOGEN_FAULT_INJECTION
 (default 0.1), ``WINOGEN_FAULT_REPORT``, ``WINOGEN_FAULT_CHECK``.
 """
 
-import json
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -57,7 +55,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, ReadWrite, RisingEdge
 
 from ..gen.faultmodel import CLASSIFICATIONS, Fault, TileFaultModel
 from .streams import StreamSink, StreamSource
-from .testbench import engine_manifest
+from .testbench import close_fault_campaign, engine_manifest
 
 __all__ = ["plan_tile_faults", "TILES_PER_BATCH", "TILES_PER_FILTER_BATCH"]
 
@@ -363,16 +361,4 @@ async def fault_campaign(dut):
         summary["tiles"] += count
         summary["batches"] += 1
         batch += 1
-    summary["totals"] = {x: sum(e[x] for e in summary["by_class"].values())
-                         for x in CLASSIFICATIONS}
-    summary["seconds"] = round(time.monotonic() - start, 1)
-    dut._log.info("tile fault campaign summary %s", json.dumps(summary))
-    report = os.environ.get("WINOGEN_FAULT_REPORT")
-    if report:
-        Path(report).write_text(json.dumps(summary, indent=2) + "\n")
-    if os.environ.get("WINOGEN_FAULT_CHECK", "1") == "0":
-        return
-    assert not problems, f"{len(problems)} problems, e.g. {problems[:5]}"
-    assert summary["disagree"] == 0
-    missing = [k for k, e in summary["by_class"].items() if e["injections"] == 0]
-    assert not missing, f"no injection in {missing}"
+    close_fault_campaign(dut, summary, problems, start, "tile fault campaign")

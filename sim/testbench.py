@@ -29,3 +29,27 @@ def engine_manifest():
         raise ManifestError(f"{MANIFEST_ENV} must name the engine's manifest JSON, not "
                             f"{path!r}")
     return read_manifest(path, require=ENGINE_KEYS)
+
+
+def close_fault_campaign(dut, summary, problems, start, what):
+    """End an RTL fault campaign (``sim/tb_faults.py``, ``sim/tb_tile_faults.py``): the totals
+    per classification, the time, the log line and ``WINOGEN_FAULT_REPORT``; then, unless
+    ``WINOGEN_FAULT_CHECK=0``, fail on any problem, any disagreement with the model, or a
+    site class that received no injection."""
+    import json
+    import time
+    from pathlib import Path
+    from ..gen.faultmodel import CLASSIFICATIONS
+    summary["totals"] = {x: sum(e[x] for e in summary["by_class"].values())
+                         for x in CLASSIFICATIONS}
+    summary["seconds"] = round(time.monotonic() - start, 1)
+    dut._log.info("%s summary %s", what, json.dumps(summary))
+    report = os.environ.get("WINOGEN_FAULT_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(summary, indent=2) + "\n")
+    if os.environ.get("WINOGEN_FAULT_CHECK", "1") == "0":
+        return
+    assert not problems, f"{len(problems)} problems, e.g. {problems[:5]}"
+    assert summary["disagree"] == 0
+    missing = [k for k, e in summary["by_class"].items() if e["injections"] == 0]
+    assert not missing, f"no injection in {missing}"
