@@ -25,7 +25,8 @@ The loss uses the last layer's sums before requantization, in real units.
 
 import numpy as np
 
-__all__ = ["QuantizedDomain", "FlexTransforms", "engine_inputs", "winograd_layer",
+__all__ = ["QuantizedDomain", "FlexTransforms", "engine_inputs", "engine_activations",
+           "engine_kernels", "winograd_layer", "winograd_layer_u",
            "forward_engine", "engine_layers_of", "int8_weights", "train_wa",
            "winograd_statistics", "calibrated_shifts"]
 
@@ -202,33 +203,66 @@ def _pad_to(anp, x, rows, cols, top=0, left=0):
     return anp.concatenate(parts, axis=-1) if len(parts) > 1 else x
 
 
-def engine_inputs(layer, x, w, engine_r, anp=np):
-    """``(x, w, padding)`` as the engine runs ``layer`` on images ``x`` (N, C, H, W) with
-    weights ``w`` (C_out, C_in, k, k): the layer itself (a stride-1 ``engine_r`` kernel
-    with padding 0 or ``engine_r // 2``), or its DWM pieces stacked as input channels
-    (:func:`winogen.gen.dwm.dwm_layer`, here with differentiable array operations)."""
+def _direct(k, stride, padding, engine_r):
+    """Whether the engine runs a ``k × k`` layer as it is (else as DWM pieces)."""
+    return k == engine_r and stride == 1 and padding in (0, engine_r // 2)
+
+
+def engine_activations(layer, x, k, engine_r, anp=np):
+    """``(x, padding)`` the engine reads for ``layer`` (kernel ``k × k``) on images ``x``
+    (N, C, H, W): ``x`` itself, or the DWM pieces' inputs stacked as channels."""
     from ..gen.dwm import dwm_pieces
-    k, stride, padding = w.shape[2], layer["stride"], layer["padding"]
-    if k == engine_r and stride == 1 and padding in (0, engine_r // 2):
-        return x, w, padding
+    stride, padding = layer["stride"], layer["padding"]
+    if _direct(k, stride, padding, engine_r):
+        return x, padding
     n, c, h, wd = x.shape
     h_out = (h + 2 * padding - k) // stride + 1
     w_out = (wd + 2 * padding - k) // stride + 1
     hs, ws = h_out + engine_r - 1, w_out + engine_r - 1
     xp = _pad_to(anp, x, h + 2 * padding, wd + 2 * padding, padding, padding)
-    xs, wk = [], []
+    xs = []
     for piece in dwm_pieces(k, stride, engine_r):
-        (p, q), (a, b), (rows, cols) = piece.phase, piece.offset, piece.size
+        (p, q), (a, b) = piece.phase, piece.offset
         block = xp[:, :, p::stride, q::stride][:, :, a:a + hs, b:b + ws]
         xs.append(_pad_to(anp, block, hs, ws))
+    return anp.concatenate(xs, axis=1), 0
+
+
+def engine_kernels(layer, w, engine_r, anp=np):
+    """The ``engine_r × engine_r`` kernels the engine runs for ``layer``'s weights ``w``
+    (C_out, C_in, k, k): ``w`` itself, or its DWM pieces stacked as input channels."""
+    from ..gen.dwm import dwm_pieces
+    k, stride = w.shape[2], layer["stride"]
+    if _direct(k, stride, layer["padding"], engine_r):
+        return w
+    wk = []
+    for piece in dwm_pieces(k, stride, engine_r):
+        (p, q), (a, b), (rows, cols) = piece.phase, piece.offset, piece.size
         sub = w[:, :, p::stride, q::stride][:, :, a:a + rows, b:b + cols]
         wk.append(_pad_to(anp, sub, engine_r, engine_r))
-    return anp.concatenate(xs, axis=1), anp.concatenate(wk, axis=1), 0
+    return anp.concatenate(wk, axis=1)
+
+
+def engine_inputs(layer, x, w, engine_r, anp=np):
+    """``(x, w, padding)`` as the engine runs ``layer`` on images ``x`` (N, C, H, W) with
+    weights ``w`` (C_out, C_in, k, k): the layer itself (a stride-1 ``engine_r`` kernel
+    with padding 0 or ``engine_r // 2``), or its DWM pieces stacked as input channels
+    (:func:`winogen.gen.dwm.dwm_layer`, here with differentiable array operations)."""
+    xe, padding = engine_activations(layer, x, w.shape[2], engine_r, anp)
+    return xe, engine_kernels(layer, w, engine_r, anp), padding
 
 
 def winograd_layer(x, w, padding, domain, anp=np):
     """The engine's layer output before requantization, for integer-valued ``x`` (N, C, H,
     W) and ``w`` (C_out, C, r, r): stride 1, zero ``padding``, tile by tile."""
+    U = anp.einsum("ia,ocab,jb->ocij", domain.G, w, domain.G)
+    return winograd_layer_u(x, U, padding, domain, anp)
+
+
+def winograd_layer_u(x, U, padding, domain, anp=np):
+    """:func:`winograd_layer` with the Winograd-domain weights ``U = G' w G'ᵀ`` (C_out, C,
+    n, n) given (any values, e.g. pruned ones; quantized to ``Û`` as the engine's weight
+    stream carries them)."""
     floor, _ = _roundings() if anp is not np else (np.floor, None)
     dm = domain
     m, n = dm.m, dm.n
@@ -239,7 +273,6 @@ def winograd_layer(x, w, padding, domain, anp=np):
     tiles = anp.stack([anp.stack([xp[:, :, i * m:i * m + n, j * m:j * m + n]
                                   for j in range(tx)], axis=2) for i in range(ty)], axis=2)
     V = anp.einsum("ia,nctsab,jb->nctsij", dm.BT, tiles, dm.BT)
-    U = anp.einsum("ia,ocab,jb->ocij", dm.G, w, dm.G)
     if dm.quantized:
         top = 2.0 ** (dm.width - 1)
         V = anp.clip(floor(V * dm.v_scale + 0.5), -top, top - 1)
