@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-__all__ = ["METHODS", "global_masks", "importance_factors", "winograd_weights", "forward_u", "prune_native",
+__all__ = ["METHODS", "NATIVE_SCORES", "native_scores", "global_masks", "importance_factors", "winograd_weights", "forward_u", "prune_native",
            "spatial_structured_masks", "prune_spatial_winograd", "sparsity", "deployed_u",
            "image_layer_error"]
 
@@ -165,13 +165,25 @@ def _train_u(U0, masks, x, y, layers, fc_shape, domain, kernel_sizes, *, epochs,
     return {k: params[k] * scale[k] * masks[k] for k in params}
 
 
+NATIVE_SCORES = ("magnitude", "importance")
+
+
+def native_scores(U, domain, score):
+    """Pruning scores of native pruning: ``|U|`` or ``|U| · F``."""
+    if score not in NATIVE_SCORES:
+        raise ValueError(f"score must be one of {', '.join(NATIVE_SCORES)}, not {score!r}")
+    F = importance_factors(domain) if score == "importance" else 1.0
+    return {k: np.abs(v) * F for k, v in U.items()}
+
+
 def prune_native(U0, target, x, y, layers, fc_shape, domain, kernel_sizes, *, epochs, lr=3e-4,
-                 seed=0, progress=None):
+                 score="magnitude", seed=0, progress=None):
     """Magnitude-prune the network's ``U`` to ``target`` (:func:`global_masks`; entries
     already zero in ``U0`` count) and retrain it in the Winograd domain; returns
     ``(U, masks)``. Called with increasing targets on its own output, it prunes
-    gradually."""
-    masks = global_masks({k: np.abs(v) for k, v in U0.items()}, target)
+    gradually. ``score`` ``"magnitude"`` ranks by ``|U|`` (Li et al.), ``"importance"`` by
+    ``|U| · F`` (:func:`importance_factors`)."""
+    masks = global_masks(native_scores(U0, domain, score), target)
     return _train_u(U0, masks, x, y, layers, fc_shape, domain, kernel_sizes, epochs=epochs, lr=lr,
                     seed=seed, progress=progress), masks
 
@@ -379,6 +391,12 @@ def main(argv=None):
     p.add_argument("--wino-width", type=int, default=10, metavar="W",
                    help="width of the deployed Winograd domain (tap-wise shifts calibrated "
                         "on the dense network; default: 10)")
+    p.add_argument("--native-score", choices=NATIVE_SCORES, default="magnitude",
+                   help="native pruning's ranking: |U| (magnitude, Li et al.; default) or "
+                        "|U| times the importance factors (importance)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate of the Winograd-domain retraining (default: "
+                        "3e-4 native, 1e-3 spatial, whose Winograd step uses a third)")
     p.add_argument("--epochs", type=int, default=5,
                    help="Winograd-domain retraining epochs per run (default: 5)")
     p.add_argument("--spatial-epochs", type=int, default=2,
@@ -423,6 +441,10 @@ def main(argv=None):
         p.error(f"--spatial-share must lie in [0, 1], not {args.spatial_share}")
     if "spatial" not in methods and (args.spatial_share != 0.5 or args.spatial_epochs != 2):
         p.error("--spatial-share and --spatial-epochs apply to --methods spatial only")
+    if "native" not in methods and args.native_score != "magnitude":
+        p.error("--native-score applies to --methods native only")
+    if args.lr is not None and not args.lr > 0:
+        p.error(f"--lr must be positive, not {args.lr}")
     if args.train_images is not None and args.train_images < 1:
         p.error(f"--train-images must be at least 1, not {args.train_images}")
 
@@ -467,11 +489,13 @@ def main(argv=None):
                 if method == "native":
                     # Gradual: each target starts from the previous target's network.
                     start_u = native_u if target > targets[0] else U_dense
-                    masks0 = global_masks({k: np.abs(v) for k, v in start_u.items()}, target)
+                    masks0 = global_masks(native_scores(start_u, domain, args.native_score),
+                                          target)
                     row["top1_before_retraining"] = top1(
                         {k: v * masks0[k] for k, v in start_u.items()}, domain)
                     U, masks = prune_native(start_u, target, x_train, y_train, layers,
                                             fc_shape, domain, kernel_sizes, epochs=args.epochs,
+                                            lr=args.lr or 3e-4, score=args.native_score,
                                             seed=args.seed, progress=progress)
                     native_u = U
                 else:
@@ -479,7 +503,7 @@ def main(argv=None):
                         floats, target, x_train, y_train, layers, fc_shape, domain,
                         kernel_sizes, spatial_share=args.spatial_share,
                         spatial_epochs=args.spatial_epochs, epochs=args.epochs,
-                        seed=args.seed, progress=progress)
+                        lr=args.lr or 1e-3, seed=args.seed, progress=progress)
                     row["spatial_step_sparsity"] = step1
                 deployed = deployed_u(U, domain)
                 row.update(sparsity=1.0 - sum(int(np.count_nonzero(v)) for v in deployed.values())
@@ -498,6 +522,7 @@ def main(argv=None):
                          v_shifts=np.array(shifts[0]), u_shifts=np.array(shifts[1]),
                          wino_width=np.int64(args.wino_width))
     report = dict(preset=args.preset, wino_width=args.wino_width, epochs=args.epochs,
+                  native_score=args.native_score, lr=args.lr,
                   spatial_epochs=args.spatial_epochs, spatial_share=args.spatial_share,
                   seed=args.seed, test_images=len(y_test), train_images=len(y_train),
                   dense=dense, rows=rows)

@@ -141,6 +141,8 @@ def test_spatial_winograd_reaches_the_target_without_training(net):
     (["--wino-width", "1"], "--wino-width"),
     (["--m", "2,x"], "--m"),
     (["--epochs", "-1"], "--epochs"),
+    (["--methods", "spatial", "--native-score", "importance"], "--native-score"),
+    (["--lr", "0"], "--lr"),
 ])
 def test_cli_bad_input(tmp_path, args, flag):
     proc = subprocess.run([sys.executable, "-m", "winogen.nets.prune", "-o", str(tmp_path),
@@ -162,3 +164,13 @@ def test_global_masks_hit_the_target_and_favour_large_layers():
     assert all(not masks[k][~keep[k]].any() for k in scores)
     # with scores of equal distribution, each layer keeps about the same fraction
     assert abs(masks["large"].mean() - 0.2) < 0.05
+
+
+def test_native_scores():
+    dom = QuantizedDomain(ToomCook(4, 3, preset="lavin").hardware())
+    U = {"a": np.ones((2, 3, 6, 6))}
+    assert np.array_equal(prune.native_scores(U, dom, "magnitude")["a"], U["a"])
+    F = prune.importance_factors(dom)
+    assert np.allclose(prune.native_scores(U, dom, "importance")["a"], F)
+    with pytest.raises(ValueError, match=r"score must be one of magnitude, importance, not 'x'"):
+        prune.native_scores(U, dom, "x")
