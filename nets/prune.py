@@ -314,9 +314,10 @@ def prune_spatial_winograd(floats, target, x, y, layers, fc_shape, domain, kerne
 
 def deployed_u(U, domain):
     """The engine's ``Û`` (int64) of float Winograd-domain weights on a quantized domain:
-    ``U / D²`` rounded half up by ``sU`` and clamped to ``W`` bits."""
-    top = 2 ** (domain.width - 1)
-    return {k: np.clip(np.floor(v * domain.u_scale + 0.5), -top, top - 1).astype(np.int64)
+    ``U / D²`` rounded half up by ``sU`` and clamped to each position's ``Û`` range
+    (``domain.u_lo``/``u_hi``: what the engine's weight lanes hold)."""
+    return {k: np.clip(np.floor(v * domain.u_scale + 0.5), domain.u_lo,
+                       domain.u_hi).astype(np.int64)
             for k, v in U.items()}
 
 

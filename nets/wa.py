@@ -89,6 +89,14 @@ class QuantizedDomain:
             self.u_scale = 2.0 ** -su / self.D ** 2
             self.align = 2.0 ** (e - e.min())
             self.out_scale = 2.0 ** e.min()
+            # Û's range per position in an engine for int8 weights (W bits at most): the
+            # weight lanes are that wide, so Winograd-domain weights given directly
+            # (pruned ones) are clamped to it; U of int8 weights is always inside.
+            from ..gen.winoquant import WinogradQuantization
+            uq = WinogradQuantization(hardware, 8, 8, width, "given",
+                                      (tuple(v_shifts), tuple(u_shifts))).uq_intervals
+            self.u_lo = np.array([iv.lo for iv in uq], dtype=np.float64).reshape(n, n)
+            self.u_hi = np.array([iv.hi for iv in uq], dtype=np.float64).reshape(n, n)
 
     @classmethod
     def of(cls, config):
@@ -276,7 +284,7 @@ def winograd_layer_u(x, U, padding, domain, anp=np):
     if dm.quantized:
         top = 2.0 ** (dm.width - 1)
         V = anp.clip(floor(V * dm.v_scale + 0.5), -top, top - 1)
-        U = anp.clip(floor(U * dm.u_scale + 0.5), -top, top - 1)
+        U = anp.clip(floor(U * dm.u_scale + 0.5), dm.u_lo, dm.u_hi)
     M = anp.einsum("nctsij,ocij->notsij", V, U)
     if dm.quantized:
         Z = anp.einsum("ai,notsij,bj->notsab", dm.AT, M * dm.align, dm.AT)
