@@ -15,7 +15,7 @@ from .checks import check_choice, check_integer_values
 from .config.layer import LayerConfig, LayerRun, ROUNDING_MODES, RUN_ERRORS
 
 __all__ = ["LayerConfig", "LayerRun", "ROUNDING_MODES", "requantize", "layer_golden",
-           "quantized_winograd_conv2d", "RUN_ERRORS"]
+           "quantized_winograd_conv2d", "check_winograd_weights", "RUN_ERRORS"]
 
 
 def requantize(values, shift, width, rounding="half_even", relu=False):
@@ -41,7 +41,36 @@ def requantize(values, shift, width, rounding="half_even", relu=False):
     return np.clip(q, 0 if relu else lo, hi)
 
 
-def quantized_winograd_conv2d(tile, x, w, padding):
+def check_winograd_weights(tile, u, shape=None):
+    """Winograd-domain weights ``Û`` (C_out, C_in, n, n) given directly (pruned or learned
+    ones, instead of raw filters the generator transforms) as an int64 array.
+
+    They exist where the weight stream carries ``Û``: a quantized Winograd domain
+    (``wino_width``) with ``filter_transform="offline"``. Each position ``(i, j)`` must lie
+    in the engine's ``Û`` range there (``tile.quantization.uq_intervals``): the weight
+    lanes and the products are sized for it.
+    """
+    q = getattr(tile, "quantization", None)
+    if not q or tile.filter_transform != "offline":
+        raise ValueError("Winograd-domain weights apply to quantized Winograd domains "
+                         "(wino_width) with filter_transform='offline', not "
+                         f"wino_width={getattr(tile, 'wino_width', None)!r}, "
+                         f"filter_transform={getattr(tile, 'filter_transform', None)!r}")
+    u = check_integer_values("Winograd-domain weight", u)
+    n = tile.n
+    want = (*(shape or u.shape[:2]), n, n)
+    if u.ndim != 4 or u.shape != want:
+        raise ValueError(f"Winograd-domain weights must have shape {want}, not {u.shape}")
+    for k, iv in enumerate(q.uq_intervals):
+        i, j = divmod(k, n)
+        values = u[:, :, i, j]
+        if values.size and (values.min() < iv.lo or values.max() > iv.hi):
+            raise ValueError(f"Winograd-domain weights at position ({i}, {j}) must lie in "
+                             f"[{iv.lo}, {iv.hi}], not [{values.min()}, {values.max()}]")
+    return u.astype(np.int64)
+
+
+def quantized_winograd_conv2d(tile, x, w, padding, *, winograd_weights=False):
     """A quantized Winograd layer (``tile.wino_width`` set) as its engine computes it.
 
     The zero-padded input is cut into the engine's ``n × n`` tiles (stride ``m``; zeros
@@ -56,6 +85,8 @@ def quantized_winograd_conv2d(tile, x, w, padding):
     tile : TileConfig
     x : ndarray (C_in, H, W)
     w : ndarray (C_out, C_in, r, r)
+        Raw filters, or with ``winograd_weights`` the ``Û`` (C_out, C_in, n, n) the weight
+        stream carries (:func:`check_winograd_weights`).
     padding : int
 
     Returns
@@ -74,14 +105,14 @@ def quantized_winograd_conv2d(tile, x, w, padding):
     tiles = np.lib.stride_tricks.sliding_window_view(grid, (n, n), axis=(-2, -1))[..., ::m, ::m,
                                                                                    :, :]
     vq = q.quantize_v(model.input_transform(tiles))             # (C_in, rows, cols, n, n)
-    uq = model.filter_transform(w)                               # (C_out, C_in, n, n)
+    uq = w if winograd_weights else model.filter_transform(w)    # (C_out, C_in, n, n)
     acc = np.einsum("iyxab,oiab->oyxab", vq.astype(np.int64), uq.astype(np.int64))
     y = q.descale(model.output_transform(q.align(acc)))          # (C_out, rows, cols, m, m)
     y = y.transpose(0, 1, 3, 2, 4).reshape(y.shape[0], rows * m, cols * m)
     return y[:, :out_h, :out_w]
 
 
-def layer_golden(config, run, x, w):
+def layer_golden(config, run, x, w, *, winograd_weights=False):
     """The engine's exact output for activations ``x`` (C_in, H, W) and weights ``w`` (C_out, C_in, r, r).
 
     The tile's PE kind gives the exact layer output
@@ -93,19 +124,23 @@ def layer_golden(config, run, x, w):
     with the tile's matrices (Winograd; its integer form, ``k²`` times the rational
     value). Quantized Winograd domains (``wino_width``):
     :func:`quantized_winograd_conv2d`, the engine's own approximation. Then requantized
-    when the engine has the stage.
+    when the engine has the stage. With ``winograd_weights``, ``w`` is the ``Û`` (C_out,
+    C_in, n, n) the weight stream carries (:func:`check_winograd_weights`).
     """
     run.check(config)
     t = config.tile
     x = check_integer_values("activation", x, t.data_interval)
-    w = check_integer_values("weight", w, t.weight_interval)
     if x.shape != (run.cin, run.height, run.width):
         raise ValueError(f"activations must have shape {(run.cin, run.height, run.width)}, not {x.shape}")
-    if w.shape != (run.cout, run.cin, config.r, config.r):
-        raise ValueError(f"weights must have shape {(run.cout, run.cin, config.r, config.r)}, not {w.shape}")
+    if winograd_weights:
+        w = check_winograd_weights(t, w, (run.cout, run.cin))
+    else:
+        w = check_integer_values("weight", w, t.weight_interval)
+        if w.shape != (run.cout, run.cin, config.r, config.r):
+            raise ValueError(f"weights must have shape {(run.cout, run.cin, config.r, config.r)}, not {w.shape}")
     x, w = x.astype(np.int64), w.astype(np.int64)
     if getattr(t, "quantization", None):
-        y = quantized_winograd_conv2d(t, x, w, run.padding)
+        y = quantized_winograd_conv2d(t, x, w, run.padding, winograd_weights=winograd_weights)
     else:
         y = t.pe_kind.golden_conv2d(t, x, w, run.padding)
     if config.keeps_scale:

@@ -48,19 +48,25 @@ def config_beat(run):
     return beat
 
 
-def weight_beats(config, w):
+def weight_beats(config, w, *, winograd_weights=False):
     """Weight-stream payloads for filters ``w`` (C_out, C_in, r, r),
     ``for co: for ci in steps of filters_per_beat``.
 
     Each filter is raw ``r×r`` row-major, or ``U = G g Gᵀ`` (``n×n``) for a Winograd engine
     whose filter transform is offline (residues for RNS); filter ``k`` of a beat is
-    ``(co, ci + k)``, zeros beyond ``C_in``. Each payload is a list of ints.
+    ``(co, ci + k)``, zeros beyond ``C_in``. Each payload is a list of ints. With
+    ``winograd_weights``, ``w`` is already the ``Û`` (C_out, C_in, n, n) of a quantized
+    offline engine (:func:`winogen.gen.layer.check_winograd_weights`), sent as it is.
     """
     c = _check_config(config)
-    w = np.asarray(w, dtype=np.int64)
-    if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
-        raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
-    w = c.tile.stored_filters(w)    # raw g, U = G g Gᵀ, or residues: the kind decides
+    if winograd_weights:
+        from ..gen.layer import check_winograd_weights
+        w = check_winograd_weights(c.tile, w)
+    else:
+        w = np.asarray(w, dtype=np.int64)
+        if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
+            raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
+        w = c.tile.stored_filters(w)    # raw g, U = G g Gᵀ, or residues: the kind decides
     f = c.filters_per_beat
     cout, cin = w.shape[:2]
     groups = math.ceil(cin / f)
@@ -223,7 +229,7 @@ def build_engine(config, *, cache_dir=None):
 
 
 def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0,
-              workdir=None):
+              workdir=None, winograd_weights=False):
     """Run one layer on the emitted engine for ``config`` under Verilator.
 
     Parameters
@@ -245,6 +251,9 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
         Seed of the stall patterns.
     workdir : path, optional
         Folder for the run (arrays, logs); a temporary folder by default, removed after.
+    winograd_weights : bool
+        ``w`` is the ``Û`` (C_out, C_in, n, n) the weight stream carries (quantized offline
+        engines: pruned or learned Winograd-domain weights), not raw filters.
 
     Returns
     -------
@@ -272,9 +281,15 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
                          f"and {w.shape}")
     run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
                    relu).check(c)
-    if w.shape[1:] != (run.cin, c.r, c.r):
-        raise ValueError(f"w must have shape ({run.cout}, {run.cin}, {c.r}, {c.r}), not {w.shape}")
-    for name, values, iv in (("x", x, c.tile.data_interval), ("w", w, c.tile.weight_interval)):
+    checks = [("x", x, c.tile.data_interval)]
+    if winograd_weights:
+        from ..gen.layer import check_winograd_weights
+        w = check_winograd_weights(c.tile, w, (run.cout, run.cin))
+    else:
+        if w.shape[1:] != (run.cin, c.r, c.r):
+            raise ValueError(f"w must have shape ({run.cout}, {run.cin}, {c.r}, {c.r}), not {w.shape}")
+        checks.append(("w", w, c.tile.weight_interval))
+    for name, values, iv in checks:
         if values.size and (values.min() < iv.lo or values.max() > iv.hi):
             raise ValueError(f"{name} must lie in [{iv.lo}, {iv.hi}] for this engine, not "
                              f"[{values.min()}, {values.max()}]")
@@ -292,7 +307,7 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
         return np.load(folder / "y.npy", allow_pickle=False), cycles
 
     params = {"padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
-              "seed": seed}
+              "seed": seed, "winograd_weights": bool(winograd_weights)}
     return run_driver(c, "driver", params, write, read, seed=seed, workdir=workdir)
 
 

@@ -187,7 +187,8 @@ class LayerHarness:
             await RisingEdge(dut.clk)
             rec.cycle += 1
 
-    async def run_layer(self, run, x, w, *, stall=0.0, seed=0, strict=True):
+    async def run_layer(self, run, x, w, *, stall=0.0, seed=0, strict=True,
+                        winograd_weights=False):
         """Stream one layer through the engine; return (output map, status errors, cycles).
 
         With ``strict`` a config beat flagged as erroneous fails the test; otherwise the
@@ -199,9 +200,11 @@ class LayerHarness:
             if errors:
                 return None, errors, {}
             ys, cycles = await self.run_layers([(run, x, w)], stall=stall, seed=seed,
-                                               configured=True)
+                                               configured=True,
+                                               winograd_weights=winograd_weights)
             return ys[0], 0, cycles
-        ys, cycles = await self.run_layers([(run, x, w)], stall=stall, seed=seed)
+        ys, cycles = await self.run_layers([(run, x, w)], stall=stall, seed=seed,
+                                           winograd_weights=winograd_weights)
         return ys[0], 0, cycles
 
     async def _config_errors(self, run, seed):
@@ -219,7 +222,8 @@ class LayerHarness:
         the manifest's ``config_latency`` edges after the transfer."""
         await ClockCycles(self.dut.clk, self.manifest["config_latency"])
 
-    async def run_layers(self, jobs, *, stall=0.0, seed=0, configured=False):
+    async def run_layers(self, jobs, *, stall=0.0, seed=0, configured=False,
+                         winograd_weights=False):
         """Stream layers ``jobs`` (``(run, x, w)`` each) back to back: every stream carries
         all layers in order, with random gaps and back-pressure of probability ``stall``.
 
@@ -240,7 +244,8 @@ class LayerHarness:
         cbeats, wbeats, abeats, counts = [], [], [], []
         for run, x, w in jobs:
             cbeats.append(self.pack_config(run))
-            wbeats += [self.pack("weights", b) for b in weight_beats(cfg, w)]
+            wbeats += [self.pack("weights", b)
+                       for b in weight_beats(cfg, w, winograd_weights=winograd_weights)]
             # lanes beyond C_in and pixels beyond W carry random values: the engine must
             # ignore them
             abeats += [self.pack("activations", b) for b in activation_beats(cfg, x, rng=rng)]
@@ -575,7 +580,8 @@ async def driver(dut):
     run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], params["padding"],
                    params["shift"], params.get("relu", False))
     y, errors, cycles = await h.run_layer(run, x, w, stall=params["stall"], seed=params["seed"],
-                                          strict=False)
+                                          strict=False,
+                                          winograd_weights=params.get("winograd_weights", False))
     if y is not None:
         np.save(folder / "y.npy", np.asarray(y, dtype=np.int64))
     (folder / "cycles.json").write_text(json.dumps({"errors": errors, **cycles}, indent=2) + "\n")
