@@ -43,7 +43,7 @@ import numpy as np
 
 __all__ = ["METHODS", "NATIVE_SCORES", "native_scores", "global_masks", "importance_factors", "winograd_weights", "forward_u", "prune_native",
            "spatial_structured_masks", "prune_spatial_winograd", "sparsity", "deployed_u",
-           "image_layer_error"]
+           "engine_network", "engine_tile", "image_layer_error"]
 
 METHODS = ("native", "spatial")
 
@@ -319,6 +319,27 @@ def deployed_u(U, domain):
     return {k: np.clip(np.floor(v * domain.u_scale + 0.5), domain.u_lo,
                        domain.u_hi).astype(np.int64)
             for k, v in U.items()}
+
+
+def engine_network(deployed, layers, int8):
+    """The pruned network as :mod:`winogen.sim.network` layers of Winograd-domain weights
+    (``u`` = the deployed ``Û``, engine form) for a quantized offline layer engine."""
+    out = []
+    for layer in layers:
+        w = int8[layer["name"]]
+        out.append(dict(name=layer["name"], u=deployed[layer["name"]], k=int(w.shape[2]),
+                        cin=int(w.shape[1]), cout=int(w.shape[0]), stride=layer["stride"],
+                        padding=layer["padding"], shift=layer["shift"], relu=layer["relu"]))
+    return out
+
+
+def engine_tile(m, preset, domain):
+    """The quantized tile configuration whose engine computes ``domain`` (its width and
+    given shifts, offline filter transform: the weight stream carries ``Û``)."""
+    from ..gen.config import TileConfig
+    return TileConfig(m, 3, 8, 8, preset=preset, wino_width=domain.width,
+                      wino_scales=(tuple(domain.v_shifts_given), tuple(domain.u_shifts_given)),
+                      filter_transform="offline")
 
 
 def image_layer_error(U_dense, U_pruned, layers, domain):

@@ -2,6 +2,10 @@
 
 A network is a list of layers (dicts: ``name``, ``w`` (C_out, C_in, k, k), ``stride``,
 ``padding``, ``shift``, ``relu``), as :func:`winogen.nets.netfile.load_network` gives.
+A layer may instead carry Winograd-domain weights, ``u`` (C_out, C_in', n, n: the ``Û``
+the weight stream of a quantized offline engine carries, in engine form — DWM pieces
+stacked as input channels) with its ``k``, ``cin`` and ``cout`` (pruned networks,
+:mod:`winogen.nets.prune`); its activations are decomposed the same way.
 Each layer runs for every image back to back in one simulation per chunk of images
 (:func:`run_layer_batch`); a layer of another kernel size or a stride of 2 runs by the
 Decomposable Winograd Method (:func:`winogen.gen.dwm.dwm_layer`: its pieces stacked as
@@ -27,19 +31,38 @@ __all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "
            "computes_the_convolution", "engine_golden_layer", "engine_golden_network"]
 
 
+def _kernel(layer):
+    return layer["k"] if "u" in layer else layer["w"].shape[2]
+
+
 def _direct(layer, engine_r):
     """Whether the layer runs as it is (no decomposition) on an ``engine_r`` engine."""
-    k = layer["w"].shape[2]
-    return k == engine_r and layer["stride"] == 1 and layer["padding"] in (0, engine_r // 2)
+    return (_kernel(layer) == engine_r and layer["stride"] == 1
+            and layer["padding"] in (0, engine_r // 2))
 
 
 def _engine_input(layer, x, engine_r):
-    """``(x, w, padding)`` the engine runs for ``layer`` on one image ``x`` (C, H, W)."""
+    """``(x, w, padding)`` the engine runs for ``layer`` on one image ``x`` (C, H, W)
+    (``w`` is ``Û`` for a layer of Winograd-domain weights)."""
+    w = layer.get("u", layer.get("w"))
     if _direct(layer, engine_r):
-        return x, layer["w"], layer["padding"]
-    xs, ws, _ = dwm_layer(x, layer["w"], stride=layer["stride"], padding=layer["padding"],
+        return x, w, layer["padding"]
+    if "u" in layer:                    # the activations' pieces only
+        k = layer["k"]
+        xs, _, _ = dwm_layer(x, np.zeros((1, x.shape[0], k, k), dtype=np.int64),
+                             stride=layer["stride"], padding=layer["padding"],
+                             engine_r=engine_r)
+        return xs, w, 0
+    xs, ws, _ = dwm_layer(x, w, stride=layer["stride"], padding=layer["padding"],
                           engine_r=engine_r)
     return xs, ws, 0
+
+
+def _output_shape(layer, shape):
+    """(C_out, H_out, W_out) of ``layer`` on an input of ``shape`` (C, H, W)."""
+    k, s, p = _kernel(layer), layer["stride"], layer["padding"]
+    cout = layer["cout"] if "u" in layer else layer["w"].shape[0]
+    return cout, (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1
 
 
 def computes_the_convolution(config):
@@ -52,7 +75,7 @@ def engine_golden_layer(config, layer, a):
     """What the engine of ``config`` gives for ``layer`` on images ``a`` (N, C, H, W):
     :func:`~winogen.nets.netfile.layer_forward_int` when it computes the convolution,
     else :func:`~winogen.gen.layer.layer_golden` on each image's engine inputs."""
-    if computes_the_convolution(config):
+    if computes_the_convolution(config) and "u" not in layer:
         return layer_forward_int(layer, a)
     from ..gen.layer import layer_golden
     outs = []
@@ -60,7 +83,7 @@ def engine_golden_layer(config, layer, a):
         xe, we, pad = _engine_input(layer, x, config.r)
         run = LayerRun(xe.shape[1], xe.shape[2], xe.shape[0], we.shape[0], pad,
                        layer["shift"], layer["relu"])
-        outs.append(layer_golden(config, run, xe, we))
+        outs.append(layer_golden(config, run, xe, we, winograd_weights="u" in layer))
     return np.stack(outs)
 
 
@@ -84,8 +107,7 @@ def network_requirements(layers, input_shape, engine_r):
         need["max_cout"] = max(need["max_cout"], we.shape[0])
         need["max_height"] = max(need["max_height"], xe.shape[1])
         need["max_width"] = max(need["max_width"], xe.shape[2])
-        out = layer_forward_int(layer, x[None])[0]
-        shape = out.shape
+        shape = _output_shape(layer, shape)
     return need
 
 
@@ -100,8 +122,9 @@ def network_engine_config(layers, input_shape, *, m=2, p=4, pixels_per_beat=4,
 
 
 def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0,
-                    workdir=None):
-    """Run the same layer on each activation map of ``xs`` back to back, one simulation.
+                    workdir=None, winograd_weights=False):
+    """Run the same layer on each activation map of ``xs`` back to back, one simulation
+    (``w`` the ``Û`` the weight stream carries with ``winograd_weights``).
 
     Returns the output maps (a list) and the cycles of the whole sequence (as
     :func:`winogen.sim.driver.run_layer` reports them for one layer).
@@ -113,6 +136,9 @@ def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0,
     for x in xs:
         LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
                  relu).check(c)
+    if winograd_weights:
+        from ..gen.layer import check_winograd_weights
+        w = check_winograd_weights(c.tile, w, (w.shape[0], xs[0].shape[0]))
 
     def write(folder):
         np.savez(folder / "x.npz", **{f"x{k}": x.astype(np.int64) for k, x in enumerate(xs)})
@@ -124,7 +150,7 @@ def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0,
                 json.loads((folder / "cycles.json").read_text()))
 
     params = {"padding": padding, "shift": shift, "relu": bool(relu), "stall": stall,
-              "seed": seed}
+              "seed": seed, "winograd_weights": bool(winograd_weights)}
     return run_driver(c, "driver_batch", params, write, read, seed=seed, workdir=workdir)
 
 
@@ -149,20 +175,22 @@ def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress
             ys, cycles = run_layer_batch(c, [b[0] for b in batch], batch[0][1],
                                          padding=batch[0][2], shift=layer["shift"],
                                          relu=layer["relu"], stall=stall,
-                                         seed=seed + 7 * index + start)
+                                         seed=seed + 7 * index + start,
+                                         winograd_weights="u" in layer)
             outs += ys
             total += cycles["total"]
             ideal += cycles["compute_ideal"]
             if progress is not None:
                 progress(layer["name"], min(start + chunk, n), n)
         out = np.stack(outs)
-        k = layer["w"].shape[2]
+        k = _kernel(layer)
+        cin = layer["cin"] if "u" in layer else layer["w"].shape[1]
+        cout = layer["cout"] if "u" in layer else layer["w"].shape[0]
         report.append({
             "name": layer["name"], "kernel": k, "stride": layer["stride"],
-            "pieces": 1 if _direct(layer, c.r) else
-            batch[0][0].shape[0] // layer["w"].shape[1],
+            "pieces": 1 if _direct(layer, c.r) else batch[0][0].shape[0] // cin,
             "cycles": total, "cycles_per_image": total / n, "compute_ideal": ideal,
-            "macs": int(layer["w"].size * math.prod(out.shape[2:]) * n),
+            "macs": int(cout * cin * k * k * math.prod(out.shape[2:]) * n),
             "mismatches": int(np.sum(out != expected)),
         })
         a = out

@@ -592,8 +592,8 @@ async def driver_batch(dut):
     """Batch driver mode: the layers of WINOGEN_DRIVER_DIR back to back, one simulation.
 
     ``x.npz`` holds the activations ``x0``, ``x1``, … of each layer, ``w.npy`` the weights
-    they share, ``run.json`` the shared ``padding``, ``shift``, ``relu``, ``stall`` and
-    ``seed``. Saves ``y.npz`` (``y0``, …) and ``cycles.json`` (the whole sequence).
+    they share (``Û`` with ``winograd_weights``), ``run.json`` the shared ``padding``,
+    ``shift``, ``relu``, ``stall``, ``seed`` and ``winograd_weights``. Saves ``y.npz`` (``y0``, …) and ``cycles.json`` (the whole sequence).
     """
     folder = Path(os.environ["WINOGEN_DRIVER_DIR"])
     h = LayerHarness(dut, engine_manifest())
@@ -607,6 +607,7 @@ async def driver_batch(dut):
         run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], params["padding"],
                        params["shift"], params["relu"]).check(h.cfg)
         jobs.append((run, x, w))
-    ys, cycles = await h.run_layers(jobs, stall=params["stall"], seed=params["seed"])
+    ys, cycles = await h.run_layers(jobs, stall=params["stall"], seed=params["seed"],
+                                    winograd_weights=params.get("winograd_weights", False))
     np.savez(folder / "y.npz", **{f"y{k}": np.asarray(y, dtype=np.int64) for k, y in enumerate(ys)})
     (folder / "cycles.json").write_text(json.dumps(cycles, indent=2) + "\n")
