@@ -113,9 +113,11 @@ def add_tile_arguments(p, *, algorithm=True):
                           help=f"register stages of the {block} block "
                                f"(overrides --pipeline; default: {default})")
     pipe.add_argument("--dsp", choices=DSP_PRIMITIVES,
-                      help="multipliers as plain '*' for any flow (inferred), or ECP5 MULT18X18D "
+                      help="multipliers as plain '*' for any flow (inferred), ECP5 MULT18X18D "
                            "instances whose internal registers hold the PE stages, for Fmax on "
-                           "ECP5 (ecp5; --pe mul only; writes a simulation model too) "
+                           "ECP5 (ecp5), or Lattice Nexus MULT9X9 (operands within 9 bits: two "
+                           "per 18x18 block) or MULT18X18 instances the same way (nexus); the "
+                           "vendor builds take --pe mul only and write a simulation model too "
                            "(default: inferred)")
     p.add_argument("--name", type=text_value("--name", "a Verilog identifier"),
                    help="Verilog module name (default: derived from the parameters)")

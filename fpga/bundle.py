@@ -266,10 +266,12 @@ def _summary(manifest, name):
     text += "."
     primitives = manifest.get("target_primitives") or []
     if primitives:
-        text += (f" It instantiates the Lattice ECP5 primitive{'s' if len(primitives) > 1 else ''} "
-                 f"{', '.join(f'`{p}`' for p in primitives)} (generated with `--dsp ecp5` or "
-                 f"`--bram ecp5`): "
-                 f"synthesize it for ECP5 only; simulators also need the model files listed "
+        family = "Nexus" if any(p.startswith("MULT9X9") or p == "MULT18X18"
+                                for p in primitives) else "ECP5"
+        flag = "`--dsp nexus`" if family == "Nexus" else "`--dsp ecp5` or `--bram ecp5`"
+        text += (f" It instantiates the Lattice {family} primitive{'s' if len(primitives) > 1 else ''} "
+                 f"{', '.join(f'`{p}`' for p in primitives)} (generated with {flag}): "
+                 f"synthesize it for {family} only; simulators also need the model files listed "
                  f"below, which are not for synthesis.")
     return text
 

@@ -16,6 +16,7 @@ from ..gen.provenance import generator_versions
 from ..gen.toomcook import APPROXIMATE_FUNCTION, transforms_manifest
 from .ecp5 import MULT18X18D_SIM_MODEL, SIM_MODEL_FILE
 from .ecp5_ebr import DP16KD_SIM_MODEL, DP16KD_SIM_MODEL_FILE
+from .nexus import NEXUS_MULT_SIM_MODEL, NEXUS_SIM_MODEL_FILE
 from .emit import LINT_WAIVERS, to_verilog
 
 __all__ = ["manifest_common", "tile_manifest", "generate_tile", "write_outputs", "port_table",
@@ -24,7 +25,10 @@ __all__ = ["manifest_common", "tile_manifest", "generate_tile", "write_outputs",
 
 #: Text of each simulation-only model a manifest may list under ``simulation_models``.
 SIMULATION_MODELS = {SIM_MODEL_FILE: MULT18X18D_SIM_MODEL,
-                     DP16KD_SIM_MODEL_FILE: DP16KD_SIM_MODEL}
+                     DP16KD_SIM_MODEL_FILE: DP16KD_SIM_MODEL,
+                     NEXUS_SIM_MODEL_FILE: NEXUS_MULT_SIM_MODEL}
+#: The simulation model of each vendor DSP build (``TileConfig.dsp``).
+DSP_SIMULATION_MODEL = {"ecp5": SIM_MODEL_FILE, "nexus": NEXUS_SIM_MODEL_FILE}
 
 
 
@@ -108,8 +112,9 @@ def tile_manifest(config, component, verilog=None):
     count, wwidth = cfg.weight_payload
     manifest = manifest_common(
         cfg, component, "tile",
-        simulation_models=[SIM_MODEL_FILE] if cfg.dsp == "ecp5" else [],
-        target_primitives=["MULT18X18D"] if cfg.dsp == "ecp5" else [],
+        simulation_models=[DSP_SIMULATION_MODEL[cfg.dsp]] if cfg.dsp in DSP_SIMULATION_MODEL
+        else [],
+        target_primitives=cfg.dsp_blocks,
         algorithm={
             "name": f"F({cfg.m}x{cfg.m}, {cfg.r}x{cfg.r})",
             "kind": cfg.algorithm,

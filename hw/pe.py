@@ -16,9 +16,11 @@ PEs are free-running pipelines. Engines stall them with ``EnableInserter`` and
 also drive ``en``, which reaches the registers inside vendor primitives (an
 ``Instance`` is beyond ``EnableInserter``'s reach).
 
-Multiplying PEs come in two builds (``TileConfig.dsp``): ``"inferred"`` writes
+Multiplying PEs come in three builds (``TileConfig.dsp``): ``"inferred"`` writes
 ``a * b`` for any flow; ``"ecp5"`` instantiates a MULT18X18D whose own registers
-hold the PE's stages (:mod:`winogen.hw.ecp5`).
+hold the PE's stages (:mod:`winogen.hw.ecp5`); ``"nexus"`` a Lattice Nexus MULT9X9 or
+MULT18X18 the same way (:mod:`winogen.hw.nexus`). :data:`VENDOR_PE_COMPONENTS` maps a
+build to its PE class.
 """
 
 from amaranth.hdl import Mux, Module, Signal, signed
@@ -28,10 +30,12 @@ from amaranth.lib.wiring import In, Out
 from ..gen.config import DSP_PRIMITIVES
 from ..gen.pe import pe_kind as _pe_kind
 from .ecp5 import MULT18X18D_WIDTH, mult18x18d
+from .nexus import NEXUS_MULT_WIDTH, nexus_mult
 from .util import check_interval, check_stages, delay
 
-__all__ = ["ProcessingElement", "MultiplyPE", "ECP5MultiplyPE", "AbsDiffPE", "PE_COMPONENTS",
-           "register_pe_component", "make_pe", "PEArray"]
+__all__ = ["ProcessingElement", "MultiplyPE", "ECP5MultiplyPE", "NexusMultiplyPE", "AbsDiffPE",
+           "PE_COMPONENTS", "VENDOR_PE_COMPONENTS", "pe_component", "register_pe_component",
+           "make_pe", "PEArray"]
 
 
 #: Name of a PE's term and (with a suffix ``_d<k>``) of its result registers.
@@ -113,25 +117,27 @@ class MultiplyPE(ProcessingElement):
         return a * b
 
 
-class ECP5MultiplyPE(MultiplyPE):
-    """``p = a * b`` on an ECP5 MULT18X18D with the PE's registers inside the block.
+class _VendorMultiplyPE(MultiplyPE):
+    """``p = a * b`` on a vendor multiplier block with the PE's registers inside it.
 
-    Two or more stages use the block's input and output registers; one stage,
-    the output register; further stages trail in the fabric. The latency is
-    that of :class:`MultiplyPE`.
+    Two or more stages use the block's input and output registers; one stage, the
+    output register; further stages trail in the fabric. The latency is that of
+    :class:`MultiplyPE`. Subclasses name the block's operand limit and builder.
     """
+    max_width = None
+    block_name = None
 
     def __init__(self, a_interval, b_interval, *, stages=0):
         super().__init__(a_interval, b_interval, stages=stages)
         for name, iv in (("a_interval", a_interval), ("b_interval", b_interval)):
-            if iv.width > MULT18X18D_WIDTH:
-                raise ValueError(f"{name} must fit a {MULT18X18D_WIDTH}-bit MULT18X18D operand, "
-                                 f"not {iv.width} bits wide ({iv})")
+            if iv.width > self.max_width:
+                raise ValueError(f"{name} must fit a {self.max_width}-bit {self.block_name} "
+                                 f"operand, not {iv.width} bits wide ({iv})")
 
     @staticmethod
     def _block_registers(stages):
-        """The MULT18X18D registers used for ``stages``; the block's pipeline register is
-        left out (see :meth:`elaborate`)."""
+        """The block registers used for ``stages`` (an ECP5 block's pipeline register is
+        left out, see :meth:`elaborate`)."""
         return {0: (), 1: ("output",)}.get(stages, ("input", "output"))
 
     @classmethod
@@ -141,16 +147,38 @@ class ECP5MultiplyPE(MultiplyPE):
         used = len(cls._block_registers(stages))
         return f"{_TERM}_d{stages}" if stages > used else None
 
+    def block(self, m, registers):
+        raise NotImplementedError
+
     def elaborate(self, platform):
         m = Module()
-        # The block's pipeline register is left out: a further stage does more good as a
-        # fabric register next to the adders the product feeds (the route out of the
-        # DSP slice is long).
+        # A further stage does more good as a fabric register next to the adders the
+        # product feeds (the route out of the DSP slice is long) than as a block's
+        # pipeline register.
         used = self._block_registers(self.latency)
-        product = mult18x18d(m, self.a, self.b, registers=used, enable=self.en)
+        product = self.block(m, used)
         m.d.comb += self.p.eq(delay(m, product, self.latency - len(used), _TERM,
                                     reset_less=False, enable=self.en, first=len(used) + 1))
         return m
+
+
+class ECP5MultiplyPE(_VendorMultiplyPE):
+    """``p = a * b`` on an ECP5 MULT18X18D with the PE's registers inside the block."""
+    max_width = MULT18X18D_WIDTH
+    block_name = "MULT18X18D"
+
+    def block(self, m, registers):
+        return mult18x18d(m, self.a, self.b, registers=registers, enable=self.en)
+
+
+class NexusMultiplyPE(_VendorMultiplyPE):
+    """``p = a * b`` on a Nexus MULT9X9 (both operands within 9 bits) or MULT18X18, with
+    the PE's registers inside the block."""
+    max_width = NEXUS_MULT_WIDTH
+    block_name = "MULT18X18"
+
+    def block(self, m, registers):
+        return nexus_mult(m, self.a, self.b, registers=registers, enable=self.en)
 
 
 class AbsDiffPE(ProcessingElement):
@@ -168,6 +196,13 @@ class AbsDiffPE(ProcessingElement):
 #: ``rns`` is not here: its modular PE (:class:`winogen.hw.rns.ModMulPE`) takes a
 #: modulus and is built by the RNS engines themselves.
 PE_COMPONENTS = {cls.kind: cls for cls in (MultiplyPE, AbsDiffPE)}
+#: Vendor builds of the multiplying PE: ``TileConfig.dsp`` -> class.
+VENDOR_PE_COMPONENTS = {"ecp5": ECP5MultiplyPE, "nexus": NexusMultiplyPE}
+
+
+def pe_component(kind, dsp="inferred"):
+    """The PE class an engine of PE ``kind`` and build ``dsp`` instantiates."""
+    return VENDOR_PE_COMPONENTS.get(dsp) or PE_COMPONENTS[_pe_kind(kind).name]
 
 
 def register_pe_component(cls):
@@ -197,10 +232,10 @@ def make_pe(kind, a_interval, b_interval, *, stages=0, dsp="inferred"):
         raise ValueError(f"pe must be one of {', '.join(PE_COMPONENTS)} in hardware, not {name!r}")
     if dsp not in DSP_PRIMITIVES:
         raise ValueError(f"dsp must be one of {', '.join(DSP_PRIMITIVES)}, not {dsp!r}")
-    if dsp == "ecp5":
+    if dsp in VENDOR_PE_COMPONENTS:
         if name != MultiplyPE.kind:
-            raise ValueError(f"dsp='ecp5' applies to multiplying PEs (pe='mul'), not pe={name!r}")
-        return ECP5MultiplyPE(a_interval, b_interval, stages=stages)
+            raise ValueError(f"dsp={dsp!r} applies to multiplying PEs (pe='mul'), not pe={name!r}")
+        return VENDOR_PE_COMPONENTS[dsp](a_interval, b_interval, stages=stages)
     return PE_COMPONENTS[name](a_interval, b_interval, stages=stages)
 
 

@@ -351,9 +351,9 @@ def _pe_sites(config, at, value_of):
     """The products' registers of a tile engine's PE array: ``value_of(lane)`` is the
     fault model's value keys of PE ``lane`` (``None``: no fabric register holds them)."""
     from .layer.cores import _site
-    from .pe import ECP5MultiplyPE, PE_COMPONENTS
+    from .pe import pe_component
     c = config
-    pe_class = ECP5MultiplyPE if c.dsp == "ecp5" else PE_COMPONENTS[c.pe_kind.name]
+    pe_class = pe_component(c.pe_kind.name, c.dsp)
     name = pe_class.output_register(c.pe_stages)
     if name is None:
         return None

@@ -34,6 +34,14 @@ CONFIGS += [
     TileConfig(4, 3, 8, 8, preset="lavin", dsp="ecp5", pe_stages=3),
     TileConfig(2, 3, 8, 8, algorithm="direct", dsp="ecp5", pe_stages=1),
     TileConfig(2, 3, 6, 6, preset="lavin", dsp="ecp5", pe_stages=0, output_stages=3),
+    # Nexus MULT18X18 (exact F(2,3): 10-bit operands) and MULT9X9 (9-bit quantized
+    # F(4,3)) PEs through their simulation model, each register mapping.
+    TileConfig(2, 3, 8, 8, preset="lavin", dsp="nexus"),
+    TileConfig(2, 3, 8, 8, preset="lavin", dsp="nexus", pe_stages=1),
+    TileConfig(4, 3, 8, 8, preset="lavin", wino_width=9, wino_scales="tapwise", dsp="nexus",
+               pe_stages=3),
+    TileConfig(4, 3, 8, 8, preset="lavin", wino_width=9, wino_scales="tapwise", dsp="nexus",
+               pe_stages=0, output_stages=3),
 ]
 
 

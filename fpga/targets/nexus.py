@@ -58,6 +58,8 @@ class Nexus(Target):
     capacity_bels = {"lut": "OXIDE_COMB", "ff": "OXIDE_FF", "dsp": "MULT18_CORE",
                      "bram": "OXIDE_EBR"}
     dff_retry = True
+    #: Vendor primitives a generated design may instantiate directly (``--dsp nexus``).
+    native_primitives = frozenset({"MULT9X9", "MULT18X18"})
 
     def parse_device(self, text):
         """``LIFCL-40`` (speed 9, BG400, commercial), ``LIFCL-40-8``, ``LIFCL-40-9BG400C``

@@ -15,9 +15,9 @@ from .base import MAX_STAGES, MAX_WIDTH, MIN_WIDTH, TileConfigBase, parameters_t
 from .layer import LayerConfig, LayerRun, ROUNDING_MODES, RUN_ERRORS
 from .registry import config_class, tile_config_from_json
 from .stages import pipeline_stages
-from .tile import (ALGORITHMS, DESCALE_MODES, DSP_PRIMITIVES, ECP5_MULT_WIDTH, FILTER_TRANSFORMS,
+from .tile import (ALGORITHMS, DESCALE_MODES, DSP_PRIMITIVES, ECP5_MULT_WIDTH, NEXUS_MULT9_WIDTH, VENDOR_DSP, FILTER_TRANSFORMS,
                    TileConfig)
 
 __all__ = ["TileConfig", "TileConfigBase", "pipeline_stages", "ALGORITHMS", "FILTER_TRANSFORMS",
-           "DSP_PRIMITIVES", "MIN_WIDTH", "MAX_WIDTH", "config_class", "tile_config_from_json",
+           "DSP_PRIMITIVES", "NEXUS_MULT9_WIDTH", "VENDOR_DSP", "MIN_WIDTH", "MAX_WIDTH", "config_class", "tile_config_from_json",
            "LayerConfig", "LayerRun"]

@@ -20,15 +20,21 @@ from ..winoquant import (GIVEN, MIN_WINO_WIDTH, SCALE_MODES, WinogradQuantizatio
 from .base import TileConfigBase
 
 __all__ = ["TileConfig", "ALGORITHMS", "FILTER_TRANSFORMS", "DESCALE_MODES", "DSP_PRIMITIVES",
-           "ECP5_MULT_WIDTH"]
+           "ECP5_MULT_WIDTH", "VENDOR_DSP", "NEXUS_MULT9_WIDTH"]
 
 ALGORITHMS = ("winograd", "direct")
 FILTER_TRANSFORMS = ("online", "offline")
 DESCALE_MODES = ("auto", "shift")
 # "inferred": multipliers are plain `*` for any flow; "ecp5": PEs instantiate the ECP5
-# MULT18X18D with the PE registers inside the block (Yosys does not pack them itself).
-DSP_PRIMITIVES = ("inferred", "ecp5")
+# MULT18X18D with its registers; "nexus": the Lattice Nexus MULT9X9 (operands of at most
+# 9 bits; two share one 18 x 18 block) or MULT18X18 with their registers.
+DSP_PRIMITIVES = ("inferred", "ecp5", "nexus")
 ECP5_MULT_WIDTH = 18
+#: Per vendor build: the widest operand its blocks take, and the blocks named in messages.
+VENDOR_DSP = {"ecp5": (ECP5_MULT_WIDTH, "one MULT18X18D each"),
+              "nexus": (18, "one MULT9X9 or MULT18X18 each")}
+#: Operands up to this width take a Nexus MULT9X9 (two per 18 x 18 block).
+NEXUS_MULT9_WIDTH = 9
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,11 @@ class TileConfig(TileConfigBase):
         Register stages of each block (the pipelining knobs).
     dsp : str
         How multiplying PEs are built: ``"inferred"`` (a ``*`` any synthesis
-        flow maps) or ``"ecp5"`` (an ECP5 ``MULT18X18D`` instance whose input and
-        output registers hold the PE's stages; needs operands of at most 18 bits,
-        and a simulation model, which the generator writes next to the Verilog).
+        flow maps), ``"ecp5"`` (an ECP5 ``MULT18X18D`` instance whose input and
+        output registers hold the PE's stages) or ``"nexus"`` (a Lattice Nexus
+        ``MULT9X9`` where both operands fit 9 bits, else ``MULT18X18``, the same way);
+        the vendor builds need operands of at most 18 bits and a simulation model,
+        which the generator writes next to the Verilog.
     adder_matrices : str or tuple
         Winograd transforms of PE kinds that are not bilinear (``pe="adder"``, see
         :mod:`winogen.gen.addernet`): ``"standard"`` (Lavin's F(2,3)),
@@ -142,8 +150,8 @@ class TileConfig(TileConfigBase):
                     f"which descale='shift' cannot do; use points whose denominator is a power "
                     f"of two (e.g. preset lavin for F(2,3)), descale='auto' or keep_scale=True")
         check_choice("dsp", self.dsp, DSP_PRIMITIVES)
-        if self.dsp == "ecp5":
-            self._check_ecp5_dsp()
+        if self.dsp in VENDOR_DSP:
+            self._check_vendor_dsp()
         if self.latency < 1:
             raise ValueError("the register stages of the engine must add up to at least 1, not 0 "
                              "(set --pipeline or a --*-stages option to 1 or more)")
@@ -244,17 +252,31 @@ class TileConfig(TileConfigBase):
         return WinogradQuantization(self.hardware, self.data_width, self.weight_width,
                                     self.wino_width, self.wino_scales)
 
-    def _check_ecp5_dsp(self):
+    def _check_vendor_dsp(self):
+        limit, blocks = VENDOR_DSP[self.dsp]
         if not self.pe_kind.uses_multiplier:
-            raise ValueError(f"dsp='ecp5' applies to multiplying PEs (pe='mul'), not pe={self.pe!r}")
+            raise ValueError(f"dsp={self.dsp!r} applies to multiplying PEs (pe='mul'), not "
+                             f"pe={self.pe!r}")
         for name, intervals in (("activation", self.pe_a_intervals), ("weight", self.pe_b_intervals)):
             width = max(iv.width for iv in intervals)
-            if width > ECP5_MULT_WIDTH:
+            if width > limit:
                 raise ValueError(
-                    f"dsp='ecp5' needs PE operands of at most {ECP5_MULT_WIDTH} bits (one MULT18X18D "
-                    f"each), but the {name} operand of this engine is {width} bits; use dsp='inferred' "
+                    f"dsp={self.dsp!r} needs PE operands of at most {limit} bits ({blocks}), "
+                    f"but the {name} operand of this engine is {width} bits; use dsp='inferred' "
                     f"(Yosys then splits wide products over several blocks), narrower widths or a "
                     f"smaller tile, not dsp={self.dsp!r}")
+
+    @property
+    def dsp_blocks(self):
+        """The vendor multiplier primitives the PEs instantiate (sorted names; empty for
+        ``dsp="inferred"`` and for PEs without multipliers)."""
+        if self.dsp == "ecp5":
+            return ["MULT18X18D"]
+        if self.dsp == "nexus":
+            return sorted({"MULT9X9" if max(a.width, b.width) <= NEXUS_MULT9_WIDTH
+                           else "MULT18X18"
+                           for a, b in zip(self.pe_a_intervals, self.pe_b_intervals)})
+        return []
 
     @property
     def pe_a_intervals(self):
@@ -310,7 +332,7 @@ class TileConfig(TileConfigBase):
         if self.name:
             return self.name
         tag = "wino" if self.algorithm == "winograd" else "direct"
-        dsp = "_ecp5" if self.dsp == "ecp5" else ""
+        dsp = f"_{self.dsp}" if self.dsp in VENDOR_DSP else ""
         return (f"{tag}_f{self.m}x{self.m}_{self.r}x{self.r}_{self._pe_tag()}_d{self.data_width}"
                 f"w{self.weight_width}{self._quant_tag()}{dsp}")
 

@@ -11,7 +11,7 @@ from ...gen.pe import pe_kind as _pe_kind
 from ..constmat import (ConstMatVec, ConstTransform2D, ExactDivider, divider_output_register,
                         matvec_output_registers, transform2d_output_registers)
 from ..harden import COPY_PREFIX, harden_block
-from ..pe import ECP5MultiplyPE, PE_COMPONENTS, PEArray
+from ..pe import PEArray, pe_component
 from ..util import delay
 from ..winoquant import RoundShift, VQuantizer
 from .layouts import _check_config, _weight_shape
@@ -254,7 +254,7 @@ class _Core(wiring.Component):
         lanes = c.p_out * c.p_in
         a_ivs, b_ivs = t.pe_a_intervals * lanes, t.pe_b_intervals * lanes
         dsp = getattr(t, "dsp", "inferred")
-        pe_class = ECP5MultiplyPE if dsp == "ecp5" else PE_COMPONENTS[t.pe_kind.name]
+        pe_class = pe_component(t.pe_kind.name, dsp)
         name = pe_class.output_register(t.pe_stages)
         if name is None:
             return None

@@ -3,7 +3,6 @@
 
 from ...gen.layer import RUN_ERRORS
 from ...gen.toomcook import APPROXIMATE_LAYER_FUNCTION, transforms_manifest
-from ..ecp5 import SIM_MODEL_FILE
 from ..ecp5_ebr import DP16KD_SIM_MODEL_FILE
 from ..emit import to_verilog
 from ..generate import manifest_common, write_outputs
@@ -59,7 +58,9 @@ def layer_manifest(config, component, verilog=None):
         if verilog is None:
             verilog = to_verilog(component, c.module_name)
         sections["fault_sites"] = fault_sites(c, verilog)
-    dsp, ebr = getattr(t, "dsp", "inferred") == "ecp5", c.bram == "ecp5"
+    from ..generate import DSP_SIMULATION_MODEL
+    dsp_model = DSP_SIMULATION_MODEL.get(getattr(t, "dsp", "inferred"))
+    ebr = c.bram == "ecp5"
     return manifest_common(
         c, component, "layer",
         algorithm={"name": f"F({c.m}x{c.m}, {c.r}x{c.r})", "kind": c.algorithm,
@@ -88,8 +89,8 @@ def layer_manifest(config, component, verilog=None):
                        "outputs_last is high on each layer's last beat",
         },
         function=own["function"],
-        simulation_models=([SIM_MODEL_FILE] if dsp else []) + ([DP16KD_SIM_MODEL_FILE] if ebr else []),
-        target_primitives=(["MULT18X18D"] if dsp else []) + (["DP16KD"] if ebr else []),
+        simulation_models=([dsp_model] if dsp_model else []) + ([DP16KD_SIM_MODEL_FILE] if ebr else []),
+        target_primitives=list(getattr(t, "dsp_blocks", [])) + (["DP16KD"] if ebr else []),
         flow="each stream carries the layers in config order; the streams are independent "
              "(a layer's weights and activations may arrive in any interleaving), the engine "
              "takes a layer's weights once its config is in and the previous layer's weights "
