@@ -7,7 +7,10 @@ same engine with a W-bit Winograd domain (``--wino-width W --wino-scales tapwise
 * Yosys ``synth_ecp5 -nodsp``: LUT4 and CCU2C with soft multipliers, and the
   multipliers' share: the LUT4 + 2 · CCU2C that ``-nodsp`` adds over the same engine
   synthesized with MULT18X18D blocks (everything else is the same logic);
-* Yosys ``synth_nexus`` + nextpnr-nexus (LIFCL-40): DSP primitives by type and Fmax;
+* Yosys ``synth_nexus`` + nextpnr-nexus (LIFCL-40): DSP primitives by type and Fmax, of
+  the engines generated with ``--dsp nexus`` (MULT9X9 where both operands fit 9 bits,
+  else MULT18X18; ``--nexus-dsp inferred`` for Yosys's own mapping, which takes a whole
+  MULT18X18 for every product);
 * nextpnr-ecp5 (LFE5U-85F-8): Fmax;
 * effective operations per DSP block per cycle on Nexus: the engine's ``2·m²·r²``
   multiply-accumulates per cycle (II = 1) over the DSP blocks it uses (a MULT18X18 block
@@ -34,9 +37,9 @@ def say(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def _generate(folder, m, width):
+def _generate(folder, m, width, dsp="inferred"):
     args = ["generate", "tile", "--m", str(m), "--r", "3", "--preset", "lavin",
-            "-o", str(folder)]
+            "--dsp", dsp, "-o", str(folder)]
     if width is not None:
         args += ["--wino-width", str(width), "--wino-scales", "tapwise"]
     if winogen(args) != 0:
@@ -58,6 +61,9 @@ def main(argv=None):
     ap.add_argument("--widths", default="9", help="comma-separated W (default 9)")
     ap.add_argument("--freq", type=float, default=150.0, help="PnR constraint in MHz")
     ap.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
+    ap.add_argument("--nexus-dsp", choices=("nexus", "inferred"), default="nexus",
+                    help="Nexus columns from engines generated with --dsp nexus (MULT9X9 / "
+                         "MULT18X18 instances; default) or with inferred products")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -79,7 +85,12 @@ def main(argv=None):
                    multiplier_lut4_equivalent=cost(soft) - cost(hard),
                    ecp5_mult18x18d=hard["resources"]["dsp"])
         say(f"{label}: nexus ...")
-        nexus = synth(folder, "nexus", device=NEXUS_DEVICE, freq_mhz=args.freq,
+        nexus_folder = folder
+        if args.nexus_dsp != "inferred":
+            nexus_folder = out / (folder.name + "_nexus")
+            _generate(nexus_folder, args.m, width, args.nexus_dsp)
+        row["nexus_build"] = f"--dsp {args.nexus_dsp}"
+        nexus = synth(nexus_folder, "nexus", device=NEXUS_DEVICE, freq_mhz=args.freq,
                       place=not args.no_pnr)
         row["nexus_dsp_types"] = nexus["dsp_types"]
         row["nexus_dsp_blocks"] = _dsp_blocks(nexus["dsp_types"])
