@@ -18,7 +18,7 @@ from winogen.hw.generate import generate_tile, simulation_sources
 
 
 @pytest.mark.parametrize("kwargs, pattern", [
-    (dict(dsp="dsp48"), r"dsp must be one of inferred, ecp5, not 'dsp48'"),
+    (dict(dsp="dsp48"), r"dsp must be one of inferred, ecp5, nexus, not 'dsp48'"),
     (dict(dsp="ecp5", pe="adder"), r"dsp='ecp5' applies to multiplying PEs \(pe='mul'\), "
                                    r"not pe='adder'"),
     # F(6,3) at 12 bits: V and U are wider than a MULT18X18D operand.
