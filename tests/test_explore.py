@@ -281,7 +281,7 @@ def test_layer_cycle_model():
                           r"not '8y4'$"),
     ({"algorithms": ["fft"]}, r"^algorithms must be among winograd, direct, not 'fft'$"),
     ({"pipeline": [9]}, r"^pipeline must be integers from 0 to 8, not 9$"),
-    ({"dsp": ["dsp48"]}, r"^dsp must be among inferred, ecp5, not 'dsp48'$"),
+    ({"dsp": ["dsp48"]}, r"^dsp must be among inferred, ecp5, nexus, not 'dsp48'$"),
     ({"m": [2], "r": [3], "algorithms": "direct", "pipeline": 0},
      r"^configuration direct F\(2,3\) 8x8-bit, pipeline 0 is invalid: "),
     ({"layer": {"max_depth": 3}}, r"^layer key must be one of .*, not 'max_depth'$"),
