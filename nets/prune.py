@@ -363,8 +363,9 @@ def _plot(rows, dense, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
+    from itertools import cycle
     for (alg, method), style in zip(sorted({(r["algorithm"], r["method"]) for r in rows}),
-                                    ("o-", "s--", "^-", "v--")):
+                                    cycle(("o-", "s--", "^-", "v--", "D-.", "x:"))):
         pts = sorted((r["sparsity"], r["top1"]) for r in rows
                      if (r["algorithm"], r["method"]) == (alg, method))
         ax.plot([100 * p[0] for p in pts], [100 * p[1] for p in pts], style,
