@@ -60,6 +60,10 @@ LAYER_ENGINES = {
         TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise", filter_transform="online"),
         max_height=8, max_width=8, max_cin=2, max_cout=3, p_in=1, p_out=2,
         filter_store="raw"),
+    # Nexus MULT9X9 PEs (--dsp nexus) in a layer engine, through their simulation model.
+    "q9t_wino23_p2x1_nexus": LayerConfig(
+        TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise", dsp="nexus"),
+        max_height=8, max_width=8, max_cin=3, max_cout=2, p_in=2, p_out=1),
 }
 
 
@@ -82,6 +86,10 @@ LAYERS = {
     "q9t_wino23_p1x2_raw": [
         _layer(8, 7, 2, 3, 1, seed=7),
         _layer(8, 8, 2, 3, 1, seed=8, pattern="extreme"),
+    ],
+    "q9t_wino23_p2x1_nexus": [
+        _layer(8, 7, 3, 2, 1, seed=9),
+        _layer(8, 8, 3, 2, 1, seed=10, pattern="extreme"),
     ],
 }
 
