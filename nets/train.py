@@ -62,10 +62,12 @@ def train_float(x_train, y_train, *, epochs, seed=0, batch=64, lr=0.01, progress
                 progress=progress)
 
 
-def adam(params, gradient, loss, x, y, *, epochs, lr, batch, rng, progress=None):
+def adam(params, gradient, loss, x, y, *, epochs, lr, batch, rng, progress=None, rates=None):
     """Mini-batch Adam with cosine learning-rate decay, in place on ``params`` (dict of
     arrays); returns them. ``gradient(params, xb, yb)`` and ``loss`` take the same
-    arguments; ``progress(epoch, epochs, loss on the first 256 samples)`` after each epoch."""
+    arguments; ``progress(epoch, epochs, loss on the first 256 samples)`` after each epoch;
+    ``rates`` maps a parameter to its own learning rate (default ``lr``)."""
+    rates = rates or {}
     m = {k: np.zeros_like(v) for k, v in params.items()}
     v = {k: np.zeros_like(v) for k, v in params.items()}
     step = 0
@@ -80,7 +82,8 @@ def adam(params, gradient, loss, x, y, *, epochs, lr, batch, rng, progress=None)
                 m[k] = 0.9 * m[k] + 0.1 * g[k]
                 v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
                 mhat, vhat = m[k] / (1 - 0.9 ** step), v[k] / (1 - 0.999 ** step)
-                params[k] = params[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
+                own = rate * rates[k] / lr if k in rates else rate
+                params[k] = params[k] - own * mhat / (np.sqrt(vhat) + 1e-8)
         if progress is not None:
             progress(epoch + 1, epochs, float(loss(params, x[:256], y[:256])))
     return params

@@ -444,10 +444,12 @@ def int8_weights(params, layers, fc_shape):
 
 
 def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1e-3, batch=64,
-             seed=0, progress=None):
+             seed=0, progress=None, matrix_lr=None):
     """Fine-tune float ``params`` with :func:`forward_engine` in the forward pass (Adam,
     cosine decay); returns the new parameters (with :class:`FlexTransforms`, also the
-    learned ``AT``, ``G``, ``BT``, starting from the algorithm's own)."""
+    learned ``AT``, ``G``, ``BT``, starting from the algorithm's own, at ``matrix_lr`` when
+    given: the matrices move the Winograd domain's ranges, which fixed shifts do not
+    follow)."""
     import autograd.numpy as anp
     from autograd import grad
     from autograd.scipy.special import logsumexp
@@ -462,9 +464,11 @@ def train_wa(params, x_train, y_train, layers, fc_shape, domain, *, epochs, lr=1
         for k, v in domain.initial.items():
             params.setdefault(k, v.copy())
     from .train import adam
+    rates = ({k: matrix_lr for k in ("AT", "G", "BT")}
+             if matrix_lr is not None and isinstance(domain, FlexTransforms) else None)
     return adam(params, gradient, loss, np.asarray(x_train, dtype=np.float64), y_train,
                 epochs=epochs, lr=lr, batch=batch, rng=np.random.default_rng(seed),
-                progress=progress)
+                progress=progress, rates=rates)
 
 
 def _accuracy(params, x, y, layers, fc_shape, domain):
@@ -509,6 +513,8 @@ def main(argv=None):
                    help="also learn AT, G, BT (written as transforms.json for --transforms)")
     p.add_argument("--flex-bits", type=int, default=4,
                    help="extra fractional bits of learned matrix entries (default: 4)")
+    p.add_argument("--matrix-lr", type=float, default=None,
+                   help="with --flex: the learned matrices' own Adam rate (default: --lr)")
     p.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs (default: 8)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="shuffling seed (default: 0)")
@@ -527,6 +533,10 @@ def main(argv=None):
             p.error(f"{flag} must be an integer of at least {lo}, not {value}")
     if not args.flex and args.flex_bits != 4:
         p.error("--flex-bits applies to --flex only")
+    if args.matrix_lr is not None and not args.flex:
+        p.error("--matrix-lr applies to --flex only")
+    if args.matrix_lr is not None and not args.matrix_lr > 0:
+        p.error(f"--matrix-lr must be positive, not {args.matrix_lr}")
     if not args.lr > 0:
         p.error(f"--lr must be positive, not {args.lr}")
     if args.percentile is not None and args.wino_scales != "calibrated":
@@ -557,7 +567,8 @@ def main(argv=None):
         if args.flex else fixed
     report = {"algorithm": f"F({args.m},3)", "preset": args.preset,
               "wino_width": args.wino_width, "wino_scales": args.wino_scales,
-              "flex": args.flex, "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
+              "flex": args.flex, "epochs": args.epochs, "lr": args.lr,
+              "matrix_lr": args.matrix_lr, "seed": args.seed,
               "test_images": len(y_test),
               "exact_int8": _accuracy(floats, x_test, y_test, layers, fc_shape,
                                       QuantizedDomain(hw)),
@@ -572,7 +583,8 @@ def main(argv=None):
               file=sys.stderr, flush=True)
 
     params = train_wa(floats, x_train, y_train, layers, fc_shape, domain, epochs=args.epochs,
-                      lr=args.lr, seed=args.seed, progress=progress)
+                      lr=args.lr, seed=args.seed, progress=progress,
+                      matrix_lr=args.matrix_lr)
     report["winograd_aware"] = _accuracy(params, x_test, y_test, layers, fc_shape, domain)
     report["train_seconds"] = round(time.monotonic() - start, 1)
     print(f"test top-1 after Winograd-aware training: {100 * report['winograd_aware']:.2f} %")

@@ -151,3 +151,28 @@ def test_quantized_forward_is_the_engines_golden_model(reference, m, preset, wid
     assert np.array_equal(golden, ours)
     exact = forward_int(ints, xt[:10])
     assert not np.array_equal(ours, exact)        # the domain does round something
+
+
+def test_adam_rates_give_a_parameter_its_own_step():
+    """``rates`` sets a parameter's own learning rate (the flex matrices' --matrix-lr)."""
+    import numpy as np
+    from winogen.nets.train import adam
+    params = {"a": np.ones(3), "b": np.ones(3)}
+    gradient = lambda p, xb, yb: {"a": np.ones(3), "b": np.ones(3)}
+    loss = lambda p, xb, yb: 0.0
+    out = adam(params, gradient, loss, np.zeros((4, 1)), np.zeros(4), epochs=1, lr=1e-2,
+               batch=4, rng=np.random.default_rng(0), rates={"b": 0.0})
+    assert np.allclose(out["b"], 1.0) and np.allclose(out["a"], 1.0 - 1e-2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--matrix-lr", "1e-5"], "--matrix-lr applies to --flex only"),
+    (["--flex", "--matrix-lr", "0"], "--matrix-lr must be positive, not 0.0"),
+])
+def test_cli_matrix_lr_refused(tmp_path, args, message):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "winogen.nets.wa", "--wino-width", "8",
+                           "-o", str(tmp_path / "o"), *args], capture_output=True, text=True)
+    assert proc.returncode == 2 and message in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
