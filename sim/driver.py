@@ -27,7 +27,7 @@ from ..gen.layer import LayerConfig, LayerRun
 from ..gen.manifest import read_manifest
 from ..gen.provenance import generator_versions, source_fingerprint
 
-__all__ = ["config_beat", "weight_beats", "activation_beats", "assemble_outputs", "run_layer_dwm",
+__all__ = ["config_beat", "fixed_engine_weights", "weight_beats", "activation_beats", "assemble_outputs", "run_layer_dwm",
            "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer",
            "run_driver"]
 
@@ -48,6 +48,28 @@ def config_beat(run):
     return beat
 
 
+def fixed_engine_weights(config, w, winograd_weights=False):
+    """``(w, winograd_weights)`` to run on ``config``: as given for a programmable engine;
+    for a weight-specialized one (``fixed_weights``) its own weights when ``w`` is None,
+    else ``w`` after checking that it is exactly those weights."""
+    c = _check_config(config)
+    if not c.specialized:
+        if w is None:
+            raise ValueError("w must be given for an engine with a weight stream, not None")
+        return w, winograd_weights
+    fw = c.fixed_weights
+    if w is None:
+        return fw.values, fw.kind == "u"
+    from ..gen.fixedweights import FixedWeights
+    given = FixedWeights("u" if winograd_weights else "w", w)
+    if given != fw:
+        raise ValueError(f"w must be the weight-specialized engine's own weights "
+                         f"({fw.kind}, shape {fw.values.shape}, sha256 {fw.sha256[:12]}), not "
+                         f"{given.kind} of shape {given.values.shape}, sha256 "
+                         f"{given.sha256[:12]}")
+    return w, winograd_weights
+
+
 def weight_beats(config, w, *, winograd_weights=False):
     """Weight-stream payloads for filters ``w`` (C_out, C_in, r, r),
     ``for co: for ci in steps of filters_per_beat``.
@@ -59,6 +81,8 @@ def weight_beats(config, w, *, winograd_weights=False):
     offline engine (:func:`winogen.gen.layer.check_winograd_weights`), sent as it is.
     """
     c = _check_config(config)
+    if c.specialized:           # the weights are built in: no weight stream
+        return []
     if winograd_weights:
         from ..gen.layer import check_winograd_weights
         w = check_winograd_weights(c.tile, w)
@@ -237,9 +261,10 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
     config : LayerConfig
     x : array_like, shape (C_in, H, W)
         Activations (integers in the data width).
-    w : array_like, shape (C_out, C_in, r, r)
+    w : array_like, shape (C_out, C_in, r, r), or None
         Raw weights (integers in the weight width); transformed here when the engine
-        expects offline-transformed filters.
+        expects offline-transformed filters. A weight-specialized engine
+        (``fixed_weights``) takes None (its own weights) or exactly its weights.
     padding, shift : int
         Run-time padding (0 or ``r // 2``) and requantization shift.
     relu : bool
@@ -274,6 +299,7 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
         If the simulation fails (e.g. a stream protocol violation or a missing output).
     """
     c = _check_config(config)
+    w, winograd_weights = fixed_engine_weights(c, w, winograd_weights)
     x = np.asarray(x)
     w = np.asarray(w)
     if x.ndim != 3 or w.ndim != 4:

@@ -129,8 +129,9 @@ def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0,
     Returns the output maps (a list) and the cycles of the whole sequence (as
     :func:`winogen.sim.driver.run_layer` reports them for one layer).
     """
-    from .driver import run_driver
+    from .driver import fixed_engine_weights, run_driver
     c = config
+    w, winograd_weights = fixed_engine_weights(c, w, winograd_weights)
     xs = [np.asarray(x) for x in xs]
     w = np.asarray(w)
     for x in xs:

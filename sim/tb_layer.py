@@ -122,6 +122,9 @@ class LayerHarness:
         self.clock = Clock(dut.clk, 10, unit="ns")
         # RNS engines with a redundant modulus flag inconsistent output beats.
         self.has_error_port = "error" in self.ports
+        # A weight-specialized engine has no weight stream.
+        self.input_streams = [name for name in ("config", "weights", "activations")
+                              if f"{name}__valid" in self.ports]
 
     async def start(self):
         cocotb.start_soon(self.clock.start())
@@ -130,7 +133,7 @@ class LayerHarness:
     async def reset(self, cycles=2):
         dut = self.dut
         dut.rst.value = 1
-        for name in ("config", "weights", "activations"):
+        for name in self.input_streams:
             getattr(dut, f"{name}__valid").value = 0
         dut.outputs__ready.value = 0
         await ClockCycles(dut.clk, cycles)
@@ -174,7 +177,7 @@ class LayerHarness:
         dut = self.dut
         while True:
             await ReadOnly()
-            for name in ("config", "weights", "activations", "outputs"):
+            for name in (*self.input_streams, "outputs"):
                 if int(getattr(dut, f"{name}__valid").value) and \
                         int(getattr(dut, f"{name}__ready").value):
                     rec.mark(name)
@@ -235,8 +238,9 @@ class LayerHarness:
         rng = np.random.default_rng(seed)
         config = StreamSource(dut, "config", clk, stall_prob=stall,
                               rng=random.Random(f"{seed}/config"))
-        weights = StreamSource(dut, "weights", clk, stall_prob=stall,
-                               rng=random.Random(f"{seed}/weights"))
+        weights = (StreamSource(dut, "weights", clk, stall_prob=stall,
+                                rng=random.Random(f"{seed}/weights"))
+                   if "weights" in self.input_streams else None)
         acts = StreamSource(dut, "activations", clk, stall_prob=stall,
                             rng=random.Random(f"{seed}/activations"))
         sink = StreamSink(dut, "outputs", clk, stall_prob=stall,
@@ -253,7 +257,7 @@ class LayerHarness:
         rec = _Record()
         monitor = cocotb.start_soon(self._monitor(rec))
         sink.start()
-        tasks = [weights.start(wbeats), acts.start(abeats)]
+        tasks = [acts.start(abeats)] + ([weights.start(wbeats)] if weights else [])
         if not configured:
             tasks.append(config.start(cbeats))
         ideal = sum(cfg.cycles(run)["compute_ideal"] for run, _, _ in jobs)
@@ -302,14 +306,24 @@ class LayerHarness:
 
 
 def _random_layer(cfg, run, rng, pattern="random"):
+    """Activations (and weights) of ``run``: random, or the extremes of the ranges; a
+    weight-specialized engine's own weights."""
     dv, wv = cfg.tile.data_interval, cfg.tile.weight_interval
     xs, ws = (run.cin, run.height, run.width), (run.cout, run.cin, cfg.r, cfg.r)
     if pattern == "extreme":
         # the extremes: every product at its bound, in both signs
         x = np.where(rng.random(xs) < 0.5, dv.lo, dv.hi)
         w = np.where(rng.random(ws) < 0.5, wv.lo, wv.hi)
-        return x, w
-    return rng.integers(dv.lo, dv.hi + 1, xs), rng.integers(wv.lo, wv.hi + 1, ws)
+    else:
+        x, w = rng.integers(dv.lo, dv.hi + 1, xs), rng.integers(wv.lo, wv.hi + 1, ws)
+    if cfg.specialized:
+        w = cfg.fixed_weights.values
+    return x, w
+
+
+def _fixed_u(cfg):
+    """Whether the engine's weights are Winograd-domain ``Û`` (fixed weights of kind u)."""
+    return cfg.specialized and cfg.fixed_weights.kind == "u"
 
 
 def _run_of(spec):
@@ -396,7 +410,7 @@ async def _flip_during_compute(h, site, bit, step, extra, log):
 
 
 def _check_layer(cfg, spec, run, x, w, y):
-    golden = layer_golden(cfg, run, x, w)
+    golden = layer_golden(cfg, run, x, w, winograd_weights=_fixed_u(cfg))
     assert y.shape == golden.shape, (spec, y.shape, golden.shape)
     bad = np.argwhere(y != golden)
     assert bad.size == 0, (f"{spec}: {len(bad)} outputs differ, first at {bad[0].tolist()}: "
@@ -505,9 +519,11 @@ async def _flip_at_step(h, handle, bit, step, extra, log):
 def _bad_runs(h):
     c = h.cfg
     p = max(c.paddings)
+    fixed = c.specialized       # the weights fix C_in and C_out
     ok = dict(height=min(c.max_height, 4 + 2 * c.r), width=min(c.max_width, 3 + c.r),
-              cin=1, cout=1, padding=p, shift=0)
-    runs = [
+              cin=c.max_cin if fixed else 1, cout=c.max_cout if fixed else 1, padding=p,
+              shift=0)
+    runs = [*([dict(ok, cin=c.max_cin - 1), dict(ok, cout=c.max_cout - 1)] if fixed else []),
         dict(ok, height=c.max_height + 1), dict(ok, width=c.max_width + 1),
         dict(ok, height=0), dict(ok, cin=0), dict(ok, cout=0),
         dict(ok, cin=c.max_cin + 1), dict(ok, cout=c.max_cout + 1),
@@ -535,22 +551,22 @@ async def error_flags(dut):
         await config.send([h.pack_config(run)])
         await h.config_settled()
         # Offer weights and activations and take outputs: nothing may move.
-        dut.weights__valid.value = 1
-        dut.activations__valid.value = 1
+        for name in h.input_streams[1:]:
+            getattr(dut, f"{name}__valid").value = 1
         dut.outputs__ready.value = 1
         for _ in range(8):
             await ReadOnly()
             expected = sum(1 << RUN_ERRORS[name] for name in run.errors(c))
             errors = h.status("errors")
             assert errors == expected, f"{run}: errors {errors:#b}, expected {expected:#b}"
-            assert not int(dut.weights__ready.value), f"{run}: weights accepted"
-            assert not int(dut.activations__ready.value), f"{run}: activations accepted"
+            for name in h.input_streams[1:]:
+                assert not int(getattr(dut, f"{name}__ready").value), f"{run}: {name} accepted"
             assert not int(dut.outputs__valid.value), f"{run}: output produced"
             assert not h.status("busy")
             assert int(dut.config__ready.value), f"{run}: config not ready when idle"
             await RisingEdge(dut.clk)
-        dut.weights__valid.value = 0
-        dut.activations__valid.value = 0
+        for name in h.input_streams[1:]:
+            getattr(dut, f"{name}__valid").value = 0
         dut.outputs__ready.value = 0
         flagged.update(run.errors(c))
         dut._log.info("%s -> %s", run, run.errors(c))
@@ -558,13 +574,15 @@ async def error_flags(dut):
         assert name in flagged, f"no representable bad config exercised {name!r}"
     # Errors are sticky until the next config beat, which clears them.
     spec = json.loads(os.environ.get("WINOGEN_LAYERS", "[]"))
-    run = _run_of(spec[0]) if spec else LayerRun(min(c.max_height, 7), min(c.max_width, 5),
-                                                 min(c.max_cin, 3), min(c.max_cout, 2),
-                                                 max(c.paddings))
+    fixed = c.specialized
+    run = _run_of(spec[0]) if spec else LayerRun(
+        min(c.max_height, 7), min(c.max_width, 5), c.max_cin if fixed else min(c.max_cin, 3),
+        c.max_cout if fixed else min(c.max_cout, 2), max(c.paddings))
     x, w = _random_layer(c, run, np.random.default_rng(11))
     y, errors, _ = await h.run_layer(run, x, w, stall=0.2, seed=11)
     assert errors == 0
-    assert (y == layer_golden(c, run, x, w)).all(), "valid layer after errors differs"
+    assert (y == layer_golden(c, run, x, w, winograd_weights=_fixed_u(c))).all(), \
+        "valid layer after errors differs"
 
 
 @cocotb.test()

@@ -37,6 +37,8 @@ from dataclasses import dataclass, fields, replace
 from functools import cached_property
 import math
 
+import numpy as np
+
 from ..bounds import transform2d_intervals
 from ..checks import check_choice, check_int, check_name
 from .base import TileConfigBase
@@ -54,8 +56,8 @@ BRAM_PRIMITIVES = ("inferred", "ecp5")
 RUN_ERRORS = {
     "height": 0,        # H out of [1, max_height], or too small for the padding
     "width": 1,         # W out of [1, max_width], or too small for the padding
-    "cin": 2,           # C_in out of [1, max_cin]
-    "cout": 3,          # C_out out of [1, max_cout]
+    "cin": 2,           # C_in out of [1, max_cin] (fixed weights: not their C_in)
+    "cout": 3,          # C_out out of [1, max_cout] (fixed weights: not their C_out)
     "padding": 4,       # padding not 0 or r // 2
     "shift": 5,         # shift above max_shift (the output width; 0 without requantization)
 }
@@ -107,6 +109,12 @@ class LayerConfig:
         accepted too. Binary engines only.
     name : str, optional
         Verilog module name.
+    fixed_weights : FixedWeights, optional
+        A weight-specialized engine (:mod:`winogen.gen.fixedweights`): the filters are
+        built in as constant products (zeros cost nothing), there is no weight stream, and
+        the run-time ``cin``/``cout`` must be the weights' ``C_in``/``C_out``, which must
+        equal ``p_in = max_cin`` and ``p_out = max_cout``. Winograd engines of
+        ``pe="mul"`` only. Its JSON form (``FixedWeights.to_json``) is accepted too.
     """
     tile: TileConfigBase
     max_height: int = 32
@@ -124,6 +132,7 @@ class LayerConfig:
     rounding: str = "half_even"
     harden: tuple = ()
     name: str = None
+    fixed_weights: object = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -166,13 +175,55 @@ class LayerConfig:
             self._check_ecp5_bram()
         from ..harden import normalize_harden
         set_("harden", normalize_harden(self.harden, self))
+        if self.fixed_weights is not None:
+            self._check_fixed_weights()
+
+    def _check_fixed_weights(self):
+        from ..fixedweights import FixedWeights
+        fw = self.fixed_weights
+        if isinstance(fw, dict):
+            fw = FixedWeights.from_json(fw)
+            object.__setattr__(self, "fixed_weights", fw)
+        if not isinstance(fw, FixedWeights):
+            raise TypeError(f"fixed_weights must be a FixedWeights, not {fw!r}")
+        t = self.tile
+        kind = t.pe_kind
+        if (self.algorithm != "winograd" or kind.modular or not kind.bilinear
+                or not kind.uses_multiplier):
+            raise ValueError(f"fixed_weights apply to Winograd engines of pe='mul', not "
+                             f"algorithm={self.algorithm!r} with pe={t.pe!r}")
+        if getattr(t, "dsp", "inferred") != "inferred":
+            raise ValueError(f"fixed_weights build constant products from shift-adds, so the "
+                             f"tile's dsp must be 'inferred', not {t.dsp!r}")
+        if self.harden:
+            raise ValueError(f"fixed_weights and harden cannot be combined, not harden="
+                             f"{','.join(f'{a}:{b}' for a, b in self.harden)!r}")
+        fw.check(t)
+        for key, want in (("max_cin", fw.cin), ("p_in", fw.cin), ("max_cout", fw.cout),
+                          ("p_out", fw.cout)):
+            if getattr(self, key) != want:
+                raise ValueError(f"{key} must be {want} with these fixed weights (C_out, C_in = "
+                                 f"{fw.cout}, {fw.cin}: a weight-specialized engine computes "
+                                 f"every channel pair of a tile at once), not "
+                                 f"{getattr(self, key)!r}")
+        for key, default in (("filters_per_beat", 1), ("weight_buffers", 2),
+                             ("filter_store", "transformed")):
+            if getattr(self, key) != default:
+                raise ValueError(f"{key} does not apply to a weight-specialized engine (it has "
+                                 f"no weight stream or memory), not {getattr(self, key)!r}")
+
+    @property
+    def specialized(self):
+        """Whether the weights are built in (``fixed_weights``)."""
+        return self.fixed_weights is not None
 
     def _check_ecp5_bram(self):
         from ..ebr import ECP5_EBR_MODES
         deepest = ECP5_EBR_MODES[-1][1]
-        for what, fields_, cause in (
-                ("line buffer", self.act_address_fields, "max_width and max_cin"),
-                ("weight", self.weight_address_fields, "max_cin and max_cout")):
+        memories = [("line buffer", self.act_address_fields, "max_width and max_cin")]
+        if self.fixed_weights is None:
+            memories.append(("weight", self.weight_address_fields, "max_cin and max_cout"))
+        for what, fields_, cause in memories:
             depth = 1 << sum(fields_)
             if depth > deepest:
                 raise ValueError(f"bram='ecp5' needs memories of at most {deepest} words (one "
@@ -217,7 +268,9 @@ class LayerConfig:
         if self.name:
             return self.name
         from ..harden import harden_tag
-        return self.tile.layer_module_name(self.p_in, self.p_out) + harden_tag(self.harden)
+        fixed = f"_w{self.fixed_weights.sha256[:8]}" if self.specialized else ""
+        return (self.tile.layer_module_name(self.p_in, self.p_out) + harden_tag(self.harden)
+                + fixed)
 
     @property
     def paddings(self):
@@ -384,16 +437,21 @@ class LayerConfig:
         element, a weight word is written whole."""
         from ..ebr import plan_ecp5_ebr
         count, width = self.stored_weight
-        return {"activations": plan_ecp5_ebr(1 << sum(self.act_address_fields),
-                                             (self.tile.data_width,) * self.m),
-                "weights": plan_ecp5_ebr(1 << sum(self.weight_address_fields),
-                                         (count * width,))}
+        plans = {"activations": plan_ecp5_ebr(1 << sum(self.act_address_fields),
+                                              (self.tile.data_width,) * self.m)}
+        if not self.specialized:
+            plans["weights"] = plan_ecp5_ebr(1 << sum(self.weight_address_fields),
+                                             (count * width,))
+        return plans
 
     # -- resources and cycles -------------------------------------------------------------------
 
     @property
     def multipliers(self):
-        """PEs in the compute core."""
+        """PEs in the compute core (a weight-specialized core: its nonzero constant
+        products)."""
+        if self.specialized:
+            return int(np.count_nonzero(self.fixed_weights.core_weights(self.tile)))
         return self.tile.multipliers * self.p_in * self.p_out
 
     @property
@@ -403,7 +461,7 @@ class LayerConfig:
         act = self.p_in * self.n * self.col_banks * act_depth * self.m * self.tile.data_width
         count, width = self.stored_weight
         w_depth = 1 << sum(self.weight_address_fields)
-        wts = self.p_in * self.p_out * w_depth * count * width
+        wts = 0 if self.specialized else self.p_in * self.p_out * w_depth * count * width
         return {"activations": act, "weights": wts}
 
     def cycles(self, run):
@@ -423,7 +481,8 @@ class LayerConfig:
         first_rows = min(run.height, self.n - run.padding)
         return {
             "config": 1,
-            "weights": run.cout * math.ceil(run.cin / self.filters_per_beat),
+            "weights": 0 if self.specialized else run.cout * math.ceil(run.cin
+                                                                         / self.filters_per_beat),
             "activations": run.height * row_beats,
             "compute_ideal": tiles * passes,
             "tiles": tiles,
@@ -447,8 +506,9 @@ class LayerConfig:
         """
         n, mo, cap = self.n, self.m, self.ring_rows
         # the write register, and the filter transform when filters are transformed on loading
-        filter_drain = 1 + (self.tile.filter_stages if self.filter_transform == "online"
-                            and self.filter_store == "transformed" else 0)
+        filter_drain = 0 if self.specialized else 1 + (
+            self.tile.filter_stages if self.filter_transform == "online"
+            and self.filter_store == "transformed" else 0)
         live = [(0, 0)]                      # (time, lowest live row), both non-decreasing
         weights_free = writer = compute = 0
         landed, next_row, first_row = [], 0, 0
@@ -498,6 +558,10 @@ class LayerConfig:
     def to_json(self):
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tile"}
         out["harden"] = [list(pair) for pair in self.harden]      # JSON's form
+        if self.specialized:
+            out["fixed_weights"] = self.fixed_weights.to_json()
+        else:
+            out.pop("fixed_weights")
         out["tile"] = self.tile.to_json()
         out["name"] = self.module_name
         return out
@@ -543,9 +607,10 @@ class LayerRun:
             bad.append("height")
         if not (1 <= self.width <= c.max_width) or self.width + eff < c.r:
             bad.append("width")
-        if not 1 <= self.cin <= c.max_cin:
+        fixed = c.specialized      # the weights fix C_in and C_out
+        if not 1 <= self.cin <= c.max_cin or (fixed and self.cin != c.max_cin):
             bad.append("cin")
-        if not 1 <= self.cout <= c.max_cout:
+        if not 1 <= self.cout <= c.max_cout or (fixed and self.cout != c.max_cout):
             bad.append("cout")
         if not pad_ok:
             bad.append("padding")
@@ -563,7 +628,8 @@ class LayerRun:
         if bad:
             c = config
             limits = {"height": f"1..{c.max_height}", "width": f"1..{c.max_width}",
-                      "cin": f"1..{c.max_cin}", "cout": f"1..{c.max_cout}",
+                      "cin": f"{c.max_cin}" if c.specialized else f"1..{c.max_cin}",
+                      "cout": f"{c.max_cout}" if c.specialized else f"1..{c.max_cout}",
                       "padding": " or ".join(map(str, c.paddings)), "shift": f"0..{c.max_shift}"}
             name = bad[0]
             raise ValueError(f"{name} must be {limits[name]} for this engine, not "

@@ -49,11 +49,17 @@ class RunChecker(wiring.Component):
         def bad_size(value, limit):
             return (value == 0) | above(value, limit) | (value + eff < c.r)
 
+        if c.specialized:
+            # The built-in weights fix both channel counts.
+            bad_cin, bad_cout = run.cin != c.max_cin, run.cout != c.max_cout
+        else:
+            bad_cin = (run.cin == 0) | above(run.cin, c.max_cin)
+            bad_cout = (run.cout == 0) | above(run.cout, c.max_cout)
         bits = {
             "height": bad_size(run.height, c.max_height),
             "width": bad_size(run.width, c.max_width),
-            "cin": (run.cin == 0) | above(run.cin, c.max_cin),
-            "cout": (run.cout == 0) | above(run.cout, c.max_cout),
+            "cin": bad_cin,
+            "cout": bad_cout,
             "padding": ~pad_ok,
             "shift": above(run.shift, c.max_shift),
         }

@@ -149,7 +149,7 @@ class _LayerEngine(wiring.Component):
         m = Module()
         c = self.layer_config
         m.submodules.checker = checker = RunChecker(c)
-        m.submodules.weight_store = wstore = WeightStore(c)
+        wstore = self._weight_store(m)
         m.submodules.line_buffer = lbuf = LineBuffer(c)
         m.submodules.scheduler = sched = TileScheduler(c)
         self.memories = {"weights": wstore, "activations": lbuf}
@@ -162,11 +162,16 @@ class _LayerEngine(wiring.Component):
         self._output(m, queue, sched, slots)
         m.d.comb += [
             self.status.busy.eq(slots.valid.any()),
-            self.status.loading_weights.eq(wstore.busy),
+            self.status.loading_weights.eq(wstore.busy if wstore is not None else 0),
             self.status.loading_activations.eq(lbuf.busy),
             self.status.computing.eq(sched.active),
         ]
         return m
+
+    def _weight_store(self, m):
+        """The weight memory (``None`` in an engine without a weight stream)."""
+        m.submodules.weight_store = wstore = WeightStore(self.layer_config)
+        return wstore
 
     def _config_beat(self, m, checker, slots):
         """A config beat is taken while the next slot is free; a valid one fills it, a failing
@@ -304,14 +309,8 @@ class _LayerEngine(wiring.Component):
         ]
 
         m.submodules[CORE_NAME] = core = self.core_class(c)
-        filters, transform = self._read_filters(m, wstore)
-        # The weight read is issued so that its (registered, maybe transformed) data meets
-        # the core.
-        w_addr = delay(m, step.weight_addr,
-                       FRONT_STAGES - 2 - MEMORY_READ_STAGES + core.weight_delay - transform,
-                       "weight_addr", reset_less=True)
-        m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(filters),
-                     core.tiles.eq(asm.tiles)]
+        self._connect_weights(m, core, wstore, step)
+        m.d.comb += core.tiles.eq(asm.tiles)
         for name in ("valid", "first", "last"):
             m.d.comb += getattr(core, name).eq(
                 delay(m, getattr(step, name), FRONT_STAGES - 1, f"core_{name}",
@@ -348,6 +347,16 @@ class _LayerEngine(wiring.Component):
             width=len(entry), depth=output_queue_depth(c))
         m.d.comb += [queue.w_data.eq(entry), queue.w_en.eq(result_valid)]
         return queue
+
+    def _connect_weights(self, m, core, wstore, step):
+        """Read each step's filters for the core."""
+        filters, transform = self._read_filters(m, wstore)
+        # The weight read is issued so that its (registered, maybe transformed) data meets
+        # the core.
+        w_addr = delay(m, step.weight_addr,
+                       FRONT_STAGES - 2 - MEMORY_READ_STAGES + core.weight_delay - transform,
+                       "weight_addr", reset_less=True)
+        m.d.comb += [wstore.read_addr.eq(w_addr), core.weights.eq(filters)]
 
     def _read_filters(self, m, wstore):
         """The filters read for the core, and the cycles added on their way: with
@@ -448,7 +457,11 @@ class DirectConv(_LayerEngine):
 
 
 def binary_layer_engine(config):
-    """The layer engine class of a layer with a binary tile: Winograd or direct."""
+    """The layer engine class of a layer with a binary tile: Winograd, weight-specialized
+    Winograd (``fixed_weights``) or direct."""
+    if config.specialized:
+        from .specialized import SpecializedConv
+        return SpecializedConv
     return WinogradConv if config.algorithm == "winograd" else DirectConv
 
 

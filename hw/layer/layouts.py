@@ -95,10 +95,10 @@ def memory_shapes(config):
     wf, gf, rf = c.act_address_fields
     cf, of, _ = c.weight_address_fields
     plans = c.ebr_plans if c.bram == "ecp5" else None
-    blocks = lambda kind, banks: (None if plans is None else
+    blocks = lambda kind, banks: (None if plans is None or kind not in plans else
                                   dict(plans[kind].as_dict(), blocks_per_bank=plans[kind].blocks,
                                        blocks=banks * plans[kind].blocks))
-    return {
+    shapes = {
         "weights": {"banks": c.p_out * c.p_in, "depth": w_depth,
                     "word_elements": count, "element_width": width,
                     "word_bits": count * width,
@@ -123,3 +123,6 @@ def memory_shapes(config):
                                         "xp % m of word {(g // n) % ring_blocks, channel group, "
                                         "(xp // m) // col_banks}"},
     }
+    if c.specialized:           # the weights are constants: no weight memory
+        del shapes["weights"]
+    return shapes

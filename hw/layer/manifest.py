@@ -75,10 +75,11 @@ def layer_manifest(config, component, verilog=None):
             "config": "one beat per layer, taken while one of the two layer slots is free; a "
                       "failing beat sets status.errors (sticky until the next config beat) and "
                       "fills no slot",
-            "weights": (f"per layer, in config order: C_out*ceil(C_in/{c.filters_per_beat}) "
-                        f"beats, for co in C_out: for ci in steps of {c.filters_per_beat}: "
-                        f"filter k of the beat is (co, ci + k) (ignored when ci + k >= C_in); "
-                        + own["weight_format"]),
+            **({} if c.specialized else {"weights": (
+                f"per layer, in config order: C_out*ceil(C_in/{c.filters_per_beat}) "
+                f"beats, for co in C_out: for ci in steps of {c.filters_per_beat}: "
+                f"filter k of the beat is (co, ci + k) (ignored when ci + k >= C_in); "
+                + own["weight_format"])}),
             "activations": (f"per layer, in config order: for y in H: for x in steps of "
                             f"{c.pixels_per_beat}: for g in ceil(C_in/P_in): element "
                             f"k*P_in + i is channel g*P_in + i of pixel (y, x + k) (lanes "
@@ -136,8 +137,39 @@ def binary_layer_fields(config):
     """The layer manifest's parts for a binary tile (:class:`~winogen.gen.config.TileConfig`):
     the keys :func:`layer_manifest` asks the engine registry for."""
     c, t = config, config.tile
-    if t.quantization:
-        return _quantized_layer_fields(config)
+    fields = _quantized_layer_fields(config) if t.quantization else _exact_layer_fields(config)
+    if c.specialized:
+        fields = _specialized(c, fields)
+    return fields
+
+
+def _specialized(config, fields):
+    """A weight-specialized engine's fields: no multipliers, no weight stream, its weights'
+    hash and constant-product counts (:mod:`winogen.gen.fixedweights`)."""
+    from ...gen.fixedweights import specialized_products
+    from .specialized import hadamard_stages, specialized_adders
+    c = config
+    fw = c.fixed_weights
+    counts = specialized_products(fw.core_weights(c.tile))
+    return dict(fields, multipliers=0, fault_sites=False,
+                weight_format="none: the weights are built in (fixed_weights)",
+                sections=dict(fields.get("sections", {}), fixed_weights={
+                    "kind": fw.kind, "shape": list(fw.values.shape), "sha256": fw.sha256,
+                    "core_weights": "U = G g G^T (Uq on a quantized domain) of w, or u as "
+                                    "given; C_out x C_in x n x n",
+                    **counts, "zero": counts["products"] - counts["nonzero"],
+                    "sparsity": 1 - counts["nonzero"] / counts["products"],
+                    "adders": specialized_adders(c),
+                    "hadamard_stages": hadamard_stages(c),
+                    "products_as": "CSD shift-add trees, one constant C_out x C_in matrix per "
+                                   "Winograd-domain position, shared subexpressions "
+                                   "(winogen.gen.csd.plan_matvec); zero weights are no term",
+                    "run_time": f"cin must be {fw.cin} and cout {fw.cout} (status.errors "
+                                f"otherwise)"}))
+
+
+def _exact_layer_fields(config):
+    c, t = config, config.tile
     return {
         "algorithm": {"hardware": t.hardware.to_json(),
                       **({"transforms": transforms_manifest(t.toomcook)}

@@ -1,0 +1,198 @@
+"""The weight-specialized layer engine: the filters are built in as constant products.
+
+:class:`SpecializedConv` is :class:`~winogen.hw.layer.engine.WinogradConv` without a
+weight stream or weight memory; its core (:class:`SpecializedCore`) computes, per tile
+and per Winograd-domain position ``e``, ``M[:, e] = U[:, :, e] · V[:, e]`` for all
+``C_out × C_in`` channel pairs at once with one constant matrix-vector product
+(:class:`~winogen.hw.constmat.ConstMatVec`: CSD shift-add trees with shared
+subexpressions). A zero weight is no term of any tree, a power of two is a wire, and
+every adder is as wide as the exact range of what it sums, computed from the constants.
+"""
+
+from functools import lru_cache
+
+from amaranth.hdl import Module
+
+from ...gen.bounds import transform2d_intervals
+from ...gen.csd import plan_matvec
+from ..constmat import ConstMatVec, ConstTransform2D, ExactDivider
+from ..util import delay
+from ..winoquant import RoundShift, VQuantizer
+from .cores import _Core, _core_signature
+from .engine import WinogradConv, _engine_signature
+
+__all__ = ["SpecializedCore", "SpecializedConv", "hadamard_stages", "position_matrices"]
+
+#: Adder levels per register of the constant products' trees.
+LEVELS_PER_STAGE = 2
+
+
+def position_matrices(config):
+    """The constant matrix of each Winograd-domain position ``e`` (row-major ``n×n``):
+    ``U[:, :, i, j]``, ``C_out × C_in`` (tuples, for :func:`~winogen.gen.csd.plan_matvec`)."""
+    c = config
+    u = c.fixed_weights.core_weights(c.tile)
+    n = c.n
+    return tuple(tuple(tuple(int(v) for v in row) for row in u[:, :, e // n, e % n])
+                 for e in range(n * n))
+
+
+@lru_cache(maxsize=64)
+def _plan(matrix):
+    return plan_matvec(matrix)
+
+
+def position_plans(config):
+    """The shift-add program (:class:`~winogen.gen.csd.MatVecPlan`) of each position."""
+    return [_plan(matrix) for matrix in position_matrices(config)]
+
+
+def hadamard_stages(config):
+    """Registers of the constant products' trees: one per :data:`LEVELS_PER_STAGE` adder
+    levels of the deepest position's tree (at least one)."""
+    depth = max(plan.depth for plan in position_plans(config))
+    return max(1, -(-depth // LEVELS_PER_STAGE))
+
+
+def specialized_adders(config):
+    """Adders, subtractors and negators of all positions' trees."""
+    return sum(plan.adders for plan in position_plans(config))
+
+
+class SpecializedCore(_Core):
+    """Weight-specialized Winograd core: ``C_in`` input transforms, one constant
+    ``C_out × C_in`` matrix-vector product per position, ``C_out`` output transforms and
+    the exact scale removal (or the quantized domain's alignment and rounding).
+
+    One step per tile (every channel pair at once): no channel accumulation.
+
+    Parameters
+    ----------
+    config : LayerConfig
+        With ``fixed_weights``.
+    """
+
+    algorithm = "winograd"
+
+    def __init__(self, config):
+        if not config.specialized:
+            raise ValueError("SpecializedCore needs a LayerConfig with fixed_weights, not "
+                             "fixed_weights=None")
+        super().__init__(config)
+
+    @classmethod
+    def _signature(cls, config):
+        members = _core_signature(config)
+        del members["weights"]
+        return members
+
+    @classmethod
+    def pipeline_latency(cls, config):
+        t = config.tile
+        return (t.input_stages + hadamard_stages(config) + t.output_stages
+                + (t.descale_stages if t.removes_scale else 0))
+
+    @classmethod
+    def fault_registers(cls, config):
+        raise ValueError("fault sites cover programmable engines, not a weight-specialized "
+                         "one (fixed_weights)")
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.config
+        t = c.tile
+        hw = t.hardware
+        q = t.quantization
+        n2, mm = c.n ** 2, c.m ** 2
+
+        v = []
+        for i in range(c.p_in):
+            it = ConstTransform2D(hw.BT, t.data_interval, stages=t.input_stages)
+            m.submodules[f"input_transform{i}"] = it
+            m.d.comb += it.x.eq(self.tiles[i])
+            if q:
+                vq = VQuantizer(q)
+                m.submodules[f"quantizer{i}"] = vq
+                m.d.comb += vq.x.eq(it.y)
+                v.append(vq.y)
+            else:
+                v.append(it.y)
+
+        # M[j][e] = sum_i U[j, i, e] V[i][e]: one constant tree per position.
+        stages = hadamard_stages(c)
+        sums = [[None] * n2 for _ in range(c.p_out)]
+        sum_iv = [[None] * n2 for _ in range(c.p_out)]
+        for e, matrix in enumerate(position_matrices(c)):
+            tree = ConstMatVec(matrix, [t.pe_a_intervals[e]] * c.p_in, stages=stages)
+            m.submodules[f"products_e{e}"] = tree
+            for i in range(c.p_in):
+                m.d.comb += tree.x[i].eq(v[i][e])
+            for j in range(c.p_out):
+                sums[j][e] = tree.y[j]
+                sum_iv[j][e] = tree.output_intervals[j]
+
+        align = q.align_shifts if q else [0] * n2
+        for j in range(c.p_out):
+            ot_in = q.aligned_intervals(sum_iv[j]) if q else sum_iv[j]
+            ot = ConstTransform2D(hw.AT, ot_in, stages=t.output_stages)
+            m.submodules[f"output_transform{j}"] = ot
+            for e in range(n2):
+                m.d.comb += ot.x[e].eq(sums[j][e] << align[e] if q else sums[j][e])
+            scaled = (q.transformed_intervals(sum_iv[j]) if q
+                      else transform2d_intervals(hw.AT, sum_iv[j]))
+            for e in range(mm):
+                out = self.result[j * mm + e]
+                if q and t.removes_scale:
+                    rs = RoundShift(scaled[e], q.output_shift, stages=t.descale_stages)
+                    m.submodules[f"descale_o{j}_e{e}"] = rs
+                    m.d.comb += [rs.x.eq(ot.y[e]), out.eq(rs.y)]
+                elif q:
+                    m.d.comb += out.eq(ot.y[e] << max(q.output_exponent, 0))
+                elif t.removes_scale:
+                    div = ExactDivider(t.scale_divisor, scaled[e], stages=t.descale_stages,
+                                       output_interval=c.exact_output_interval)
+                    m.submodules[f"descale_o{j}_e{e}"] = div
+                    m.d.comb += [div.x.eq(ot.y[e]), out.eq(div.y)]
+                else:
+                    m.d.comb += out.eq(ot.y[e])
+        m.d.comb += self.result_valid.eq(
+            delay(m, self.valid & self.last, self.latency, "result_valid", reset_less=False))
+        return m
+
+
+class SpecializedConv(WinogradConv):
+    """Weight-specialized Winograd convolution-layer engine: :class:`WinogradConv`'s
+    ``config``, ``activations``, ``outputs``, ``outputs_last`` and ``status``, no
+    ``weights`` stream.
+
+    Parameters
+    ----------
+    config : LayerConfig
+        With ``fixed_weights`` (kept as ``layer_config``).
+    """
+
+    core_class = SpecializedCore
+
+    @classmethod
+    def _check(cls, config):
+        super()._check(config)
+        if not config.specialized:
+            raise ValueError("SpecializedConv needs a LayerConfig with fixed_weights, not "
+                             "fixed_weights=None")
+
+    @classmethod
+    def _signature(cls, config):
+        members = _engine_signature(config)
+        del members["weights"]
+        return members
+
+    def _weight_store(self, m):
+        return None
+
+    def _weight_loader(self, m, wstore, slots):
+        # The filters are built in: a filled slot's weights are "loaded".
+        for s in range(2):
+            m.d.sync += slots.weights_loaded[s].eq(slots.valid[s])
+
+    def _connect_weights(self, m, core, wstore, step):
+        pass
