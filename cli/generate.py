@@ -206,6 +206,14 @@ def add_layer_arguments(p):
                           "SCHEME tmr (three copies, majority vote) or dmr (two copies; a "
                           "mismatch raises the error output with the output beats it reached) "
                           "(default: none)")
+    lay.add_argument("--weights", metavar="FILE.npz",
+                     help="a weight-specialized engine (generate conv): the filters of FILE.npz "
+                          "are built in as constant shift-add products (zero weights cost "
+                          "nothing) and the weight stream disappears; FILE.npz holds one "
+                          "integer array, w (C_out, C_in, r, r: raw filters) or u (C_out, "
+                          "C_in, n, n: Winograd-domain weights of a quantized domain with "
+                          "--filter-transform offline); C_in and C_out become max_cin = P_in "
+                          "and max_cout = P_out (default: a programmable engine)")
     lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
                                                     2, 32),
                      help="build the requantization stage: shift, round, saturate "
@@ -330,6 +338,14 @@ def _quantized(tile):
 
 
 def layer_summary(cfg, manifest):
+    fixed = manifest.get("fixed_weights")
+    if fixed:
+        return (f"{manifest['name']}: weight-specialized layer engine F({cfg.m},{cfg.r}), "
+                f"{cfg.max_cin} -> {cfg.max_cout} channels, {fixed['nonzero']} of "
+                f"{fixed['products']} constant products built ({fixed['sparsity']:.1%} zero "
+                f"weights), {fixed['adders']} adders in their trees "
+                f"({cfg.tile.pe}{_quantized(cfg.tile)}), max {cfg.max_height}x{cfg.max_width}, "
+                f"outputs {cfg.result_width} bits, weights sha256 {fixed['sha256'][:12]}")
     return (f"{manifest['name']}: {cfg.algorithm} layer engine F({cfg.m},{cfg.r}), "
             f"P_in {cfg.p_in} x P_out {cfg.p_out}, {cfg.multipliers} PEs "
             f"({cfg.tile.pe}{_quantized(cfg.tile)}), "

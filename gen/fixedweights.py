@@ -84,14 +84,18 @@ class FixedWeights:
     def check(self, tile):
         """Refuse weights ``tile`` cannot hold (shape of the kind, the weight width or the
         ``Û`` ranges); returns ``self``."""
+        # Messages name the configuration field (the CLI shows it as --weights).
         if self.kind == "w":
             if self.values.shape[2] != tile.r:
-                raise ValueError(f"raw fixed weights w must have shape (C_out, C_in, {tile.r}, "
-                                 f"{tile.r}), not {self.values.shape}")
-            check_integer_values("fixed weight", self.values, tile.weight_interval)
+                raise ValueError(f"fixed_weights w (raw filters) must have shape (C_out, C_in, "
+                                 f"{tile.r}, {tile.r}), not {self.values.shape}")
+            check_integer_values("fixed_weights w", self.values, tile.weight_interval)
         else:
             from .layer import check_winograd_weights
-            check_winograd_weights(tile, self.values)
+            try:
+                check_winograd_weights(tile, self.values)
+            except ValueError as e:
+                raise ValueError(f"fixed_weights u: {e}") from None
         return self
 
     def core_weights(self, tile):

@@ -33,7 +33,11 @@ _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
 _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
           "filters_per_beat", "weight_buffers", "filter_store", "bram", "output_width", "rounding",
-          "harden")
+          "harden", "weights")
+#: What a weights file (``weights``) fixes or removes: the channel counts and parallelism,
+#: and the weight stream and memory.
+_FIXED_BY_WEIGHTS = ("max_cin", "max_cout", "pin", "pout", "filters_per_beat",
+                     "weight_buffers", "filter_store", "harden")
 
 #: Every accepted parameter name.
 PARAMS = ("engine",) + _TILE + _RNS + _LAYER
@@ -74,7 +78,7 @@ var virtual void wait_order wildcard with within
 """.split())
 
 # Configuration field -> the parameter (option) a user sets it with, where they differ.
-_FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "method": "rns_method", "point": "points",
+_FIELD_PARAMS = {"p_in": "pin", "p_out": "pout", "fixed_weights": "weights", "method": "rns_method", "point": "points",
                  "input_transform": "rns_input_transform",
                  "forward_reduction": "rns_forward_reduction", "freq_mhz": "freq",
                  "given_transforms": "transforms"}
@@ -324,6 +328,19 @@ def _layer(p, engine):
     if "rounding" in p.given and "output_width" not in p.given:
         raise ValueError(f"--rounding applies with --output-width only (the requantization "
                          f"stage), not {_shown(p.get('rounding'))} alone")
+    fixed = None
+    if "weights" in p.given:
+        if engine != "conv":
+            raise ValueError(f"--weights applies to generate conv only (weight-specialized "
+                             f"Winograd engines), not generate {engine}")
+        p.refuse(_FIXED_BY_WEIGHTS, "weight-specialized engines (--weights: the file fixes "
+                                    "C_in = max_cin = P_in and C_out = max_cout = P_out, and "
+                                    "there is no weight stream)")
+        fixed = p.get("weights")
+        if not hasattr(fixed, "core_weights"):           # a path, not a FixedWeights
+            from .fixedweights import load_weights_file
+            fixed = load_weights_file(fixed)
+        p.given.update(max_cin=fixed.cin, max_cout=fixed.cout, pin=fixed.cin, pout=fixed.cout)
     max_cin = p.get("max_cin", 16)
     tile = _tile(p, algorithm, channels=max_cin if modular else None, named=False)
     if p.get("name") is not None:
@@ -338,5 +355,5 @@ def _layer(p, engine):
                 "bram": p.get("bram"),
                 "output_width": p.get("output_width"), "rounding": p.get("rounding"),
                 "harden": p.get("harden"),
-                "name": p.get("name")}
+                "name": p.get("name"), "fixed_weights": fixed}
     return LayerConfig(tile=tile, **{k: v for k, v in optional.items() if v is not None})

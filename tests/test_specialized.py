@@ -81,11 +81,11 @@ def test_weights_file_bad_input(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: _engine(QTILE, FixedWeights("w", np.full((2, 2, 3, 3), 200))),
-     r"fixed weight values must lie in \[-128, 127\]|must lie in \[-128, 127\]"),
+     r"fixed_weights w values must lie in \[-128, 127\], not \[200, 200\]"),
     (lambda: _engine(QTILE, FixedWeights("w", np.zeros((2, 2, 5, 5), dtype=np.int64))),
-     r"raw fixed weights w must have shape \(C_out, C_in, 3, 3\)"),
+     r"fixed_weights w \(raw filters\) must have shape \(C_out, C_in, 3, 3\)"),
     (lambda: _engine(EXACT, FixedWeights("u", np.zeros((2, 2, 4, 4), dtype=np.int64))),
-     r"Winograd-domain weights apply to quantized Winograd domains"),
+     r"fixed_weights u: Winograd-domain weights apply to quantized Winograd domains"),
     (lambda: _engine(QTILE, np.full((2, 2, 4, 4), 10 ** 6)),
      r"at position \(0, 0\) must lie in"),
     (lambda: LayerConfig(QTILE, max_cin=4, max_cout=2, p_in=2, p_out=2,
@@ -103,7 +103,7 @@ def test_weights_file_bad_input(tmp_path):
      r"fixed_weights apply to Winograd engines"),
     (lambda: _engine(TileConfig(2, 3, 8, 8, dsp="ecp5"),
                      FixedWeights("w", np.zeros((2, 2, 3, 3), dtype=np.int64))),
-     r"the tile's dsp must be 'inferred', not 'ecp5'"),
+     r"dsp must be 'inferred' with fixed_weights .* not 'ecp5'"),
     (lambda: _engine(EXACT, FixedWeights("w", np.zeros((2, 2, 3, 3), dtype=np.int64)),
                      filters_per_beat=2),
      r"filters_per_beat does not apply to a weight-specialized engine"),
@@ -243,3 +243,72 @@ def test_driver_runs_the_fixed_weights_and_refuses_others():
                                          r"weights"):
         run_layer(cfg, x, fw.values + (fw.values == 0), padding=1, shift=5,
                   winograd_weights=True)
+
+
+# -- command line ----------------------------------------------------------------------------
+
+def _cli(*argv):
+    """``winogen ARGV`` as the console script runs it: (status, stdout, stderr)."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+    from winogen.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(argv))
+        except SystemExit as e:
+            status = e.code
+    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def test_cli_generates_a_specialized_engine(tmp_path):
+    rng = np.random.default_rng(10)
+    w = rng.integers(-128, 128, (4, 3, 3, 3))
+    np.savez(tmp_path / "w.npz", w=w)
+    out = tmp_path / "out"
+    r = _cli("generate", "conv", "--m", "2", "--r", "3", "--weights", str(tmp_path / "w.npz"),
+             "--output-width", "8", "--max-width", "8", "--max-height", "8", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "weight-specialized layer engine F(2,3), 3 -> 4 channels" in r.stdout
+    manifest = json.loads(next(out.glob("*.json")).read_text())
+    assert manifest["fixed_weights"]["sha256"] == FixedWeights("w", w).sha256
+    assert manifest["parameters"]["max_cin"] == 3 and manifest["parameters"]["p_out"] == 4
+
+
+@pytest.mark.parametrize("arrays, extra, message", [
+    (dict(w=np.zeros((2, 2, 3, 3))), (), "--weights array w must hold integers, not dtype "
+                                         "float64"),
+    (dict(w=np.full((2, 2, 3, 3), 200)), (), "--weights w values must lie in [-128, 127], not "
+                                             "[200, 200]"),
+    (dict(w=np.ones((2, 2, 5, 5), dtype=np.int64)), (),
+     "--weights w (raw filters) must have shape (C_out, C_in, 3, 3), not (2, 2, 5, 5)"),
+    (dict(u=np.ones((2, 2, 4, 4), dtype=np.int64)), (), "--weights u: Winograd-domain weights "
+                                                        "apply to quantized Winograd domains"),
+    (dict(w=np.ones((2, 2, 3, 3), dtype=np.int64)), ("--pin", "2"),
+     "--pin does not apply to weight-specialized engines"),
+    (dict(w=np.ones((2, 2, 3, 3), dtype=np.int64)), ("--max-cout", "2"),
+     "--max-cout does not apply to weight-specialized engines"),
+    (dict(w=np.ones((2, 2, 3, 3), dtype=np.int64)), ("--harden", "products:tmr"),
+     "--harden does not apply to weight-specialized engines"),
+    (dict(w=np.ones((2, 2, 3, 3), dtype=np.int64)), ("--dsp", "ecp5"),
+     "--dsp must be 'inferred' with --weights (their constant products are shift-add trees, "
+     "no DSP blocks), not 'ecp5'"),
+])
+def test_cli_refuses_bad_weights(tmp_path, arrays, extra, message):
+    np.savez(tmp_path / "w.npz", **arrays)
+    out = tmp_path / "out"
+    r = _cli("generate", "conv", "--m", "2", "--r", "3", "--weights", str(tmp_path / "w.npz"),
+             *extra, "-o", str(out))
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.strip().splitlines() if line.startswith("winogen:")]
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_cli_weights_only_for_conv(tmp_path):
+    np.savez(tmp_path / "w.npz", w=np.ones((2, 2, 3, 3), dtype=np.int64))
+    r = _cli("generate", "direct", "--m", "2", "--r", "3", "--weights",
+             str(tmp_path / "w.npz"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2
+    assert "--weights applies to generate conv only" in r.stderr

@@ -193,8 +193,8 @@ class LayerConfig:
             raise ValueError(f"fixed_weights apply to Winograd engines of pe='mul', not "
                              f"algorithm={self.algorithm!r} with pe={t.pe!r}")
         if getattr(t, "dsp", "inferred") != "inferred":
-            raise ValueError(f"fixed_weights build constant products from shift-adds, so the "
-                             f"tile's dsp must be 'inferred', not {t.dsp!r}")
+            raise ValueError(f"dsp must be 'inferred' with fixed_weights (their constant "
+                             f"products are shift-add trees, no DSP blocks), not {t.dsp!r}")
         if self.harden:
             raise ValueError(f"fixed_weights and harden cannot be combined, not harden="
                              f"{','.join(f'{a}:{b}' for a, b in self.harden)!r}")
