@@ -33,7 +33,7 @@ import re
 
 from ..gen.manifest import validate
 
-__all__ = ["INPUT_STREAMS", "OUTPUT_STREAM", "LAST_PORT", "axis_wrapper", "axis_module_name",
+__all__ = ["INPUT_STREAMS", "input_streams", "OUTPUT_STREAM", "LAST_PORT", "axis_wrapper", "axis_module_name",
            "axis_ports", "tdata_width"]
 
 #: The engine's input streams, each an AXI4-Stream slave ``s_axis_<name>``.
@@ -68,10 +68,16 @@ def axis_module_name(manifest):
     return f"{manifest.get('top', manifest.get('name'))}_axis"
 
 
-def _required_ports():
+def input_streams(manifest):
+    """The engine's input streams: :data:`INPUT_STREAMS`, without ``weights`` for a
+    weight-specialized engine (its manifest's ``fixed_weights``: the weights are built in)."""
+    return tuple(s for s in INPUT_STREAMS if s != "weights" or "fixed_weights" not in manifest)
+
+
+def _required_ports(streams=INPUT_STREAMS):
     """``(name, direction, width or None)`` of every engine port the wrapper connects."""
     ports = [("clk", "input", 1), ("rst", "input", 1)]
-    for s in INPUT_STREAMS:
+    for s in streams:
         ports += [(f"{s}__payload", "input", None), (f"{s}__valid", "input", 1),
                   (f"{s}__ready", "output", 1)]
     s = OUTPUT_STREAM
@@ -99,7 +105,7 @@ def _check(manifest):
         raise ValueError(f"manifest {name}: ports must be a list of ports, each with a name, "
                          f"a direction (input/output) and a positive width")
     by_name = {p["name"]: p for p in ports}
-    required = _required_ports()
+    required = _required_ports(input_streams(manifest))
     missing = [n for n, _, _ in required if n not in by_name]
     if missing:
         what = "port" + "s" * (len(missing) > 1)
@@ -152,12 +158,13 @@ def axis_ports(manifest):
              "engine": f"{s}__ready"},
         ]
 
-    for s in INPUT_STREAMS:
+    streams = input_streams(manifest)
+    for s in streams:
         ports += stream("s_axis", s, "input", "output")
     ports += stream("m_axis", OUTPUT_STREAM, "output", "input")
     ports.append({"name": f"m_axis_{OUTPUT_STREAM}_tlast", "direction": "output", "width": 1,
                   "engine": LAST_PORT})
-    mapped = {n for n, _, _ in _required_ports()}
+    mapped = {n for n, _, _ in _required_ports(streams)}
     ports += [{"name": p["name"], "direction": p["direction"], "width": p["width"],
                "engine": p["name"]} for p in manifest["ports"] if p["name"] not in mapped]
     names = [p["name"] for p in ports]

@@ -46,7 +46,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from ..fpga.axis import INPUT_STREAMS, OUTPUT_STREAM, tdata_width
+from ..fpga.axis import OUTPUT_STREAM, input_streams, tdata_width
 from ..gen.layer import LayerRun, layer_golden
 from ..gen.manifest import to_config
 from .driver import activation_beats, assemble_outputs, config_beat, output_beats, weight_beats
@@ -85,8 +85,9 @@ class AxisHarness:
         self.pause = pause
         self.seed = seed
         self.junk = random.Random(f"{seed}/padding")
+        self.streams = input_streams(manifest)      # no weights: weight-specialized
         self.widths = {s: self.ports[f"{s}__payload"]["width"]
-                       for s in (*INPUT_STREAMS, OUTPUT_STREAM)}
+                       for s in (*self.streams, OUTPUT_STREAM)}
         self.last_beats = []        # index of each transferred output beat with tlast high
         self.flagged_beats = []     # index of each transferred output beat with error high
         self.beats = 0              # output beats transferred so far
@@ -97,7 +98,7 @@ class AxisHarness:
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
         # Before and during reset nothing drives a stream: the models start after it, so
         # that no beat is offered while the engine is in reset.
-        for s in INPUT_STREAMS:
+        for s in self.streams:
             getattr(dut, f"s_axis_{s}_tvalid").value = 0
         dut.m_axis_outputs_tready.value = 0
         dut.aresetn.value = 0
@@ -105,7 +106,7 @@ class AxisHarness:
         dut.aresetn.value = 1
         await RisingEdge(dut.aclk)
         self.sources = {}
-        for s in INPUT_STREAMS:
+        for s in self.streams:
             bus = AxiStreamBus.from_prefix(dut, f"s_axis_{s}")
             assert len(bus.tdata) == tdata_width(self.widths[s]), (s, len(bus.tdata))
             src = AxiStreamSource(bus, dut.aclk, dut.aresetn, reset_active_level=False)
@@ -182,8 +183,9 @@ class AxisHarness:
         cfg = self.cfg
         self.sources["config"].send_nowait(
             AxiStreamFrame(self.tdata("config", self.pack_config(run))))
-        self.sources["weights"].send_nowait(AxiStreamFrame(b"".join(
-            self.tdata("weights", self.pack("weights", b)) for b in weight_beats(cfg, w))))
+        if "weights" in self.sources:
+            self.sources["weights"].send_nowait(AxiStreamFrame(b"".join(
+                self.tdata("weights", self.pack("weights", b)) for b in weight_beats(cfg, w))))
         # lanes beyond C_in carry random values: the engine must ignore them
         self.sources["activations"].send_nowait(AxiStreamFrame(b"".join(
             self.tdata("activations", self.pack("activations", b))
@@ -194,9 +196,13 @@ def _random_layer(cfg, run, rng, pattern="random"):
     dv, wv = cfg.tile.data_interval, cfg.tile.weight_interval
     xs, ws = (run.cin, run.height, run.width), (run.cout, run.cin, cfg.r, cfg.r)
     if pattern == "extreme":
-        return (np.where(rng.random(xs) < 0.5, dv.lo, dv.hi),
+        x, w = (np.where(rng.random(xs) < 0.5, dv.lo, dv.hi),
                 np.where(rng.random(ws) < 0.5, wv.lo, wv.hi))
-    return rng.integers(dv.lo, dv.hi + 1, xs), rng.integers(wv.lo, wv.hi + 1, ws)
+    else:
+        x, w = rng.integers(dv.lo, dv.hi + 1, xs), rng.integers(wv.lo, wv.hi + 1, ws)
+    if cfg.specialized:         # the engine's own weights
+        w = cfg.fixed_weights.values
+    return x, w
 
 
 @cocotb.test()
@@ -232,7 +238,8 @@ async def layers(dut):
         assert len(got) == beats, (f"{spec}: the frame ended by tlast holds {len(got)} output "
                                    f"beats, expected {beats}")
         y = assemble_outputs(cfg, run, got)
-        golden = layer_golden(cfg, run, x, w)
+        golden = layer_golden(cfg, run, x, w, winograd_weights=cfg.specialized
+                              and cfg.fixed_weights.kind == "u")
         bad = np.argwhere(y != golden)
         assert bad.size == 0, (f"{spec}: {len(bad)} outputs differ, first at {bad[0].tolist()}: "
                                f"got {y[tuple(bad[0])]}, expected {golden[tuple(bad[0])]}")

@@ -11,10 +11,12 @@ output against ``layer_golden`` and ``tlast`` on each layer's last beat.
 
 import json
 
+import numpy as np
 import pytest
 
 from winogen.fpga.axis import axis_wrapper
 from winogen.gen.config import TileConfig
+from winogen.gen.fixedweights import FixedWeights
 from winogen.gen.layer import LayerConfig
 from winogen.gen.manifest import ENGINE_KEYS, read_manifest
 from winogen.gen.rns import RNSTileConfig
@@ -36,6 +38,11 @@ ENGINES = {
                       input_transform="residue", channels=3),
         max_height=8, max_width=8, max_cin=3, max_cout=3, p_in=2, p_out=1, output_width=7,
         rounding="half_up"),
+    # A weight-specialized engine: no weights stream, so no s_axis_weights.
+    "fixed23_3to2": LayerConfig(
+        TileConfig(2, 3, 8, 8), max_height=8, max_width=8, max_cin=3, max_cout=2, p_in=3,
+        p_out=2, output_width=8,
+        fixed_weights=FixedWeights("w", np.arange(-27, 27).reshape(2, 3, 3, 3) * 4)),
 }
 
 LAYERS = {
@@ -52,6 +59,11 @@ LAYERS = {
         {"height": 8, "width": 7, "cin": 3, "cout": 3, "padding": 1, "shift": 3, "seed": 11},
         {"height": 4, "width": 4, "cin": 1, "cout": 1, "padding": 0, "shift": 0, "seed": 12},
         {"height": 6, "width": 6, "cin": 2, "cout": 2, "padding": 1, "shift": 5, "seed": 13,
+         "pattern": "extreme"},
+    ],
+    "fixed23_3to2": [
+        {"height": 8, "width": 7, "cin": 3, "cout": 2, "padding": 1, "shift": 6, "seed": 21},
+        {"height": 5, "width": 8, "cin": 3, "cout": 2, "padding": 0, "shift": 7, "seed": 22,
          "pattern": "extreme"},
     ],
 }
@@ -71,6 +83,8 @@ def wrapped(request, tmp_path_factory):
 def test_wrapper_lints(wrapped):
     _, vpath, _, manifest, wrapper = wrapped
     vbuild.lint([vpath, wrapper], f"{manifest['top']}_axis")
+    # a weight-specialized engine has no weight stream to wrap
+    assert ("s_axis_weights_tdata" in wrapper.read_text()) == ("fixed_weights" not in manifest)
 
 
 def test_padded_outputs_lint(tmp_path):
