@@ -9,7 +9,10 @@ import numpy as np
 
 from ._base import UserError, integer, number, shown
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "ENGINE_KINDS"]
+
+#: What runs the layers: one programmable engine, or a weight-specialized engine per layer.
+ENGINE_KINDS = ("programmable", "specialized")
 
 
 def add_parser(sub):
@@ -38,6 +41,11 @@ def add_parser(sub):
                    help="network file (format winogen-network-1: JSON layers beside an .npz "
                         "of int8 weights; README, 'Reference network and run-net'; default: "
                         "the committed reference CNN, nets/data/digits_cnn.json)")
+    p.add_argument("--engine-kind", choices=ENGINE_KINDS, default=None,
+                   help="programmable: one generated engine with a weight stream runs every "
+                        "layer; specialized: one weight-specialized engine per layer, its "
+                        "weights built in as constant shift-add products (zero weights cost "
+                        "nothing; generate conv --weights) (default: programmable)")
     p.add_argument("--golden-only", action="store_true",
                    help="run the NumPy integer model only (no engine, no Verilator)")
     p.add_argument("--stall", type=number("--stall", "a probability in [0, 1)", 0.0, 1.0,
@@ -65,10 +73,30 @@ def _network(args):
     return network
 
 
-def _engine_config(args, layers, input_shape):
-    from winogen.sim.network import network_engine_config, network_requirements
+def _engine_config(args, network, layers, input_shape):
+    from winogen.sim.network import (network_engine_config, network_requirements,
+                                     specialized_network_configs)
+    tile = None
+    if network.winograd is not None:
+        from winogen.nets.netfile import winograd_tile
+        tile = winograd_tile(network.winograd)
+        if args.m is not None and args.m != tile.m:
+            raise UserError(f"--m must be {tile.m} for this network (its winograd section "
+                            f"is F({tile.m}, 3)), not {args.m}")
+    if args.engine_kind == "specialized":
+        for option in ("engine", "lanes"):
+            if getattr(args, option) is not None:
+                raise UserError(f"--{option} does not apply with --engine-kind specialized "
+                                f"(one engine per layer is generated, its channels fixed by "
+                                f"the weights)")
+        if tile is None:
+            m = args.m or 2
+            from winogen.gen.config import TileConfig
+            tile = TileConfig(m, 3, 8, 8, preset="lavin" if m > 2 else "default")
+        return specialized_network_configs(layers, input_shape, tile)
     if args.engine is None:
-        return network_engine_config(layers, input_shape, m=args.m or 2, p=args.lanes or 4)
+        return network_engine_config(layers, input_shape, m=args.m or 2, p=args.lanes or 4,
+                                     tile=tile)
     if args.m is not None or args.lanes is not None:
         given = "--m" if args.m is not None else "--lanes"
         raise UserError(f"{given} applies to the generated engine, not with --engine "
@@ -89,6 +117,14 @@ def _engine_config(args, layers, input_shape):
     else:
         problems += [f"{k} >= {v} (it has {getattr(config, k)})" for k, v in need.items()
                      if getattr(config, k) < v]
+    if not problems and tile is not None and (
+            getattr(config.tile, "quantization", None) is None
+            or config.tile.to_json() != tile.to_json()):
+        problems.append(f"the network's Winograd domain (F({tile.m}, 3), --wino-width "
+                        f"{tile.wino_width}, its given shifts, --filter-transform offline)")
+    if not problems and config.specialized:
+        problems.append("a weight stream (not a weight-specialized engine: use "
+                        "--engine-kind specialized)")
     if problems:
         raise UserError(f"--engine: the network needs an engine with {', '.join(problems)}")
     return config
@@ -98,9 +134,10 @@ def run(args):
     from winogen.nets.digits import load_digits_int8, split
     from winogen.nets.netfile import network_forward_int
     if args.golden_only:
-        for option in ("engine", "m", "lanes"):
+        for option in ("engine", "m", "lanes", "engine_kind"):
             if getattr(args, option) is not None:
-                raise UserError(f"--{option} does not apply with --golden-only (no engine runs)")
+                raise UserError(f"--{option.replace('_', '-')} does not apply with --golden-only "
+                                f"(no engine runs)")
         if args.stall:
             raise UserError("--stall does not apply with --golden-only (no engine runs)")
     network = _network(args)
@@ -116,12 +153,16 @@ def run(args):
     if args.golden_only:
         return _print(args, report)
     layers = list(network.layers)
-    config = _engine_config(args, layers, images.shape[1:])
+    config = _engine_config(args, network, layers, images.shape[1:])
+    configs = config if isinstance(config, list) else [config]
     from winogen.sim.network import (computes_the_convolution, engine_golden_network,
                                      run_network)
-    if not computes_the_convolution(config):
+    if network.winograd is not None:
+        report["golden"] = ("the quantized engine's golden model (winogen.gen.layer."
+                            "layer_golden per layer): a Winograd-domain network")
+    elif not computes_the_convolution(configs[0]):
         # A quantized or approximate engine is checked against its own golden model.
-        golden = engine_golden_network(config, layers, images)[:, :, 0, 0]
+        golden = engine_golden_network(configs[0], layers, images)[:, :, 0, 0]
         report.update({"network_top1": report["golden_top1"],
                        "golden_top1": float(np.mean(np.argmax(golden, axis=1) == labels)),
                        "golden": "the engine's golden model (winogen.gen.layer.layer_golden "
@@ -133,22 +174,31 @@ def run(args):
         print(f"  {name}: {done}/{total} images ({time.monotonic() - start:.0f} s)",
               file=sys.stderr, flush=True)
 
-    print(f"running {len(images)} images on {config.module_name} under Verilator (the first "
+    specialized = args.engine_kind == "specialized"
+    what = (f"{len(configs)} weight-specialized engines" if specialized
+            else configs[0].module_name)
+    print(f"running {len(images)} images on {what} under Verilator (the first "
           f"build takes a few minutes) ...", file=sys.stderr, flush=True)
     result = run_network(config, layers, images, stall=args.stall, progress=progress)
     logits = result["outputs"][:, :, 0, 0]
-    multipliers = config.multipliers
+    # A weight-specialized engine's "multipliers" are its nonzero constant products.
+    multipliers = (sum(c.multipliers for c in configs) if specialized
+                   else configs[0].multipliers)
     for layer in result["layers"]:
-        layer["macs_per_multiplier_cycle"] = layer["macs"] / (multipliers * layer["cycles"])
+        layer["macs_per_multiplier_cycle"] = layer["macs"] / (layer["multipliers"]
+                                                              * layer["cycles"])
     total_cycles = sum(layer["cycles"] for layer in result["layers"])
     total_macs = sum(layer["macs"] for layer in result["layers"])
     report.update({
-        "engine": config.module_name, "multipliers": multipliers,
+        "engine_kind": args.engine_kind or "programmable",
+        "engine": what if specialized else configs[0].module_name,
+        "multipliers": multipliers,
         "engine_top1": float(np.mean(np.argmax(logits, axis=1) == labels)),
         "bit_exact": bool(np.array_equal(logits, golden))
                      and all(layer["mismatches"] == 0 for layer in result["layers"]),
         "layers": result["layers"], "cycles_per_image": total_cycles / len(images),
-        "macs_per_multiplier_cycle": total_macs / (multipliers * total_cycles),
+        "macs_per_multiplier_cycle": (None if specialized
+                                      else total_macs / (multipliers * total_cycles)),
         "wall_seconds": time.monotonic() - start,
     })
     return _print(args, report)
@@ -164,7 +214,9 @@ def _print(args, report):
         print(f"golden model{' of the engine' if 'network_top1' in report else ''}: top-1 "
               f"{100 * report['golden_top1']:.2f} % on {report['images']} test images")
         if "engine" in report:
-            print(f"{report['engine']} ({report['multipliers']} multipliers): top-1 "
+            units = ("nonzero constant products" if report["engine_kind"] == "specialized"
+                     else "multipliers")
+            print(f"{report['engine']} ({report['multipliers']} {units}): top-1 "
                   f"{100 * report['engine_top1']:.2f} %, "
                   f"{'bit-exact against' if report['bit_exact'] else 'DIFFERS from'} the golden model "
                   f"({report['wall_seconds']:.0f} s)")
@@ -174,8 +226,10 @@ def _print(args, report):
                 print(f"{layer['name']:6} {layer['kernel']:>2} {layer['stride']:>2} "
                       f"{layer['pieces']:>6} {layer['cycles_per_image']:>13.0f} "
                       f"{layer['macs_per_multiplier_cycle']:>15.3f} {layer['mismatches']:>10}")
-            print(f"whole network: {report['cycles_per_image']:.0f} cycles per image, "
-                  f"{report['macs_per_multiplier_cycle']:.3f} MAC per multiplier per cycle")
+            per_mult = report["macs_per_multiplier_cycle"]
+            print(f"whole network: {report['cycles_per_image']:.0f} cycles per image"
+                  + (f", {per_mult:.3f} MAC per multiplier per cycle" if per_mult else
+                     " (layers pipelined one engine each: the slowest layer sets the rate)"))
     if "engine" in report and not report["bit_exact"]:
         return 1
     return 0

@@ -235,6 +235,9 @@ class ConstMatVec(wiring.Component):
         The range of every input element, or of each one.
     stages : int
         Pipeline registers (latency in cycles); 0 is purely combinational.
+    share : bool
+        Share recurring pairs of terms (:func:`~winogen.gen.csd.plan_matvec`); its greedy
+        search grows fast with the number of terms, so large matrices may turn it off.
 
     Members
     -------
@@ -256,9 +259,9 @@ class ConstMatVec(wiring.Component):
         Adders, subtractors and negators instantiated.
     """
 
-    def __init__(self, matrix, inputs, *, stages=0):
+    def __init__(self, matrix, inputs, *, stages=0, share=True):
         self._stages = check_stages(stages)
-        self.plan = plan_matvec(matrix)
+        self.plan = plan_matvec(matrix, share=share)
         self.input_intervals = _check_intervals("inputs", inputs, self.plan.cols)
         self.output_intervals = matvec_intervals(self.plan.matrix, self.input_intervals)
         w_in = max(iv.width for iv in self.input_intervals)

@@ -392,7 +392,8 @@ def main(argv=None):
     from ..gen.toomcook import ToomCook
     from ..gen.winoquant import MIN_WINO_WIDTH
     from .digits import load_digits_int8, split
-    from .train import load_weights
+    from .netfile import load_network, save_winograd_network
+    from .train import NETWORK, load_weights
     from .wa import (CALIBRATION_IMAGES, QuantizedDomain, calibrated_shifts, engine_layers_of,
                      int8_weights, winograd_statistics)
 
@@ -432,7 +433,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="shuffling seed (default: 0)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="folder for prune_report.json, prune_top1.png and the deployed "
-                        "pruned weights (pruned_F<m>_<method>_<sparsity>.npz)")
+                        "pruned networks (pruned_F<m>_<method>_<sparsity>.json + .npz: "
+                        "network files with a winograd section, for winogen run-net)")
     args = p.parse_args(argv)
 
     def ints(flag, text, lo):
@@ -472,6 +474,7 @@ def main(argv=None):
         p.error(f"--train-images must be at least 1, not {args.train_images}")
 
     floats, qints = load_weights()
+    base_network = load_network(NETWORK)
     x, y = load_digits_int8()
     x_train, y_train, x_test, y_test = split(x, y)
     if args.train_images is not None:
@@ -540,10 +543,12 @@ def main(argv=None):
                 rows.append(row)
                 say(f"  top-1 {100 * row['top1']:.2f} % at {100 * row['sparsity']:.1f} % "
                     f"sparsity (c2 image error {row['image_error_c2']:.4f})")
-                name = f"pruned_F{m}_{method}_{int(round(100 * target))}.npz"
-                np.savez(out / name, **{f"u_{k}": v for k, v in deployed.items()},
-                         v_shifts=np.array(shifts[0]), u_shifts=np.array(shifts[1]),
-                         wino_width=np.int64(args.wino_width))
+                # A network file (winogen-network-1 with a winograd section): `winogen
+                # run-net --network` classifies with it on the sparse engines.
+                name = f"pruned_F{m}_{method}_{int(round(100 * target))}.json"
+                save_winograd_network(out / name, base_network, deployed, dict(
+                    m=m, preset=args.preset, wino_width=args.wino_width,
+                    v_shifts=list(shifts[0]), u_shifts=list(shifts[1])))
     report = dict(preset=args.preset, wino_width=args.wino_width, epochs=args.epochs,
                   native_score=args.native_score, lr=args.lr,
                   spatial_epochs=args.spatial_epochs, spatial_share=args.spatial_share,

@@ -27,7 +27,7 @@ from ..gen.layer import LayerConfig, LayerRun
 from ..nets.netfile import layer_forward_int
 from ..gen.config import TileConfig
 
-__all__ = ["network_requirements", "network_engine_config", "run_layer_batch", "run_network",
+__all__ = ["network_requirements", "network_engine_config", "specialized_network_configs", "run_layer_batch", "run_network",
            "computes_the_convolution", "engine_golden_layer", "engine_golden_network"]
 
 
@@ -112,13 +112,32 @@ def network_requirements(layers, input_shape, engine_r):
 
 
 def network_engine_config(layers, input_shape, *, m=2, p=4, pixels_per_beat=4,
-                          filters_per_beat=4, dsp="inferred"):
+                          filters_per_beat=4, dsp="inferred", tile=None):
     """A Winograd F(m, 3) engine with 8-bit data, weights and outputs, P_in = P_out = ``p``,
-    sized for the network."""
+    sized for the network (``tile``: its tile configuration instead of an exact one, e.g.
+    a Winograd-domain network's quantized domain)."""
     need = network_requirements(layers, input_shape, 3)
-    tile = TileConfig(m, 3, 8, 8, preset="lavin" if m > 2 else "default", dsp=dsp)
+    if tile is None:
+        tile = TileConfig(m, 3, 8, 8, preset="lavin" if m > 2 else "default", dsp=dsp)
     return LayerConfig(tile, p_in=p, p_out=p, pixels_per_beat=pixels_per_beat,
                        filters_per_beat=filters_per_beat, output_width=8, **need)
+
+
+def specialized_network_configs(layers, input_shape, tile):
+    """One weight-specialized engine per layer (:mod:`winogen.gen.fixedweights`): the layer's
+    weights in engine form (DWM pieces stacked as input channels) built in, sized for its
+    input map, 8-bit outputs. Raw filters on an exact tile, or ``Û`` on a quantized one."""
+    from ..gen.fixedweights import FixedWeights
+    shape, configs = tuple(input_shape), []
+    for layer in layers:
+        xe, we, _ = _engine_input(layer, np.zeros(shape, dtype=np.int64), tile.r)
+        fixed = FixedWeights("u" if "u" in layer else "w", we)
+        configs.append(LayerConfig(
+            tile, max_height=xe.shape[1], max_width=xe.shape[2], max_cin=fixed.cin,
+            max_cout=fixed.cout, p_in=fixed.cin, p_out=fixed.cout, output_width=8,
+            fixed_weights=fixed, name=f"{layer['name']}_w{fixed.sha256[:8]}"))
+        shape = _output_shape(layer, shape)
+    return configs
 
 
 def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0,
@@ -156,7 +175,9 @@ def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0,
 
 
 def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress=None):
-    """Run ``images`` (N, C, H, W) through the network on the engine of ``config``.
+    """Run ``images`` (N, C, H, W) through the network on the engine of ``config`` (or on
+    one engine per layer: a list of configurations, e.g.
+    :func:`specialized_network_configs`).
 
     Returns a dict: ``outputs`` (the last layer's outputs, N × C_out × H × W), and per
     layer ``name``, ``pieces``, ``cycles`` (sum over the chunks' sequences),
@@ -164,11 +185,15 @@ def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress
     of the layer as defined) and ``mismatches`` (elements differing from
     :func:`~winogen.nets.netfile.layer_forward_int` on the engine's own inputs).
     """
-    c = config
+    configs = list(config) if isinstance(config, (list, tuple)) else [config] * len(layers)
+    if len(configs) != len(layers):
+        raise ValueError(f"config must be one configuration or one per layer ({len(layers)}), "
+                         f"not {len(configs)}")
     a = np.asarray(images, dtype=np.int64)
     n = len(a)
     report = []
     for index, layer in enumerate(layers):
+        c = configs[index]
         expected = engine_golden_layer(c, layer, a)
         outs, total, ideal = [], 0, 0
         for start in range(0, n, chunk):
@@ -193,6 +218,7 @@ def run_network(config, layers, images, *, chunk=50, stall=0.0, seed=0, progress
             "cycles": total, "cycles_per_image": total / n, "compute_ideal": ideal,
             "macs": int(cout * cin * k * k * math.prod(out.shape[2:]) * n),
             "mismatches": int(np.sum(out != expected)),
+            "engine": c.module_name, "multipliers": c.multipliers,
         })
         a = out
     return {"outputs": a, "layers": report}

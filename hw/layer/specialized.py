@@ -37,9 +37,20 @@ def position_matrices(config):
                  for e in range(n * n))
 
 
+#: Largest number of CSD terms of one position's matrix whose recurring pairs are shared
+#: (:func:`~winogen.gen.csd.plan_matvec`'s greedy search is slow beyond it; sharing across
+#: channels of trained weights saves little).
+SHARE_TERMS = 256
+
+
+def _shares(matrix):
+    from ...gen.csd import csd_digits
+    return sum(len(csd_digits(v)) for row in matrix for v in row) <= SHARE_TERMS
+
+
 @lru_cache(maxsize=64)
 def _plan(matrix):
-    return plan_matvec(matrix)
+    return plan_matvec(matrix, share=_shares(matrix))
 
 
 def position_plans(config):
@@ -123,7 +134,8 @@ class SpecializedCore(_Core):
         sums = [[None] * n2 for _ in range(c.p_out)]
         sum_iv = [[None] * n2 for _ in range(c.p_out)]
         for e, matrix in enumerate(position_matrices(c)):
-            tree = ConstMatVec(matrix, [t.pe_a_intervals[e]] * c.p_in, stages=stages)
+            tree = ConstMatVec(matrix, [t.pe_a_intervals[e]] * c.p_in, stages=stages,
+                               share=_shares(matrix))
             m.submodules[f"products_e{e}"] = tree
             for i in range(c.p_in):
                 m.d.comb += tree.x[i].eq(v[i][e])
