@@ -127,7 +127,7 @@ def layer_golden(config, run, x, w, *, winograd_weights=False):
     when the engine has the stage. With ``winograd_weights``, ``w`` is the ``Û`` (C_out,
     C_in, n, n) the weight stream carries (:func:`check_winograd_weights`).
     """
-    run.check(config)
+    run.check(config, weights=False)
     t = config.tile
     x = check_integer_values("activation", x, t.data_interval)
     if x.shape != (run.cin, run.height, run.width):

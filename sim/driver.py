@@ -27,7 +27,7 @@ from ..gen.layer import LayerConfig, LayerRun
 from ..gen.manifest import read_manifest
 from ..gen.provenance import generator_versions, source_fingerprint
 
-__all__ = ["config_beat", "fixed_engine_weights", "weight_beats", "activation_beats", "assemble_outputs", "run_layer_dwm",
+__all__ = ["config_beat", "fixed_engine_weights", "sparse_stream", "complete_run", "weight_beats", "activation_beats", "assemble_outputs", "run_layer_dwm",
            "output_beats", "LAYER_BUILD_ARGS", "engine_files", "build_engine", "run_layer",
            "run_driver"]
 
@@ -70,6 +70,38 @@ def fixed_engine_weights(config, w, winograd_weights=False):
     return w, winograd_weights
 
 
+def sparse_stream(config, w, *, winograd_weights=False):
+    """The compressed weight stream (:class:`~winogen.gen.sparse.SparseWeights`) of a
+    zero-skipping engine for raw filters ``w`` (C_out, C_in, r, r; the engine's ``U``
+    taken of them) or, with ``winograd_weights``, its ``Û`` (C_out, C_in, n, n)."""
+    from ..gen.sparse import compress
+    c = _check_config(config)
+    if not c.sparse:
+        raise ValueError(f"sparse_stream needs a zero-skipping engine (sparse_lanes), not "
+                         f"{c.module_name}")
+    if winograd_weights:
+        from ..gen.layer import check_winograd_weights
+        u = check_winograd_weights(c.tile, w)
+    else:
+        w = np.asarray(w, dtype=np.int64)
+        if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
+            raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
+        u = c.tile.stored_filters(w)
+    return compress(c, u)
+
+
+def complete_run(config, run, w, *, winograd_weights=False):
+    """``run`` with the fields the weights decide: a zero-skipping engine's ``entries`` and
+    ``lane_map`` (:func:`sparse_stream`); ``run`` itself for other engines."""
+    c = _check_config(config)
+    if not c.sparse:
+        return run
+    from dataclasses import replace
+    from ..gen.sparse import pack_lane_map
+    sw = sparse_stream(c, w, winograd_weights=winograd_weights)
+    return replace(run, entries=sw.entries, lane_map=pack_lane_map(c, sw.lane_map))
+
+
 def weight_beats(config, w, *, winograd_weights=False):
     """Weight-stream payloads for filters ``w`` (C_out, C_in, r, r),
     ``for co: for ci in steps of filters_per_beat``.
@@ -83,6 +115,10 @@ def weight_beats(config, w, *, winograd_weights=False):
     c = _check_config(config)
     if c.specialized:           # the weights are built in: no weight stream
         return []
+    if c.sparse:                # the nonzero entries, one per lane per beat
+        from ..gen.sparse import pack_entry
+        sw = sparse_stream(c, w, winograd_weights=winograd_weights)
+        return [[pack_entry(c, e) for e in beat] for beat in sw.beats]
     if winograd_weights:
         from ..gen.layer import check_winograd_weights
         w = check_winograd_weights(c.tile, w)
@@ -305,8 +341,8 @@ def run_layer(config, x, w, *, padding=0, shift=0, relu=False, stall=0.0, seed=0
     if x.ndim != 3 or w.ndim != 4:
         raise ValueError(f"x must be (C_in, H, W) and w (C_out, C_in, r, r), not {x.shape} "
                          f"and {w.shape}")
-    run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
-                   relu).check(c)
+    run = complete_run(c, LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding,
+                                   shift, relu), w, winograd_weights=winograd_weights).check(c)
     checks = [("x", x, c.tile.data_interval)]
     if winograd_weights:
         from ..gen.layer import check_winograd_weights

@@ -66,7 +66,8 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 from ..gen.layer import LayerRun, RUN_ERRORS, layer_golden
 from ..gen.manifest import to_config
 from ..gen.rns import residue_width
-from .driver import activation_beats, assemble_outputs, output_beats, weight_beats
+from .driver import (activation_beats, assemble_outputs, complete_run, output_beats,
+                     weight_beats)
 from .packing import pack_signed, pack_unsigned, unpack_signed
 from .streams import StreamSink, StreamSource
 from .testbench import engine_manifest
@@ -197,6 +198,7 @@ class LayerHarness:
         With ``strict`` a config beat flagged as erroneous fails the test; otherwise the
         layer stops there and ``(None, errors, {})`` is returned.
         """
+        run = complete_run(self.cfg, run, w, winograd_weights=winograd_weights)
         if not strict:
             # A config beat alone first, to read its error flags before anything else moves.
             errors = await self._config_errors(run, seed)
@@ -246,6 +248,9 @@ class LayerHarness:
         sink = StreamSink(dut, "outputs", clk, stall_prob=stall,
                           rng=random.Random(f"{seed}/outputs"))
         cbeats, wbeats, abeats, counts = [], [], [], []
+        # a zero-skipping engine's config beat carries what its weights decide
+        jobs = [(complete_run(cfg, run, w, winograd_weights=winograd_weights), x, w)
+                for run, x, w in jobs]
         for run, x, w in jobs:
             cbeats.append(self.pack_config(run))
             wbeats += [self.pack("weights", b)
@@ -322,8 +327,30 @@ def _random_layer(cfg, run, rng, pattern="random"):
 
 
 def _fixed_u(cfg):
-    """Whether the engine's weights are Winograd-domain ``Û`` (fixed weights of kind u)."""
-    return cfg.specialized and cfg.fixed_weights.kind == "u"
+    """Whether the engine's weights are Winograd-domain ``Û`` (fixed weights of kind u, or
+    ``WINOGEN_SPARSE_U`` given)."""
+    return (cfg.specialized and cfg.fixed_weights.kind == "u") or bool(
+        os.environ.get("WINOGEN_SPARSE_U"))
+
+
+def _given_u(w):
+    """``Û`` of ``WINOGEN_SPARSE_U`` (an ``.npy``: every layer's Winograd-domain weights,
+    e.g. pruned ones for a zero-skipping engine) in place of ``w``, if given."""
+    path = os.environ.get("WINOGEN_SPARSE_U")
+    return np.load(path) if path else w
+
+
+def _checked(cfg, run):
+    """``run`` checked against ``cfg``; a zero-skipping engine's ``entries`` and ``lane_map``
+    come from the weights later (:func:`~winogen.sim.driver.complete_run`)."""
+    if cfg.sparse:
+        from dataclasses import replace
+        from ..gen.sparse import pack_lane_map
+        replace(run, entries=1, lane_map=pack_lane_map(cfg, tuple(range(cfg.n * cfg.n)))
+                ).check(cfg)
+    else:
+        run.check(cfg)
+    return run
 
 
 def _run_of(spec):
@@ -346,10 +373,12 @@ async def layers(dut):
     h, specs = await _harness_and_specs(dut)
     report = []
     for spec in specs:
-        run = _run_of(spec).check(h.cfg)
+        run = _checked(h.cfg, _run_of(spec))
         seed = spec.get("seed", 0)
         x, w = _random_layer(h.cfg, run, np.random.default_rng(seed), spec.get("pattern", "random"))
-        y, _, cycles = await h.run_layer(run, x, w, stall=spec.get("stall", 0.0), seed=seed)
+        w = _given_u(w)
+        y, _, cycles = await h.run_layer(run, x, w, stall=spec.get("stall", 0.0), seed=seed,
+                                         winograd_weights=_fixed_u(h.cfg))
         assert cycles.get("flagged_beats", 0) == 0, f"{spec}: error flag without a fault"
         _check_layer(h.cfg, spec, run, x, w, y)
         if spec.get("scipy"):
@@ -425,7 +454,7 @@ async def sequence(dut):
     h, specs = await _harness_and_specs(dut)
     jobs = []
     for spec in specs:
-        run = _run_of(spec).check(h.cfg)
+        run = _checked(h.cfg, _run_of(spec))
         jobs.append((run, *_random_layer(h.cfg, run, np.random.default_rng(spec.get("seed", 0)),
                                          spec.get("pattern", "random"))))
     ys, cycles = await h.run_layers(jobs, stall=specs[0].get("stall", 0.0),
@@ -533,6 +562,14 @@ def _bad_runs(h):
     ]
     width = h.manifest["config_fields"]["padding"]["width"]
     runs += [dict(ok, padding=v) for v in range(1 << width) if v not in c.paddings]
+    if c.sparse:
+        from ..gen.sparse import pack_lane_map
+        n2 = c.n * c.n
+        ident = pack_lane_map(c, tuple(range(n2)))
+        runs = [dict(r, entries=1, lane_map=ident) for r in runs]
+        runs += [dict(ok, entries=0, lane_map=ident),
+                 dict(ok, entries=c.max_entries + 1, lane_map=ident),
+                 dict(ok, entries=1, lane_map=pack_lane_map(c, (1,) + tuple(range(1, n2))))]
     runs = [LayerRun(**r) for r in runs]
     return [r for r in runs if r.errors(c) and h.representable(r)]
 
@@ -578,8 +615,14 @@ async def error_flags(dut):
     run = _run_of(spec[0]) if spec else LayerRun(
         min(c.max_height, 7), min(c.max_width, 5), c.max_cin if fixed else min(c.max_cin, 3),
         c.max_cout if fixed else min(c.max_cout, 2), max(c.paddings))
+    given = _given_u(None)
+    if given is not None:           # the given Û decide the channel counts
+        from dataclasses import replace
+        run = replace(run, cin=given.shape[1], cout=given.shape[0])
     x, w = _random_layer(c, run, np.random.default_rng(11))
-    y, errors, _ = await h.run_layer(run, x, w, stall=0.2, seed=11)
+    w = _given_u(w)
+    y, errors, _ = await h.run_layer(run, x, w, stall=0.2, seed=11,
+                                     winograd_weights=_fixed_u(c))
     assert errors == 0
     assert (y == layer_golden(c, run, x, w, winograd_weights=_fixed_u(c))).all(), \
         "valid layer after errors differs"
@@ -623,9 +666,64 @@ async def driver_batch(dut):
     for k in range(len(xs.files)):
         x = xs[f"x{k}"]
         run = LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], params["padding"],
-                       params["shift"], params["relu"]).check(h.cfg)
+                       params["shift"], params["relu"])
+        _checked(h.cfg, run)
         jobs.append((run, x, w))
     ys, cycles = await h.run_layers(jobs, stall=params["stall"], seed=params["seed"],
                                     winograd_weights=params.get("winograd_weights", False))
     np.savez(folder / "y.npz", **{f"y{k}": np.asarray(y, dtype=np.int64) for k, y in enumerate(ys)})
     (folder / "cycles.json").write_text(json.dumps(cycles, indent=2) + "\n")
+
+
+@cocotb.test()
+async def bad_entries(dut):
+    """A zero-skipping engine's compressed stream with an entry out of range (another lane's
+    position, then an input channel beyond C_in): refused by the driver's check, and, sent
+    anyway, flagged by ``status.errors`` bit ``weights``; the next config beat clears it and
+    a clean layer runs bit-exact."""
+    from ..gen.sparse import check_stream, pack_entry
+    h = LayerHarness(dut, engine_manifest())
+    await h.start()
+    c = h.cfg
+    assert c.sparse, "bad_entries needs a zero-skipping engine"
+    u = _given_u(None)
+    rng = np.random.default_rng(5)
+    run = LayerRun(min(c.max_height, 6), min(c.max_width, 6), u.shape[1], u.shape[0], 1, 5)
+    from .driver import sparse_stream
+    sw = sparse_stream(c, u, winograd_weights=True)
+    run = complete_run(c, run, u, winograd_weights=True)
+    slots = c.lane_slots
+    for corrupt in ("position", "channel"):
+        beats = [list(map(dict, beat)) for beat in sw.beats]
+        k = next(k for k in range(c.sparse_lanes) if beats[0][k]["valid"])
+        if corrupt == "position":
+            other = (k + 1) % c.sparse_lanes
+            beats[0][k]["position"] = sw.lane_map[other * slots]
+        else:
+            beats[0][k]["cin_index"] = run.cin
+        try:
+            check_stream(c, run, beats, sw.lane_map)
+        except ValueError as exc:
+            dut._log.info("driver refuses: %s", exc)
+        else:
+            raise AssertionError(f"check_stream accepted a bad {corrupt}")
+        x = rng.integers(-128, 128, (run.cin, run.height, run.width))
+        config = StreamSource(dut, "config", dut.clk)
+        weights = StreamSource(dut, "weights", dut.clk)
+        acts = StreamSource(dut, "activations", dut.clk)
+        sink = StreamSink(dut, "outputs", dut.clk)
+        sink.start()
+        await config.send([h.pack_config(run)])
+        await weights.send([h.pack("weights", [pack_entry(c, e) for e in beat])
+                            for beat in beats])
+        await acts.send([h.pack("activations", b) for b in activation_beats(c, x)])
+        await sink.wait_for(output_beats(c, run), timeout_cycles=50000)
+        sink.stop()
+        await ClockCycles(dut.clk, 4)
+        errors = h.status("errors")
+        assert errors == 1 << RUN_ERRORS["weights"], f"{corrupt}: status.errors {errors:#b}"
+    # a clean layer: its config beat clears the flag, and it is bit-exact
+    x = rng.integers(-128, 128, (run.cin, run.height, run.width))
+    y, errors, _ = await h.run_layer(run, x, u, seed=6, winograd_weights=True)
+    assert errors == 0 and h.status("errors") == 0
+    assert (y == layer_golden(c, run, x, u, winograd_weights=True)).all()

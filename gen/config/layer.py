@@ -60,6 +60,11 @@ RUN_ERRORS = {
     "cout": 3,          # C_out out of [1, max_cout] (fixed weights: not their C_out)
     "padding": 4,       # padding not 0 or r // 2
     "shift": 5,         # shift above max_shift (the output width; 0 without requantization)
+    # zero-skipping engines (sparse_lanes) only:
+    "entries": 6,       # entries per lane out of [1, max_entries]
+    "lane_map": 7,      # the lane map is not a permutation of the n² positions
+    "weights": 8,       # a weight entry names a position not of its lane, or a channel
+                        # beyond C_in/C_out (set while the layer's weights load)
 }
 
 
@@ -109,6 +114,12 @@ class LayerConfig:
         accepted too. Binary engines only.
     name : str, optional
         Verilog module name.
+    sparse_lanes : int, optional
+        A zero-skipping engine (:mod:`winogen.gen.sparse`) with this many multipliers
+        (a divisor of ``n²``): the weight stream carries only the nonzero Winograd-domain
+        weights, each lane owns ``n²/sparse_lanes`` positions (the lane map, a config
+        field) and spends one cycle per entry. Winograd engines of ``pe="mul"`` with
+        ``filter_transform="offline"``.
     fixed_weights : FixedWeights, optional
         A weight-specialized engine (:mod:`winogen.gen.fixedweights`): the filters are
         built in as constant products (zeros cost nothing), there is no weight stream, and
@@ -133,6 +144,7 @@ class LayerConfig:
     harden: tuple = ()
     name: str = None
     fixed_weights: object = None
+    sparse_lanes: int = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -177,6 +189,49 @@ class LayerConfig:
         set_("harden", normalize_harden(self.harden, self))
         if self.fixed_weights is not None:
             self._check_fixed_weights()
+        if self.sparse_lanes is not None:
+            self._check_sparse()
+
+    def _check_sparse(self):
+        t = self.tile
+        n2 = self.n * self.n
+        object.__setattr__(self, "sparse_lanes",
+                           check_int("sparse_lanes", self.sparse_lanes, 1, n2))
+        if n2 % self.sparse_lanes:
+            divisors = [d for d in range(1, n2 + 1) if n2 % d == 0]
+            raise ValueError(f"sparse_lanes must divide n² = {n2} (one of "
+                             f"{', '.join(map(str, divisors))}), not {self.sparse_lanes}")
+        kind = t.pe_kind
+        if (self.algorithm != "winograd" or kind.modular or not kind.bilinear
+                or not kind.uses_multiplier or getattr(t, "is_adder_winograd", False)):
+            raise ValueError(f"sparse_lanes apply to Winograd engines of pe='mul', not "
+                             f"algorithm={self.algorithm!r} with pe={t.pe!r}")
+        if t.layer_filter_transform != "offline":
+            raise ValueError(f"sparse_lanes need filter_transform='offline' (the stream "
+                             f"carries the nonzero U), not {t.layer_filter_transform!r}")
+        for key, allowed in (("fixed_weights", None), ("harden", ()), ("filters_per_beat", 1),
+                             ("weight_buffers", 2), ("filter_store", "transformed"),
+                             ("bram", "inferred")):
+            if getattr(self, key) != allowed:
+                raise ValueError(f"{key} does not apply to a zero-skipping engine "
+                                 f"(sparse_lanes), not {getattr(self, key)!r}")
+        if getattr(t, "dsp", "inferred") != "inferred":
+            raise ValueError(f"dsp must be 'inferred' with sparse_lanes, not {t.dsp!r}")
+
+    @property
+    def sparse(self):
+        """Whether this is a zero-skipping engine (``sparse_lanes``)."""
+        return self.sparse_lanes is not None
+
+    @property
+    def lane_slots(self):
+        """Winograd-domain positions each zero-skipping lane owns: ``n² / sparse_lanes``."""
+        return self.n * self.n // self.sparse_lanes
+
+    @property
+    def max_entries(self):
+        """Most entries of one lane per tile: every ``(j, i)`` of its positions."""
+        return self.max_cout * self.max_cin * self.lane_slots
 
     def _check_fixed_weights(self):
         from ..fixedweights import FixedWeights
@@ -269,8 +324,9 @@ class LayerConfig:
             return self.name
         from ..harden import harden_tag
         fixed = f"_w{self.fixed_weights.sha256[:8]}" if self.specialized else ""
+        sparse = f"_zs{self.sparse_lanes}" if self.sparse else ""
         return (self.tile.layer_module_name(self.p_in, self.p_out) + harden_tag(self.harden)
-                + fixed)
+                + fixed + sparse)
 
     @property
     def paddings(self):
@@ -452,6 +508,8 @@ class LayerConfig:
         products)."""
         if self.specialized:
             return int(np.count_nonzero(self.fixed_weights.core_weights(self.tile)))
+        if self.sparse:
+            return self.sparse_lanes
         return self.tile.multipliers * self.p_in * self.p_out
 
     @property
@@ -475,14 +533,18 @@ class LayerConfig:
         tiles = run.tile_rows(self) * run.tile_cols(self)
         cin_g, cout_g = math.ceil(run.cin / self.p_in), math.ceil(run.cout / self.p_out)
         passes = cin_g * cout_g
+        if self.sparse:
+            # A tile: C_in/P_in steps load its V, `entries` cycles of the lanes, C_out/P_out
+            # output beats; each runs beside the others' of the neighbouring tiles.
+            passes = max(run.entries, cin_g, cout_g)
         row_beats = math.ceil(run.width / self.pixels_per_beat) * cin_g
         row_compute = run.tile_cols(self) * passes
         row_load = self.m * row_beats
         first_rows = min(run.height, self.n - run.padding)
         return {
             "config": 1,
-            "weights": 0 if self.specialized else run.cout * math.ceil(run.cin
-                                                                         / self.filters_per_beat),
+            "weights": (0 if self.specialized else run.entries if self.sparse
+                        else run.cout * math.ceil(run.cin / self.filters_per_beat)),
             "activations": run.height * row_beats,
             "compute_ideal": tiles * passes,
             "tiles": tiles,
@@ -562,6 +624,8 @@ class LayerConfig:
             out["fixed_weights"] = self.fixed_weights.to_json()
         else:
             out.pop("fixed_weights")
+        if not self.sparse:
+            out.pop("sparse_lanes")
         out["tile"] = self.tile.to_json()
         out["name"] = self.module_name
         return out
@@ -596,9 +660,14 @@ class LayerRun:
     padding: int = 0
     shift: int = 0
     relu: bool = False
+    entries: int = 0
+    lane_map: int = 0
 
-    def errors(self, config):
-        """The names of the run-time checks this run fails on ``config`` (the hardware's flags)."""
+    def errors(self, config, *, weights=True):
+        """The names of the run-time checks this run fails on ``config`` (the hardware's flags).
+
+        ``weights=False`` leaves out the fields a zero-skipping engine's weights decide
+        (``entries``, ``lane_map``): what a layer computes does not depend on them."""
         c = config
         bad = []
         pad_ok = self.padding in c.paddings
@@ -616,21 +685,32 @@ class LayerRun:
             bad.append("padding")
         if not 0 <= self.shift <= c.max_shift:
             bad.append("shift")
+        if c.sparse and weights:
+            if not 1 <= self.entries <= c.max_entries:
+                bad.append("entries")
+            from ..sparse import unpack_lane_map
+            n2 = c.n * c.n
+            if (self.lane_map >> (n2 * max(1, (n2 - 1).bit_length())) != 0
+                    or sorted(unpack_lane_map(c, self.lane_map)) != list(range(n2))):
+                bad.append("lane_map")
         return bad
 
-    def check(self, config):
+    def check(self, config, *, weights=True):
+        """``self`` if :meth:`errors` finds nothing, else ``ValueError`` naming the first."""
         if self.relu not in (False, True, 0, 1):
             raise ValueError(f"relu must be a bool, not {self.relu!r}")
         if self.relu and config.output_width is None:
             raise ValueError(f"relu applies with the requantization stage (output_width) "
                              f"only, not relu={self.relu!r} on an engine without it")
-        bad = self.errors(config)
+        bad = self.errors(config, weights=weights)
         if bad:
             c = config
             limits = {"height": f"1..{c.max_height}", "width": f"1..{c.max_width}",
                       "cin": f"{c.max_cin}" if c.specialized else f"1..{c.max_cin}",
                       "cout": f"{c.max_cout}" if c.specialized else f"1..{c.max_cout}",
-                      "padding": " or ".join(map(str, c.paddings)), "shift": f"0..{c.max_shift}"}
+                      "padding": " or ".join(map(str, c.paddings)), "shift": f"0..{c.max_shift}",
+                      "entries": f"1..{c.max_entries}" if c.sparse else "0",
+                      "lane_map": "a permutation of the n² positions (winogen.gen.sparse)"}
             name = bad[0]
             raise ValueError(f"{name} must be {limits[name]} for this engine, not "
                              f"{getattr(self, name)!r}")

@@ -1,6 +1,6 @@
 """The run-time checks of a layer's configuration beat, in hardware."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,7 +62,17 @@ class RunChecker(wiring.Component):
             "cout": bad_cout,
             "padding": ~pad_ok,
             "shift": above(run.shift, c.max_shift),
+            "entries": 0, "lane_map": 0,
+            "weights": 0,           # flagged while the weights load (sparse engines)
         }
+        if c.sparse:
+            n2 = c.n * c.n
+            b = max(1, (n2 - 1).bit_length())
+            bits["entries"] = (run.entries == 0) | above(run.entries, c.max_entries)
+            # n² slots for n² positions: a permutation iff every position appears.
+            missing = [~Cat(*[run.lane_map[q * b:(q + 1) * b] == e for q in range(n2)]).any()
+                       for e in range(n2)]
+            bits["lane_map"] = Cat(*missing).any()
         for name, bit in RUN_ERRORS.items():
             m.d.comb += self.errors[bit].eq(bits[name])
         return m

@@ -162,7 +162,8 @@ class _LayerEngine(wiring.Component):
         self._output(m, queue, sched, slots)
         m.d.comb += [
             self.status.busy.eq(slots.valid.any()),
-            self.status.loading_weights.eq(wstore.busy if wstore is not None else 0),
+            # (an engine without a weight store drives it itself, or leaves it 0)
+            *([self.status.loading_weights.eq(wstore.busy)] if wstore is not None else []),
             self.status.loading_activations.eq(lbuf.busy),
             self.status.computing.eq(sched.active),
         ]
@@ -187,6 +188,7 @@ class _LayerEngine(wiring.Component):
         found = Signal(len(RUN_ERRORS), name="config_errors")
         checked = Signal(name="config_checked")
         ptr = slots.config_ptr
+        self._errors = errors       # an engine may flag later errors (sparse: weights)
         m.d.comb += [
             checker.run.eq(beat),
             self.config.ready.eq(~beat_valid & ~checked & ~slots.valid.bit_select(ptr, 1)),
@@ -209,6 +211,8 @@ class _LayerEngine(wiring.Component):
                             run.cin.eq(beat.cin), run.cout.eq(beat.cout),
                             run.padding.eq(beat.padding), run.shift.eq(beat.shift),
                             *([run.relu.eq(beat.relu)] if c.output_width is not None else []),
+                            *([run.entries.eq(beat.entries), run.lane_map.eq(beat.lane_map)]
+                              if c.sparse else []),
                             # The output size; the checks guarantee H + 2·pad >= r.
                             run.hout.eq(beat.height + (beat.padding << 1) - (c.r - 1)),
                             run.wout.eq(beat.width + (beat.padding << 1) - (c.r - 1)),
@@ -462,6 +466,9 @@ def binary_layer_engine(config):
     if config.specialized:
         from .specialized import SpecializedConv
         return SpecializedConv
+    if config.sparse:
+        from .sparse import SparseConv
+        return SparseConv
     return WinogradConv if config.algorithm == "winograd" else DirectConv
 
 

@@ -53,6 +53,10 @@ def config_layout(config):
     }
     if c.output_width is not None:
         fields["relu"] = unsigned(1)    # clamp the requantized outputs at 0
+    if c.sparse:                        # zero-skipping engines (winogen.gen.sparse)
+        n2 = c.n * c.n
+        fields["entries"] = unsigned(c.max_entries.bit_length())
+        fields["lane_map"] = unsigned(n2 * max(1, (n2 - 1).bit_length()))
     return data.StructLayout(fields)
 
 

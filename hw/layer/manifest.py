@@ -231,6 +231,11 @@ def _expected_cycles(config):
     from ...gen.layer import LayerRun
     c = config
     run = LayerRun(c.max_height, c.max_width, c.max_cin, c.max_cout, padding=c.r // 2)
+    if c.sparse:                # dense weights: every lane's entries
+        from ...gen.sparse import pack_lane_map
+        run = LayerRun(c.max_height, c.max_width, c.max_cin, c.max_cout, padding=c.r // 2,
+                       entries=c.max_entries,
+                       lane_map=pack_lane_map(c, tuple(range(c.n * c.n))))
     cycles = c.cycles(run)
     cycles["layer_alone"] = c.sequence_cycles([run], engine_latency(c))
     cycles["three_layers"] = c.sequence_cycles([run] * 3, engine_latency(c))
