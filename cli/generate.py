@@ -214,6 +214,13 @@ def add_layer_arguments(p):
                           "C_in, n, n: Winograd-domain weights of a quantized domain with "
                           "--filter-transform offline); C_in and C_out become max_cin = P_in "
                           "and max_cout = P_out (default: a programmable engine)")
+    lay.add_argument("--sparse-lanes", metavar="K",
+                     type=integer("--sparse-lanes", "a positive integer", 1),
+                     help="a zero-skipping engine (generate conv, --filter-transform "
+                          "offline): K multipliers, a divisor of n², each owning n²/K "
+                          "Winograd-domain positions; the weight stream carries only the "
+                          "nonzero weights (winogen.gen.sparse) and a tile takes as many "
+                          "cycles as the busiest lane's entries (default: a dense engine)")
     lay.add_argument("--output-width", type=integer("--output-width", "an integer from 2 to 32",
                                                     2, 32),
                      help="build the requantization stage: shift, round, saturate "
@@ -338,6 +345,13 @@ def _quantized(tile):
 
 
 def layer_summary(cfg, manifest):
+    if cfg.sparse:
+        return (f"{manifest['name']}: zero-skipping layer engine F({cfg.m},{cfg.r}), "
+                f"{cfg.sparse_lanes} multipliers ({cfg.lane_slots} Winograd-domain positions "
+                f"each; {cfg.tile.pe}{_quantized(cfg.tile)}), P_in {cfg.p_in} x P_out "
+                f"{cfg.p_out}, max {cfg.max_cin}x{cfg.max_height}x{cfg.max_width} -> "
+                f"{cfg.max_cout}, up to {cfg.max_entries} entries per lane, outputs "
+                f"{cfg.result_width} bits")
     fixed = manifest.get("fixed_weights")
     if fixed:
         return (f"{manifest['name']}: weight-specialized layer engine F({cfg.m},{cfg.r}), "

@@ -12,7 +12,7 @@ from ._base import UserError, integer, number, shown
 __all__ = ["add_parser", "run", "ENGINE_KINDS"]
 
 #: What runs the layers: one programmable engine, or a weight-specialized engine per layer.
-ENGINE_KINDS = ("programmable", "specialized")
+ENGINE_KINDS = ("programmable", "specialized", "zero-skip")
 
 
 def add_parser(sub):
@@ -45,7 +45,14 @@ def add_parser(sub):
                    help="programmable: one generated engine with a weight stream runs every "
                         "layer; specialized: one weight-specialized engine per layer, its "
                         "weights built in as constant shift-add products (zero weights cost "
-                        "nothing; generate conv --weights) (default: programmable)")
+                        "nothing; generate conv --weights); zero-skip: one generated "
+                        "zero-skipping engine whose weight stream carries only the nonzero "
+                        "Winograd-domain weights (generate conv --sparse-lanes) "
+                        "(default: programmable)")
+    p.add_argument("--sparse-lanes", type=integer("--sparse-lanes", "a positive integer", 1),
+                   default=None, help="multipliers of the generated zero-skipping engine, a "
+                                      "divisor of n² (with --engine-kind zero-skip; default: "
+                                      "n²/2)")
     p.add_argument("--golden-only", action="store_true",
                    help="run the NumPy integer model only (no engine, no Verilator)")
     p.add_argument("--stall", type=number("--stall", "a probability in [0, 1)", 0.0, 1.0,
@@ -94,6 +101,27 @@ def _engine_config(args, network, layers, input_shape):
             from winogen.gen.config import TileConfig
             tile = TileConfig(m, 3, 8, 8, preset="lavin" if m > 2 else "default")
         return specialized_network_configs(layers, input_shape, tile)
+    if args.sparse_lanes is not None and args.engine_kind != "zero-skip":
+        raise UserError(f"--sparse-lanes applies with --engine-kind zero-skip only, not "
+                        f"{args.sparse_lanes}")
+    if args.engine_kind == "zero-skip":
+        if args.engine is not None:
+            raise UserError("--engine does not apply with --engine-kind zero-skip (the engine "
+                            "is generated; use --sparse-lanes and --lanes)")
+        m = tile.m if tile is not None else (args.m or 2)
+        if tile is None:
+            from winogen.gen.config import TileConfig
+            tile = TileConfig(m, 3, 8, 8, preset="lavin" if m > 2 else "default",
+                              filter_transform="offline")
+        n2 = tile.n ** 2
+        lanes = args.sparse_lanes or n2 // 2
+        if n2 % lanes:
+            divisors = ", ".join(str(d) for d in range(1, n2 + 1) if n2 % d == 0)
+            raise UserError(f"--sparse-lanes must divide n² = {n2} (one of {divisors}), not "
+                            f"{lanes}")
+        config = network_engine_config(layers, input_shape, m=m, p=args.lanes or 4,
+                                       pixels_per_beat=4, filters_per_beat=1, tile=tile)
+        return config.replace(sparse_lanes=lanes)
     if args.engine is None:
         return network_engine_config(layers, input_shape, m=args.m or 2, p=args.lanes or 4,
                                      tile=tile)
@@ -134,7 +162,7 @@ def run(args):
     from winogen.nets.digits import load_digits_int8, split
     from winogen.nets.netfile import network_forward_int
     if args.golden_only:
-        for option in ("engine", "m", "lanes", "engine_kind"):
+        for option in ("engine", "m", "lanes", "engine_kind", "sparse_lanes"):
             if getattr(args, option) is not None:
                 raise UserError(f"--{option.replace('_', '-')} does not apply with --golden-only "
                                 f"(no engine runs)")

@@ -87,7 +87,7 @@ def run(args):
     padding = config.r // 2 if args.padding is None else args.padding
     shift = args.shift or 0
     try:
-        run_ = LayerRun(height, width, cin, cout, padding, shift).check(config)
+        run_ = LayerRun(height, width, cin, cout, padding, shift).check(config, weights=False)
     except ValueError as exc:
         # "cin must be 1..4 for this engine, not 5": name the option that set it.
         text = " ".join(str(exc).split())
@@ -147,7 +147,7 @@ def _run_dwm(args, config, kernel):
     w = rng.integers(t.weight_interval.lo, t.weight_interval.hi + 1, (cout, cin, kernel, kernel))
     xs, ws, pieces = dwm_layer(x, w, stride=args.stride, padding=padding, engine_r=t.r)
     try:
-        run_ = LayerRun(xs.shape[1], xs.shape[2], xs.shape[0], cout, 0, shift).check(config)
+        run_ = LayerRun(xs.shape[1], xs.shape[2], xs.shape[0], cout, 0, shift).check(config, weights=False)
     except ValueError as exc:
         text = " ".join(str(exc).split())
         raise UserError(f"--random-layer: as {len(pieces)} pieces of at most {t.r}x{t.r} the "

@@ -33,7 +33,7 @@ _RNS = ("moduli", "moduli_preset", "redundant_moduli", "rns_method", "channels",
         "rns_input_transform", "rns_forward_reduction", "convert_stages")
 _LAYER = ("max_width", "max_height", "max_cin", "max_cout", "pin", "pout", "pixels_per_beat",
           "filters_per_beat", "weight_buffers", "filter_store", "bram", "output_width", "rounding",
-          "harden", "weights")
+          "harden", "weights", "sparse_lanes")
 #: What a weights file (``weights``) fixes or removes: the channel counts and parallelism,
 #: and the weight stream and memory.
 _FIXED_BY_WEIGHTS = ("max_cin", "max_cout", "pin", "pout", "filters_per_beat",
@@ -329,6 +329,12 @@ def _layer(p, engine):
         raise ValueError(f"--rounding applies with --output-width only (the requantization "
                          f"stage), not {_shown(p.get('rounding'))} alone")
     fixed = None
+    if "sparse_lanes" in p.given and engine != "conv":
+        raise ValueError(f"--sparse-lanes applies to generate conv only (zero-skipping "
+                         f"Winograd engines), not generate {engine}")
+    if "weights" in p.given and "sparse_lanes" in p.given:
+        raise ValueError("--sparse-lanes does not apply with --weights (a weight-specialized "
+                         "engine skips its zero weights at generation time), not both")
     if "weights" in p.given:
         if engine != "conv":
             raise ValueError(f"--weights applies to generate conv only (weight-specialized "
@@ -355,5 +361,6 @@ def _layer(p, engine):
                 "bram": p.get("bram"),
                 "output_width": p.get("output_width"), "rounding": p.get("rounding"),
                 "harden": p.get("harden"),
-                "name": p.get("name"), "fixed_weights": fixed}
+                "name": p.get("name"), "fixed_weights": fixed,
+                "sparse_lanes": p.get("sparse_lanes")}
     return LayerConfig(tile=tile, **{k: v for k, v in optional.items() if v is not None})

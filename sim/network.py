@@ -155,7 +155,7 @@ def run_layer_batch(config, xs, w, *, padding=0, shift=0, relu=False, stall=0.0,
     w = np.asarray(w)
     for x in xs:
         LayerRun(x.shape[1], x.shape[2], x.shape[0], w.shape[0], padding, shift,
-                 relu).check(c)
+                 relu).check(c, weights=False)
     if winograd_weights:
         from ..gen.layer import check_winograd_weights
         w = check_winograd_weights(c.tile, w, (w.shape[0], xs[0].shape[0]))

@@ -196,3 +196,33 @@ def test_entry_out_of_range_is_flagged_by_the_hardware(tmp_path):
                test_dir=tmp_path / "sim",
                extra_env={"WINOGEN_MANIFEST": str(jpath),
                           "WINOGEN_SPARSE_U": str(tmp_path / "u.npy")})
+
+
+def test_cli_generates_a_zero_skipping_engine(tmp_path, capsys):
+    from winogen.cli import main
+    out = tmp_path / "zs"
+    assert main(["generate", "conv", "--m", "2", "--r", "3", "--sparse-lanes", "4",
+                 "--pin", "2", "--pout", "2", "--max-width", "8", "--max-height", "8",
+                 "--max-cin", "8", "--max-cout", "4", "--output-width", "8",
+                 "-o", str(out)]) == 0
+    assert "zero-skipping layer engine F(2,3), 4 multipliers" in capsys.readouterr().out
+    manifest = json.loads(next(out.glob("*.json")).read_text())
+    assert manifest["sparse"]["lanes"] == 4 and manifest["multipliers"] == 4
+    assert {"entries", "lane_map"} <= set(manifest["config_fields"])
+    assert manifest["status_errors"]["weights"] == 8
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--sparse-lanes", "3"], "--sparse-lanes must divide n² = 16"),
+    (["--sparse-lanes", "4", "--filter-transform", "online"],
+     "--sparse-lanes need --filter-transform offline"),
+    (["--sparse-lanes", "4", "--harden", "products:tmr"],
+     "--harden does not apply to a zero-skipping engine"),
+])
+def test_cli_refuses_bad_sparse_options(argv, needle, tmp_path, capsys):
+    from winogen.cli import main
+    assert main(["generate", "conv", "--m", "2", "--r", "3", *argv,
+                 "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "o").exists()

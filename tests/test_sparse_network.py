@@ -115,6 +115,11 @@ def test_bad_winograd_network_files(pruned, spec, weights, needle, tmp_path, cap
     (["--golden-only", "--engine-kind", "specialized"],
      "--engine-kind does not apply with --golden-only"),
     (["--engine-kind", "sparse"], "--engine-kind"),
+    (["--engine-kind", "zero-skip", "--sparse-lanes", "5"],
+     "--sparse-lanes must divide n² = 16 (one of 1, 2, 4, 8, 16), not 5"),
+    (["--sparse-lanes", "4"], "--sparse-lanes applies with --engine-kind zero-skip only"),
+    (["--engine-kind", "zero-skip", "--engine", "x"],
+     "--engine does not apply with --engine-kind zero-skip"),
 ])
 def test_run_net_engine_kind_bad_input(pruned, argv, needle, capsys):
     assert main(["run-net", "--network", str(pruned[0]), *argv]) == 2
@@ -133,11 +138,11 @@ def test_given_engine_must_have_the_networks_domain(pruned, tmp_path, capsys):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("kind", ["programmable", "specialized"])
+@pytest.mark.parametrize("kind", ["programmable", "specialized", "zero-skip"])
 def test_pruned_network_classified_on_the_engines(pruned, kind, capsys):
     """The 75 %-pruned network through run-net: every layer bit-exact, the classifications
     equal the golden model's (the programmable quantized engine; one weight-specialized
-    engine per layer)."""
+    engine per layer; the zero-skipping engine)."""
     path, net, forward, x_test = pruned
     images = 6
     assert main(["run-net", "--network", str(path), "--engine-kind", kind, "--images",

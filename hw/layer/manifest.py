@@ -140,7 +140,44 @@ def binary_layer_fields(config):
     fields = _quantized_layer_fields(config) if t.quantization else _exact_layer_fields(config)
     if c.specialized:
         fields = _specialized(c, fields)
+    if c.sparse:
+        fields = _sparse(c, fields)
     return fields
+
+
+def _sparse(config, fields):
+    """A zero-skipping engine's fields: its multipliers, the compressed weight stream and
+    the config fields it adds (:mod:`winogen.gen.sparse`)."""
+    from ...gen.sparse import entry_fields
+    c = config
+    offset, layout = 0, {}
+    for name, width in entry_fields(c):
+        layout[name] = {"offset": offset, "width": width}
+        offset += width
+    return dict(fields, multipliers=c.sparse_lanes, fault_sites=False,
+                weight_format=(f"compressed: per layer, `entries` beats; element k of a beat is "
+                               f"lane k's next entry ({offset} bits, sparse.entry)"),
+                sections=dict(fields.get("sections", {}), sparse={
+                    "lanes": c.sparse_lanes, "slots_per_lane": c.lane_slots,
+                    "max_entries": c.max_entries,
+                    "entry": layout,
+                    "entry_meaning": "valid 0: a no-op (lanes shorter than `entries`); else "
+                                     "U[j, i, e] with j = cout_group*P_out + cout_lane, "
+                                     "i = cin_group*P_in + cin_lane, position e "
+                                     "(row-major n x n) in the lane's `slot`; a lane's "
+                                     "entries come in groups of equal (j, e), the group's "
+                                     "last has group_end 1; a (j, e) with no nonzero weight "
+                                     "is one entry of value 0",
+                    "lane_map": "config field: position of lane k's slot s at index "
+                                "k*slots_per_lane + s, each index ceil(log2(n*n)) bits, "
+                                "index 0 in the least significant bits; a permutation",
+                    "errors": "status.errors bit entries (entries 0 or above max_entries), "
+                              "lane_map (not a permutation), weights (an entry whose position "
+                              "is not its lane's slot or whose channel is beyond C_in/C_out; "
+                              "stored as a no-op, sticky until the next config beat)",
+                    "cycles": "per tile max(entries, ceil(C_in/P_in), ceil(C_out/P_out)); "
+                              "winogen.gen.sparse.compress balances the lanes",
+                }))
 
 
 def _specialized(config, fields):
