@@ -11,9 +11,11 @@ import importlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from winogen.gen.config import TileConfig
+from winogen.gen.fixedweights import FixedWeights
 from winogen.gen.layer import LayerConfig, RUN_ERRORS
 from winogen.hw.layer import generate_layer
 
@@ -25,6 +27,12 @@ CONFIGS = {
                                   filters_per_beat=2, output_width=8),
     "quantized": LayerConfig(TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise"),
                              max_height=8, max_width=8, max_cin=4, max_cout=4),
+    # The sparse engines: weight-specialized (no weights stream) and zero-skipping.
+    "specialized": LayerConfig(TileConfig(2, 3, 8, 8), max_height=8, max_width=8, max_cin=2,
+                               max_cout=2, p_in=2, p_out=2, fixed_weights=FixedWeights(
+                                   "w", np.arange(36).reshape(2, 2, 3, 3) - 18)),
+    "zero_skipping": LayerConfig(TileConfig(2, 3, 8, 8), max_height=8, max_width=8,
+                                 max_cin=4, max_cout=4, p_in=2, p_out=2, sparse_lanes=4),
 }
 
 
@@ -92,8 +100,8 @@ def test_every_name_the_section_promises_is_in_a_manifest(manifests):
 def test_error_bits_and_fields_are_the_ones_the_section_lists(manifests):
     section = _section()
     binary = manifests["binary_requant"]
-    assert binary["status_errors"] == RUN_ERRORS
-    for name in RUN_ERRORS:
+    assert binary["status_errors"] == CONFIGS["binary_requant"].run_errors
+    for name in RUN_ERRORS:             # the zero-skipping engine's too
         assert f"`status_errors.{name}`" in section
     for name in binary["config_fields"]:
         assert f"`config_fields.{name}`" in section

@@ -219,6 +219,14 @@ class LayerConfig:
             raise ValueError(f"dsp must be 'inferred' with sparse_lanes, not {t.dsp!r}")
 
     @property
+    def run_errors(self):
+        """The run-time error bits this engine has (:data:`RUN_ERRORS`' names and positions):
+        the first six, and the zero-skipping engine's three more."""
+        names = list(RUN_ERRORS)[:6] + (["entries", "lane_map", "weights"] if self.sparse
+                                        else [])
+        return {name: RUN_ERRORS[name] for name in names}
+
+    @property
     def sparse(self):
         """Whether this is a zero-skipping engine (``sparse_lanes``)."""
         return self.sparse_lanes is not None

@@ -28,7 +28,7 @@ class RunChecker(wiring.Component):
         self.config = _check_config(config)
         super().__init__({
             "run": In(config_layout(config)),
-            "errors": Out(unsigned(len(RUN_ERRORS))),
+            "errors": Out(unsigned(len(config.run_errors))),
         })
 
     def elaborate(self, platform):
@@ -49,17 +49,16 @@ class RunChecker(wiring.Component):
         def bad_size(value, limit):
             return (value == 0) | above(value, limit) | (value + eff < c.r)
 
-        if c.specialized:
-            # The built-in weights fix both channel counts.
-            bad_cin, bad_cout = run.cin != c.max_cin, run.cout != c.max_cout
-        else:
-            bad_cin = (run.cin == 0) | above(run.cin, c.max_cin)
-            bad_cout = (run.cout == 0) | above(run.cout, c.max_cout)
+        def bad_channels(value, limit):
+            if c.specialized:       # the built-in weights fix both channel counts
+                return value != limit
+            return (value == 0) | above(value, limit)
+
         bits = {
             "height": bad_size(run.height, c.max_height),
             "width": bad_size(run.width, c.max_width),
-            "cin": bad_cin,
-            "cout": bad_cout,
+            "cin": bad_channels(run.cin, c.max_cin),
+            "cout": bad_channels(run.cout, c.max_cout),
             "padding": ~pad_ok,
             "shift": above(run.shift, c.max_shift),
             "entries": 0, "lane_map": 0,
@@ -73,6 +72,6 @@ class RunChecker(wiring.Component):
             missing = [~Cat(*[run.lane_map[q * b:(q + 1) * b] == e for q in range(n2)]).any()
                        for e in range(n2)]
             bits["lane_map"] = Cat(*missing).any()
-        for name, bit in RUN_ERRORS.items():
+        for name, bit in c.run_errors.items():
             m.d.comb += self.errors[bit].eq(bits[name])
         return m

@@ -69,7 +69,7 @@ def _engine_signature(config):
         "outputs": Out(stream.Signature(data.ArrayLayout(signed(c.result_width),
                                                          c.p_out * c.m * c.m))),
         "outputs_last": Out(1),
-        "status": Out(status_layout()),
+        "status": Out(status_layout(c)),
         # A duplicated block (harden ...:dmr) flags the output beats a mismatch reached.
         **({"error": Out(1)} if has_dmr(c) else {}),
     }
@@ -182,10 +182,10 @@ class _LayerEngine(wiring.Component):
         checks' adders and comparators sit between registers, not between the port and the
         slots."""
         c = self.layer_config
-        errors = Signal(len(RUN_ERRORS), name="errors")
+        errors = Signal(len(c.run_errors), name="errors")
         beat = Signal(config_layout(c), name="config_beat")
         beat_valid = Signal(name="config_beat_valid")
-        found = Signal(len(RUN_ERRORS), name="config_errors")
+        found = Signal(len(c.run_errors), name="config_errors")
         checked = Signal(name="config_checked")
         ptr = slots.config_ptr
         self._errors = errors       # an engine may flag later errors (sparse: weights)

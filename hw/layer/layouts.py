@@ -60,12 +60,13 @@ def config_layout(config):
     return data.StructLayout(fields)
 
 
-def status_layout():
-    """The ``status`` port: sticky run-time error bits (at :data:`RUN_ERRORS`' positions),
+def status_layout(config=None):
+    """The ``status`` port: sticky run-time error bits (at :data:`RUN_ERRORS`' positions;
+    ``config.run_errors`` of them, the six shared ones without a configuration),
     ``busy`` (a layer is accepted and its outputs are not all out), and what runs now:
     ``loading_weights``, ``loading_activations``, ``computing`` (steps being issued)."""
     return data.StructLayout({
-        "errors": unsigned(len(RUN_ERRORS)),
+        "errors": unsigned(len(config.run_errors) if config is not None else 6),
         "busy": 1,
         "loading_weights": 1,
         "loading_activations": 1,

@@ -69,8 +69,8 @@ def layer_manifest(config, component, verilog=None):
         config_fields={name: {"offset": field.offset, "width": field.width}
                        for name, field in config_layout(c)},
         status_fields={name: {"offset": field.offset, "width": field.width}
-                       for name, field in status_layout()},
-        status_errors=dict(RUN_ERRORS),
+                       for name, field in status_layout(c)},
+        status_errors=dict(c.run_errors),
         streams={
             "config": "one beat per layer, taken while one of the two layer slots is free; a "
                       "failing beat sets status.errors (sticky until the next config beat) and "

@@ -68,8 +68,8 @@ class TileScheduler(wiring.Component):
     credit : In(1)
         An output beat may be started.
     hold : In(1)
-        No tile may start (its first step waits; the zero-skipping engine's V buffers are
-        all taken). 0 in the dense engines.
+        Zero-skipping engines only: no tile may start (its first step waits: the V buffers
+        are all taken).
     step : Out(step_layout(config))
         The step issued this cycle (``valid``) and its addresses and masks.
     active : Out(1)
@@ -87,7 +87,7 @@ class TileScheduler(wiring.Component):
             "layer": In(layer_start_layout(c)),
             "landed": In(row_counter_shape(c)),
             "credit": In(1),
-            "hold": In(1),
+            **({"hold": In(1)} if c.sparse else {}),
             "step": Out(step_layout(c)),
             "active": Out(1),
             "busy": Out(1),
@@ -153,6 +153,8 @@ class TileScheduler(wiring.Component):
         issue = Signal(name="issue")
         m.d.comb += [
             issue.eq(self.active & st.rows_ok & (self.credit | ~st.cig_last)
+                     if not c.sparse else
+                     self.active & st.rows_ok & (self.credit | ~st.cig_last)
                      & ~(self.hold & (st.cig == 0))),
             step.valid.eq(issue),
             step.first.eq(st.cig == 0),
