@@ -20,7 +20,8 @@ import numpy as np
 
 from .checks import check_integer_values
 
-__all__ = ["FixedWeights", "WEIGHT_KINDS", "load_weights_file", "specialized_products"]
+__all__ = ["FixedWeights", "WEIGHT_KINDS", "load_weights_file", "specialized_products",
+           "dsp_products", "DSP_MIN_DIGITS"]
 
 #: The arrays a weights file may hold (exactly one of them).
 WEIGHT_KINDS = {
@@ -151,6 +152,27 @@ def load_weights_file(path, flag="--weights"):
         raise ValueError(f"{flag} array {kind} must have 4 dimensions "
                          f"({WEIGHT_KINDS[kind]}), not shape {values.shape}")
     return FixedWeights(kind, values)
+
+
+#: The cost model's threshold: with DSP blocks (``dsp`` other than ``"inferred"``), a
+#: constant product goes to a DSP block when its CSD form has at least this many nonzero
+#: digits (``digits - 1`` adders of about the operand's width plus the constant's in the
+#: fabric: from 2 adders on, ~36 LUT4 for a 9-bit V by a 10-bit Û on ECP5, a DSP block
+#: costs none); 1-digit products (shifts, free) and 2-digit ones (one adder) stay in
+#: the fabric, where a DSP block would hold a shift or a single add.
+DSP_MIN_DIGITS = 3
+
+
+def dsp_products(u, dsp):
+    """The cost model: a boolean array like ``u``, True where the constant product goes to
+    a DSP block (``dsp`` not ``"inferred"`` and :data:`DSP_MIN_DIGITS` CSD digits or more);
+    with ``dsp="inferred"`` every product is a shift-add tree."""
+    from .csd import csd_digits
+    u = np.asarray(u, dtype=np.int64)
+    if dsp == "inferred":
+        return np.zeros(u.shape, dtype=bool)
+    digits = np.vectorize(lambda v: len(csd_digits(int(v))), otypes=[int])(u)
+    return digits >= DSP_MIN_DIGITS
 
 
 def specialized_products(u):

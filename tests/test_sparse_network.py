@@ -138,11 +138,12 @@ def test_given_engine_must_have_the_networks_domain(pruned, tmp_path, capsys):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("kind", ["programmable", "specialized", "zero-skip"])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["specialized", "zero-skip"])
 def test_pruned_network_classified_on_the_engines(pruned, kind, capsys):
     """The 75 %-pruned network through run-net: every layer bit-exact, the classifications
-    equal the golden model's (the programmable quantized engine; one weight-specialized
-    engine per layer; the zero-skipping engine)."""
+    equal the golden model's (one weight-specialized engine per layer; the zero-skipping
+    engine). The programmable engine runs the same network in test_prune_verilator.py."""
     path, net, forward, x_test = pruned
     images = 6
     assert main(["run-net", "--network", str(path), "--engine-kind", kind, "--images",

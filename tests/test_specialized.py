@@ -5,6 +5,7 @@ sparsity (exact and quantized domains, random stalls on every stream, back-to-ba
 layers), with the run-time channel checks flagged by the hardware."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -101,9 +102,6 @@ def test_weights_file_bad_input(tmp_path):
     (lambda: _engine(TileConfig(2, 3, 8, 8, algorithm="direct"),
                      FixedWeights("w", np.zeros((2, 2, 3, 3), dtype=np.int64))),
      r"fixed_weights apply to Winograd engines"),
-    (lambda: _engine(TileConfig(2, 3, 8, 8, dsp="ecp5"),
-                     FixedWeights("w", np.zeros((2, 2, 3, 3), dtype=np.int64))),
-     r"dsp must be 'inferred' with fixed_weights .* not 'ecp5'"),
     (lambda: _engine(EXACT, FixedWeights("w", np.zeros((2, 2, 3, 3), dtype=np.int64)),
                      filters_per_beat=2),
      r"filters_per_beat does not apply to a weight-specialized engine"),
@@ -180,9 +178,12 @@ def _sparse_weights(tile, shape, sparsity, seed):
     return FixedWeights("w", w)
 
 
-#: (tile, (C_out, C_in), sparsity, requantize): exact and quantized domains.
+#: (tile, (C_out, C_in), sparsity, requantize): exact and quantized domains; the cost
+#: model's DSP blocks (MULT18X18D) beside the shift-adds.
 VERILATOR_CASES = {
     "q_dense": (QTILE, (3, 4), 0.0, True),
+    "q_50_dsp_ecp5": (TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise",
+                                 dsp="ecp5"), (3, 4), 0.5, True),
     "q_50": (QTILE, (3, 4), 0.5, True),
     "q_75": (QTILE, (3, 4), 0.75, True),
     "exact_50": (EXACT, (2, 3), 0.5, False),
@@ -291,9 +292,6 @@ def test_cli_generates_a_specialized_engine(tmp_path):
      "--max-cout does not apply to weight-specialized engines"),
     (dict(w=np.ones((2, 2, 3, 3), dtype=np.int64)), ("--harden", "products:tmr"),
      "--harden does not apply to weight-specialized engines"),
-    (dict(w=np.ones((2, 2, 3, 3), dtype=np.int64)), ("--dsp", "ecp5"),
-     "--dsp must be 'inferred' with --weights (their constant products are shift-add trees, "
-     "no DSP blocks), not 'ecp5'"),
 ])
 def test_cli_refuses_bad_weights(tmp_path, arrays, extra, message):
     np.savez(tmp_path / "w.npz", **arrays)
@@ -312,3 +310,21 @@ def test_cli_weights_only_for_conv(tmp_path):
              str(tmp_path / "w.npz"), "-o", str(tmp_path / "out"))
     assert r.returncode == 2
     assert "--weights applies to generate conv only" in r.stderr
+
+
+def test_cost_model_puts_long_constants_in_dsp_blocks(tmp_path):
+    """With --dsp ecp5, products of 3+ CSD digits are MULT18X18D instances (one $mul-free
+    instance each), the rest shift-adds; with --dsp inferred, none."""
+    from winogen.gen.csd import csd_digits
+    from winogen.gen.fixedweights import DSP_MIN_DIGITS
+    from winogen.hw.layer.manifest import generate_layer
+    u = _random_u(QTILE, (3, 4), 0.5, np.random.default_rng(12))
+    want = sum(len(csd_digits(int(v))) >= DSP_MIN_DIGITS for v in u.ravel())
+    assert want > 0
+    tile = TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise", dsp="ecp5")
+    vpath, _, manifest = generate_layer(_engine(tile, u), tmp_path / "dsp")
+    assert manifest["fixed_weights"]["dsp_products"] == want == manifest["multipliers"]
+    assert len(re.findall(r"^\s*MULT18X18D\b", vpath.read_text(), re.M)) == want
+    _, _, plain = generate_layer(_engine(QTILE, u), tmp_path / "plain")
+    assert plain["fixed_weights"]["dsp_products"] == 0
+    assert plain["fixed_weights"]["adders"] > manifest["fixed_weights"]["adders"]

@@ -255,9 +255,6 @@ class LayerConfig:
                 or not kind.uses_multiplier):
             raise ValueError(f"fixed_weights apply to Winograd engines of pe='mul', not "
                              f"algorithm={self.algorithm!r} with pe={t.pe!r}")
-        if getattr(t, "dsp", "inferred") != "inferred":
-            raise ValueError(f"dsp must be 'inferred' with fixed_weights (their constant "
-                             f"products are shift-add trees, no DSP blocks), not {t.dsp!r}")
         if self.harden:
             raise ValueError(f"fixed_weights and harden cannot be combined, not harden="
                              f"{','.join(f'{a}:{b}' for a, b in self.harden)!r}")
@@ -515,6 +512,7 @@ class LayerConfig:
         """PEs in the compute core (a weight-specialized core: its nonzero constant
         products)."""
         if self.specialized:
+            # its nonzero constant products (those in DSP blocks: specialized_dsp_products)
             return int(np.count_nonzero(self.fixed_weights.core_weights(self.tile)))
         if self.sparse:
             return self.sparse_lanes

@@ -183,12 +183,13 @@ def _sparse(config, fields):
 def _specialized(config, fields):
     """A weight-specialized engine's fields: no multipliers, no weight stream, its weights'
     hash and constant-product counts (:mod:`winogen.gen.fixedweights`)."""
-    from ...gen.fixedweights import specialized_products
-    from .specialized import hadamard_stages, specialized_adders
+    from ...gen.fixedweights import DSP_MIN_DIGITS, specialized_products
+    from .specialized import hadamard_latency, position_dsp, specialized_adders
     c = config
     fw = c.fixed_weights
     counts = specialized_products(fw.core_weights(c.tile))
-    return dict(fields, multipliers=0, fault_sites=False,
+    in_dsp = sum(len(products) for products in position_dsp(c))
+    return dict(fields, multipliers=in_dsp, fault_sites=False,
                 weight_format="none: the weights are built in (fixed_weights)",
                 sections=dict(fields.get("sections", {}), fixed_weights={
                     "kind": fw.kind, "shape": list(fw.values.shape), "sha256": fw.sha256,
@@ -197,10 +198,15 @@ def _specialized(config, fields):
                     **counts, "zero": counts["products"] - counts["nonzero"],
                     "sparsity": 1 - counts["nonzero"] / counts["products"],
                     "adders": specialized_adders(c),
-                    "hadamard_stages": hadamard_stages(c),
+                    "dsp_products": in_dsp,
+                    "hadamard_latency": hadamard_latency(c),
                     "products_as": "CSD shift-add trees, one constant C_out x C_in matrix per "
                                    "Winograd-domain position, shared subexpressions "
                                    "(winogen.gen.csd.plan_matvec); zero weights are no term",
+                    "cost_model": (f"with --dsp other than inferred, a product whose constant "
+                                   f"has {DSP_MIN_DIGITS} or more nonzero CSD digits is a DSP "
+                                   f"block (winogen.gen.fixedweights.dsp_products); the rest "
+                                   f"are shift-adds"),
                     "run_time": f"cin must be {fw.cin} and cout {fw.cout} (status.errors "
                                 f"otherwise)"}))
 

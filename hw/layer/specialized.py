@@ -11,30 +11,60 @@ every adder is as wide as the exact range of what it sums, computed from the con
 
 from functools import lru_cache
 
+import numpy as np
 from amaranth.hdl import Module
 
-from ...gen.bounds import transform2d_intervals
+from ...gen.bounds import Interval, transform2d_intervals
 from ...gen.csd import plan_matvec
 from ..constmat import ConstMatVec, ConstTransform2D, ExactDivider
+from ..pe import make_pe
 from ..util import delay
 from ..winoquant import RoundShift, VQuantizer
 from .cores import _Core, _core_signature
 from .engine import WinogradConv, _engine_signature
 
-__all__ = ["SpecializedCore", "SpecializedConv", "hadamard_stages", "position_matrices"]
+__all__ = ["SpecializedCore", "SpecializedConv", "hadamard_stages", "hadamard_latency",
+           "position_matrices", "position_dsp", "specialized_adders"]
 
 #: Adder levels per register of the constant products' trees.
 LEVELS_PER_STAGE = 2
 
 
+def _dsp_mask(config):
+    from ...gen.fixedweights import dsp_products
+    c = config
+    return dsp_products(c.fixed_weights.core_weights(c.tile), getattr(c.tile, "dsp", "inferred"))
+
+
 def position_matrices(config):
     """The constant matrix of each Winograd-domain position ``e`` (row-major ``n×n``):
-    ``U[:, :, i, j]``, ``C_out × C_in`` (tuples, for :func:`~winogen.gen.csd.plan_matvec`)."""
+    ``U[:, :, i, j]``, ``C_out × C_in`` (tuples, for :func:`~winogen.gen.csd.plan_matvec`),
+    without the products the cost model puts in DSP blocks (:func:`position_dsp`)."""
     c = config
-    u = c.fixed_weights.core_weights(c.tile)
+    u = np.where(_dsp_mask(c), 0, c.fixed_weights.core_weights(c.tile))
     n = c.n
     return tuple(tuple(tuple(int(v) for v in row) for row in u[:, :, e // n, e % n])
                  for e in range(n * n))
+
+
+def position_dsp(config):
+    """Per position, the products in DSP blocks: ``[(j, i, constant)]``
+    (:func:`winogen.gen.fixedweights.dsp_products`)."""
+    c = config
+    u = c.fixed_weights.core_weights(c.tile)
+    mask = _dsp_mask(c)
+    n = c.n
+    return [[(j, i, int(u[j, i, e // n, e % n])) for j in range(u.shape[0])
+             for i in range(u.shape[1]) if mask[j, i, e // n, e % n]] for e in range(n * n)]
+
+
+def hadamard_latency(config):
+    """Cycles from V to ``M``: the trees' stages; with DSP products, the longer of the trees
+    and the DSP blocks' registers, then one register adding them up."""
+    t = config.tile
+    if not any(position_dsp(config)):
+        return hadamard_stages(config)
+    return max(hadamard_stages(config), t.pe_stages) + 1
 
 
 #: Largest number of CSD terms of one position's matrix whose recurring pairs are shared
@@ -100,7 +130,7 @@ class SpecializedCore(_Core):
     @classmethod
     def pipeline_latency(cls, config):
         t = config.tile
-        return (t.input_stages + hadamard_stages(config) + t.output_stages
+        return (t.input_stages + hadamard_latency(config) + t.output_stages
                 + (t.descale_stages if t.removes_scale else 0))
 
     @classmethod
@@ -129,8 +159,11 @@ class SpecializedCore(_Core):
             else:
                 v.append(it.y)
 
-        # M[j][e] = sum_i U[j, i, e] V[i][e]: one constant tree per position.
+        # M[j][e] = sum_i U[j, i, e] V[i][e]: one constant tree per position, and the
+        # products the cost model gives DSP blocks added after it.
         stages = hadamard_stages(c)
+        latency = hadamard_latency(c)
+        dsp = position_dsp(c)
         sums = [[None] * n2 for _ in range(c.p_out)]
         sum_iv = [[None] * n2 for _ in range(c.p_out)]
         for e, matrix in enumerate(position_matrices(c)):
@@ -139,9 +172,36 @@ class SpecializedCore(_Core):
             m.submodules[f"products_e{e}"] = tree
             for i in range(c.p_in):
                 m.d.comb += tree.x[i].eq(v[i][e])
+            if not dsp[e]:
+                for j in range(c.p_out):
+                    sums[j][e] = delay(m, tree.y[j], latency - stages, f"m_o{j}_e{e}",
+                                       reset_less=True) if latency > stages else tree.y[j]
+                    sum_iv[j][e] = tree.output_intervals[j]
+                continue
+            # The DSP blocks' products, aligned with the tree, then one adder tree per row.
+            front = latency - 1
+            terms = [delay(m, tree.y[j], front - stages, f"tree_o{j}_e{e}", reset_less=True)
+                     for j in range(c.p_out)]
+            term_iv = list(tree.output_intervals)
+            rows = [[0] * (c.p_out + len(dsp[e])) for _ in range(c.p_out)]
             for j in range(c.p_out):
-                sums[j][e] = tree.y[j]
-                sum_iv[j][e] = tree.output_intervals[j]
+                rows[j][j] = 1
+            for k, (j, i, constant) in enumerate(dsp[e]):
+                pe = make_pe(t.pe, t.pe_a_intervals[e], Interval(constant, constant),
+                             stages=t.pe_stages, dsp=t.dsp)
+                m.submodules[f"dsp_e{e}_o{j}_i{i}"] = pe
+                m.d.comb += [pe.a.eq(v[i][e]), pe.b.eq(constant)]
+                terms.append(delay(m, pe.p, front - t.pe_stages, f"dsp_e{e}_o{j}_i{i}",
+                                   reset_less=True))
+                term_iv.append(pe.output_interval)
+                rows[j][c.p_out + k] = 1
+            adder = ConstMatVec(rows, term_iv, stages=1)
+            m.submodules[f"dsp_sum_e{e}"] = adder
+            for k, term in enumerate(terms):
+                m.d.comb += adder.x[k].eq(term)
+            for j in range(c.p_out):
+                sums[j][e] = adder.y[j]
+                sum_iv[j][e] = adder.output_intervals[j]
 
         align = q.align_shifts if q else [0] * n2
         for j in range(c.p_out):
