@@ -63,6 +63,9 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=16, help="max height and width (default 16)")
     ap.add_argument("--sparsities", default="0,0.5,0.75",
                     help="comma-separated Winograd-domain sparsities (default 0,0.5,0.75)")
+    ap.add_argument("--dsp", choices=("inferred", "ecp5"), default="inferred",
+                    help="inferred: every constant product a shift-add tree; ecp5: the cost "
+                         "model puts long constants in MULT18X18D blocks (default inferred)")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the programmable engine of the same shape")
     ap.add_argument("--place", action="store_true", help="also place and route (Fmax)")
@@ -83,7 +86,7 @@ def main(argv=None):
     root = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="winogen-spec-"))
     tile = TileConfig(args.m, 3, 8, 8, preset="lavin" if args.m > 2 else "default",
                       wino_width=args.wino_width, wino_scales="tapwise",
-                      filter_transform="offline")
+                      filter_transform="offline", dsp=args.dsp)
     dense = _dense_u(tile, cout, cin, seed=1)
     common = dict(max_height=args.size, max_width=args.size, max_cin=cin, max_cout=cout,
                   p_in=cin, p_out=cout, output_width=8)
@@ -113,7 +116,8 @@ def main(argv=None):
         if fw is not None:
             counts = specialized_products(fw.core_weights(tile))
             row.update(nonzero=counts["nonzero"], products=counts["products"],
-                       adders=manifest["fixed_weights"]["adders"])
+                       adders=manifest["fixed_weights"]["adders"],
+                       dsp_products=manifest["fixed_weights"]["dsp_products"])
             if args.simulate:
                 from winogen.sim.driver import run_layer
                 x = np.random.default_rng(2).integers(-128, 128, (cin, args.size, args.size))
@@ -130,7 +134,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    cols = ["engine", "nonzero", "coarse_mul", "coarse_add_sub", "adders", "lut4",
+    cols = ["engine", "nonzero", "dsp_products", "coarse_mul", "coarse_add_sub", "adders", "lut4",
             "lut4_ratio", "mult18x18d", "registers", "fmax_mhz"]
     print(" | ".join(cols))
     for r in rows:
