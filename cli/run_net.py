@@ -175,13 +175,15 @@ def run(args):
         raise UserError(f"--network: input.shape must be {list(x_test.shape[1:])} for the "
                         f"{network.dataset} dataset, not {list(network.input_shape)}")
     images, labels = x_test[:args.images].astype(np.int64), y_test[:args.images]
+    layers = list(network.layers)
+    # the engine options are checked (and the engines configured) before any long work
+    config = None if args.golden_only else _engine_config(args, network, layers,
+                                                          images.shape[1:])
     golden = network_forward_int(network, images)[:, :, 0, 0]
     report = {"images": len(images),
               "golden_top1": float(np.mean(np.argmax(golden, axis=1) == labels))}
     if args.golden_only:
         return _print(args, report)
-    layers = list(network.layers)
-    config = _engine_config(args, network, layers, images.shape[1:])
     configs = config if isinstance(config, list) else [config]
     from winogen.sim.network import (computes_the_convolution, engine_golden_network,
                                      run_network)

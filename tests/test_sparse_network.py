@@ -127,6 +127,7 @@ def test_run_net_engine_kind_bad_input(pruned, argv, needle, capsys):
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.slow
 def test_given_engine_must_have_the_networks_domain(pruned, tmp_path, capsys):
     out = tmp_path / "eng"
     assert main(["generate", "conv", "--m", "2", "--r", "3", "--max-cin", "64",

@@ -312,6 +312,7 @@ def test_cli_weights_only_for_conv(tmp_path):
     assert "--weights applies to generate conv only" in r.stderr
 
 
+@pytest.mark.slow
 def test_cost_model_puts_long_constants_in_dsp_blocks(tmp_path):
     """With --dsp ecp5, products of 3+ CSD digits are MULT18X18D instances (one $mul-free
     instance each), the rest shift-adds; with --dsp inferred, none."""
