@@ -70,6 +70,18 @@ def fixed_engine_weights(config, w, winograd_weights=False):
     return w, winograd_weights
 
 
+def _stored_filters(c, w, winograd_weights):
+    """What the engine stores of ``w``: the given ``Û`` (checked), or of raw filters
+    (C_out, C_in, r, r) raw ``g``, ``U = G g Gᵀ`` or residues, as the tile's kind decides."""
+    if winograd_weights:
+        from ..gen.layer import check_winograd_weights
+        return check_winograd_weights(c.tile, w)
+    w = np.asarray(w, dtype=np.int64)
+    if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
+        raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
+    return c.tile.stored_filters(w)
+
+
 def sparse_stream(config, w, *, winograd_weights=False):
     """The compressed weight stream (:class:`~winogen.gen.sparse.SparseWeights`) of a
     zero-skipping engine for raw filters ``w`` (C_out, C_in, r, r; the engine's ``U``
@@ -79,15 +91,7 @@ def sparse_stream(config, w, *, winograd_weights=False):
     if not c.sparse:
         raise ValueError(f"sparse_stream needs a zero-skipping engine (sparse_lanes), not "
                          f"{c.module_name}")
-    if winograd_weights:
-        from ..gen.layer import check_winograd_weights
-        u = check_winograd_weights(c.tile, w)
-    else:
-        w = np.asarray(w, dtype=np.int64)
-        if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
-            raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
-        u = c.tile.stored_filters(w)
-    return compress(c, u)
+    return compress(c, _stored_filters(c, w, winograd_weights))
 
 
 def complete_run(config, run, w, *, winograd_weights=False):
@@ -119,14 +123,7 @@ def weight_beats(config, w, *, winograd_weights=False):
         from ..gen.sparse import pack_entry
         sw = sparse_stream(c, w, winograd_weights=winograd_weights)
         return [[pack_entry(c, e) for e in beat] for beat in sw.beats]
-    if winograd_weights:
-        from ..gen.layer import check_winograd_weights
-        w = check_winograd_weights(c.tile, w)
-    else:
-        w = np.asarray(w, dtype=np.int64)
-        if w.ndim != 4 or w.shape[2:] != (c.r, c.r):
-            raise ValueError(f"weights must have shape (C_out, C_in, {c.r}, {c.r}), not {w.shape}")
-        w = c.tile.stored_filters(w)    # raw g, U = G g Gᵀ, or residues: the kind decides
+    w = _stored_filters(c, w, winograd_weights)
     f = c.filters_per_beat
     cout, cin = w.shape[:2]
     groups = math.ceil(cin / f)

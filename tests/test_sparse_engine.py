@@ -14,19 +14,9 @@ from winogen.gen.layer import LayerConfig, LayerRun
 from winogen.gen.sparse import (check_stream, compress, pack_entry, pack_lane_map,
                                 unpack_entry)
 
+from test_specialized import _random_u
+
 QTILE = TileConfig(2, 3, 8, 8, wino_width=9, wino_scales="tapwise", filter_transform="offline")
-
-
-def _random_u(tile, shape, sparsity, rng):
-    n = tile.n
-    u = np.zeros((*shape, n, n), dtype=np.int64)
-    for k, iv in enumerate(tile.quantization.uq_intervals):
-        values = rng.integers(iv.lo, iv.hi + 1, shape)
-        values[values == 0] = 1
-        u[:, :, k // n, k % n] = values
-    flat = u.reshape(-1)
-    flat[rng.permutation(flat.size)[:round(sparsity * flat.size)]] = 0
-    return u
 
 
 def _engine(lanes=4, **kw):

@@ -34,13 +34,11 @@ from amaranth.lib.wiring import In, Out
 
 from ...gen.layer import RUN_ERRORS
 from ...gen.sparse import entry_fields
-from ..constmat import ConstTransform2D, ExactDivider
 from ..util import delay
-from ..winoquant import RoundShift, VQuantizer
 from .engine import FRONT_STAGES, REQUANT_STAGES, _LayerEngine, _engine_signature
-from .layouts import _index, _run_layout
 from .linebuffer import MEMORY_READ_STAGES, NO_COLLISIONS, TileAssembler
 from .requant import Requantizer
+from .specialized import winograd_inputs, winograd_outputs
 
 __all__ = ["SparseConv", "SparseCore", "V_BUFFERS", "QUEUE_TILES", "lane_latency"]
 
@@ -126,25 +124,13 @@ class SparseCore(wiring.Component):
         m = Module()
         c = self.config
         t = c.tile
-        hw, q = t.hardware, t.quantization
         n2, K, slots = c.n * c.n, c.sparse_lanes, c.lane_slots
         vw = max(iv.width for iv in t.pe_a_intervals)
         gbits = _bits(c.cin_groups)
         vbits = _bits(V_BUFFERS)
 
         # -- V: input transforms, then into the lanes' banks --------------------------------
-        v = []
-        for i in range(c.p_in):
-            it = ConstTransform2D(hw.BT, t.data_interval, stages=t.input_stages)
-            m.submodules[f"input_transform{i}"] = it
-            m.d.comb += it.x.eq(self.tiles[i])
-            if q:
-                vq = VQuantizer(q)
-                m.submodules[f"quantizer{i}"] = vq
-                m.d.comb += vq.x.eq(it.y)
-                v.append(vq.y)
-            else:
-                v.append(it.y)
+        v = winograd_inputs(m, c, self.tiles)
         d = t.input_stages
         at_v = {name: delay(m, getattr(self, name), d, f"v_{name}", reset_less=False)
                 for name in ("valid", "first", "last", "slot", "shift", "relu", "layer_last")}
@@ -372,31 +358,9 @@ class SparseCore(wiring.Component):
                            delay(m, r_meta.as_value(), 1, "gather_meta", reset_less=True))
         g_last = delay(m, r_last, 1, "gather_last", reset_less=True)
 
-        ot_in = q.aligned_intervals(c.accumulator_intervals) if q else c.accumulator_intervals
-        align = q.align_shifts if q else [0] * n2
-        mm = c.m * c.m
         for j in range(c.p_out):
-            ot = ConstTransform2D(hw.AT, ot_in, stages=t.output_stages)
-            m.submodules[f"output_transform{j}"] = ot
-            for e in range(n2):
-                m.d.comb += ot.x[e].eq(gathered[j][e] << align[e] if q else gathered[j][e])
-            for e in range(mm):
-                res = self.result[j * mm + e]
-                if q and t.removes_scale:
-                    rs = RoundShift(c.scaled_output_intervals[e], q.output_shift,
-                                    stages=t.descale_stages)
-                    m.submodules[f"descale_o{j}_e{e}"] = rs
-                    m.d.comb += [rs.x.eq(ot.y[e]), res.eq(rs.y)]
-                elif q:
-                    m.d.comb += res.eq(ot.y[e] << max(q.output_exponent, 0))
-                elif t.removes_scale:
-                    div = ExactDivider(t.scale_divisor, c.scaled_output_intervals[e],
-                                       stages=t.descale_stages,
-                                       output_interval=c.exact_output_interval)
-                    m.submodules[f"descale_o{j}_e{e}"] = div
-                    m.d.comb += [div.x.eq(ot.y[e]), res.eq(div.y)]
-                else:
-                    m.d.comb += res.eq(ot.y[e])
+            winograd_outputs(m, c, j, gathered[j], list(c.accumulator_intervals),
+                             self.result)
         back = t.output_stages + (t.descale_stages if t.removes_scale else 0)
         m.d.comb += [
             self.result_valid.eq(delay(m, g_valid, back, "result_valid", reset_less=False)),
@@ -590,7 +554,6 @@ class SparseConv(_LayerEngine):
         self._weights_bad = bad
 
     def _output(self, m, queue, sched, slots):
-        c = self.layer_config
         width = len(self.outputs.payload.as_value())
         m.d.comb += [
             self.outputs.payload.eq(queue.r_data[:width]),

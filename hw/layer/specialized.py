@@ -100,6 +100,57 @@ def specialized_adders(config):
     return sum(plan.adders for plan in position_plans(config))
 
 
+def winograd_inputs(m, config, tiles):
+    """``V`` of each input lane's tile (the input transform, then a quantized domain's
+    rounding to W bits), as the dense core computes it; returns one list per lane."""
+    t, q = config.tile, config.tile.quantization
+    v = []
+    for i in range(config.p_in):
+        it = ConstTransform2D(t.hardware.BT, t.data_interval, stages=t.input_stages)
+        m.submodules[f"input_transform{i}"] = it
+        m.d.comb += it.x.eq(tiles[i])
+        if q:
+            vq = VQuantizer(q)
+            m.submodules[f"quantizer{i}"] = vq
+            m.d.comb += vq.x.eq(it.y)
+            v.append(vq.y)
+        else:
+            v.append(it.y)
+    return v
+
+
+def winograd_outputs(m, config, j, sums, intervals, result):
+    """Output lane ``j``: ``Aᵀ M A`` of the Winograd-domain sums ``sums`` (ranges
+    ``intervals``; a quantized domain's alignment shifts first), then the exact scale
+    removal or the quantized rounding, into elements ``j·m² ..`` of ``result``."""
+    c, t = config, config.tile
+    hw, q = t.hardware, t.quantization
+    n2, mm = c.n ** 2, c.m ** 2
+    align = q.align_shifts if q else [0] * n2
+    ot_in = q.aligned_intervals(intervals) if q else intervals
+    ot = ConstTransform2D(hw.AT, ot_in, stages=t.output_stages)
+    m.submodules[f"output_transform{j}"] = ot
+    for e in range(n2):
+        m.d.comb += ot.x[e].eq(sums[e] << align[e] if q else sums[e])
+    scaled = (q.transformed_intervals(intervals) if q
+              else transform2d_intervals(hw.AT, intervals))
+    for e in range(mm):
+        out = result[j * mm + e]
+        if q and t.removes_scale:
+            rs = RoundShift(scaled[e], q.output_shift, stages=t.descale_stages)
+            m.submodules[f"descale_o{j}_e{e}"] = rs
+            m.d.comb += [rs.x.eq(ot.y[e]), out.eq(rs.y)]
+        elif q:
+            m.d.comb += out.eq(ot.y[e] << max(q.output_exponent, 0))
+        elif t.removes_scale:
+            div = ExactDivider(t.scale_divisor, scaled[e], stages=t.descale_stages,
+                               output_interval=c.exact_output_interval)
+            m.submodules[f"descale_o{j}_e{e}"] = div
+            m.d.comb += [div.x.eq(ot.y[e]), out.eq(div.y)]
+        else:
+            m.d.comb += out.eq(ot.y[e])
+
+
 class SpecializedCore(_Core):
     """Weight-specialized Winograd core: ``C_in`` input transforms, one constant
     ``C_out × C_in`` matrix-vector product per position, ``C_out`` output transforms and
@@ -142,22 +193,9 @@ class SpecializedCore(_Core):
         m = Module()
         c = self.config
         t = c.tile
-        hw = t.hardware
-        q = t.quantization
-        n2, mm = c.n ** 2, c.m ** 2
+        n2 = c.n ** 2
 
-        v = []
-        for i in range(c.p_in):
-            it = ConstTransform2D(hw.BT, t.data_interval, stages=t.input_stages)
-            m.submodules[f"input_transform{i}"] = it
-            m.d.comb += it.x.eq(self.tiles[i])
-            if q:
-                vq = VQuantizer(q)
-                m.submodules[f"quantizer{i}"] = vq
-                m.d.comb += vq.x.eq(it.y)
-                v.append(vq.y)
-            else:
-                v.append(it.y)
+        v = winograd_inputs(m, c, self.tiles)
 
         # M[j][e] = sum_i U[j, i, e] V[i][e]: one constant tree per position, and the
         # products the cost model gives DSP blocks added after it.
@@ -203,30 +241,8 @@ class SpecializedCore(_Core):
                 sums[j][e] = adder.y[j]
                 sum_iv[j][e] = adder.output_intervals[j]
 
-        align = q.align_shifts if q else [0] * n2
         for j in range(c.p_out):
-            ot_in = q.aligned_intervals(sum_iv[j]) if q else sum_iv[j]
-            ot = ConstTransform2D(hw.AT, ot_in, stages=t.output_stages)
-            m.submodules[f"output_transform{j}"] = ot
-            for e in range(n2):
-                m.d.comb += ot.x[e].eq(sums[j][e] << align[e] if q else sums[j][e])
-            scaled = (q.transformed_intervals(sum_iv[j]) if q
-                      else transform2d_intervals(hw.AT, sum_iv[j]))
-            for e in range(mm):
-                out = self.result[j * mm + e]
-                if q and t.removes_scale:
-                    rs = RoundShift(scaled[e], q.output_shift, stages=t.descale_stages)
-                    m.submodules[f"descale_o{j}_e{e}"] = rs
-                    m.d.comb += [rs.x.eq(ot.y[e]), out.eq(rs.y)]
-                elif q:
-                    m.d.comb += out.eq(ot.y[e] << max(q.output_exponent, 0))
-                elif t.removes_scale:
-                    div = ExactDivider(t.scale_divisor, scaled[e], stages=t.descale_stages,
-                                       output_interval=c.exact_output_interval)
-                    m.submodules[f"descale_o{j}_e{e}"] = div
-                    m.d.comb += [div.x.eq(ot.y[e]), out.eq(div.y)]
-                else:
-                    m.d.comb += out.eq(ot.y[e])
+            winograd_outputs(m, c, j, sums[j], sum_iv[j], self.result)
         m.d.comb += self.result_valid.eq(
             delay(m, self.valid & self.last, self.latency, "result_valid", reset_less=False))
         return m
