@@ -6,7 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from ...gen.layer import RUN_ERRORS, LayerConfig
+from ...gen.layer import LayerConfig
 from ..winoquant import make_filter_transform
 from ..util import delay
 from .checker import RunChecker
@@ -381,9 +381,17 @@ class _LayerEngine(wiring.Component):
             latency = ft.latency
         return filters, latency
 
+    def _output_credits(self):
+        """Credits of the output queue: one per beat it holds (an engine may count tiles)."""
+        return output_queue_depth(self.layer_config)
+
+    def _credit_beat(self, queue, width):
+        """Which leaving beats return a credit: None for every beat, else a condition on the
+        queue's entry (an engine whose credits count tiles: a tile's last beat)."""
+        return None
+
     def _output(self, m, queue, sched, slots):
         """The output stream out of the queue; credits keep the queue from overflowing."""
-        c = self.layer_config
         width = len(self.outputs.payload.as_value())
         m.d.comb += [
             self.outputs.payload.eq(queue.r_data[:width]),
@@ -394,14 +402,16 @@ class _LayerEngine(wiring.Component):
         if "error" in self.signature.members:
             m.d.comb += self.error.eq(queue.r_data[width + 1])
 
-        depth = output_queue_depth(c)
+        depth = self._output_credits()
         credits = Signal(range(depth + 1), init=depth, name="credits")
         taken = sched.step.valid & sched.step.last
         # The handshake is registered before it returns a credit or frees a slot: ``ready``
         # comes from outside, and the slot logic is far from the output port.
         given = Signal(name="output_given")
         given_last = Signal(name="output_given_last")
-        m.d.sync += [given.eq(self.outputs.valid & self.outputs.ready),
+        returns = self._credit_beat(queue, width)
+        m.d.sync += [given.eq(self.outputs.valid & self.outputs.ready if returns is None
+                              else self.outputs.valid & self.outputs.ready & returns),
                      given_last.eq(self.outputs.valid & self.outputs.ready & self.outputs_last)]
         remaining = Signal.like(credits, name="credits_next")
         credit = Signal(name="credit", init=1)

@@ -553,32 +553,14 @@ class SparseConv(_LayerEngine):
                      core.entry_addr.eq(Cat(beat_addr[:core.entry_depth_bits - 1], beat_buf))]
         self._weights_bad = bad
 
+    def _output_credits(self):
+        return QUEUE_TILES          # credits count tiles: a tile's last step takes one
+
+    def _credit_beat(self, queue, width):
+        return queue.r_data[width + 1]      # a tile's last beat gives it back
+
     def _output(self, m, queue, sched, slots):
-        width = len(self.outputs.payload.as_value())
-        m.d.comb += [
-            self.outputs.payload.eq(queue.r_data[:width]),
-            self.outputs.valid.eq(queue.r_rdy),
-            self.outputs_last.eq(queue.r_data[width]),
-            queue.r_en.eq(self.outputs.ready),
-        ]
-        # Credits count tiles: a tile's last step takes one, its last beat gives it back.
-        credits = Signal(range(QUEUE_TILES + 1), init=QUEUE_TILES, name="credits")
-        taken = sched.step.valid & sched.step.last
-        given = Signal(name="output_given")
-        given_last = Signal(name="output_given_last")
-        m.d.sync += [given.eq(self.outputs.valid & self.outputs.ready & queue.r_data[width + 1]),
-                     given_last.eq(self.outputs.valid & self.outputs.ready & self.outputs_last)]
-        remaining = Signal.like(credits, name="credits_next")
-        credit = Signal(name="credit", init=1)
-        m.d.comb += [remaining.eq(credits - taken + given), sched.credit.eq(credit)]
-        m.d.sync += [credits.eq(remaining), credit.eq(remaining != 0)]
-        ptr = slots.output_ptr
-        with m.If(given_last):
-            m.d.sync += ptr.eq(~ptr)
-            for s in range(2):
-                with m.If(ptr == s):
-                    m.d.sync += [slots.valid[s].eq(0), slots.weights_loaded[s].eq(0),
-                                 slots.rows_started[s].eq(0), slots.steps_started[s].eq(0)]
+        super()._output(m, queue, sched, slots)
         # an entry out of range: sticky in status.errors until the next config beat
         with m.If(self._weights_bad):
             m.d.sync += self._errors[RUN_ERRORS["weights"]].eq(1)
