@@ -20,7 +20,7 @@ import numpy as np
 
 from .checks import check_integer_values
 
-__all__ = ["FixedWeights", "WEIGHT_KINDS", "load_weights_file", "specialized_products",
+__all__ = ["check_layer", "FixedWeights", "WEIGHT_KINDS", "load_weights_file", "specialized_products",
            "dsp_products", "DSP_MIN_DIGITS"]
 
 #: The arrays a weights file may hold (exactly one of them).
@@ -126,6 +126,34 @@ class FixedWeights:
             raise ValueError(f"fixed weights' sha256 must match their values, not "
                              f"{data['sha256']!r}")
         return weights
+
+
+def check_layer(layer):
+    """``layer.fixed_weights`` (a :class:`FixedWeights` or its JSON form) checked against the
+    rest of the :class:`~winogen.gen.config.LayerConfig`; returns the :class:`FixedWeights`."""
+    fw = layer.fixed_weights
+    if isinstance(fw, dict):
+        fw = FixedWeights.from_json(fw)
+    if not isinstance(fw, FixedWeights):
+        raise TypeError(f"fixed_weights must be a FixedWeights, not {fw!r}")
+    layer.require_winograd_mul("fixed_weights")
+    if layer.harden:
+        raise ValueError(f"fixed_weights and harden cannot be combined, not harden="
+                         f"{','.join(f'{a}:{b}' for a, b in layer.harden)!r}")
+    fw.check(layer.tile)
+    for key, want in (("max_cin", fw.cin), ("p_in", fw.cin), ("max_cout", fw.cout),
+                      ("p_out", fw.cout)):
+        if getattr(layer, key) != want:
+            raise ValueError(f"{key} must be {want} with these fixed weights (C_out, C_in = "
+                             f"{fw.cout}, {fw.cin}: a weight-specialized engine computes "
+                             f"every channel pair of a tile at once), not "
+                             f"{getattr(layer, key)!r}")
+    for key, default in (("filters_per_beat", 1), ("weight_buffers", 2),
+                         ("filter_store", "transformed")):
+        if getattr(layer, key) != default:
+            raise ValueError(f"{key} does not apply to a weight-specialized engine (it has "
+                             f"no weight stream or memory), not {getattr(layer, key)!r}")
+    return fw
 
 
 def load_weights_file(path, flag="--weights"):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SparseWeights", "entry_fields", "pack_entry", "unpack_entry", "compress",
+__all__ = ["check_layer", "SparseWeights", "entry_fields", "pack_entry", "unpack_entry", "compress",
            "check_stream", "pack_lane_map", "unpack_lane_map"]
 
 
@@ -61,6 +61,33 @@ def _split(config, entry):
 
 def entry_width(config):
     return sum(width for _, width in entry_fields(config))
+
+
+def check_layer(layer):
+    """``layer.sparse_lanes`` checked against the rest of the
+    :class:`~winogen.gen.config.LayerConfig` (a divisor of ``n²``, a binary Winograd tile
+    of ``pe="mul"`` with offline weights, no option that describes another engine)."""
+    from .checks import check_int
+    t = layer.tile
+    n2 = layer.n * layer.n
+    lanes = check_int("sparse_lanes", layer.sparse_lanes, 1, n2)
+    if n2 % lanes:
+        divisors = [d for d in range(1, n2 + 1) if n2 % d == 0]
+        raise ValueError(f"sparse_lanes must divide n² = {n2} (one of "
+                         f"{', '.join(map(str, divisors))}), not {lanes}")
+    layer.require_winograd_mul("sparse_lanes")
+    if t.layer_filter_transform != "offline":
+        raise ValueError(f"sparse_lanes need filter_transform='offline' (the stream "
+                         f"carries the nonzero U), not {t.layer_filter_transform!r}")
+    for key, allowed in (("fixed_weights", None), ("harden", ()), ("filters_per_beat", 1),
+                         ("weight_buffers", 2), ("filter_store", "transformed"),
+                         ("bram", "inferred")):
+        if getattr(layer, key) != allowed:
+            raise ValueError(f"{key} does not apply to a zero-skipping engine "
+                             f"(sparse_lanes), not {getattr(layer, key)!r}")
+    if getattr(t, "dsp", "inferred") != "inferred":
+        raise ValueError(f"dsp must be 'inferred' with sparse_lanes, not {t.dsp!r}")
+    return lanes
 
 
 def pack_entry(config, entry):

@@ -182,7 +182,7 @@ def test_entry_out_of_range_is_flagged_by_the_hardware(tmp_path):
     u = _random_u(QTILE, (4, 8), 0.5, np.random.default_rng(4))
     handle, jpath = build_engine(cfg)
     np.save(tmp_path / "u.npy", u)
-    vbuild.run(handle, "winogen.sim.tb_layer", testcase="bad_entries",
+    vbuild.run(handle, "winogen.sim.tb_sparse", testcase="bad_entries",
                test_dir=tmp_path / "sim",
                extra_env={"WINOGEN_MANIFEST": str(jpath),
                           "WINOGEN_SPARSE_U": str(tmp_path / "u.npy")})

@@ -193,30 +193,18 @@ class LayerConfig:
             self._check_sparse()
 
     def _check_sparse(self):
+        from ..sparse import check_layer
+        object.__setattr__(self, "sparse_lanes", check_layer(self))
+
+    def require_winograd_mul(self, field):
+        """Refuse ``field`` (a zero-skipping or weight-specialized engine's) unless the tile
+        is a binary Winograd one of ``pe="mul"``."""
         t = self.tile
-        n2 = self.n * self.n
-        object.__setattr__(self, "sparse_lanes",
-                           check_int("sparse_lanes", self.sparse_lanes, 1, n2))
-        if n2 % self.sparse_lanes:
-            divisors = [d for d in range(1, n2 + 1) if n2 % d == 0]
-            raise ValueError(f"sparse_lanes must divide n² = {n2} (one of "
-                             f"{', '.join(map(str, divisors))}), not {self.sparse_lanes}")
         kind = t.pe_kind
         if (self.algorithm != "winograd" or kind.modular or not kind.bilinear
                 or not kind.uses_multiplier or getattr(t, "is_adder_winograd", False)):
-            raise ValueError(f"sparse_lanes apply to Winograd engines of pe='mul', not "
+            raise ValueError(f"{field} apply to Winograd engines of pe='mul', not "
                              f"algorithm={self.algorithm!r} with pe={t.pe!r}")
-        if t.layer_filter_transform != "offline":
-            raise ValueError(f"sparse_lanes need filter_transform='offline' (the stream "
-                             f"carries the nonzero U), not {t.layer_filter_transform!r}")
-        for key, allowed in (("fixed_weights", None), ("harden", ()), ("filters_per_beat", 1),
-                             ("weight_buffers", 2), ("filter_store", "transformed"),
-                             ("bram", "inferred")):
-            if getattr(self, key) != allowed:
-                raise ValueError(f"{key} does not apply to a zero-skipping engine "
-                                 f"(sparse_lanes), not {getattr(self, key)!r}")
-        if getattr(t, "dsp", "inferred") != "inferred":
-            raise ValueError(f"dsp must be 'inferred' with sparse_lanes, not {t.dsp!r}")
 
     @property
     def run_errors(self):
@@ -242,35 +230,8 @@ class LayerConfig:
         return self.max_cout * self.max_cin * self.lane_slots
 
     def _check_fixed_weights(self):
-        from ..fixedweights import FixedWeights
-        fw = self.fixed_weights
-        if isinstance(fw, dict):
-            fw = FixedWeights.from_json(fw)
-            object.__setattr__(self, "fixed_weights", fw)
-        if not isinstance(fw, FixedWeights):
-            raise TypeError(f"fixed_weights must be a FixedWeights, not {fw!r}")
-        t = self.tile
-        kind = t.pe_kind
-        if (self.algorithm != "winograd" or kind.modular or not kind.bilinear
-                or not kind.uses_multiplier):
-            raise ValueError(f"fixed_weights apply to Winograd engines of pe='mul', not "
-                             f"algorithm={self.algorithm!r} with pe={t.pe!r}")
-        if self.harden:
-            raise ValueError(f"fixed_weights and harden cannot be combined, not harden="
-                             f"{','.join(f'{a}:{b}' for a, b in self.harden)!r}")
-        fw.check(t)
-        for key, want in (("max_cin", fw.cin), ("p_in", fw.cin), ("max_cout", fw.cout),
-                          ("p_out", fw.cout)):
-            if getattr(self, key) != want:
-                raise ValueError(f"{key} must be {want} with these fixed weights (C_out, C_in = "
-                                 f"{fw.cout}, {fw.cin}: a weight-specialized engine computes "
-                                 f"every channel pair of a tile at once), not "
-                                 f"{getattr(self, key)!r}")
-        for key, default in (("filters_per_beat", 1), ("weight_buffers", 2),
-                             ("filter_store", "transformed")):
-            if getattr(self, key) != default:
-                raise ValueError(f"{key} does not apply to a weight-specialized engine (it has "
-                                 f"no weight stream or memory), not {getattr(self, key)!r}")
+        from ..fixedweights import check_layer
+        object.__setattr__(self, "fixed_weights", check_layer(self))
 
     @property
     def specialized(self):
