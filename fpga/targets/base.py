@@ -95,6 +95,10 @@ class Target:
     dff_retry : bool
         Whether the Yosys script accepts ``abc9_dff`` (``synth_* -dff``), so that a Yosys
         ABC9 reintegration crash can be retried that way.
+    cleanup_retry_label : str or None
+        A label of the ``synth_*`` script at which a run that crashed inside ABC9 (also
+        with ``-dff``) is retried in two halves with ``opt -full`` and ``opt_clean -purge``
+        between them; None: no such retry.
     """
     name = None
     title = ""
@@ -108,6 +112,7 @@ class Target:
     capacity_bels = {}
     native_primitives = frozenset()
     dff_retry = False
+    cleanup_retry_label = None
 
     @property
     def places(self):

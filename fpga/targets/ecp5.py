@@ -48,6 +48,7 @@ class ECP5(Target):
     capacity_bels = {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
                      "bram": "DP16KD"}
     dff_retry = True
+    cleanup_retry_label = "map_luts"     # synth_lattice's label
     #: Vendor primitives a generated design may instantiate directly (``--dsp ecp5``,
     #: ``--bram ecp5``).
     native_primitives = frozenset({"MULT18X18D", "DP16KD"})
