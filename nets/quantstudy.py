@@ -145,7 +145,11 @@ def study_rows(ms=(2, 4, 6), presets=("lavin", "barabasz"), widths=STUDY_WIDTHS,
                        "scales": scale, "training": training,
                        "multiplier": _multiplier(tc, width, base)}
                 if training != "post":
-                    used = FlexTransforms(tc, flex_bits, width, scale) \
+                    # Calibrated flex rows start from the calibrated shifts, which then
+                    # follow the learned matrices (FlexTransforms.shifts).
+                    given = ((domain.v_shifts_given, domain.u_shifts_given)
+                             if scale == "calibrated" else scale)
+                    used = FlexTransforms(tc, flex_bits, width, given) \
                         if training == "flex" else domain
                     params = train_wa(floats, x_train, y_train, layers, fc_shape,
                                       used, epochs=epochs, lr=lr, seed=seed)

@@ -131,7 +131,11 @@ class FlexTransforms:
         ``W`` of a quantized domain; None for an exact-width one.
     scales : str or tuple
         ``"global"`` or ``"tapwise"`` (derived from each step's matrices), or given shifts
-        ``(sV, sU)`` (kept through training, as a scale file keeps them in the engine).
+        ``(sV, sU)`` for the starting matrices (calibrated). Given shifts follow the
+        matrices' integer form: when a step's row contents (or ``D``) change, ``Bᵀ'`` and
+        ``G'`` rescale rows by a factor unrelated to the learned entries' small moves, so
+        each position's shift moves by the nearest power of two of its operand's rescaling
+        (:meth:`shifts`); the scale file written after training holds the final ones.
     data_width, weight_width : int
     """
 
@@ -146,6 +150,30 @@ class FlexTransforms:
         self.bits, self.width, self.scales = bits, width, scales
         self.widths = (data_width, weight_width)
         self.m, self.r = tc.m, tc.r
+        self._start_sizes = self._operand_sizes(tc.hardware())
+
+    @staticmethod
+    def _operand_sizes(hw):
+        """Per Winograd position: the L1 sizes of ``V``'s and ``U/D²``'s operand rows (the
+        factor by which an integer form scales that position's values)."""
+        bt = np.abs(np.array(hw.BT, dtype=np.float64)).sum(axis=1)
+        g = np.abs(np.array(hw.G, dtype=np.float64)).sum(axis=1)
+        return np.outer(bt, bt), np.outer(g, g) / float(hw.denominator) ** 2
+
+    def shifts(self, hw):
+        """``(sV, sU)`` of a step whose integer form is ``hw``: derived, or the given ones
+        moved by ``round(log2)`` of each position's rescaling since the start."""
+        if self.width is None:
+            return None, None
+        if not isinstance(self.scales, tuple):
+            from ..gen.winoquant import winograd_shifts
+            return winograd_shifts(hw, *self.widths, self.width, self.scales)
+        v_size, u_size = self._operand_sizes(hw)
+        v_move = np.round(np.log2(v_size / self._start_sizes[0])).astype(np.int64).ravel()
+        u_move = np.round(np.log2(u_size / self._start_sizes[1])).astype(np.int64).ravel()
+        sv = np.maximum(np.array(self.scales[0]) + v_move, 0)
+        su = np.array(self.scales[1]) + u_move
+        return tuple(int(x) for x in sv), tuple(int(x) for x in su)
 
     def rounded(self, mats):
         """The matrices on the grid, as integer numerators (NumPy; no gradient)."""
@@ -174,13 +202,7 @@ class FlexTransforms:
         # Contents times the grid: integers (the gcd of a row's numerators).
         k_g = np.array([int(rq.content(G[i]) * self.grid) for i in range(n)], dtype=np.float64)
         k_b = np.array([int(rq.content(BT[i]) * self.grid) for i in range(n)], dtype=np.float64)
-        shifts = (None, None)
-        if self.width is not None and isinstance(self.scales, tuple):
-            shifts = self.scales            # given (calibrated) shifts: fixed
-        elif self.width is not None:
-            from ..gen.winoquant import winograd_shifts
-            shifts = winograd_shifts(hw, *self.widths, self.width, self.scales)
-        dom = QuantizedDomain(hw, *shifts, self.width)
+        dom = QuantizedDomain(hw, *self.shifts(hw), self.width)
         # The same integer matrices as differentiable functions of the parameters; each
         # is one exact division of integers, so its value is exactly the generator's.
         dom.BT = num["BT"] / k_b[:, None]
@@ -600,6 +622,8 @@ def main(argv=None):
         AT, G, BT = domain.given(params)
         from ..gen.toomcook import MatrixToomCook
         learned = MatrixToomCook(AT, G, BT)
+        if isinstance(scales, tuple):
+            scales = domain.shifts(learned.hardware())    # they followed the matrices
         (out / "transforms.json").write_text(json.dumps(
             {name: [[str(v) for v in row] for row in M]
              for name, M in (("AT", AT), ("G", G), ("BT", BT))}, indent=1) + "\n")

@@ -100,6 +100,36 @@ def test_flex_transforms_start_as_the_algorithm_and_learn(reference):
                for k in ("AT", "G", "BT"))
 
 
+def test_flex_given_shifts_follow_the_integer_form():
+    """Given (calibrated) shifts belong to the starting matrices: at the start they are
+    kept; when a moved entry changes a row's content, B'ᵀ rescales that row by the
+    content ratio and the shifts of its positions move by the nearest power of two of
+    it, so that V̂ keeps its scale (the scale file written after training has them)."""
+    from winogen.gen.toomcook import MatrixToomCook, ToomCook
+    tc = ToomCook(4, 3, preset="lavin")
+    n = tc.n
+    given = (tuple(range(n * n)), tuple(-x for x in range(n * n)))
+    flex = wa.FlexTransforms(tc, bits=4, width=8, scales=given)
+    assert flex.shifts(MatrixToomCook(*flex.given(flex.initial)).hardware()) == given
+    moved = {k: v.copy() for k, v in flex.initial.items()}
+    row = next(i for i in range(n) if np.count_nonzero(moved["BT"][i]) > 1)
+    col = int(np.flatnonzero(moved["BT"][row])[0])
+    moved["BT"][row, col] += 1 / flex.grid        # the row's content falls to 1 / grid
+    hw0 = MatrixToomCook(*flex.given(flex.initial)).hardware()
+    hw1 = MatrixToomCook(*flex.given(moved)).hardware()
+    size = lambda hw, i: np.abs(np.array(hw.BT[i], dtype=float)).sum()
+    factor = size(hw1, row) / size(hw0, row)
+    assert factor > 8                              # the integer row grew by the content ratio
+    sv, su = flex.shifts(hw1)
+    sv, gv = np.array(sv).reshape(n, n), np.array(given[0]).reshape(n, n)
+    for i in range(n):
+        for j in range(n):
+            expect = int(np.round(np.log2(factor) * ((i == row) + (j == row))))
+            assert sv[i, j] == max(gv[i, j] + expect, 0)
+    dom = flex.domain(moved)
+    assert dom.v_shifts_given == tuple(int(x) for x in sv.ravel())
+
+
 def test_calibrated_shifts_fit_the_percentile_and_every_filter():
     rng = np.random.default_rng(0)
     V = rng.normal(0, 1000, (5000, 4, 4)) * np.arange(1, 17).reshape(4, 4)
