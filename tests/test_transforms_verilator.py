@@ -83,3 +83,40 @@ def test_learned_transforms_on_a_quantized_layer_engine():
              np.where(rng.random((3, 2, 3, 3)) < 0.5, -128, 127))):
         y, _ = run_layer(cfg, x, w, padding=run.padding, shift=run.shift, stall=0.3, seed=2)
         assert np.array_equal(y, layer_golden(cfg, run, x, w))
+
+
+def test_learned_transforms_with_calibrated_shifts_classify_as_trained():
+    """What Winograd-aware flex training computes is what the emitted engine computes: a
+    learned set whose Bᵀ row content changed (so the calibrated shifts moved with it,
+    ``FlexTransforms.shifts``) on the reference network, every layer bit-exact under
+    Verilator and the int8 logits equal to the training forward pass's."""
+    from winogen.gen.toomcook import MatrixToomCook
+    from winogen.nets.digits import load_digits_int8, split
+    from winogen.nets.netfile import load_network
+    from winogen.nets.train import NETWORK, load_weights
+    from winogen.nets.wa import (FlexTransforms, calibrated_shifts, engine_layers_of,
+                                 forward_engine, winograd_statistics)
+    from winogen.sim.network import network_requirements, run_network
+    floats, ints = load_weights()
+    layers, fc_shape = engine_layers_of(floats, ints)
+    x, y = load_digits_int8()
+    x_train, _, x_test, _ = split(x, y)
+    tc = ToomCook(2, 3, preset="lavin")
+    shifts = calibrated_shifts(*winograd_statistics(tc.hardware(), floats, layers, fc_shape,
+                                                    x_train[:20]), 9)
+    flex = FlexTransforms(tc, bits=4, width=9, scales=shifts)
+    moved = {k: v.copy() for k, v in flex.initial.items()}
+    moved["BT"][1, 1] += 1 / flex.grid          # row 1's content falls: its shifts move
+    moved["G"][3, 1] -= 2 / flex.grid
+    given = flex.given(moved)
+    final = flex.shifts(MatrixToomCook(*given).hardware())
+    assert final != shifts
+    tile = TileConfig(2, 3, 8, 8, given_transforms=given, wino_width=9, wino_scales=final)
+    net = list(load_network(NETWORK).layers)
+    images = x_test[:3]
+    config = LayerConfig(tile, p_in=4, p_out=4, pixels_per_beat=4, filters_per_beat=4,
+                         output_width=8, **network_requirements(net, images.shape[1:], 3))
+    result = run_network(config, net, images, stall=0.1)
+    assert [layer["mismatches"] for layer in result["layers"]] == [0] * len(net)
+    _, logits = forward_engine(dict(floats, **moved), images, layers, fc_shape, flex)
+    assert np.array_equal(result["outputs"].reshape(len(images), -1), logits)
