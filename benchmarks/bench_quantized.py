@@ -28,6 +28,7 @@ from pathlib import Path
 from winogen.cli import main as winogen
 from winogen.fpga.synth import synth
 from winogen.gen.manifest import find_manifest, read_manifest
+from winogen.gen.points import PRESETS
 
 NEXUS_DEVICE = "LIFCL-40-9BG400C"
 ECP5_DEVICE = "LFE5U-85F-8"
@@ -37,8 +38,8 @@ def say(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def _generate(folder, m, width, dsp="inferred"):
-    args = ["generate", "tile", "--m", str(m), "--r", "3", "--preset", "lavin",
+def _generate(folder, m, width, dsp="inferred", preset="lavin"):
+    args = ["generate", "tile", "--m", str(m), "--r", "3", "--preset", preset,
             "--dsp", dsp, "-o", str(folder)]
     if width is not None:
         args += ["--wino-width", str(width), "--wino-scales", "tapwise"]
@@ -59,6 +60,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--m", type=int, default=4)
     ap.add_argument("--widths", default="9", help="comma-separated W (default 9)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="lavin",
+                    help="interpolation points (default lavin; the 'default' preset's points 0, ±1, "
+                         "1/2, -3, ∞ give exact 8-bit F(4,3) products of 17 × 16, the "
+                         "issue's premise, against lavin's 15 × 14)")
     ap.add_argument("--freq", type=float, default=150.0, help="PnR constraint in MHz")
     ap.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
     ap.add_argument("--nexus-dsp", choices=("nexus", "inferred"), default="nexus",
@@ -72,7 +77,7 @@ def main(argv=None):
     for width in [None] + [int(w) for w in args.widths.split(",")]:
         label = "exact" if width is None else f"W = {width}, tapwise"
         folder = out / ("exact" if width is None else f"w{width}")
-        manifest = _generate(folder, args.m, width)
+        manifest = _generate(folder, args.m, width, preset=args.preset)
         widths = manifest["widths"]
         row = {"engine": label, "multiplier": (f"{width}x{width}" if width is not None else
                                                f"{widths['V']}x{widths['U']}")}
@@ -88,7 +93,7 @@ def main(argv=None):
         nexus_folder = folder
         if args.nexus_dsp != "inferred":
             nexus_folder = out / (folder.name + "_nexus")
-            _generate(nexus_folder, args.m, width, args.nexus_dsp)
+            _generate(nexus_folder, args.m, width, args.nexus_dsp, args.preset)
         row["nexus_build"] = f"--dsp {args.nexus_dsp}"
         nexus = synth(nexus_folder, "nexus", device=NEXUS_DEVICE, freq_mhz=args.freq,
                       place=not args.no_pnr)

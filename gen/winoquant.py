@@ -176,8 +176,10 @@ def round_half_up_div(num, den):
 
 
 def _rounded(iv, shift):
-    """The range of ``⌊x / 2^shift + ½⌋`` for ``x`` in ``iv`` (monotone)."""
-    return Interval(*(int(round_half_up_shift(v, shift)) for v in (iv.lo, iv.hi)))
+    """The range of ``⌊x / 2^shift + ½⌋`` for ``x`` in ``iv`` (monotone; Python integers,
+    so bounds of any width stay exact)."""
+    half = 1 << (shift - 1) if shift > 0 else 0
+    return Interval(*((int(v) + half) >> shift for v in (iv.lo, iv.hi)))
 
 
 def winograd_shifts(hardware, data_width, weight_width, width, scales="global"):

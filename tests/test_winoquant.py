@@ -285,3 +285,14 @@ def test_quantized_given_transforms_follow_the_same_definition(step):
     want = np.array([_reference(cfg, dd, gg) for dd, gg in zip(d, g)])
     assert np.array_equal(got, want)
 
+
+
+def test_rounded_ranges_stay_exact_beyond_64_bits():
+    """Learned transforms can have wide integer forms: the rounded range of a shift is
+    computed on Python integers (it overflowed NumPy's int64 on a flex F(6,3) set)."""
+    from winogen.gen.bounds import Interval
+    from winogen.gen.winoquant import _rounded
+    big = (1 << 90) + 5
+    assert _rounded(Interval(-big, big), 4) == Interval((-big + 8) >> 4, (big + 8) >> 4)
+    assert _rounded(Interval(-3, 3), 0) == Interval(-3, 3)
+    assert _rounded(Interval(-3, 3), 1) == Interval(-1, 2)      # half up: -1.5 -> -1, 1.5 -> 2
