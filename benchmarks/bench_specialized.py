@@ -6,7 +6,7 @@ largest-magnitude ones kept, as magnitude pruning would), and measured:
 
 * Yosys' coarse cells before technology mapping (``$mul``, ``$add``, ``$sub``:
   :func:`winogen.fpga.yosys.cell_counts`);
-* ``synth_ecp5`` resources (LUT4, TRELLIS_COMB, MULT18X18D, registers), and with
+* ``synth_ecp5`` resources (LUT4, CCU2C, MULT18X18D, registers), and with
   ``--place`` nextpnr-ecp5's Fmax;
 * with ``--simulate``, one layer under Verilator checked bit-exact against the golden model.
 
@@ -110,8 +110,9 @@ def main(argv=None):
         row = {"engine": label, "module": cfg.module_name,
                "coarse_mul": coarse.get("$mul", 0),
                "coarse_add_sub": coarse.get("$add", 0) + coarse.get("$sub", 0),
-               "lut4": res.get("LUT4"), "trellis_comb": res.get("TRELLIS_COMB"),
-               "mult18x18d": res.get("MULT18X18D", 0), "registers": res.get("TRELLIS_FF"),
+               "lut4": res["lut"], "ccu2c": res.get("carry", 0),
+               "mult18x18d": res.get("dsp", 0), "registers": res["ff"],
+               "yosys_workaround": rep.get("yosys_workaround"),
                "fmax_mhz": (rep["timing"] or {}).get("fmax_mhz"),
                "wall_s": round(time.monotonic() - t0, 1)}
         if fw is not None:
@@ -129,14 +130,14 @@ def main(argv=None):
         rows.append(row)
     base = next((r for r in rows if r["engine"] == "programmable"), rows[0])
     for r in rows:
-        for key in ("lut4", "trellis_comb"):
+        for key in ("lut4", "ccu2c"):
             if r.get(key) and base.get(key):
                 r[f"{key}_ratio"] = round(r[key] / base[key], 3)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     cols = ["engine", "nonzero", "dsp_products", "coarse_mul", "coarse_add_sub", "adders", "lut4",
-            "lut4_ratio", "mult18x18d", "registers", "fmax_mhz"]
+            "lut4_ratio", "ccu2c", "mult18x18d", "registers", "fmax_mhz"]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r.get(c, "")) for c in cols))
