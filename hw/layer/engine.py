@@ -54,7 +54,7 @@ def engine_latency(config):
 def output_queue_depth(config):
     """Entries of the output queue: every beat in flight has a place, so the pipeline never
     stalls; with ``outputs.ready`` held high a credit comes back before it is missed."""
-    return _pipeline_latency(config) + OUTPUT_QUEUE_LATENCY + 3
+    return _pipeline_latency(config) + OUTPUT_QUEUE_LATENCY + 4
 
 
 def _engine_signature(config):
@@ -413,9 +413,13 @@ class _LayerEngine(wiring.Component):
         m.d.sync += [given.eq(self.outputs.valid & self.outputs.ready if returns is None
                               else self.outputs.valid & self.outputs.ready & returns),
                      given_last.eq(self.outputs.valid & self.outputs.ready & self.outputs_last)]
+        # A second register carries each credit back across the chip, so that the credit
+        # counter, inside the scheduler's issue loop, has no far input.
+        returned = Signal(name="credit_returned")
+        m.d.sync += returned.eq(given)
         remaining = Signal.like(credits, name="credits_next")
         credit = Signal(name="credit", init=1)
-        m.d.comb += [remaining.eq(credits - taken + given), sched.credit.eq(credit)]
+        m.d.comb += [remaining.eq(credits - taken + returned), sched.credit.eq(credit)]
         m.d.sync += [credits.eq(remaining), credit.eq(remaining != 0)]
 
         # A layer's slot is free once its last output beat has left (slot_release_latency).

@@ -142,6 +142,11 @@ class TileScheduler(wiring.Component):
             row_below=[Signal(pos, name=f"row_below{t}") for t in range(n)],   # H - t
             col_from=[Signal(pos, name=f"col_from{k}") for k in range(n)],     # pad - k
             col_below=[Signal(pos, name=f"col_below{k}") for k in range(n)],   # W + pad - k
+            # the column mask of the current tile column, of the next and of column 0,
+            # kept in registers so that no comparison sits before the step register
+            xp_ahead=Signal(_counter(c.padded_width + 2 * c.m), name="xp_ahead"),  # xp + m
+            col_ok=Signal(n, name="col_ok"),
+            col_ok0=Signal(n, name="col_ok0"),
         )
         return st
 
@@ -184,9 +189,7 @@ class TileScheduler(wiring.Component):
                 m.d.comb += step.read.word[s].eq(Mux(st.txr > s, st.txq + 1, st.txq))
         for t in range(n):
             m.d.comb += step.row_valid[t].eq((st.y0 >= -t) & (st.y0 < st.row_below[t]))
-        for k in range(n):
-            m.d.comb += step.col_valid[k].eq((st.xp >= st.col_from[k]) &
-                                             (st.xp < st.col_below[k]))
+        m.d.comb += step.col_valid.eq(st.col_ok)
         for i in range(c.p_in):
             m.d.comb += step.lane_valid[i].eq(above(st.ci_left, i))
         return issue
@@ -215,12 +218,17 @@ class TileScheduler(wiring.Component):
                                  st.cog_last.eq(at_most(run.cout, c.p_out))]
                     with m.If(~st.tx_last):
                         m.d.sync += [st.xp.eq(st.xp + mo), st.wo_left.eq(st.wo_left - mo),
-                                     st.tx_last.eq(at_most(st.wo_left, 2 * mo))]
+                                     st.tx_last.eq(at_most(st.wo_left, 2 * mo)),
+                                     st.xp_ahead.eq(st.xp_ahead + mo)]
+                        for k in range(c.n):
+                            m.d.sync += st.col_ok[k].eq((st.xp_ahead >= st.col_from[k]) &
+                                                        (st.xp_ahead < st.col_below[k]))
                         with m.If(st.txr == c.col_banks - 1):
                             m.d.sync += [st.txr.eq(0), st.txq.eq(st.txq + 1)]
                         with m.Else():
                             m.d.sync += st.txr.eq(st.txr + 1)
                     with m.Else():
+                        m.d.sync += [st.xp_ahead.eq(mo), st.col_ok.eq(st.col_ok0)]
                         m.d.sync += [st.xp.eq(0), st.txq.eq(0), st.txr.eq(0),
                                      st.wo_left.eq(run.wout), st.tx_last.eq(at_most(run.wout, mo))]
                         with m.If(~st.ty_last):
@@ -279,7 +287,11 @@ class TileScheduler(wiring.Component):
                 st.rows_ok.eq(0), st.rows_next_ok.eq(0),
                 st.end_less_m.eq(st.end_row - mo),
                 st.need.eq(st.first_row + rows0), st.need_next.eq(st.first_row + rows1),
+                st.xp_ahead.eq(mo),
             ]
+            for k in range(n):      # xp = 0 now; the bounds were set in phase 1
+                mask0 = (st.col_from[k] <= 0) & (st.col_below[k] > 0)
+                m.d.sync += [st.col_ok[k].eq(mask0), st.col_ok0[k].eq(mask0)]
         m.d.comb += self.busy.eq(self.active | (phase != 0))
 
     def _next_tile_row(self, m, st):
