@@ -89,9 +89,9 @@ def main(argv=None):
     ap.add_argument("--m", type=int, default=4)
     ap.add_argument("--widths", default="9", help="comma-separated W (default 9)")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="lavin",
-                    help="interpolation points (default lavin; the 'default' preset's points 0, ±1, "
-                         "1/2, -3, ∞ give exact 8-bit F(4,3) products of 17 × 16, the "
-                         "issue's premise, against lavin's 15 × 14)")
+                    help="interpolation points (default lavin; the 'default' preset's points "
+                         "0, ±1, 1/2, -3, ∞ give exact 8-bit F(4,3) products of 17 × 16, "
+                         "the issue's premise, against lavin's 15 × 14)")
     ap.add_argument("--freq", type=float, default=150.0, help="PnR constraint in MHz")
     ap.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
     ap.add_argument("--nexus-dsp", choices=("nexus", "inferred"), default="nexus",
@@ -113,13 +113,12 @@ def main(argv=None):
         soft = synth(folder, "ecp5", device=ECP5_DEVICE, nodsp=True, place=False)
         hard = synth(folder, "ecp5", device=ECP5_DEVICE, place=False)
         cost = lambda r: r["resources"]["lut"] + 2 * r["resources"].get("carry", 0)
+        pe_alone, pp_bits = _pe_soft_cost(manifest, folder / "pe_alone")
         row.update(lut4_nodsp=soft["resources"]["lut"],
                    ccu2c_nodsp=soft["resources"].get("carry", 0),
                    multiplier_lut4_equivalent=cost(soft) - cost(hard),
-                   pe_alone_lut4_equivalent=None, partial_product_bits=None,
+                   pe_alone_lut4_equivalent=pe_alone, partial_product_bits=pp_bits,
                    ecp5_mult18x18d=hard["resources"]["dsp"])
-        row["pe_alone_lut4_equivalent"], row["partial_product_bits"] = _pe_soft_cost(
-            manifest, folder / "pe_alone")
         say(f"{label}: nexus ...")
         nexus_folder = folder
         if args.nexus_dsp != "inferred":

@@ -20,8 +20,8 @@ import numpy as np
 
 from .checks import check_integer_values
 
-__all__ = ["check_layer", "FixedWeights", "WEIGHT_KINDS", "load_weights_file", "specialized_products",
-           "dsp_products", "DSP_MIN_DIGITS"]
+__all__ = ["check_layer", "FixedWeights", "WEIGHT_KINDS", "load_weights_file",
+           "specialized_products", "dsp_products", "DSP_MIN_DIGITS"]
 
 #: The arrays a weights file may hold (exactly one of them).
 WEIGHT_KINDS = {

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["check_layer", "SparseWeights", "entry_fields", "pack_entry", "unpack_entry", "compress",
-           "check_stream", "pack_lane_map", "unpack_lane_map"]
+__all__ = ["check_layer", "SparseWeights", "entry_fields", "pack_entry", "unpack_entry",
+           "compress", "check_stream", "pack_lane_map", "unpack_lane_map"]
 
 
 def _bits(count):

@@ -16,6 +16,7 @@ from .streams import StreamSink, StreamSource
 from .tb_layer import LayerHarness, _given_u
 from .testbench import engine_manifest
 
+
 @cocotb.test()
 async def bad_entries(dut):
     """A zero-skipping engine's compressed stream with an entry out of range (another lane's
