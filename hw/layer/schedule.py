@@ -260,8 +260,8 @@ class TileScheduler(wiring.Component):
             m.d.sync += [
                 phase.eq(2),
                 st.first_row.eq(row), st.end_row.eq(row + lr.height),
-                rows0.eq(Mux(lr.height + pad < n, lr.height, n - pad)),
-                rows1.eq(Mux(lr.height + pad < n + mo, lr.height, n + mo - pad)),
+                rows0.eq(self._rows_within(lr.height, pad, n)),
+                rows1.eq(self._rows_within(lr.height, pad, n + mo)),
                 st.live_next.eq(row + mo - pad),
                 st.y0.eq(-pad), st.rows_ok.eq(0), st.rows_next_ok.eq(0),
                 st.xp.eq(0), st.txq.eq(0), st.txr.eq(0), st.cig.eq(0), st.cog.eq(0),
@@ -293,6 +293,14 @@ class TileScheduler(wiring.Component):
                 mask0 = (st.col_from[k] <= 0) & (st.col_below[k] > 0)
                 m.d.sync += [st.col_ok[k].eq(mask0), st.col_ok0[k].eq(mask0)]
         m.d.comb += self.busy.eq(self.active | (phase != 0))
+
+    def _rows_within(self, height, pad, limit):
+        """``min(height, limit - pad)`` with no adder before the comparison: ``pad`` of an
+        accepted layer is 0 or ``r // 2`` (the config check refuses others), so each case
+        compares ``height`` with a constant."""
+        half = self.config.r // 2
+        per_pad = [Mux(height < limit - p, height, limit - p) for p in (0, half)]
+        return Mux(pad == 0, per_pad[0], per_pad[1])
 
     def _next_tile_row(self, m, st):
         c = self.config

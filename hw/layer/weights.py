@@ -140,11 +140,16 @@ class WeightStore(wiring.Component):
         values = [[delay(m, v, 1, f"write_data{k}_{e}", reset_less=True)
                    for e, v in enumerate(filt)] for k, filt in enumerate(values)]
         latency += 1
-        w_valid = delay(m, accept, latency, "write_valid", reset_less=False)
         w_addr = delay(m, addr, latency, "write_addr", reset_less=False)
-        w_j = delay(m, lane_j, latency, "write_lane_out", reset_less=False)
-        w_i = delay(m, lane_i, latency, "write_lane_in", reset_less=False)
-        w_present = delay(m, present, latency, "write_present", reset_less=False)
+        # The bank decode (lane and channel compares) is computed one register earlier and
+        # each bank's write enable is a register of its own: in a large engine the banks
+        # spread across the chip, and a decode after one shared register added logic to
+        # a net that already crosses it.
+        early = latency - 1
+        e_valid = delay(m, accept, early, "write_valid", reset_less=False)
+        e_j = delay(m, lane_j, early, "write_lane_out", reset_less=False)
+        e_i = delay(m, lane_i, early, "write_lane_in", reset_less=False)
+        e_present = delay(m, present, early, "write_present", reset_less=False)
         in_flight = Signal(latency)
         m.d.sync += in_flight.eq((in_flight << 1) | accept)
         m.d.comb += self.busy.eq(loading | in_flight.any())
@@ -161,7 +166,8 @@ class WeightStore(wiring.Component):
         for j in range(c.p_out):
             for i in range(c.p_in):
                 k, base = i % f, i - i % f      # the beat's filter that may land here
-                write_en = w_valid & (w_j == j) & (w_i == base) & w_present[k]
+                write_en = Signal(name=f"write_en_o{j}_i{i}")
+                m.d.sync += write_en.eq(e_valid & (e_j == j) & (e_i == base) & e_present[k])
                 if plan is not None:
                     # DP16KD with its output register (see the line buffer)
                     groups = ebr_memory(m, plan, write_addr=w_addr,
