@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._base import UserError, number, shown
+from ._base import UserError, integer, number, shown
 
 __all__ = ["add_parser", "run"]
 
@@ -31,6 +31,7 @@ exit status: 0 when the design fits (even if timing fails: see the PASS/FAIL lin
 examples:
   winogen synth build/f23 --target ecp5 --device LFE5U-25F-6 --freq 120
   winogen synth build/f23 --target ice40 --device hx8k --nodsp
+  winogen synth build/f43 --freq 180 --seed 2
   winogen synth build/f23 --target xilinx7 --json > f23-xc7.json
 """
 
@@ -60,6 +61,12 @@ def add_parser(subparsers):
                    default=None, metavar="MHZ",
                    help="clock constraint for nextpnr in MHz (place and route only: not with "
                         f"--no-place{count_only})")
+    from winogen.fpga.synth import MAX_SEED
+    p.add_argument("--seed", type=integer("--seed", f"an integer from 0 to {MAX_SEED}", 0, MAX_SEED),
+                   default=None, metavar="N",
+                   help="nextpnr placer seed (place and route only; default: nextpnr's). "
+                        "Another seed can move Fmax by tens of MHz on a large design: "
+                        "compare designs over a few seeds")
     p.add_argument("--nodsp", action="store_true",
                    help="map multipliers to LUT logic instead of DSP blocks")
     p.add_argument("--no-place", dest="place", action="store_false",
@@ -75,8 +82,9 @@ def flow_error(exc):
     return bool(getattr(exc, "winogen_user_error", False))
 
 
-def check_flow(target, device, freq, place, option_prefix=""):
-    """Refuse a device the target does not have and a clock nothing would use."""
+def check_flow(target, device, freq, place, option_prefix="", seed=None):
+    """Refuse a device the target does not have, and a clock or a placer seed nothing
+    would use."""
     from winogen.fpga.synth import parse_device
     from winogen.fpga.targets import get_target
     try:
@@ -87,9 +95,11 @@ def check_flow(target, device, freq, place, option_prefix=""):
         text = " ".join(str(exc).split())
         text = "--" + text if text.startswith("device ") else text
         raise UserError(text if text.startswith("--") else f"--device: {text}") from None
+    why = "--no-place" if not place else f"--target {target} (no place and route)"
     if freq is not None and (not place or not get_target(target).places):
-        why = "--no-place" if not place else f"--target {target} (no place and route)"
         raise UserError(f"--freq does not apply with {why}, not {freq:g}")
+    if seed is not None and (not place or not get_target(target).places):
+        raise UserError(f"--seed does not apply with {why}, not {seed}")
 
 
 def _summary(report, out_dir):
@@ -141,7 +151,7 @@ def _check_manifest(folder):
 def run(args):
     """Run the ``synth`` subcommand: 0 when the design fits, 1 when it does not."""
     from winogen.fpga.synth import synth
-    check_flow(args.target, args.device, args.freq, args.place)
+    check_flow(args.target, args.device, args.freq, args.place, seed=args.seed)
     folder = Path(args.out_dir)
     if not folder.is_dir():
         raise UserError(f"OUT must be a generator output folder, not {shown(args.out_dir)} "
@@ -155,7 +165,7 @@ def run(args):
 
     try:
         report = synth(args.out_dir, args.target, device=args.device, freq_mhz=args.freq,
-                       nodsp=args.nodsp, progress=progress, place=args.place)
+                       nodsp=args.nodsp, progress=progress, place=args.place, seed=args.seed)
     except Exception as exc:
         if not flow_error(exc):
             raise

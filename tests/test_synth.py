@@ -2,6 +2,10 @@
 
 import argparse
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
@@ -236,6 +240,14 @@ def test_cli_json(out_small, capsys):
     ({"target": "ice40", "device": "hx8k-sg48"}, r"package of iCE40HX8K must be one of"),
     ({"target": "xilinx7", "device": "xcvu9p"}, r"^device must be one of xc7a35t"),
     ({"target": "ecp5", "freq_mhz": -5}, r"^freq_mhz must be a positive number"),
+    ({"target": "ecp5", "seed": -1}, r"^seed must be an integer from 0 to 2147483647, not -1$"),
+    ({"target": "ecp5", "seed": 2 ** 31}, r"^seed must be an integer from 0 to 2147483647, "),
+    ({"target": "ecp5", "seed": True}, r"^seed must be an integer .*, not True$"),
+    ({"target": "ecp5", "seed": "2"}, r"^seed must be an integer .*, not '2'$"),
+    ({"target": "ecp5", "seed": 2, "place": False},
+     r"^seed does not apply with place=False, not 2$"),
+    ({"target": "xilinx7", "seed": 2},
+     r"^seed does not apply to target 'xilinx7' \(no place and route\), not 2$"),
 ])
 def test_bad_parameters(out_small, kwargs, pattern):
     target = kwargs.pop("target")
@@ -329,3 +341,37 @@ def test_winograd_adder_tile_synthesizes(tmp_path, target):
         assert f"synth_{target} -dff" in report["yosys_workaround"]
         assert "-dff" in (tmp_path / "reports" / target / "synth.ys").read_text()
         assert "Yosys workaround" in (tmp_path / "reports" / f"{target}.md").read_text()
+
+
+def test_ecp5_placer_seed(out_small, small, ecp5_report, tmp_path):
+    """``seed`` reaches nextpnr (the command line and the report say it) and places the
+    same netlist: the same resources, a timing result."""
+    out = tmp_path / "seeded"
+    shutil.copytree(out_small, out, ignore=shutil.ignore_patterns("reports"))
+    report = synth(out, "ecp5", seed=7)
+    assert report["seed"] == 7 and ecp5_report[0]["seed"] is None
+    assert report["commands"]["nextpnr"].endswith(" --seed 7")
+    assert "--seed" not in ecp5_report[0]["commands"]["nextpnr"]
+    assert report["resources"] == ecp5_report[0]["resources"]
+    assert report["timing"]["fmax_mhz"] > 0
+    assert synth_mod.nextpnr_arguments(TARGETS["ecp5"], synth_mod.parse_device("ecp5"), 100.0,
+                                       7)[-2:] == ["--seed", "7"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--no-place", "--seed", "2"], "--seed does not apply with --no-place, not 2"),
+    (["--target", "xilinx7", "--seed", "2"],
+     "--seed does not apply with --target xilinx7 (no place and route), not 2"),
+    (["--seed", "-1"], "--seed must be an integer from 0 to 2147483647, not '-1'"),
+    (["--seed", "x"], "--seed must be an integer from 0 to 2147483647, not 'x'"),
+])
+def test_cli_refuses_a_seed_it_cannot_use(out_small, extra, message, tmp_path):
+    out = tmp_path / "design"
+    shutil.copytree(out_small, out, ignore=shutil.ignore_patterns("reports"))
+    winogen = str(Path(sys.executable).with_name("winogen"))
+    run = subprocess.run([winogen, "synth", str(out), *extra],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [f"winogen: error: {message}"], run.stderr
+    # Refused before any tool ran or any file was written.
+    assert not (out / "reports").exists()
