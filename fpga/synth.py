@@ -25,8 +25,9 @@ from .targets.base import describe_over
 from .yosys import (SynthError, first_error, parse_stat_json, prepare_writable_folder,
                     relative_inside, run_tool, stat_cells, tool_versions)
 
-__all__ = ["SynthError", "Device", "TARGETS", "DEFAULT_FREQ_MHZ", "HEARTBEAT_S", "parse_device",
-           "load_manifest", "synth", "render_markdown", "flow_sources"]
+__all__ = ["SynthError", "Device", "TARGETS", "DEFAULT_FREQ_MHZ", "HEARTBEAT_S", "MAX_SEED",
+           "parse_device", "load_manifest", "nextpnr_arguments", "synth", "render_markdown",
+           "flow_sources"]
 
 #: Names of the registered targets (:data:`winogen.fpga.targets.TARGETS`), default first.
 TARGETS = tuple(_REGISTRY)
