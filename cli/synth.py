@@ -95,10 +95,12 @@ def check_flow(target, device, freq, place, option_prefix="", seed=None):
         text = " ".join(str(exc).split())
         text = "--" + text if text.startswith("device ") else text
         raise UserError(text if text.startswith("--") else f"--device: {text}") from None
+    if place and get_target(target).places:
+        return
     why = "--no-place" if not place else f"--target {target} (no place and route)"
-    if freq is not None and (not place or not get_target(target).places):
+    if freq is not None:
         raise UserError(f"--freq does not apply with {why}, not {freq:g}")
-    if seed is not None and (not place or not get_target(target).places):
+    if seed is not None:
         raise UserError(f"--seed does not apply with {why}, not {seed}")
 
 
